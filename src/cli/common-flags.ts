@@ -1,0 +1,45 @@
+import { createLog, LOG_FORMATS, type Log, type LogFormat } from '../common';
+import type { FlagSpec, FlagValues } from './flags';
+
+export const LOG_FLAGS: readonly FlagSpec[] = [
+  {
+    flag: 'log-format',
+    env: 'LOG_FORMAT',
+    kind: 'choice',
+    choices: LOG_FORMATS,
+    description: 'Log line format: JSON lines, or text for people',
+    defaultText: 'json',
+  },
+  {
+    flag: 'log-file',
+    env: 'LOG_FILE',
+    kind: 'string',
+    valueName: 'path',
+    description: 'Also append every log line to this file',
+  },
+];
+
+export function logFromFlags(values: FlagValues): Log {
+  return createLog({
+    format: (values['log-format'] as LogFormat | undefined) ?? 'json',
+    file: values['log-file'] as string | undefined,
+  });
+}
+
+/**
+ * Runs `stop` on the first SIGTERM or SIGINT. Node installs no default
+ * handlers when it is PID 1 in a container, so these are what make
+ * `docker stop` quick. A second signal while stopping exits at once.
+ */
+export function onStopSignal(stop: (signal: NodeJS.Signals) => void): void {
+  let stopping = false;
+  const handler = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      process.exit(130);
+    }
+    stopping = true;
+    stop(signal);
+  };
+  process.on('SIGTERM', handler);
+  process.on('SIGINT', handler);
+}

@@ -1,0 +1,84 @@
+import { DEFAULT_MASTER_OPTIONS, Master, type MasterOptions } from '../master';
+import { LOG_FLAGS, logFromFlags, onStopSignal } from './common-flags';
+import { parseCommand, type CommandSpec } from './flags';
+
+export const MASTER_COMMAND: CommandSpec = {
+  name: 'master',
+  usage: 'picluster master [options]',
+  summary: 'Run the master: accept slaves over TCP and log every message and every disconnect as JSON lines.',
+  flags: [
+    {
+      flag: 'port',
+      env: 'MASTER_PORT',
+      kind: 'integer',
+      min: 0,
+      max: 65535,
+      description: 'TCP port to listen on; 0 picks a free one',
+      defaultText: String(DEFAULT_MASTER_OPTIONS.port),
+    },
+    {
+      flag: 'host',
+      env: 'MASTER_BIND',
+      kind: 'string',
+      valueName: 'address',
+      description: 'Address to listen on',
+      defaultText: 'every address',
+    },
+    {
+      flag: 'heartbeat-timeout-ms',
+      env: 'HEARTBEAT_TIMEOUT_MS',
+      kind: 'integer',
+      min: 1,
+      max: 86_400_000,
+      description: 'Declare a node silent after this long without a frame',
+      defaultText: '3 × the interval its hello announced (5000 ms if none)',
+    },
+    {
+      flag: 'max-frame-bytes',
+      env: 'MAX_FRAME_BYTES',
+      kind: 'integer',
+      min: 64,
+      max: 1024 ** 3,
+      description: 'Largest frame accepted',
+      defaultText: String(DEFAULT_MASTER_OPTIONS.maxFrameBytes),
+    },
+    {
+      flag: 'max-protocol-errors',
+      env: 'MAX_PROTOCOL_ERRORS',
+      kind: 'integer',
+      min: 1,
+      max: 1_000_000,
+      description: 'Close a connection after this many bad frames',
+      defaultText: String(DEFAULT_MASTER_OPTIONS.maxProtocolErrors),
+    },
+    ...LOG_FLAGS,
+  ],
+  notes:
+    'Stops on SIGTERM or SIGINT: logs a disconnect (reason "shutdown") for every open connection, then a "shutdown" line, and exits 0.',
+};
+
+export async function runMaster(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number | 'help'> {
+  const { values, help } = parseCommand(MASTER_COMMAND, argv, env);
+  if (help) return 'help';
+  const options: Partial<MasterOptions> = {};
+  if (values.port !== undefined) options.port = values.port as number;
+  if (values.host !== undefined) options.host = values.host as string;
+  if (values['heartbeat-timeout-ms'] !== undefined)
+    options.heartbeatTimeoutMs = values['heartbeat-timeout-ms'] as number;
+  if (values['max-frame-bytes'] !== undefined) options.maxFrameBytes = values['max-frame-bytes'] as number;
+  if (values['max-protocol-errors'] !== undefined) options.maxProtocolErrors = values['max-protocol-errors'] as number;
+
+  const log = logFromFlags(values);
+  const master = new Master(options, log);
+  try {
+    await master.start();
+  } catch (err) {
+    const error = err as NodeJS.ErrnoException;
+    log.write({ event: 'error', level: 'error', message: `Cannot listen: ${error.message}`, code: error.code });
+    await log.close();
+    return 1;
+  }
+  await new Promise<void>((resolve) => onStopSignal((signal) => void master.stop(signal).then(resolve)));
+  await log.close();
+  return 0;
+}

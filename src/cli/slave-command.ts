@@ -1,0 +1,119 @@
+import { hostname } from 'node:os';
+import { MAX_NODE_ID_LENGTH } from '../protocol';
+import { DEFAULT_SLAVE_OPTIONS, Slave, type SlaveOptions } from '../slave';
+import { LOG_FLAGS, logFromFlags, onStopSignal } from './common-flags';
+import { parseCommand, UsageError, type CommandSpec } from './flags';
+
+export const SLAVE_COMMAND: CommandSpec = {
+  name: 'slave',
+  usage: 'picluster slave [options]',
+  summary:
+    'Run a slave: connect to the master, say hello, then send a heartbeat every interval; reconnect after any failure.',
+  flags: [
+    {
+      flag: 'master',
+      kind: 'string',
+      valueName: 'host:port',
+      description: 'The master to connect to (port optional)',
+      defaultText: `${DEFAULT_SLAVE_OPTIONS.masterHost}:${DEFAULT_SLAVE_OPTIONS.masterPort}; env MASTER_HOST and MASTER_PORT`,
+    },
+    {
+      flag: 'id',
+      env: 'NODE_ID',
+      kind: 'string',
+      maxLength: MAX_NODE_ID_LENGTH,
+      valueName: 'node-id',
+      description: `This slave's node id (1 to ${MAX_NODE_ID_LENGTH} characters)`,
+      defaultText: 'the host name',
+    },
+    {
+      flag: 'heartbeat-interval-ms',
+      env: 'HEARTBEAT_INTERVAL_MS',
+      kind: 'integer',
+      min: 1,
+      max: 86_400_000,
+      description: 'Time between heartbeats',
+      defaultText: String(DEFAULT_SLAVE_OPTIONS.heartbeatIntervalMs),
+    },
+    {
+      flag: 'count',
+      env: 'HEARTBEAT_COUNT',
+      kind: 'integer',
+      min: 0,
+      description: 'Stop cleanly after this many heartbeats',
+      defaultText: 'run until stopped',
+    },
+    {
+      flag: 'connect-timeout-ms',
+      env: 'CONNECT_TIMEOUT_MS',
+      kind: 'integer',
+      min: 1,
+      max: 600_000,
+      description: 'Give up one connection attempt after this long',
+      defaultText: String(DEFAULT_SLAVE_OPTIONS.connectTimeoutMs),
+    },
+    {
+      flag: 'reconnect-max-delay-ms',
+      env: 'RECONNECT_MAX_DELAY_MS',
+      kind: 'integer',
+      min: 1,
+      max: 3_600_000,
+      description: 'Cap of the reconnect backoff',
+      defaultText: String(DEFAULT_SLAVE_OPTIONS.backoff.maxDelayMs),
+    },
+    ...LOG_FLAGS,
+  ],
+  notes:
+    'Every message sent is logged as a JSON line with event "sent", its node and seq. SIGTERM closes the connection cleanly.',
+};
+
+/** `host:port`, `host`, `[v6]:port` or `[v6]`; a missing part comes from MASTER_HOST / MASTER_PORT. */
+export function parseMasterAddress(text: string | undefined, env: NodeJS.ProcessEnv): { host: string; port: number } {
+  let host = env.MASTER_HOST || DEFAULT_SLAVE_OPTIONS.masterHost;
+  let portText = env.MASTER_PORT || undefined;
+  let source = portText === undefined ? '' : 'MASTER_PORT';
+  if (text !== undefined) {
+    const match = /^(?:\[([^\]]+)\]|([^:[\]]+))(?::(.*))?$/.exec(text);
+    if (match === null) throw new UsageError('--master', `--master must be host:port, got "${text}"`);
+    host = match[1] ?? match[2] ?? host;
+    if (match[3] !== undefined) {
+      portText = match[3];
+      source = '--master';
+    }
+  }
+  if (portText === undefined) return { host, port: DEFAULT_SLAVE_OPTIONS.masterPort };
+  const port = /^\d+$/.test(portText) ? Number(portText) : NaN;
+  if (!(port >= 1 && port <= 65535)) {
+    throw new UsageError(source, `${source} port must be an integer from 1 to 65535, got "${portText}"`);
+  }
+  return { host, port };
+}
+
+export async function runSlave(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number | 'help'> {
+  const { values, help } = parseCommand(SLAVE_COMMAND, argv, env);
+  if (help) return 'help';
+  const { host, port } = parseMasterAddress(values.master as string | undefined, env);
+  const options: Partial<SlaveOptions> = {
+    masterHost: host,
+    masterPort: port,
+    node: (values.id as string | undefined) ?? hostname(),
+  };
+  if (values['heartbeat-interval-ms'] !== undefined)
+    options.heartbeatIntervalMs = values['heartbeat-interval-ms'] as number;
+  if (values.count !== undefined) options.heartbeatCount = values.count as number;
+  if (values['connect-timeout-ms'] !== undefined) options.connectTimeoutMs = values['connect-timeout-ms'] as number;
+  if (values['reconnect-max-delay-ms'] !== undefined) {
+    const maxDelayMs = values['reconnect-max-delay-ms'] as number;
+    options.backoff = {
+      ...DEFAULT_SLAVE_OPTIONS.backoff,
+      maxDelayMs,
+      initialDelayMs: Math.min(DEFAULT_SLAVE_OPTIONS.backoff.initialDelayMs, maxDelayMs),
+    };
+  }
+  const log = logFromFlags(values);
+  const slave = new Slave(options, log).start();
+  onStopSignal(() => void slave.stop());
+  await slave.done;
+  await log.close();
+  return 0;
+}

@@ -1,0 +1,44 @@
+import { checkInteger } from '../common';
+import { DEFAULT_MAX_FRAME_BYTES } from '../protocol';
+
+export interface MasterOptions {
+  /** TCP port; 0 picks a free one. Default 12345, the seed's. */
+  port: number;
+  /** Address to listen on. Default: every address (Node's default). */
+  host?: string;
+  /**
+   * Fixed heartbeat timeout in ms. When unset, a node is silent after
+   * `heartbeatTimeoutFactor` × the interval its hello announced.
+   */
+  heartbeatTimeoutMs?: number;
+  /** Interval assumed for a peer that announced none (legacy peers, before hello). Default 5000 ms. */
+  defaultHeartbeatIntervalMs: number;
+  /** Multiple of the announced interval after which a node is silent. Default 3. */
+  heartbeatTimeoutFactor: number;
+  /** Largest frame accepted, in bytes. Default 1 MiB. */
+  maxFrameBytes: number;
+  /** Protocol errors one connection may make before it is closed. Default 10. */
+  maxProtocolErrors: number;
+}
+
+export const DEFAULT_MASTER_PORT = 12345;
+
+export const DEFAULT_MASTER_OPTIONS: Readonly<MasterOptions> = {
+  port: DEFAULT_MASTER_PORT,
+  defaultHeartbeatIntervalMs: 5000,
+  heartbeatTimeoutFactor: 3,
+  maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
+  maxProtocolErrors: 10,
+};
+
+export function resolveMasterOptions(partial: Partial<MasterOptions> = {}): MasterOptions {
+  const options = { ...DEFAULT_MASTER_OPTIONS, ...partial };
+  checkInteger('port', options.port, 0, 65535);
+  if (options.heartbeatTimeoutMs !== undefined)
+    checkInteger('heartbeatTimeoutMs', options.heartbeatTimeoutMs, 1, 86_400_000);
+  checkInteger('defaultHeartbeatIntervalMs', options.defaultHeartbeatIntervalMs, 1, 86_400_000);
+  checkInteger('heartbeatTimeoutFactor', options.heartbeatTimeoutFactor, 1, 1000);
+  checkInteger('maxFrameBytes', options.maxFrameBytes, 64, 1024 * 1024 * 1024);
+  checkInteger('maxProtocolErrors', options.maxProtocolErrors, 1, 1_000_000);
+  return options;
+}

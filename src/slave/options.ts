@@ -1,0 +1,44 @@
+import { hostname } from 'node:os';
+import { DEFAULT_BACKOFF, OptionError, checkInteger, type BackoffOptions } from '../common';
+import { isValidNodeId, MAX_NODE_ID_LENGTH } from '../protocol';
+
+export interface SlaveOptions {
+  /** Master's host name or address. Default `127.0.0.1`. */
+  masterHost: string;
+  /** Master's port. Default 12345. */
+  masterPort: number;
+  /** This slave's node id, in every message. Default: the host name. */
+  node: string;
+  /** Time between heartbeats, in ms. Default 5000. */
+  heartbeatIntervalMs: number;
+  /** Stop after this many heartbeats; unset: run until stopped. */
+  heartbeatCount?: number;
+  /** Give up a connection attempt after this long, in ms. Default 5000. */
+  connectTimeoutMs: number;
+  /** Delays between reconnection attempts. */
+  backoff: BackoffOptions;
+}
+
+export const DEFAULT_SLAVE_OPTIONS: Readonly<Omit<SlaveOptions, 'node'>> = {
+  masterHost: '127.0.0.1',
+  masterPort: 12345,
+  heartbeatIntervalMs: 5000,
+  connectTimeoutMs: 5000,
+  backoff: DEFAULT_BACKOFF,
+};
+
+export function resolveSlaveOptions(partial: Partial<SlaveOptions> = {}): SlaveOptions {
+  const options: SlaveOptions = { ...DEFAULT_SLAVE_OPTIONS, node: hostname(), ...partial };
+  if (options.masterHost === '') throw new OptionError('masterHost', 'masterHost must not be empty');
+  checkInteger('masterPort', options.masterPort, 1, 65535);
+  if (!isValidNodeId(options.node)) {
+    throw new OptionError('node', `node must be 1 to ${MAX_NODE_ID_LENGTH} characters, got "${options.node}"`);
+  }
+  checkInteger('heartbeatIntervalMs', options.heartbeatIntervalMs, 1, 86_400_000);
+  if (options.heartbeatCount !== undefined)
+    checkInteger('heartbeatCount', options.heartbeatCount, 0, Number.MAX_SAFE_INTEGER);
+  checkInteger('connectTimeoutMs', options.connectTimeoutMs, 1, 600_000);
+  checkInteger('backoff.initialDelayMs', options.backoff.initialDelayMs, 1, 600_000);
+  checkInteger('backoff.maxDelayMs', options.backoff.maxDelayMs, options.backoff.initialDelayMs, 3_600_000);
+  return options;
+}

@@ -1,0 +1,78 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import type { LogLine } from './log-sink';
+
+export const CLI = join(__dirname, '..', '..', 'dist', 'cli', 'main.js');
+
+/** A `picluster` child process whose stdout is parsed as JSON lines as they come. */
+export class CliProcess {
+  readonly child: ChildProcess;
+  readonly lines: LogLine[] = [];
+  stdout = '';
+  stderr = '';
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  constructor(args: string[], env: Record<string, string> = {}) {
+    this.child = spawn(process.execPath, [CLI, ...args], {
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let rest = '';
+    this.child.stdout!.setEncoding('utf8').on('data', (text: string) => {
+      this.stdout += text;
+      const parts = (rest + text).split('\n');
+      rest = parts.pop() ?? '';
+      for (const part of parts) {
+        try {
+          this.lines.push(JSON.parse(part) as LogLine);
+        } catch {
+          // Not JSON (e.g. --log-format text): kept in `stdout` only.
+        }
+      }
+    });
+    this.child.stderr!.setEncoding('utf8').on('data', (text: string) => (this.stderr += text));
+    this.exited = once(this.child, 'exit').then(
+      ([code, signal]) => ({ code, signal }) as { code: number | null; signal: NodeJS.Signals | null },
+    );
+  }
+
+  events(event: string, node?: string): LogLine[] {
+    return this.lines.filter((line) => line.event === event && (node === undefined || line.node === node));
+  }
+
+  async waitFor(match: (line: LogLine) => boolean, timeoutMs = 10_000): Promise<LogLine> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.lines.find(match);
+      if (found) return found;
+      if (Date.now() > deadline) {
+        throw new Error(
+          `no matching line within ${timeoutMs} ms; stdout:\n${this.stdout.slice(-2000)}\nstderr:\n${this.stderr}`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
+  waitForEvent(event: string, fields: Record<string, unknown> = {}, timeoutMs?: number): Promise<LogLine> {
+    return this.waitFor(
+      (line) => line.event === event && Object.entries(fields).every(([k, v]) => line[k] === v),
+      timeoutMs,
+    );
+  }
+
+  kill(signal: NodeJS.Signals = 'SIGTERM'): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+  }
+}
+
+/** Runs `picluster` to completion. */
+export async function runCli(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const cli = new CliProcess(args, env);
+  const { code } = await cli.exited;
+  return { code, stdout: cli.stdout, stderr: cli.stderr };
+}

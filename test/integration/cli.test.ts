@@ -1,0 +1,154 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CLI, CliProcess, runCli } from '../helpers/cli';
+
+const children: CliProcess[] = [];
+function start(args: string[], env: Record<string, string> = {}): CliProcess {
+  const cli = new CliProcess(args, env);
+  children.push(cli);
+  return cli;
+}
+
+async function startMaster(
+  args: string[] = [],
+  env: Record<string, string> = {},
+): Promise<{ master: CliProcess; port: number }> {
+  const master = start(['master', '--port', '0', '--host', '127.0.0.1', ...args], env);
+  const listening = await master.waitForEvent('listening');
+  return { master, port: listening.port as number };
+}
+
+beforeAll(() => {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "npm run build" first (npm test does)`);
+});
+
+afterEach(async () => {
+  for (const child of children.splice(0)) {
+    child.kill('SIGKILL');
+    await child.exited;
+  }
+});
+
+describe('picluster CLI', () => {
+  it('prints its version and help', async () => {
+    const pkg = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
+    expect(await runCli(['--version'])).toMatchObject({ code: 0, stdout: `${pkg.version}\n` });
+    const help = await runCli(['master', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('--heartbeat-timeout-ms');
+    expect(help.stdout).toContain('HEARTBEAT_TIMEOUT_MS');
+    expect((await runCli(['slave', '--help'])).stdout).toContain('--master <host:port>');
+  });
+
+  it.each([
+    [['master', '--port', '70000'], {}, '--port must be an integer from 0 to 65535, got "70000"'],
+    [['master'], { MASTER_PORT: 'abc' }, 'MASTER_PORT must be an integer from 0 to 65535, got "abc"'],
+    [['master', '--log-format', 'xml'], {}, '--log-format must be one of json, text, got "xml"'],
+    [
+      ['slave', '--heartbeat-interval-ms', '0'],
+      {},
+      '--heartbeat-interval-ms must be an integer from 1 to 86400000, got "0"',
+    ],
+    [['slave', '--master', 'host:99999'], {}, '--master port must be an integer from 1 to 65535, got "99999"'],
+    [['slave', '--id', 'x'.repeat(129)], {}, '--id must be 1 to 128 characters'],
+    [['slave', '--nope'], {}, "Unknown option '--nope'"],
+    [['bogus'], {}, 'unknown command "bogus"'],
+  ])('refuses %j %j with one line naming the flag, exit code 2', async (args, env, text) => {
+    const { code, stderr, stdout } = await runCli(args, env);
+    expect(code).toBe(2);
+    expect(stderr).toContain(text);
+    expect(stderr.trim().split('\n')).toHaveLength(1);
+    expect(stdout).toBe('');
+  });
+
+  it('master on SIGTERM logs a shutdown disconnect per connection and a shutdown line, loses no line, exits 0', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'picluster-'));
+    try {
+      const logFile = join(dir, 'master.jsonl');
+      const { master, port } = await startMaster([], { LOG_FILE: logFile });
+      for (const id of ['a', 'b']) {
+        start(['slave', '--master', `127.0.0.1:${port}`, '--id', id, '--heartbeat-interval-ms', '20']);
+      }
+      await master.waitForEvent('message', { node: 'a', seq: 3 });
+      await master.waitForEvent('message', { node: 'b', seq: 3 });
+      master.kill('SIGTERM');
+      expect(await master.exited).toEqual({ code: 0, signal: null });
+
+      const shutdownDisconnects = master.events('disconnect').filter((l) => l.reason === 'shutdown');
+      expect(shutdownDisconnects.map((l) => l.node).sort()).toEqual(['a', 'b']);
+      expect(master.lines.at(-1)).toMatchObject({ event: 'shutdown', connections: 2, signal: 'SIGTERM' });
+      expect(readFileSync(logFile, 'utf8')).toBe(master.stdout);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('master declares a paused (SIGSTOP) slave disconnected by timeout; after SIGCONT it comes back', async () => {
+    const { master, port } = await startMaster();
+    const slave = start([
+      'slave',
+      '--master',
+      `127.0.0.1:${port}`,
+      '--id',
+      'p',
+      '--heartbeat-interval-ms',
+      '100',
+      '--reconnect-max-delay-ms',
+      '200',
+    ]);
+    await master.waitForEvent('message', { node: 'p', seq: 2 });
+    slave.kill('SIGSTOP');
+    const stoppedAt = Date.now();
+    const line = await master.waitForEvent('disconnect', { node: 'p' }, 5000);
+    expect(line.reason).toBe('timeout');
+    expect(Date.now() - stoppedAt).toBeGreaterThanOrEqual(250);
+    slave.kill('SIGCONT');
+    const hello = await master.waitFor(
+      (l) => l.event === 'message' && l.node === 'p' && l.type === 'hello' && (l.seq as number) > 1,
+      5000,
+    );
+    expect(hello.seq as number).toBeGreaterThan(line.seq as number);
+    await slave.waitForEvent('reconnecting');
+  });
+
+  it('slave on SIGTERM closes its connection cleanly and exits 0; the master logs reason closed', async () => {
+    const { master, port } = await startMaster();
+    const slave = start(['slave', '--master', `127.0.0.1:${port}`, '--id', 't', '--heartbeat-interval-ms', '20']);
+    await master.waitForEvent('message', { node: 't', seq: 2 });
+    slave.kill('SIGTERM');
+    expect(await slave.exited).toEqual({ code: 0, signal: null });
+    const sent = slave.events('sent').map((l) => l.seq);
+    const disconnect = await master.waitForEvent('disconnect', { node: 't' });
+    expect(disconnect).toMatchObject({ reason: 'closed', seq: sent.at(-1) });
+    expect(master.events('message', 't').map((l) => l.seq)).toEqual(sent);
+    expect(slave.lines.at(-1)).toMatchObject({ event: 'stopped', sent: sent.length });
+  });
+
+  it('slave --count N sends a hello and N heartbeats, then exits 0', async () => {
+    const { master, port } = await startMaster();
+    const slave = start(['slave', '--id', 'c', '--heartbeat-interval-ms', '5', '--count', '4'], {
+      MASTER_HOST: '127.0.0.1',
+      MASTER_PORT: String(port),
+    });
+    expect(await slave.exited).toEqual({ code: 0, signal: null });
+    expect(slave.events('sent').map((l) => l.type)).toEqual([
+      'hello',
+      'heartbeat',
+      'heartbeat',
+      'heartbeat',
+      'heartbeat',
+    ]);
+    await master.waitForEvent('disconnect', { node: 'c', reason: 'closed', seq: 5 });
+  });
+
+  it('LOG_FORMAT=text writes lines for people', async () => {
+    const master = start(['master', '--port', '0', '--host', '127.0.0.1'], { LOG_FORMAT: 'text' });
+    const deadline = Date.now() + 5000;
+    while (!master.stdout.includes('\n') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(master.lines).toEqual([]);
+    expect(master.stdout).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z info +listening +Listening on port \d+ port=\d+/);
+    master.kill('SIGTERM');
+    expect((await master.exited).code).toBe(0);
+  });
+});

@@ -1,0 +1,167 @@
+import fc from 'fast-check';
+import type { ProtocolError } from '../../src/common';
+import { FrameDecoder, encodeFrame, excerptOf } from '../../src/protocol';
+
+type Event = { frame: Record<string, unknown> } | { error: string };
+
+function collect(maxFrameBytes?: number): { decoder: FrameDecoder; events: Event[] } {
+  const events: Event[] = [];
+  const decoder = new FrameDecoder(
+    {
+      frame: (value) => events.push({ frame: value }),
+      error: (error: ProtocolError) => events.push({ error: error.code }),
+    },
+    maxFrameBytes === undefined ? {} : { maxFrameBytes },
+  );
+  return { decoder, events };
+}
+
+function decodeInPieces(bytes: Buffer, cuts: number[], maxFrameBytes?: number): Event[] {
+  const { decoder, events } = collect(maxFrameBytes);
+  let start = 0;
+  for (const cut of [...new Set(cuts)].sort((a, b) => a - b)) {
+    decoder.push(bytes.subarray(start, cut));
+    start = cut;
+  }
+  decoder.push(bytes.subarray(start));
+  return events;
+}
+
+const sample = [
+  { msg: 'Hello World, I am client 1' },
+  { type: 'heartbeat', node: 'slave-1', seq: 2, msg: 'I am still alive, client: slave-1' },
+  { msg: 'ünïcödé ✓ 𝄞 emoji 🎉' },
+];
+const wire = Buffer.from(sample.map((m) => encodeFrame(m)).join(''));
+
+describe('FrameDecoder', () => {
+  it('decodes frames ended by \\r, the seed format', () => {
+    expect(decodeInPieces(wire, [])).toEqual(sample.map((frame) => ({ frame })));
+  });
+
+  it('decodes the same frames one byte at a time, multi-byte characters split across pieces', () => {
+    const cuts = Array.from({ length: wire.length }, (_, i) => i + 1);
+    expect(decodeInPieces(wire, cuts)).toEqual(sample.map((frame) => ({ frame })));
+  });
+
+  it('accepts \\n and \\r\\n separators and skips empty frames', () => {
+    const bytes = Buffer.from('{"a":1}\n{"b":2}\r\n\r\n\n{"c":3}\r\r');
+    expect(decodeInPieces(bytes, [])).toEqual([{ frame: { a: 1 } }, { frame: { b: 2 } }, { frame: { c: 3 } }]);
+  });
+
+  it('holds an incomplete frame until its separator arrives', () => {
+    const { decoder, events } = collect();
+    decoder.push(Buffer.from('{"msg":"par'));
+    expect(events).toEqual([]);
+    expect(decoder.bufferedBytes).toBe(11);
+    decoder.push(Buffer.from('tial"}\r'));
+    expect(events).toEqual([{ frame: { msg: 'partial' } }]);
+    expect(decoder.bufferedBytes).toBe(0);
+  });
+
+  it('gives the same frames and errors for any split of the stream (property)', () => {
+    const frame = fc.oneof(
+      fc
+        .dictionary(fc.string({ maxLength: 8 }), fc.oneof(fc.string({ unit: 'grapheme' }), fc.integer()), {
+          maxKeys: 4,
+        })
+        .map((o) => JSON.stringify(o)),
+      fc.constantFrom('not json', '[1,2]', '42', '"str"', '{"unterminated"', '\u00ff\u00fe'),
+    );
+    const stream = fc.tuple(fc.array(frame, { maxLength: 12 }), fc.constantFrom('\r', '\n', '\r\n'));
+    fc.assert(
+      fc.property(stream, fc.array(fc.nat(), { maxLength: 20 }), ([frames, sep], rawCuts) => {
+        const bytes = Buffer.from(frames.map((f) => f + sep).join(''));
+        const whole = decodeInPieces(bytes, []);
+        const cuts = rawCuts.map((c) => c % (bytes.length + 1));
+        expect(decodeInPieces(bytes, cuts)).toEqual(whole);
+        const nonEmpty = frames.filter((f) => f !== '');
+        expect(whole).toHaveLength(nonEmpty.length);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  describe('errors have stable codes and the decoder goes on', () => {
+    it('invalid JSON', () => {
+      expect(decodeInPieces(Buffer.from('{nope\r{"ok":1}\r'), [])).toEqual([
+        { error: 'PICLUSTER_ERR_INVALID_JSON' },
+        { frame: { ok: 1 } },
+      ]);
+    });
+
+    it('JSON that is not an object', () => {
+      expect(decodeInPieces(Buffer.from('[1]\r42\rnull\r"s"\r{"ok":1}\r'), [])).toEqual([
+        { error: 'PICLUSTER_ERR_NOT_AN_OBJECT' },
+        { error: 'PICLUSTER_ERR_NOT_AN_OBJECT' },
+        { error: 'PICLUSTER_ERR_NOT_AN_OBJECT' },
+        { error: 'PICLUSTER_ERR_NOT_AN_OBJECT' },
+        { frame: { ok: 1 } },
+      ]);
+    });
+
+    it('invalid UTF-8 that breaks the JSON', () => {
+      const bytes = Buffer.concat([
+        Buffer.from('{"msg":'),
+        Buffer.from([0xc3, 0x28, 0xff]),
+        Buffer.from('}\r{"ok":1}\r'),
+      ]);
+      expect(decodeInPieces(bytes, [])).toEqual([{ error: 'PICLUSTER_ERR_INVALID_UTF8' }, { frame: { ok: 1 } }]);
+    });
+
+    it('binary garbage', () => {
+      const garbage = Buffer.from(
+        Array.from({ length: 4096 }, (_, i) => (i * 7919) % 256).filter((b) => b !== 13 && b !== 10),
+      );
+      const events = decodeInPieces(Buffer.concat([garbage, Buffer.from('\r{"ok":1}\r')]), [100, 1000]);
+      expect(events).toEqual([{ error: 'PICLUSTER_ERR_INVALID_UTF8' }, { frame: { ok: 1 } }]);
+    });
+  });
+
+  describe('maximum frame size', () => {
+    it('accepts a frame of exactly the limit and refuses one byte more', () => {
+      const exact = `{"m":"${'x'.repeat(64 - 8)}"}`;
+      expect(Buffer.byteLength(exact)).toBe(64);
+      expect(decodeInPieces(Buffer.from(exact + '\r'), [], 64)).toEqual([{ frame: { m: 'x'.repeat(56) } }]);
+      const over = `{"m":"${'x'.repeat(57)}"}`;
+      expect(decodeInPieces(Buffer.from(over + '\r{"ok":1}\r'), [], 64)).toEqual([
+        { error: 'PICLUSTER_ERR_FRAME_TOO_LARGE' },
+        { frame: { ok: 1 } },
+      ]);
+    });
+
+    it('refuses an oversized frame while it arrives, holding no more than the limit', () => {
+      const { decoder, events } = collect(1024);
+      const piece = Buffer.alloc(512, 0x61);
+      decoder.push(piece);
+      decoder.push(piece);
+      expect(events).toEqual([]);
+      decoder.push(piece); // 1536 bytes and no separator yet
+      expect(events).toEqual([{ error: 'PICLUSTER_ERR_FRAME_TOO_LARGE' }]);
+      for (let i = 0; i < 100; i++) decoder.push(piece);
+      expect(decoder.bufferedBytes).toBe(0);
+      expect(events).toHaveLength(1);
+      decoder.push(Buffer.from('tail of the huge frame\r{"ok":1}\r'));
+      expect(events).toEqual([{ error: 'PICLUSTER_ERR_FRAME_TOO_LARGE' }, { frame: { ok: 1 } }]);
+    });
+
+    it('defaults to 1 MiB', () => {
+      const { decoder } = collect();
+      expect(decoder.maxFrameBytes).toBe(1024 * 1024);
+    });
+  });
+
+  it('end() delivers a last frame that lacks only its separator', () => {
+    const { decoder, events } = collect();
+    decoder.push(Buffer.from('{"msg":"last"}'));
+    decoder.end();
+    expect(events).toEqual([{ frame: { msg: 'last' } }]);
+  });
+});
+
+describe('excerptOf', () => {
+  it('escapes control, backslash and non-ASCII bytes and shortens long input', () => {
+    expect(excerptOf(Buffer.from([0x41, 0x00, 0x5c, 0xff, 0x0a]))).toBe('A\\x00\\x5c\\xff\\x0a');
+    expect(excerptOf(Buffer.alloc(100, 0x61))).toBe('a'.repeat(64) + '…');
+  });
+});

@@ -1,0 +1,66 @@
+import { ProtocolError } from '../../src/common';
+import { heartbeatText, helloText, toFrame, toMessage, wireTypeOf, type Message } from '../../src/protocol';
+
+describe('toMessage', () => {
+  it('reads the seed format, a frame with only msg, as a legacy message', () => {
+    expect(toMessage({ msg: 'Hello World, I am client 1' })).toEqual({
+      type: 'legacy',
+      msg: 'Hello World, I am client 1',
+    });
+  });
+
+  it('reads hello with its interval and heartbeat with node, seq, ts', () => {
+    expect(toMessage({ type: 'hello', node: 'n1', seq: 1, ts: 5, msg: helloText('n1'), interval_ms: 250 })).toEqual({
+      type: 'hello',
+      node: 'n1',
+      seq: 1,
+      ts: 5,
+      msg: 'Hello World, I am client n1',
+      heartbeatIntervalMs: 250,
+    });
+    expect(toMessage({ type: 'heartbeat', node: 'n1', seq: 2, msg: heartbeatText('n1') })).toEqual({
+      type: 'heartbeat',
+      node: 'n1',
+      seq: 2,
+      msg: 'I am still alive, client: n1',
+    });
+  });
+
+  it('ignores unknown fields and keeps unknown types', () => {
+    const message = toMessage({ type: 'metrics', node: 'n1', seq: 3, msg: 'cpu 3%', extra: { x: 1 } }) as Message;
+    expect(message).toEqual({ type: 'other', wireType: 'metrics', node: 'n1', seq: 3, msg: 'cpu 3%' });
+    expect(wireTypeOf(message)).toBe('metrics');
+  });
+
+  it('gives msg "" to a frame without one', () => {
+    expect(toMessage({ type: 'heartbeat' })).toEqual({ type: 'heartbeat', msg: '' });
+  });
+
+  it.each([
+    [{ msg: 42 }, 'msg'],
+    [{ node: '' }, 'node'],
+    [{ node: 'x'.repeat(129) }, 'node'],
+    [{ seq: 0 }, 'seq'],
+    [{ seq: 1.5 }, 'seq'],
+    [{ seq: '3' }, 'seq'],
+    [{ ts: 'now' }, 'ts'],
+    [{ type: 7 }, 'type'],
+    [{ type: 'hello', interval_ms: -1 }, 'interval_ms'],
+  ])('refuses %j, naming field %s', (frame, field) => {
+    const result = toMessage(frame);
+    expect(result).toBeInstanceOf(ProtocolError);
+    expect((result as ProtocolError).code).toBe('PICLUSTER_ERR_INVALID_FIELD');
+    expect((result as ProtocolError).excerpt.startsWith(`${field}=`)).toBe(true);
+  });
+
+  it('round-trips through toFrame', () => {
+    const messages: Message[] = [
+      { type: 'hello', node: 'a', seq: 1, ts: 1, msg: 'hi', heartbeatIntervalMs: 100 },
+      { type: 'heartbeat', node: 'a', seq: 2, msg: 'beat' },
+      { type: 'legacy', msg: 'old' },
+      { type: 'other', wireType: 'x', msg: '' },
+    ];
+    for (const message of messages) expect(toMessage(toFrame(message))).toEqual(message);
+    expect(toFrame({ type: 'legacy', msg: 'old' })).toEqual({ msg: 'old' });
+  });
+});
