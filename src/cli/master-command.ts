@@ -51,6 +51,15 @@ export const MASTER_COMMAND: CommandSpec = {
       description: 'Close a connection after this many bad frames',
       defaultText: String(DEFAULT_MASTER_OPTIONS.maxProtocolErrors),
     },
+    {
+      flag: 'health-port',
+      env: 'HEALTH_PORT',
+      kind: 'integer',
+      min: 0,
+      max: 65535,
+      description: 'Loopback port whose connections are accepted and closed unlogged, for container health checks',
+      defaultText: 'none',
+    },
     ...LOG_FLAGS,
   ],
   notes:
@@ -67,6 +76,7 @@ export async function runMaster(argv: readonly string[], env: NodeJS.ProcessEnv)
     options.heartbeatTimeoutMs = values['heartbeat-timeout-ms'] as number;
   if (values['max-frame-bytes'] !== undefined) options.maxFrameBytes = values['max-frame-bytes'] as number;
   if (values['max-protocol-errors'] !== undefined) options.maxProtocolErrors = values['max-protocol-errors'] as number;
+  if (values['health-port'] !== undefined) options.healthPort = values['health-port'] as number;
 
   const log = logFromFlags(values);
   const master = new Master(options, log);

@@ -1,6 +1,12 @@
-import { hostname } from 'node:os';
 import { MAX_NODE_ID_LENGTH } from '../protocol';
-import { DEFAULT_SLAVE_OPTIONS, Slave, type SlaveOptions } from '../slave';
+import {
+  DEFAULT_SLAVE_OPTIONS,
+  NODE_ID_SOURCES,
+  Slave,
+  resolveNodeId,
+  type NodeIdSource,
+  type SlaveOptions,
+} from '../slave';
 import { LOG_FLAGS, logFromFlags, onStopSignal } from './common-flags';
 import { parseCommand, UsageError, type CommandSpec } from './flags';
 
@@ -61,6 +67,15 @@ export const SLAVE_COMMAND: CommandSpec = {
       description: 'Cap of the reconnect backoff',
       defaultText: String(DEFAULT_SLAVE_OPTIONS.backoff.maxDelayMs),
     },
+    {
+      flag: 'id-from',
+      env: 'NODE_ID_FROM',
+      kind: 'choice',
+      choices: NODE_ID_SOURCES,
+      description:
+        'Where the node id comes from without --id: the host name, or the name reverse DNS gives this host (the container name under Compose)',
+      defaultText: 'hostname',
+    },
     ...LOG_FLAGS,
   ],
   notes:
@@ -93,11 +108,15 @@ export async function runSlave(argv: readonly string[], env: NodeJS.ProcessEnv):
   const { values, help } = parseCommand(SLAVE_COMMAND, argv, env);
   if (help) return 'help';
   const { host, port } = parseMasterAddress(values.master as string | undefined, env);
-  const options: Partial<SlaveOptions> = {
-    masterHost: host,
-    masterPort: port,
-    node: (values.id as string | undefined) ?? hostname(),
-  };
+  const options: Partial<SlaveOptions> = { masterHost: host, masterPort: port };
+  let idSource: NodeIdSource | 'flag' = 'flag';
+  if (values.id !== undefined) {
+    options.node = values.id as string;
+  } else {
+    const resolved = await resolveNodeId((values['id-from'] as NodeIdSource | undefined) ?? 'hostname');
+    options.node = resolved.node;
+    idSource = resolved.source;
+  }
   if (values['heartbeat-interval-ms'] !== undefined)
     options.heartbeatIntervalMs = values['heartbeat-interval-ms'] as number;
   if (values.count !== undefined) options.heartbeatCount = values.count as number;
@@ -111,7 +130,7 @@ export async function runSlave(argv: readonly string[], env: NodeJS.ProcessEnv):
     };
   }
   const log = logFromFlags(values);
-  const slave = new Slave(options, log).start();
+  const slave = new Slave(options, log).start(idSource);
   onStopSignal(() => void slave.stop());
   await slave.done;
   await log.close();

@@ -11,6 +11,7 @@ import { Session, type SessionHost } from './session';
 export class Master implements SessionHost {
   readonly options: MasterOptions;
   private readonly server: Server;
+  private healthServer: Server | undefined;
   private readonly sessions = new Set<Session>();
   private readonly byNode = new Map<string, Session>();
   private nextConn = 1;
@@ -34,16 +35,24 @@ export class Master implements SessionHost {
     return this.sessions.size;
   }
 
+  /** The health port actually listened on, if any. */
+  get healthPort(): number | undefined {
+    return (this.healthServer?.address() as AddressInfo | null | undefined)?.port;
+  }
+
   async start(): Promise<this> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      // A deep accept queue, so a whole cluster reconnecting at once (a master restart) is not
-      // throttled by SYN-ACK retransmissions; the kernel caps it at net.core.somaxconn.
-      this.server.listen({ port: this.options.port, host: this.options.host, backlog: 4096 }, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
+    // A deep accept queue, so a whole cluster reconnecting at once (a master restart) is not
+    // throttled by SYN-ACK retransmissions; the kernel caps it at net.core.somaxconn.
+    await listen(this.server, { port: this.options.port, host: this.options.host, backlog: 4096 });
+    if (this.options.healthPort !== undefined) {
+      this.healthServer = createServer((socket) => socket.on('error', () => undefined).end());
+      try {
+        await listen(this.healthServer, { port: this.options.healthPort, host: '127.0.0.1' });
+      } catch (err) {
+        this.server.close();
+        throw err;
+      }
+    }
     // After start-up, an accept failure (e.g. out of file descriptors) must not take the master down.
     this.server.on('error', (err: NodeJS.ErrnoException) =>
       this.log.write({ event: 'server_error', level: 'error', message: err.message, code: err.code }),
@@ -54,6 +63,7 @@ export class Master implements SessionHost {
       message: `Listening on port ${address.port}`,
       port: address.port,
       host: address.address,
+      health_port: this.healthPort,
     });
     return this;
   }
@@ -61,6 +71,7 @@ export class Master implements SessionHost {
   /** Stops accepting, ends every session (`shutdown`), logs `shutdown`. Idempotent. */
   stop(signal?: string): Promise<void> {
     this.stopping ??= new Promise<void>((resolve) => {
+      this.healthServer?.close();
       this.server.close(() => resolve());
       const open = this.sessions.size;
       for (const session of [...this.sessions]) session.end('shutdown');
@@ -87,4 +98,14 @@ export class Master implements SessionHost {
     }
     this.sessions.add(new Session(this, socket, this.nextConn++));
   }
+}
+
+function listen(server: Server, options: { port: number; host?: string; backlog?: number }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
 }

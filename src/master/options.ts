@@ -19,6 +19,12 @@ export interface MasterOptions {
   maxFrameBytes: number;
   /** Protocol errors one connection may make before it is closed. Default 10. */
   maxProtocolErrors: number;
+  /**
+   * A loopback port for health checks: connections there are accepted and
+   * closed at once, and not logged, so a container health check proves the
+   * master accepts connections without filling its log. Unset: none.
+   */
+  healthPort?: number;
 }
 
 export const DEFAULT_MASTER_PORT = 12345;
@@ -40,5 +46,6 @@ export function resolveMasterOptions(partial: Partial<MasterOptions> = {}): Mast
   checkInteger('heartbeatTimeoutFactor', options.heartbeatTimeoutFactor, 1, 1000);
   checkInteger('maxFrameBytes', options.maxFrameBytes, 64, 1024 * 1024 * 1024);
   checkInteger('maxProtocolErrors', options.maxProtocolErrors, 1, 1_000_000);
+  if (options.healthPort !== undefined) checkInteger('healthPort', options.healthPort, 0, 65535);
   return options;
 }

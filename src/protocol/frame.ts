@@ -1,4 +1,4 @@
-import { isUtf8 } from 'node:buffer';
+import { StringDecoder } from 'node:string_decoder';
 import { ProtocolError, type ErrorCode } from '../common/errors';
 
 const CR = 0x0d;
@@ -16,8 +16,8 @@ export function encodeFrame(value: object): string {
 
 /** Where the decoder delivers what it finds, in the order the bytes arrived. */
 export interface FrameSink {
-  /** A frame that parsed to a JSON object. `bytes` excludes the separator. */
-  frame(value: Record<string, unknown>, bytes: number): void;
+  /** A frame that parsed to a JSON object. */
+  frame(value: Record<string, unknown>): void;
   /** A frame that was refused; decoding goes on with the next frame. */
   error(error: ProtocolError): void;
 }
@@ -27,31 +27,48 @@ export interface FrameDecoderOptions {
   maxFrameBytes?: number;
 }
 
-/** A printable excerpt of raw bytes: control and non-ASCII bytes are escaped. */
-export function excerptOf(bytes: Uint8Array, maxChars = EXCERPT_CHARS): string {
+/** A printable excerpt: control, backslash and non-ASCII characters are escaped. */
+export function excerptOf(text: string, maxChars = EXCERPT_CHARS): string {
   let out = '';
-  const end = Math.min(bytes.length, maxChars);
+  const end = Math.min(text.length, maxChars);
   for (let i = 0; i < end; i++) {
-    const b = bytes[i]!;
-    out += b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : '\\x' + b.toString(16).padStart(2, '0');
+    const code = text.charCodeAt(i);
+    if (code >= 0x20 && code < 0x7f && code !== 0x5c) out += text[i];
+    else if (code < 0x100) out += '\\x' + code.toString(16).padStart(2, '0');
+    else out += '\\u' + code.toString(16).padStart(4, '0');
   }
-  return bytes.length > maxChars ? out + '…' : out;
+  return text.length > maxChars ? out + '…' : out;
+}
+
+/** The nearer of two separator positions, where -1 means none. */
+function nearer(cr: number, lf: number): number {
+  return cr === -1 ? lf : lf === -1 ? cr : Math.min(cr, lf);
+}
+
+/** Position of the first separator in a chunk, or -1; no byte is searched twice. */
+function firstSeparator(chunk: Buffer): number {
+  const cr = chunk.indexOf(CR);
+  return nearer(cr, cr === -1 ? chunk.indexOf(LF) : chunk.subarray(0, cr).indexOf(LF));
 }
 
 /**
  * A streaming decoder for `\r`-separated JSON frames (also `\n` and `\r\n`).
  *
- * Bytes may arrive in any split. Each byte is scanned once: the decoder
- * remembers the next separator positions in the current chunk and keeps an
- * incomplete frame as a list of chunk slices, joined once when the frame ends,
- * so a 1 MiB frame in 512-byte pieces costs linear time. A frame longer than
- * `maxFrameBytes` is refused as soon as it grows past the limit and its bytes
- * are discarded up to the next separator.
+ * Bytes may arrive in any split, and each is handled a bounded number of
+ * times: a chunk becomes text in one UTF-8 conversion (a `StringDecoder` keeps
+ * the bytes of a character cut at the chunk's end for the next one), and an
+ * incomplete frame is kept as text that grows by concatenation (a rope in V8)
+ * and is flattened once, by `JSON.parse`. A 1 MiB frame in 512-byte pieces thus
+ * costs linear time. Frame sizes are counted in bytes: a frame longer than
+ * `maxFrameBytes` is refused as soon as it grows past the limit, and its bytes
+ * are dropped up to the next separator.
  */
 export class FrameDecoder {
   readonly maxFrameBytes: number;
-  private parts: Buffer[] = [];
-  private partBytes = 0;
+  private utf8 = new StringDecoder('utf8');
+  /** The incomplete frame's text, and its size in bytes. */
+  private pending = '';
+  private pendingBytes = 0;
   /** Inside an oversized frame: drop bytes until the next separator. */
   private discarding = false;
 
@@ -64,98 +81,110 @@ export class FrameDecoder {
 
   /** Bytes of an incomplete frame held back, waiting for its separator. */
   get bufferedBytes(): number {
-    return this.partBytes;
+    return this.pendingBytes;
   }
 
   push(chunk: Buffer): void {
-    const length = chunk.length;
-    let start = 0;
-    let nextCr = chunk.indexOf(CR);
-    let nextLf = chunk.indexOf(LF);
-    while (start < length) {
-      // Both positions move forward only, so no byte is searched twice.
-      if (nextCr !== -1 && nextCr < start) nextCr = chunk.indexOf(CR, start);
-      if (nextLf !== -1 && nextLf < start) nextLf = chunk.indexOf(LF, start);
-      const end = nextCr === -1 ? nextLf : nextLf === -1 ? nextCr : Math.min(nextCr, nextLf);
-      if (end === -1) {
-        this.hold(chunk, start, length);
-        return;
+    if (this.discarding) {
+      const first = firstSeparator(chunk);
+      if (first === -1) return;
+      this.discarding = false;
+      chunk = chunk.subarray(first + 1);
+    }
+    const text = this.utf8.write(chunk);
+    let position = 0;
+    let cr = text.indexOf('\r');
+    let lf = text.indexOf('\n');
+    for (;;) {
+      // Both positions only move forward, so no character is searched twice.
+      if (cr !== -1 && cr < position) cr = text.indexOf('\r', position);
+      if (lf !== -1 && lf < position) lf = text.indexOf('\n', position);
+      const stop = nearer(cr, lf);
+      if (stop === -1) break;
+      if (position === 0 && this.pendingBytes > 0) {
+        this.completePending(text.slice(0, stop));
+      } else if (stop > position) {
+        this.frame(text.slice(position, stop), 0);
       }
-      this.complete(chunk, start, end);
-      start = end + 1;
+      position = stop + 1;
+    }
+    if (position === 0) {
+      this.grow(text, chunk.length);
+      return;
+    }
+    // The bytes after the last separator, including those of a character cut at the
+    // chunk's end that the StringDecoder holds: scanning back covers only the new
+    // incomplete frame, so each byte is still looked at a bounded number of times.
+    let last = chunk.length - 1;
+    while (chunk[last] !== CR && chunk[last] !== LF) last--;
+    this.pending = text.slice(position);
+    this.pendingBytes = chunk.length - last - 1;
+    if (this.pendingBytes > this.maxFrameBytes) {
+      this.refuseOversized(this.pending);
+      this.discarding = true;
     }
   }
 
   /** The stream ended: a last frame that lacks only its separator is still a frame. */
   end(): void {
+    const rest = this.utf8.end();
     if (this.discarding) {
       this.discarding = false;
       return;
     }
-    if (this.partBytes === 0) return;
-    const frame = Buffer.concat(this.parts, this.partBytes);
-    this.parts = [];
-    this.partBytes = 0;
-    this.parse(frame);
+    if (this.pendingBytes > 0) this.completePending(rest);
   }
 
-  private hold(chunk: Buffer, start: number, end: number): void {
-    if (this.discarding) return;
-    const bytes = end - start;
-    if (this.partBytes + bytes > this.maxFrameBytes) {
-      this.refuseOversized(chunk.subarray(start, end), false);
+  /** A chunk without a separator: all of it belongs to the incomplete frame. */
+  private grow(text: string, bytes: number): void {
+    if (this.pendingBytes + bytes > this.maxFrameBytes) {
+      this.refuseOversized(this.pending || text);
+      this.discarding = true;
       return;
     }
-    // A copy, so a few held bytes don't pin the whole socket chunk in memory.
-    this.parts.push(Buffer.from(chunk.subarray(start, end)));
-    this.partBytes += bytes;
+    this.pending += text;
+    this.pendingBytes += bytes;
   }
 
-  private complete(chunk: Buffer, start: number, end: number): void {
-    if (this.discarding) {
-      this.discarding = false;
-      return;
-    }
-    const bytes = this.partBytes + end - start;
-    if (bytes > this.maxFrameBytes) {
-      this.refuseOversized(chunk.subarray(start, end), true);
-      return;
-    }
-    if (bytes === 0) return; // an empty frame, or the `\n` of `\r\n`
-    let frame = chunk.subarray(start, end);
-    if (this.partBytes > 0) {
-      this.parts.push(frame);
-      frame = Buffer.concat(this.parts, bytes);
-      this.parts = [];
-      this.partBytes = 0;
-    }
-    this.parse(frame);
+  private completePending(tail: string): void {
+    const text = this.pending + tail;
+    const bytes = this.pendingBytes;
+    this.pending = '';
+    this.pendingBytes = 0;
+    this.frame(text, bytes);
   }
 
-  private parse(frame: Buffer): void {
+  /** One frame's text; `knownBytes` is a lower bound of its size in bytes. */
+  private frame(text: string, knownBytes: number): void {
+    const max = this.maxFrameBytes;
+    // A character is 1 to 3 bytes in UTF-8 (a surrogate pair, 2 chars, is 4): count only when it can matter.
+    if (knownBytes + text.length * 3 > max && Buffer.byteLength(text) > max) {
+      this.refuseOversized(text);
+      return;
+    }
     let value: unknown;
     try {
-      value = JSON.parse(frame.toString('utf8'));
+      value = JSON.parse(text);
     } catch (cause) {
-      // Only now, on the error path, tell bad encoding from bad syntax.
-      const code: ErrorCode = isUtf8(frame) ? 'PICLUSTER_ERR_INVALID_JSON' : 'PICLUSTER_ERR_INVALID_UTF8';
-      this.sink.error(new ProtocolError(code, 'frame is not valid JSON', excerptOf(frame), { cause }));
+      // Undecodable bytes became U+FFFD; only on this error path is it worth telling them apart.
+      const code: ErrorCode = text.includes('\uFFFD') ? 'PICLUSTER_ERR_INVALID_UTF8' : 'PICLUSTER_ERR_INVALID_JSON';
+      this.sink.error(new ProtocolError(code, 'frame is not valid JSON', excerptOf(text), { cause }));
       return;
     }
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
       this.sink.error(
-        new ProtocolError('PICLUSTER_ERR_NOT_AN_OBJECT', 'frame is JSON but not an object', excerptOf(frame)),
+        new ProtocolError('PICLUSTER_ERR_NOT_AN_OBJECT', 'frame is JSON but not an object', excerptOf(text)),
       );
       return;
     }
-    this.sink.frame(value as Record<string, unknown>, frame.length);
+    this.sink.frame(value as Record<string, unknown>);
   }
 
-  private refuseOversized(tail: Buffer, separatorSeen: boolean): void {
-    const head = this.parts[0] ?? tail;
-    this.parts = [];
-    this.partBytes = 0;
-    this.discarding = !separatorSeen;
+  private refuseOversized(head: string): void {
+    this.pending = '';
+    this.pendingBytes = 0;
+    // Bytes of a character cut at the end of the refused frame must not leak into the next one.
+    this.utf8 = new StringDecoder('utf8');
     this.sink.error(
       new ProtocolError('PICLUSTER_ERR_FRAME_TOO_LARGE', `frame exceeds ${this.maxFrameBytes} bytes`, excerptOf(head)),
     );

@@ -45,7 +45,7 @@ export function wireTypeOf(message: Message): string {
 }
 
 function invalid(field: string, expected: string, frame: Record<string, unknown>): ProtocolError {
-  const shown = excerptOf(Buffer.from(JSON.stringify(frame[field]) ?? 'undefined'));
+  const shown = excerptOf(JSON.stringify(frame[field]) ?? 'undefined');
   return new ProtocolError('PICLUSTER_ERR_INVALID_FIELD', `field "${field}" must be ${expected}`, `${field}=${shown}`);
 }
 

@@ -39,11 +39,13 @@ export class Slave {
     return this.seq;
   }
 
-  start(): this {
+  /** `idSource` only goes into the `starting` line, to say where the node id came from. */
+  start(idSource?: string): this {
     const { node, masterHost, masterPort, heartbeatIntervalMs } = this.options;
     this.write('starting', `Slave ${node} starting`, {
       master: `${masterHost}:${masterPort}`,
       interval_ms: heartbeatIntervalMs,
+      id_source: idSource,
     });
     this.connect(1);
     return this;

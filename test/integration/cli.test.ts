@@ -53,6 +53,8 @@ describe('picluster CLI', () => {
     [['slave', '--master', 'host:99999'], {}, '--master port must be an integer from 1 to 65535, got "99999"'],
     [['slave', '--id', 'x'.repeat(129)], {}, '--id must be 1 to 128 characters'],
     [['slave', '--nope'], {}, "Unknown option '--nope'"],
+    [['slave', '--id-from', 'dns'], {}, '--id-from must be one of hostname, reverse-dns, got "dns"'],
+    [['master', '--health-port', '70000'], {}, '--health-port must be an integer from 0 to 65535, got "70000"'],
     [['bogus'], {}, 'unknown command "bogus"'],
   ])('refuses %j %j with one line naming the flag, exit code 2', async (args, env, text) => {
     const { code, stderr, stdout } = await runCli(args, env);
@@ -66,7 +68,8 @@ describe('picluster CLI', () => {
     const dir = mkdtempSync(join(tmpdir(), 'picluster-'));
     try {
       const logFile = join(dir, 'master.jsonl');
-      const { master, port } = await startMaster([], { LOG_FILE: logFile });
+      const { master, port } = await startMaster([], { LOG_FILE: logFile, HEALTH_PORT: '0' });
+      expect(master.events('listening')[0]!.health_port).toBeGreaterThan(0);
       for (const id of ['a', 'b']) {
         start(['slave', '--master', `127.0.0.1:${port}`, '--id', id, '--heartbeat-interval-ms', '20']);
       }

@@ -53,6 +53,17 @@ describe('master', () => {
     for (const field of ['timestamp', 'level', 'event', 'message']) expect(line).toHaveProperty(field);
   });
 
+  it('accepts and closes health-port connections without logging them', async () => {
+    await startMaster({ healthPort: 0 });
+    const listening = await sink.waitForEvent('listening');
+    expect(listening.health_port).toBe(master.healthPort);
+    const probe = await rawClient(master.healthPort!);
+    await once(probe, 'close');
+    startSlave('after-probe', { heartbeatCount: 0 });
+    await sink.waitForEvent('disconnect', { node: 'after-probe' });
+    expect(sink.events('connect')).toHaveLength(1);
+  });
+
   it('logs every message of our slave with node, seq and type, and its disconnect with the last seq', async () => {
     await startMaster();
     const { slave, slaveLog } = startSlave('slave-a', { heartbeatCount: 5 });

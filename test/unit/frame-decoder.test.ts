@@ -145,6 +145,27 @@ describe('FrameDecoder', () => {
       expect(events).toEqual([{ error: 'PICLUSTER_ERR_FRAME_TOO_LARGE' }, { frame: { ok: 1 } }]);
     });
 
+    it('counts bytes, not characters', () => {
+      const threeByteChars = `{"m":"${'✓'.repeat(20)}"}`; // 28 characters, 68 bytes
+      expect(decodeInPieces(Buffer.from(threeByteChars + '\r'), [], 64)).toEqual([
+        { error: 'PICLUSTER_ERR_FRAME_TOO_LARGE' },
+      ]);
+      const cuts = Array.from({ length: 80 }, (_, i) => i);
+      expect(decodeInPieces(Buffer.from(threeByteChars + '\r{"ok":1}\r'), cuts, 64)).toEqual([
+        { error: 'PICLUSTER_ERR_FRAME_TOO_LARGE' },
+        { frame: { ok: 1 } },
+      ]);
+    });
+
+    it('refuses an oversized tail after a frame at once', () => {
+      const { decoder, events } = collect(64);
+      decoder.push(Buffer.from('{"ok":1}\r' + 'a'.repeat(100)));
+      expect(events).toEqual([{ frame: { ok: 1 } }, { error: 'PICLUSTER_ERR_FRAME_TOO_LARGE' }]);
+      expect(decoder.bufferedBytes).toBe(0);
+      decoder.push(Buffer.from('aaa\r{"ok":2}\r'));
+      expect(events).toEqual([{ frame: { ok: 1 } }, { error: 'PICLUSTER_ERR_FRAME_TOO_LARGE' }, { frame: { ok: 2 } }]);
+    });
+
     it('defaults to 1 MiB', () => {
       const { decoder } = collect();
       expect(decoder.maxFrameBytes).toBe(1024 * 1024);
@@ -160,8 +181,8 @@ describe('FrameDecoder', () => {
 });
 
 describe('excerptOf', () => {
-  it('escapes control, backslash and non-ASCII bytes and shortens long input', () => {
-    expect(excerptOf(Buffer.from([0x41, 0x00, 0x5c, 0xff, 0x0a]))).toBe('A\\x00\\x5c\\xff\\x0a');
-    expect(excerptOf(Buffer.alloc(100, 0x61))).toBe('a'.repeat(64) + '…');
+  it('escapes control, backslash and non-ASCII characters and shortens long input', () => {
+    expect(excerptOf('A\u0000\\\u00ff\n\u2603')).toBe('A\\x00\\x5c\\xff\\x0a\\u2603');
+    expect(excerptOf('a'.repeat(100))).toBe('a'.repeat(64) + '…');
   });
 });

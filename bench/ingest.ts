@@ -1,0 +1,129 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { encodeFrame, heartbeatText, toFrame } from '../src/protocol';
+import { fmt, median } from './stats';
+
+const ROOT = join(__dirname, '..', '..');
+const SERVERS = {
+  master: [
+    ...(process.env.MASTER_NODE_ARGS ? process.env.MASTER_NODE_ARGS.split(' ') : []),
+    join(ROOT, 'dist', 'cli', 'main.js'),
+    'master',
+    '--port',
+    '0',
+    '--host',
+    '127.0.0.1',
+  ],
+  'winston-default': [join(__dirname, 'reference-servers.js'), 'winston-default'],
+  'decode-only': [join(__dirname, 'reference-servers.js'), 'decode-only'],
+} as const;
+export type ServerKind = keyof typeof SERVERS;
+
+/** Counts newline-terminated lines on a child's stdout, and finds its port in the first JSON line. */
+class LineCounter {
+  lines = 0;
+  port: Promise<number>;
+  private target = Infinity;
+  private onTarget: (() => void) | undefined;
+
+  constructor(child: ChildProcess) {
+    let head = '';
+    let resolvePort!: (port: number) => void;
+    this.port = new Promise((resolve) => (resolvePort = resolve));
+    child.stdout!.on('data', (chunk: Buffer) => {
+      if (head !== undefined && head.length < 4096) {
+        head += chunk.toString('utf8');
+        const match = /"port":(\d+)/.exec(head);
+        if (match) resolvePort(Number(match[1]));
+      }
+      let index = chunk.indexOf(10);
+      while (index !== -1) {
+        this.lines += 1;
+        index = chunk.indexOf(10, index + 1);
+      }
+      if (this.lines >= this.target) this.onTarget?.();
+    });
+  }
+
+  reach(target: number): Promise<void> {
+    this.target = target;
+    if (this.lines >= target) return Promise.resolve();
+    return new Promise((resolve) => (this.onTarget = resolve));
+  }
+}
+
+/** What 50 slaves blasting heartbeats send: one pre-encoded buffer per connection. */
+function payloads(connections: number, perConnection: number): Buffer[] {
+  return Array.from({ length: connections }, (_, c) => {
+    const node = `slave-${c + 1}`;
+    const frames: string[] = [];
+    for (let seq = 1; seq <= perConnection; seq++) {
+      frames.push(
+        encodeFrame(toFrame({ type: 'heartbeat', node, seq, ts: 1764000000000 + seq, msg: heartbeatText(node) })),
+      );
+    }
+    return Buffer.from(frames.join(''));
+  });
+}
+
+/**
+ * One run: start the server, connect every slave, then send everything and
+ * time until the server has written one line per message (for `decode-only`,
+ * until it reports it decoded them all).
+ */
+export async function ingestOnce(kind: ServerKind, data: Buffer[], perConnection: number): Promise<number> {
+  const total = data.length * perConnection;
+  const [script, ...args] = SERVERS[kind];
+  const extra = kind === 'master' ? [] : [String(total)];
+  const child = spawn(process.execPath, [script, ...args, ...extra], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const counter = new LineCounter(child);
+    const port = await counter.port;
+    const sockets: Socket[] = await Promise.all(
+      data.map(async () => {
+        const socket = connect({ port, host: '127.0.0.1' });
+        await once(socket, 'connect');
+        return socket;
+      }),
+    );
+    // Lines before the messages: `listening`, plus one `connect` per slave for the master.
+    const before = kind === 'master' ? 1 + data.length : 1;
+    await counter.reach(before);
+    const expected = before + (kind === 'decode-only' ? 1 : total);
+    const t0 = performance.now();
+    sockets.forEach((socket, i) => socket.write(data[i]!));
+    await counter.reach(expected);
+    const seconds = (performance.now() - t0) / 1000;
+    for (const socket of sockets) socket.destroy();
+    return total / seconds;
+  } finally {
+    const exited = once(child, 'exit');
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+export async function reportIngest(connections = 50, perConnection = 10_000, runs = 3): Promise<string[]> {
+  const data = payloads(connections, perConnection);
+  const kinds: ServerKind[] = ['decode-only', 'winston-default', 'master'];
+  const rates = new Map<ServerKind, number[]>(kinds.map((k) => [k, []]));
+  for (let run = 0; run < runs; run++) {
+    for (const kind of kinds) rates.get(kind)!.push(await ingestOnce(kind, data, perConnection));
+  }
+  const rate = (kind: ServerKind): number => median(rates.get(kind)!);
+  const reference = rate('winston-default');
+  const out = [
+    `master ingest, ${connections} connections × ${fmt(perConnection)} heartbeats over loopback (median of ${runs} runs, every line counted):`,
+  ];
+  out.push(`  decode-only reference            ${fmt(rate('decode-only')).padStart(10)} messages/s`);
+  out.push(`  winston default JSON reference   ${fmt(reference).padStart(10)} messages/s logged`);
+  out.push(
+    `  picluster master                 ${fmt(rate('master')).padStart(10)} messages/s logged   ratio ${fmt(rate('master') / reference, 2)} × winston default (target ≥ 1.3)`,
+  );
+  return out;
+}
