@@ -1,0 +1,82 @@
+/**
+ * The shapes the orchestrator's parts share: a validated scenario, the run
+ * directory's metadata and fault timeline. The scenario loader produces
+ * `Scenario`; the runner writes `RunInfo` and `TimelineEntry` lines; the
+ * checker reads all three.
+ */
+
+/** Every fault or recovery a scenario can ask for. */
+export type Action =
+  | 'disconnect' // network cut of a slave, no FIN
+  | 'reconnect' // ends a cut
+  | 'kill' // SIGKILL
+  | 'stop' // SIGTERM, then SIGKILL after a grace period
+  | 'start' // starts a killed or stopped slave again
+  | 'restart' // stop then start
+  | 'pause' // SIGSTOP / docker pause
+  | 'unpause' // SIGCONT / docker unpause
+  | 'master-restart'; // stop and start the master (its target is `master`)
+
+export const ACTIONS: readonly Action[] = [
+  'disconnect',
+  'reconnect',
+  'kill',
+  'stop',
+  'start',
+  'restart',
+  'pause',
+  'unpause',
+  'master-restart',
+];
+
+/** One scheduled event, after validation: a single target, times in ms. */
+export interface ScenarioEvent {
+  /** Offset from the start of the run, in ms. */
+  atMs: number;
+  action: Action;
+  /** `slave-1` … `slave-N`, or `master`. An event with a list of targets becomes one event per target. */
+  target: string;
+  /** 1-based line of the event in the scenario file, for messages. */
+  line?: number;
+}
+
+export interface Scenario {
+  name: string;
+  /** Path of the file it was loaded from. */
+  file: string;
+  slaves: number;
+  heartbeatIntervalMs: number;
+  /** The master's timeout for silent nodes; unset: 3 × the interval. */
+  heartbeatTimeoutMs?: number;
+  durationMs: number;
+  /** Ordered by `atMs`, then by position in the file. */
+  events: ScenarioEvent[];
+}
+
+/** `run.json` in a run directory. */
+export interface RunInfo {
+  scenario: string;
+  backend: 'local' | 'docker' | 'swarm';
+  /** ISO timestamps. */
+  startedAt: string;
+  endedAt: string;
+  heartbeatIntervalMs: number;
+  heartbeatTimeoutMs: number;
+  durationMs: number;
+  /** Scenario name of each slave (`slave-3`) -> the node id it uses in the master's log. */
+  nodes: Record<string, string>;
+}
+
+/** One line of `timeline.jsonl`: a fault the runner carried out. */
+export interface TimelineEntry {
+  action: Action;
+  target: string;
+  /** Scheduled offset, in ms from the start of the run. */
+  atMs: number;
+  /** When the runner began the action (ISO). */
+  startedAt: string;
+  /** When the action was confirmed to have taken effect (ISO); unset when it failed. */
+  confirmedAt?: string;
+  /** Why it failed, when it did. */
+  error?: string;
+}

@@ -1,0 +1,78 @@
+import { readFileSync } from 'node:fs';
+import Docker from 'dockerode';
+import { ContainerLog, ROOT, runOnce, sh } from '../helpers/docker';
+
+jest.setTimeout(900_000);
+
+const docker = new Docker();
+const IMAGE = process.env.E2E_IMAGE ?? 'picluster:e2e';
+const PROJECT = `picluster-e2e-${process.pid}`;
+const VERSION = (JSON.parse(readFileSync(`${ROOT}/package.json`, 'utf8')) as { version: string }).version;
+const composeEnv = { PICLUSTER_IMAGE: IMAGE, SLAVES: '3', HEARTBEAT_INTERVAL_MS: '300' };
+const compose = (...args: string[]): Promise<string> => sh('docker', ['compose', '-p', PROJECT, ...args], composeEnv);
+
+async function projectContainers(service: string): Promise<Docker.ContainerInfo[]> {
+  return docker.listContainers({
+    all: true,
+    filters: { label: [`com.docker.compose.project=${PROJECT}`, `com.docker.compose.service=${service}`] },
+  });
+}
+
+describe('images and compose (real Docker)', () => {
+  beforeAll(async () => {
+    // On the base made from packages unless OFFLINE_BASE=0 says a registry can be
+    // reached: this project's machines have none, and a pull would only fail.
+    await sh('scripts/build-images.sh', [], { IMAGE, OFFLINE_BASE: process.env.OFFLINE_BASE ?? '1' }, 1_200_000);
+  });
+
+  afterAll(async () => {
+    await compose('down', '--timeout', '5', '--remove-orphans').catch(() => undefined);
+  });
+
+  it('built one image for linux/amd64 and linux/arm64 that runs picluster on each (arm64 under emulation)', async () => {
+    for (const [platform, arch] of [
+      ['linux/amd64', 'x64'],
+      ['linux/arm64', 'arm64'],
+    ] as const) {
+      expect(await runOnce(docker, IMAGE, platform, ['--version'])).toEqual({ code: 0, stdout: `${VERSION}\n` });
+      const probe = await runOnce(docker, IMAGE, platform, ['-p', 'process.arch + " " + process.getuid()'], ['node']);
+      expect(probe).toEqual({ code: 0, stdout: `${arch} 1000\n` });
+    }
+  });
+
+  it("runs the compose cluster: the master logs hello and heartbeats from 3 distinct slaves, and a stopped slave's disconnect", async () => {
+    await compose('up', '--detach', '--no-build');
+    const [masterInfo] = await projectContainers('master');
+    expect(masterInfo).toBeDefined();
+    const master = docker.getContainer(masterInfo!.Id);
+    const log = await ContainerLog.follow(docker, master);
+    try {
+      const slaves = (await projectContainers('slave')).map((info) => info.Names[0]!.replace(/^\//, '')).sort();
+      expect(slaves).toEqual([1, 2, 3].map((n) => `${PROJECT}-slave-${n}`));
+      for (const node of slaves) {
+        await log.waitFor((l) => l.event === 'message' && l.node === node && l.type === 'hello');
+        await log.waitFor(
+          (l) => l.event === 'message' && l.node === node && l.type === 'heartbeat' && (l.seq as number) >= 3,
+        );
+      }
+
+      const victim = slaves[1]!;
+      const container = docker.getContainer(victim);
+      await container.stop({ t: 10 });
+      const state = (await container.inspect()).State;
+      // 0, not 137: the slave handled SIGTERM as PID 1 instead of waiting to be killed.
+      expect(state.ExitCode).toBe(0);
+      const disconnect = await log.waitFor((l) => l.event === 'disconnect' && l.node === victim);
+      expect(disconnect).toMatchObject({ reason: 'closed', message: 'Client disconnected' });
+
+      await master.stop({ t: 10 });
+      expect((await master.inspect()).State.ExitCode).toBe(0);
+      const shutdown = await log.waitFor((l) => l.event === 'shutdown');
+      expect(shutdown.connections).toBe(2);
+      expect(log.lines.filter((l) => l.event === 'disconnect' && l.reason === 'shutdown')).toHaveLength(2);
+      expect((await master.inspect()).Config.User).toBe('node');
+    } finally {
+      log.close();
+    }
+  });
+});
