@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import type { LogLine } from './log-sink';
+import { pollUntil } from './wait';
 
 export const CLI = join(__dirname, '..', '..', 'dist', 'cli', 'main.js');
 
@@ -41,18 +42,12 @@ export class CliProcess {
     return this.lines.filter((line) => line.event === event && (node === undefined || line.node === node));
   }
 
-  async waitFor(match: (line: LogLine) => boolean, timeoutMs = 10_000): Promise<LogLine> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const found = this.lines.find(match);
-      if (found) return found;
-      if (Date.now() > deadline) {
-        throw new Error(
-          `no matching line within ${timeoutMs} ms; stdout:\n${this.stdout.slice(-2000)}\nstderr:\n${this.stderr}`,
-        );
-      }
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+  waitFor(match: (line: LogLine) => boolean, timeoutMs = 10_000): Promise<LogLine> {
+    return pollUntil(
+      () => this.lines.find(match),
+      timeoutMs,
+      () => `stdout:\n${this.stdout.slice(-2000)}\nstderr:\n${this.stderr}`,
+    );
   }
 
   waitForEvent(event: string, fields: Record<string, unknown> = {}, timeoutMs?: number): Promise<LogLine> {

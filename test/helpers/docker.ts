@@ -3,6 +3,7 @@ import { PassThrough } from 'node:stream';
 import { promisify } from 'node:util';
 import Docker from 'dockerode';
 import type { LogLine } from './log-sink';
+import { pollUntil } from './wait';
 
 export const ROOT = `${__dirname}/../..`;
 const run = promisify(execFile);
@@ -59,21 +60,17 @@ export class ContainerLog {
     }
   }
 
-  async waitFor(match: (line: LogLine) => boolean, timeoutMs = 60_000): Promise<LogLine> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const found = this.lines.find(match);
-      if (found) return found;
-      if (Date.now() > deadline) {
-        throw new Error(
-          `no matching line within ${timeoutMs} ms; last lines:\n${this.lines
-            .slice(-10)
-            .map((l) => JSON.stringify(l))
-            .join('\n')}`,
-        );
-      }
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+  waitFor(match: (line: LogLine) => boolean, timeoutMs = 60_000): Promise<LogLine> {
+    return pollUntil(
+      () => this.lines.find(match),
+      timeoutMs,
+      () =>
+        `last lines:\n${this.lines
+          .slice(-10)
+          .map((l) => JSON.stringify(l))
+          .join('\n')}`,
+      50,
+    );
   }
 
   close(): void {

@@ -141,6 +141,7 @@ describe('master', () => {
   it('ends the older connection of a node that connects again, with reason replaced', async () => {
     await startMaster();
     const first = await rawClient(master.port);
+    const firstClosed = once(first, 'close');
     first.write('{"type":"hello","node":"twin","seq":1,"msg":"first"}\r');
     await sink.waitForEvent('message', { node: 'twin', seq: 1 });
     const second = await rawClient(master.port);
@@ -148,7 +149,7 @@ describe('master', () => {
     second.write('{"type":"hello","node":"twin","seq":2,"msg":"second"}\r');
     const replaced = await sink.waitForEvent('disconnect', { node: 'twin' });
     expect(replaced).toMatchObject({ reason: 'replaced', seq: 1, conn: 1 });
-    await once(first, 'close');
+    await firstClosed;
     second.write('{"type":"heartbeat","node":"twin","seq":3,"msg":"still here"}\r');
     await sink.waitForEvent('message', { node: 'twin', seq: 3 });
     expect(sink.events('disconnect')).toHaveLength(1);
