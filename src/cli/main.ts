@@ -5,12 +5,14 @@ import { OptionError } from '../common';
 import { helpText, type CommandSpec } from './flags';
 import { MASTER_COMMAND, runMaster } from './master-command';
 import { SLAVE_COMMAND, runSlave } from './slave-command';
+import { VALIDATE_COMMAND, runValidate } from './validate-command';
 
 type Runner = (argv: readonly string[], env: NodeJS.ProcessEnv) => Promise<number | 'help'>;
 
 const COMMANDS: ReadonlyArray<{ spec: CommandSpec; run: Runner }> = [
   { spec: MASTER_COMMAND, run: runMaster },
   { spec: SLAVE_COMMAND, run: runSlave },
+  { spec: VALIDATE_COMMAND, run: runValidate },
 ];
 
 function version(): string {

@@ -1,7 +1,9 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, CliProcess, runCli } from '../helpers/cli';
+
+const ROOT = join(__dirname, '..', '..');
 
 const children: CliProcess[] = [];
 function start(args: string[], env: Record<string, string> = {}): CliProcess {
@@ -143,6 +145,20 @@ describe('picluster CLI', () => {
       'heartbeat',
     ]);
     await master.waitForEvent('disconnect', { node: 'c', reason: 'closed', seq: 5 });
+  });
+
+  it('validate: exit 0 when every scenario is valid, 2 with every error located when one is not', async () => {
+    const scenarios = readdirSync(join(ROOT, 'scenarios'))
+      .filter((f) => f.endsWith('.yaml'))
+      .map((f) => join(ROOT, 'scenarios', f));
+    const ok = await runCli(['validate', ...scenarios]);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout.trim().split('\n')).toHaveLength(scenarios.length);
+    const broken = join(ROOT, 'test', 'fixtures', 'scenarios', 'invalid', 'unknown-action.yaml');
+    const bad = await runCli(['validate', scenarios[0]!, broken]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain(`${broken}:6:23: events[1].action: must be one of disconnect,`);
+    expect((await runCli(['validate'])).code).toBe(2);
   });
 
   it('LOG_FORMAT=text writes lines for people', async () => {

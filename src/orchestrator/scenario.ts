@@ -1,0 +1,475 @@
+import { readFileSync } from 'node:fs';
+import { basename, extname, join } from 'node:path';
+import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { PiclusterError, type ErrorCode } from '../common';
+import { DURATION_FORMS, formatDuration, parseDuration, showValue } from '../common/duration';
+import { type Action, type Scenario, type ScenarioEvent } from './types';
+
+/** The JSON Schema of scenario files; editors find it through each file's `yaml-language-server` comment. */
+export const SCENARIO_SCHEMA_FILE = join(__dirname, '..', '..', 'scenarios', 'scenario.schema.json');
+
+/** `heartbeat_interval` when a scenario gives none, in ms. */
+export const DEFAULT_SCENARIO_HEARTBEAT_INTERVAL_MS = 1000;
+
+/** Most slaves a scenario may start. */
+export const MAX_SCENARIO_SLAVES = 200;
+
+/** Longest `heartbeat_interval`, `heartbeat_timeout` and `duration`, in ms (one day, the slave's own limit). */
+export const MAX_SCENARIO_DURATION_MS = 86_400_000;
+
+/**
+ * A scenario file that cannot be read or is invalid. `errors` holds every
+ * problem found, one line each, as `file:line:column: key.path: what is wrong`;
+ * `message` is those lines joined.
+ */
+export class ScenarioError extends PiclusterError {
+  override readonly name = 'ScenarioError';
+
+  constructor(
+    code: ErrorCode,
+    /** The scenario file as it was named. */
+    readonly file: string,
+    readonly errors: readonly string[],
+    options?: { cause?: unknown },
+  ) {
+    super(code, errors.join('\n'), options);
+  }
+}
+
+/** Reads and validates a scenario file; throws a `ScenarioError` listing every problem. */
+export function loadScenario(file: string): Scenario {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const error = err as NodeJS.ErrnoException;
+    const why = error.code === 'ENOENT' ? 'no such file' : error.code === 'EISDIR' ? 'is a directory' : error.message;
+    throw new ScenarioError('PICLUSTER_ERR_SCENARIO_UNREADABLE', file, [`${file}: cannot read scenario: ${why}`], {
+      cause: err,
+    });
+  }
+  return parseScenario(text, file);
+}
+
+type PathSegment = string | number;
+
+/** One problem, located by its key path in the document. */
+interface Problem {
+  path: PathSegment[];
+  message: string;
+  /** Point at the key itself rather than its value (an unknown key). */
+  atKey?: boolean;
+  /** A source offset, for problems that have no path (YAML syntax). */
+  offset?: number;
+}
+
+let compiled: ValidateFunction | undefined;
+
+function schemaValidator(): ValidateFunction {
+  if (compiled) return compiled;
+  let schema: unknown;
+  try {
+    schema = JSON.parse(readFileSync(SCENARIO_SCHEMA_FILE, 'utf8'));
+  } catch (err) {
+    throw new ScenarioError(
+      'PICLUSTER_ERR_SCENARIO_UNREADABLE',
+      SCENARIO_SCHEMA_FILE,
+      [`${SCENARIO_SCHEMA_FILE}: cannot read the scenario schema: ${(err as Error).message}`],
+      { cause: err },
+    );
+  }
+  const ajv = new Ajv({ allErrors: true, verbose: true, allowUnionTypes: true });
+  // Editor hints (yaml-language-server): ajv must know them, but they check nothing.
+  ajv.addVocabulary(['enumDescriptions']);
+  compiled = ajv.compile(schema as object);
+  return compiled;
+}
+
+/**
+ * Parses and validates a scenario from its text. `file` only names it in
+ * messages and in the result. Throws a `ScenarioError`
+ * (`PICLUSTER_ERR_INVALID_SCENARIO`) that lists every problem of the file:
+ * YAML syntax, the schema (scenarios/scenario.schema.json), then what the
+ * schema cannot say — targets that exist, times within `duration`, and the
+ * state of each slave over time (no reconnect without a cut, no start of a
+ * running slave, …). Events come back ordered by `at`, file order breaking
+ * ties, with a list target expanded to one event per node.
+ */
+export function parseScenario(text: string, file: string): Scenario {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter });
+  const problems: Problem[] = doc.errors.map((err) => ({
+    path: [],
+    offset: err.pos[0],
+    message: `invalid YAML: ${err.message.replace(/ at line \d+, column \d+:[\s\S]*$/, '')}`,
+  }));
+  let result: Scenario | undefined;
+  // After a syntax error the tree is a guess: checking it would only add noise.
+  if (problems.length === 0) {
+    let data: unknown;
+    try {
+      data = doc.toJS();
+    } catch (err) {
+      // E.g. an alias bomb: yaml refuses to expand it.
+      throw new ScenarioError(
+        'PICLUSTER_ERR_INVALID_SCENARIO',
+        file,
+        [`${file}:1:1: invalid YAML: ${(err as Error).message}`],
+        {
+          cause: err,
+        },
+      );
+    }
+    const validate = schemaValidator();
+    const schemaErrors = validate(data) ? [] : (validate.errors ?? []);
+    problems.push(...dedupe(schemaErrors.map((err) => schemaProblem(err, data))));
+    const lineOfEvent = (index: number): number => lineCounter.linePos(offsetOf(doc, ['events', index], false)).line;
+    result = checkSemantics(data, file, schemaErrors, problems, lineOfEvent);
+  }
+  if (problems.length > 0 || result === undefined) {
+    throw new ScenarioError('PICLUSTER_ERR_INVALID_SCENARIO', file, formatProblems(problems, doc, lineCounter, file));
+  }
+  return result;
+}
+
+// ---------------------------------------------------------------------------
+// Schema errors
+
+function toPath(instancePath: string, data: unknown): PathSegment[] {
+  const path: PathSegment[] = [];
+  let current = data;
+  for (const raw of instancePath.split('/').slice(1)) {
+    const key = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    const segment = Array.isArray(current) ? Number(key) : key;
+    path.push(segment);
+    current = (current as Record<PathSegment, unknown> | undefined)?.[segment];
+  }
+  return path;
+}
+
+const TYPE_NAMES: Readonly<Record<string, string>> = {
+  object: 'a mapping',
+  array: 'a list',
+  string: 'a string',
+  integer: 'an integer',
+  number: 'a number',
+  boolean: 'true or false',
+  null: 'null',
+};
+
+// Patterns in the schema, said in words.
+const PATTERN_TEXTS: Readonly<Record<string, string>> = {
+  '#/properties/name/pattern': `1 to 64 letters, digits, ".", "_" or "-", starting with a letter or digit`,
+  '#/definitions/event/properties/target/pattern': 'a node name: slave-<n> (e.g. slave-1) or master',
+  '#/definitions/slaveName/pattern': 'a slave name: slave-<n> (e.g. slave-1)',
+};
+
+function schemaProblem(err: ErrorObject, data: unknown): Problem {
+  const path = toPath(err.instancePath, data);
+  const got = `got ${showValue(err.data)}`;
+  if (err.schemaPath.startsWith('#/definitions/duration/'))
+    return { path, message: `must be ${DURATION_FORMS}; ${got}` };
+  switch (err.keyword) {
+    case 'additionalProperties': {
+      const allowed = Object.keys((err.parentSchema?.properties as object | undefined) ?? {});
+      const key = (err.params as { additionalProperty: string }).additionalProperty;
+      return { path: [...path, key], atKey: true, message: `unknown key; expected one of ${allowed.join(', ')}` };
+    }
+    case 'required':
+      return { path: [...path, (err.params as { missingProperty: string }).missingProperty], message: 'is required' };
+    case 'enum':
+      return {
+        path,
+        message: `must be one of ${(err.params as { allowedValues: unknown[] }).allowedValues.join(', ')}; ${got}`,
+      };
+    case 'type': {
+      const types = ([] as string[]).concat((err.params as { type: string | string[] }).type);
+      return { path, message: `must be ${types.map((type) => TYPE_NAMES[type] ?? type).join(' or ')}; ${got}` };
+    }
+    case 'minimum':
+    case 'maximum': {
+      const { minimum, maximum } = err.parentSchema as { minimum?: number; maximum?: number };
+      return { path, message: `must be from ${minimum ?? '-∞'} to ${maximum ?? '∞'}; ${got}` };
+    }
+    case 'pattern':
+      return { path, message: `must be ${PATTERN_TEXTS[err.schemaPath] ?? `a string matching ${err.schema}`}; ${got}` };
+    case 'minItems':
+      return { path, message: 'must not be an empty list' };
+    case 'uniqueItems': {
+      const { i, j } = err.params as { i: number; j: number };
+      return { path: [...path, i], message: `repeats ${path.at(-1)}[${j}], ${showValue((err.data as unknown[])[i])}` };
+    }
+    default:
+      return { path, message: `${err.message ?? 'is invalid'}; ${got}` };
+  }
+}
+
+function dedupe(problems: Problem[]): Problem[] {
+  const seen = new Set<string>();
+  return problems.filter((problem) => {
+    const key = `${formatPath(problem.path)}\0${problem.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Semantic checks
+
+type Raw = Record<string, unknown>;
+
+/** What a slave is doing at some point of the run, as far as the scenario says. */
+interface SlaveState {
+  process: 'running' | 'paused' | 'killed' | 'stopped';
+  processSinceMs: number;
+  /** When its network was cut and not yet restored; unset: connected. */
+  cutSinceMs?: number;
+}
+
+interface PendingEvent extends ScenarioEvent {
+  index: number;
+}
+
+function checkSemantics(
+  data: unknown,
+  file: string,
+  schemaErrors: ErrorObject[],
+  problems: Problem[],
+  lineOfEvent: (index: number) => number,
+): Scenario | undefined {
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) return undefined;
+  const raw = data as Raw;
+  // A value the schema refused was reported already: semantics skip it rather than repeat it.
+  const valid = (pointer: string): boolean =>
+    !schemaErrors.some((err) => err.instancePath === pointer || err.instancePath.startsWith(`${pointer}/`));
+
+  const slaves = valid('/slaves') && typeof raw.slaves === 'number' ? raw.slaves : undefined;
+  const duration = (key: string, pointer: string, value: unknown, minMs: number): number | undefined => {
+    if (value === undefined || !valid(pointer)) return undefined;
+    let ms: number;
+    try {
+      ms = parseDuration(value, key);
+    } catch {
+      problems.push({ path: toPath(pointer, data), message: `must be ${DURATION_FORMS}; got ${showValue(value)}` });
+      return undefined;
+    }
+    if (ms < minMs || ms > MAX_SCENARIO_DURATION_MS) {
+      const range = `from ${formatDuration(minMs)} to ${formatDuration(MAX_SCENARIO_DURATION_MS)}`;
+      problems.push({ path: toPath(pointer, data), message: `must be ${range}; got ${showValue(value)}` });
+      return undefined;
+    }
+    return ms;
+  };
+
+  const intervalMs =
+    raw.heartbeat_interval === undefined
+      ? DEFAULT_SCENARIO_HEARTBEAT_INTERVAL_MS
+      : duration('heartbeat_interval', '/heartbeat_interval', raw.heartbeat_interval, 1);
+  const timeoutMs = duration('heartbeat_timeout', '/heartbeat_timeout', raw.heartbeat_timeout, 1);
+  if (intervalMs !== undefined && timeoutMs !== undefined && timeoutMs <= intervalMs) {
+    problems.push({
+      path: ['heartbeat_timeout'],
+      message: `must be longer than heartbeat_interval (${formatDuration(intervalMs)}); got ${formatDuration(timeoutMs)}`,
+    });
+  }
+  const durationMs = duration('duration', '/duration', raw.duration, 1);
+
+  const events: PendingEvent[] = [];
+  // Not valid('/events'): one bad event must not hide the problems of the others.
+  const rawEvents = Array.isArray(raw.events) ? (raw.events as unknown[]) : [];
+  rawEvents.forEach((item, index) => {
+    if (typeof item !== 'object' || item === null || Array.isArray(item)) return;
+    const event = item as Raw;
+    const base = `/events/${index}`;
+    const atMs = duration('at', `${base}/at`, event.at, 0);
+    if (atMs !== undefined && durationMs !== undefined && atMs > durationMs) {
+      problems.push({
+        path: ['events', index, 'at'],
+        message: `must be at most duration (${formatDuration(durationMs)}); got ${showValue(event.at)}`,
+      });
+    }
+    const action = valid(`${base}/action`) && typeof event.action === 'string' ? (event.action as Action) : undefined;
+    if (action === undefined || !valid(`${base}/target`)) return;
+    const targets = checkTargets(event.target, action, index, slaves, problems);
+    if (atMs === undefined || targets === undefined) return;
+    const line = lineOfEvent(index);
+    for (const target of targets) events.push({ atMs, action, target, line, index });
+  });
+
+  // Array.prototype.sort is stable: events at the same `at` keep file order.
+  events.sort((a, b) => a.atMs - b.atMs);
+  checkTransitions(events, problems);
+
+  if (problems.length > 0 || slaves === undefined || intervalMs === undefined || durationMs === undefined) {
+    return undefined;
+  }
+  const scenario: Scenario = {
+    name: typeof raw.name === 'string' ? raw.name : basename(file, extname(file)),
+    file,
+    slaves,
+    heartbeatIntervalMs: intervalMs,
+    durationMs,
+    events: events.map(({ atMs, action, target, line }) => ({ atMs, action, target, line })),
+  };
+  if (timeoutMs !== undefined) scenario.heartbeatTimeoutMs = timeoutMs;
+  return scenario;
+}
+
+/** The targets of one event, or undefined when one of them is wrong (reported in `problems`). */
+function checkTargets(
+  target: unknown,
+  action: Action,
+  index: number,
+  slaves: number | undefined,
+  problems: Problem[],
+): string[] | undefined {
+  const path: PathSegment[] = ['events', index, 'target'];
+  if (action === 'master-restart') {
+    if (target === undefined || target === 'master') return ['master'];
+    problems.push({
+      path,
+      message: `master-restart acts on the master: target must be master or omitted; got ${showValue(target)}`,
+    });
+    return undefined;
+  }
+  if (target === undefined) {
+    problems.push({ path, message: `is required for action ${action}: a slave name or a list of them` });
+    return undefined;
+  }
+  const names = typeof target === 'string' ? [target] : (target as string[]);
+  let ok = true;
+  names.forEach((name, position) => {
+    const at = typeof target === 'string' ? path : [...path, position];
+    if (name === 'master') {
+      problems.push({ path: at, message: `${action} acts on slaves only (master has master-restart); got "master"` });
+      ok = false;
+      return;
+    }
+    const number = Number(name.slice('slave-'.length));
+    if (slaves !== undefined && number > slaves) {
+      const range = slaves === 1 ? 'slave-1' : `slave-1 … slave-${slaves}`;
+      problems.push({ path: at, message: `no such slave: this scenario has ${range}; got "${name}"` });
+      ok = false;
+    }
+  });
+  return ok ? names : undefined;
+}
+
+const DOWN_STATES: ReadonlySet<SlaveState['process']> = new Set(['killed', 'stopped']);
+
+/** Walks each slave's state through the (sorted) events and reports the transitions that cannot happen. */
+function checkTransitions(events: PendingEvent[], problems: Problem[]): void {
+  const states = new Map<string, SlaveState>();
+  for (const event of events) {
+    if (event.target === 'master') continue;
+    const state = states.get(event.target) ?? { process: 'running', processSinceMs: 0 };
+    states.set(event.target, state);
+    const since = (ms: number): string => (ms === 0 ? 'from the start' : `since ${formatDuration(ms)}`);
+    const refuse = (why: string): void => {
+      problems.push({
+        path: ['events', event.index, 'action'],
+        message: `cannot ${event.action} ${event.target} at ${formatDuration(event.atMs)}: ${why}`,
+      });
+    };
+    const down = DOWN_STATES.has(state.process);
+    const downWhy = `it is ${state.process} (${since(state.processSinceMs)}); start it first`;
+    const setProcess = (process: SlaveState['process']): void => {
+      state.process = process;
+      state.processSinceMs = event.atMs;
+    };
+    switch (event.action) {
+      case 'disconnect':
+        if (state.cutSinceMs !== undefined) refuse(`it is already cut (${since(state.cutSinceMs)})`);
+        else if (down) refuse(downWhy);
+        else state.cutSinceMs = event.atMs;
+        break;
+      case 'reconnect':
+        if (state.cutSinceMs === undefined) refuse('it is not cut (a reconnect must follow a disconnect)');
+        else state.cutSinceMs = undefined;
+        break;
+      case 'kill':
+      case 'stop':
+        if (down) refuse(downWhy);
+        else setProcess(event.action === 'kill' ? 'killed' : 'stopped');
+        break;
+      case 'restart':
+        if (down) refuse(downWhy);
+        else setProcess('running');
+        break;
+      case 'start':
+        if (!down) refuse(`it is ${state.process}; start follows a kill or a stop`);
+        else setProcess('running');
+        break;
+      case 'pause':
+        if (state.process === 'paused') refuse(`it is already paused (${since(state.processSinceMs)})`);
+        else if (down) refuse(downWhy);
+        else setProcess('paused');
+        break;
+      case 'unpause':
+        if (state.process !== 'paused') refuse(`it is ${state.process}, not paused`);
+        else setProcess('running');
+        break;
+      case 'master-restart':
+        break;
+      default: {
+        const never: never = event.action;
+        throw new Error(`unhandled action ${String(never)}`);
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Positions and messages
+
+function formatPath(path: readonly PathSegment[]): string {
+  if (path.length === 0) return '(top level)';
+  return path
+    .map((segment, i) =>
+      typeof segment === 'number'
+        ? `[${segment}]`
+        : /^[A-Za-z_][\w-]*$/.test(segment)
+          ? `${i === 0 ? '' : '.'}${segment}`
+          : `[${JSON.stringify(segment)}]`,
+    )
+    .join('');
+}
+
+/** The source offset of the node at `path`, or of its nearest ancestor that exists. */
+function offsetOf(doc: Document, path: readonly PathSegment[], atKey: boolean): number {
+  let node: unknown = doc.contents;
+  let offset = (doc.contents as Node | null)?.range?.[0] ?? 0;
+  for (const [i, segment] of path.entries()) {
+    if (isAlias(node)) node = node.resolve(doc);
+    let next: unknown;
+    if (isMap(node)) {
+      const pair = node.items.find((item) => isScalar(item.key) && String(item.key.value) === String(segment));
+      if (pair === undefined) break;
+      const keyOffset = (pair.key as Node).range?.[0];
+      const last = i === path.length - 1;
+      // A key without a value (`at:`) has no value node: point at the key.
+      if ((last && atKey) || pair.value === null) return keyOffset ?? offset;
+      next = pair.value;
+    } else if (isSeq(node) && typeof segment === 'number') {
+      next = node.items[segment];
+    }
+    const range = (next as Node | undefined)?.range;
+    if (range === undefined || range === null) break;
+    node = next;
+    offset = range[0];
+  }
+  return offset;
+}
+
+function formatProblems(problems: Problem[], doc: Document, lineCounter: LineCounter, file: string): string[] {
+  const located = problems.map((problem) => {
+    const offset = problem.offset ?? offsetOf(doc, problem.path, problem.atKey === true);
+    const { line, col } = lineCounter.linePos(offset);
+    const where = problem.offset === undefined ? `${formatPath(problem.path)}: ` : '';
+    return { offset, text: `${file}:${line}:${col}: ${where}${problem.message}` };
+  });
+  // Sorted by position, so the list reads like the file; sort is stable for problems at the same node.
+  return located.sort((a, b) => a.offset - b.offset).map(({ text }) => text);
+}
