@@ -3,7 +3,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { OptionError } from '../common';
 import { helpText, type CommandSpec } from './flags';
+import { CHECK_COMMAND, runCheck } from './check-command';
 import { MASTER_COMMAND, runMaster } from './master-command';
+import { RUN_COMMAND, runRun } from './run-command';
 import { SLAVE_COMMAND, runSlave } from './slave-command';
 import { VALIDATE_COMMAND, runValidate } from './validate-command';
 
@@ -12,7 +14,9 @@ type Runner = (argv: readonly string[], env: NodeJS.ProcessEnv) => Promise<numbe
 const COMMANDS: ReadonlyArray<{ spec: CommandSpec; run: Runner }> = [
   { spec: MASTER_COMMAND, run: runMaster },
   { spec: SLAVE_COMMAND, run: runSlave },
+  { spec: RUN_COMMAND, run: runRun },
   { spec: VALIDATE_COMMAND, run: runValidate },
+  { spec: CHECK_COMMAND, run: runCheck },
 ];
 
 function version(): string {

@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'PICLUSTER_ERR_RUN_DIR'
   | 'PICLUSTER_ERR_RUN_ABORTED'
   | 'PICLUSTER_ERR_BACKEND_UNAVAILABLE'
+  | 'PICLUSTER_ERR_IMAGE_MISSING'
   | 'PICLUSTER_ERR_INVALID_RUN';
 
 export class PiclusterError extends Error {

@@ -1,3 +1,9 @@
+export { RunError, heartbeatTimeoutOf, type Backend, type BackendSinks, type StartedCluster } from './backend';
+export { checkRun, type CheckReport, type Verdict } from './checker';
+export { LocalBackend } from './local/local-backend';
+export { formatTable, toJUnitXml, writeReports } from './report';
+export { RunDirectoryError, readRunDirectory } from './run-directory';
+export { runScenario, type RunOptions, type RunResult } from './runner';
 export {
   DEFAULT_SCENARIO_HEARTBEAT_INTERVAL_MS,
   MAX_SCENARIO_DURATION_MS,

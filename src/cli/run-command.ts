@@ -1,0 +1,170 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { PiclusterError } from '../common';
+import {
+  LocalBackend,
+  ScenarioError,
+  formatTable,
+  loadScenario,
+  runScenario,
+  type Backend,
+  type Scenario,
+} from '../orchestrator';
+import { parseCommand, UsageError, type CommandSpec } from './flags';
+
+export type BackendChoice = 'local' | 'docker' | 'auto';
+export const BACKEND_CHOICES: readonly BackendChoice[] = ['local', 'docker', 'auto'];
+
+/** Exit code after Ctrl-C (128 + SIGINT). */
+const EXIT_INTERRUPTED = 130;
+
+export const RUN_COMMAND: CommandSpec = {
+  name: 'run',
+  usage: 'picluster run <scenario.yaml>... [--backend local|docker|auto] [--out DIR]',
+  summary: "Run fault scenarios on a live cluster, one after another, then check the master's log against each.",
+  flags: [
+    {
+      flag: 'backend',
+      env: 'PICLUSTER_BACKEND',
+      kind: 'choice',
+      choices: BACKEND_CHOICES,
+      description:
+        'Where the nodes run: child processes on loopback (local), containers (docker), or docker when an engine answers (auto)',
+      defaultText: 'local',
+    },
+    {
+      flag: 'out',
+      env: 'PICLUSTER_RUN_DIR',
+      kind: 'string',
+      valueName: 'dir',
+      description: 'Run directory, new or empty; with several scenarios, DIR/<scenario name> for each',
+      defaultText: 'runs/<yyyymmdd-hhmmss>-<scenario name>',
+    },
+  ],
+  notes: [
+    'Every scenario file is validated before anything starts. Each run directory holds scenario.yaml, run.json,',
+    "timeline.jsonl, master.jsonl, slave-N.jsonl and the checker's reports; each report's table goes to stdout,",
+    'progress to stderr. Exits 0 when every run passes, 1 when one fails its check, 2 when one could not be',
+    'carried out (a node that would not start, a fault not confirmed) or a scenario is invalid, 130 on Ctrl-C,',
+    'which stops every node first.',
+  ].join('\n'),
+};
+
+/** Whether a Docker engine answers (`docker info` exits 0). */
+function dockerEngineAnswers(): boolean {
+  const result = spawnSync('docker', ['info', '--format', '{{.ServerVersion}}'], {
+    stdio: 'ignore',
+    timeout: 15_000,
+  });
+  return result.status === 0;
+}
+
+/** The backend a name stands for, or undefined when this build has none by that name. */
+function backendNamed(name: 'local' | 'docker'): Backend | undefined {
+  return name === 'local' ? new LocalBackend() : undefined;
+}
+
+function pickBackend(choice: BackendChoice): Backend | undefined {
+  if (choice !== 'auto') {
+    const backend = backendNamed(choice);
+    if (backend === undefined) process.stderr.write(`picluster run: ${choice} backend not available yet\n`);
+    return backend;
+  }
+  if (!dockerEngineAnswers()) {
+    process.stderr.write('picluster run: no Docker engine answers: using the local backend\n');
+    return backendNamed('local');
+  }
+  const docker = backendNamed('docker');
+  if (docker !== undefined) {
+    process.stderr.write('picluster run: a Docker engine answers: using the docker backend\n');
+    return docker;
+  }
+  process.stderr.write(
+    'picluster run: a Docker engine answers, but the docker backend is not available yet: using the local backend\n',
+  );
+  return backendNamed('local');
+}
+
+/** Loads every file; prints every problem of every invalid one. Undefined when any is invalid. */
+function loadAll(files: readonly string[]): Scenario[] | undefined {
+  const scenarios: Scenario[] = [];
+  let invalid = 0;
+  for (const file of files) {
+    try {
+      scenarios.push(loadScenario(file));
+    } catch (err) {
+      if (!(err instanceof ScenarioError)) throw err;
+      invalid += 1;
+      process.stderr.write(err.errors.map((line) => `${line}\n`).join(''));
+    }
+  }
+  if (invalid > 0) {
+    process.stderr.write(`picluster run: ${invalid} of ${files.length} scenario files invalid; nothing was run\n`);
+    return undefined;
+  }
+  return scenarios;
+}
+
+/**
+ * Ctrl-C (or SIGTERM, SIGHUP) aborts the run in progress, which stops every node
+ * before the runner returns; a second one exits at once.
+ */
+function interruptOnSignals(controller: AbortController): () => void {
+  const handler = (signal: NodeJS.Signals): void => {
+    if (controller.signal.aborted) process.exit(EXIT_INTERRUPTED);
+    process.stderr.write(`\npicluster run: ${signal}: stopping the cluster (again to quit at once)\n`);
+    controller.abort();
+  };
+  // SIGHUP too: a closed terminal would kill the runner and leave its nodes (own process groups) running.
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const signal of signals) process.on(signal, handler);
+  return () => {
+    for (const signal of signals) process.off(signal, handler);
+  };
+}
+
+export async function runRun(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number | 'help'> {
+  const { values, positionals, help } = parseCommand(RUN_COMMAND, argv, env, true);
+  if (help) return 'help';
+  if (positionals.length === 0) {
+    throw new UsageError('argv', 'no scenario file given; usage: picluster run <scenario.yaml>...');
+  }
+  const out = values.out as string | undefined;
+  const scenarios = loadAll(positionals);
+  if (scenarios === undefined) return 2;
+  if (out !== undefined && scenarios.length > 1) {
+    const names = scenarios.map((scenario) => scenario.name);
+    const twice = names.find((name, index) => names.indexOf(name) !== index);
+    if (twice !== undefined) {
+      process.stderr.write(`picluster run: two scenarios are named ${twice}: they would share ${join(out, twice)}\n`);
+      return 2;
+    }
+  }
+  const backend = pickBackend((values.backend as BackendChoice | undefined) ?? 'local');
+  if (backend === undefined) return 2;
+
+  const controller = new AbortController();
+  const release = interruptOnSignals(controller);
+  let exitCode = 0;
+  try {
+    for (const scenario of scenarios) {
+      const outDir = out === undefined ? undefined : scenarios.length > 1 ? join(out, scenario.name) : out;
+      try {
+        const result = await runScenario(scenario, { backend, outDir, signal: controller.signal });
+        process.stdout.write(formatTable(result.report));
+        process.stdout.write(`run directory: ${result.runDir}\n`);
+        const code =
+          !result.complete || result.report.verdict === 'error' ? 2 : result.report.verdict === 'fail' ? 1 : 0;
+        exitCode = Math.max(exitCode, code);
+      } catch (err) {
+        if (!(err instanceof PiclusterError)) throw err;
+        if (err.code === 'PICLUSTER_ERR_RUN_ABORTED') return EXIT_INTERRUPTED;
+        process.stderr.write(`picluster run: ${scenario.name}: ${err.message}\n`);
+        exitCode = 2;
+      }
+    }
+  } finally {
+    release();
+  }
+  return exitCode;
+}

@@ -1,0 +1,58 @@
+import { PiclusterError, type ErrorCode } from '../common';
+import type { RunInfo, Scenario, ScenarioEvent } from './types';
+
+/** The master's heartbeat timeout a scenario runs with, in ms: its own, or 3 × its heartbeat interval. */
+export function heartbeatTimeoutOf(scenario: Scenario): number {
+  return scenario.heartbeatTimeoutMs ?? 3 * scenario.heartbeatIntervalMs;
+}
+
+/** A line of the master's log, parsed: the documented fields plus the event's own. */
+export type MasterLogLine = Record<string, unknown> & { event: string };
+
+/** Where a backend reports what its nodes do while the cluster runs. */
+export interface BackendSinks {
+  /** Every line the master writes that parses as a JSON object, as it arrives (any incarnation). */
+  onMasterLine(line: MasterLogLine): void;
+}
+
+/** A cluster a backend brought up: a master and the scenario's slaves. */
+export interface StartedCluster {
+  /** Scenario name of each slave (`slave-3`) -> the node id it uses in the master's log. */
+  readonly nodes: Record<string, string>;
+  /**
+   * Carries out one fault and resolves only once it is confirmed to have taken
+   * effect; rejects with a {@link RunError} (`PICLUSTER_ERR_FAULT_FAILED`) otherwise.
+   */
+  apply(event: ScenarioEvent): Promise<void>;
+  /**
+   * Stops the slaves (SIGTERM or its equivalent), then the master, so both
+   * write their last lines; kills whatever is left after a grace period.
+   * Idempotent. Rejects (`PICLUSTER_ERR_RUN_DIR`) only when a node's log
+   * could not be written, and then only after stopping everything.
+   */
+  down(): Promise<void>;
+}
+
+/**
+ * What the runner drives to start a cluster and inject faults. A backend
+ * writes each node's raw stdout lines to `<runDir>/master.jsonl` and
+ * `<runDir>/slave-N.jsonl` as they arrive, appending across restarts.
+ */
+export interface Backend {
+  readonly name: RunInfo['backend'];
+  /**
+   * Starts the master, then the slaves. When start-up fails half-way, stops
+   * what was started, then rejects. Resolves once every node runs; the slaves
+   * may not have said hello yet.
+   */
+  up(scenario: Scenario, runDir: string, sinks: BackendSinks): Promise<StartedCluster>;
+}
+
+/** A run that could not be carried out as the scenario says: a node that won't start, a fault not confirmed. */
+export class RunError extends PiclusterError {
+  override readonly name = 'RunError';
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}

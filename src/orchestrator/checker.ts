@@ -1,0 +1,1159 @@
+/**
+ * The checker: decides from a recorded run whether the master logged every
+ * message and every disconnect it should have.
+ *
+ * Ground truth is what the slaves wrote (their `sent` lines) and what the
+ * runner did (the timeline); the master's log is only ever what is checked.
+ * A message is keyed by (slave, incarnation, seq): a slave process numbers its
+ * messages 1, 2, 3 … across reconnects, and a process started again (after a
+ * kill, a stop, a restart) is a new incarnation that starts again at 1.
+ *
+ * Pure: no I/O, no clock. `readRunDirectory` (run-directory.ts) builds the
+ * input; report.ts formats the output.
+ */
+import type { Action, RunInfo, TimelineEntry } from './types';
+
+/**
+ * Messages sent up to this long before a fault began (plus one heartbeat
+ * interval for kill/stop/restart), or after it was confirmed, may be lost with
+ * the connection: a killed container's network namespace goes away with
+ * frames still in its socket buffer; a cut swallows what was on the wire.
+ */
+export const IN_FLIGHT_SLACK_MS = 500;
+
+/**
+ * After a cut or a pause ends, a slave may go on writing into a connection the
+ * master already dropped until a write is refused or it reads the master's FIN;
+ * messages it sends meanwhile are lost. In flight until the end plus this.
+ */
+export const CUT_RECOVERY_SLACK_MS = 2000;
+
+/** A killed or stopped slave's connection must be logged as closed within this long of the fault's confirmation. */
+export const KILL_DETECT_MS = 2000;
+
+/**
+ * A cut or pause must be logged as a `timeout` within heartbeat timeout +
+ * interval + this of its start: the master's timer starts at the last frame,
+ * up to an interval before the cut, and fires on a loaded machine late.
+ */
+export const CUT_DETECT_SLACK_MS = 1000;
+
+/** After a recovery is confirmed, the slave must be seen again within the heartbeat timeout + this. */
+export const RECOVERY_SLACK_MS = 5000;
+
+/**
+ * How far the master's timestamp for a message may precede the slave's `sent`
+ * line for it: a slave stamps `sent` just after the write, and the two
+ * processes read the clock separately (containers share the host's clock).
+ */
+export const CLOCK_SKEW_MS = 250;
+
+/** One parsed JSON line of a node's log; `timestamp` is ISO. */
+export interface RunLogLine {
+  timestamp: string;
+  event: string;
+  [field: string]: unknown;
+}
+
+/** Everything a run directory holds that the checker needs. */
+export interface RunRecord {
+  info: RunInfo;
+  /** In the order the runner carried the faults out. */
+  timeline: TimelineEntry[];
+  /** Every line the master wrote, all incarnations, in order. */
+  master: RunLogLine[];
+  /** Scenario name (`slave-3`) -> every line that slave wrote, all incarnations, in order. */
+  slaves: Record<string, RunLogLine[]>;
+}
+
+export type Verdict = 'pass' | 'fail' | 'error';
+
+export type FailureKind =
+  | 'missing'
+  | 'duplicated'
+  | 'out_of_order'
+  | 'unexpected'
+  | 'missing_disconnect'
+  | 'wrong_reason'
+  | 'late_disconnect'
+  | 'spurious_disconnect'
+  | 'not_seen_again'
+  | 'fault_not_confirmed'
+  /** The record itself is unusable (e.g. a slave without a log, a master that never listened): nothing can be decided. */
+  | 'invalid_run';
+
+/** Failure kinds that mean "the run cannot be judged" (verdict `error`) rather than "the master got it wrong". */
+export const ERROR_KINDS: readonly FailureKind[] = ['fault_not_confirmed', 'invalid_run'];
+
+export interface MessageRef {
+  /** 1-based: the slave's first process is incarnation 1. */
+  incarnation: number;
+  seq: number;
+}
+
+/** A timeline entry, or the end of the run (index -1). */
+export interface FaultRef {
+  /** 0-based index in timeline.jsonl; -1 for `run-end`. */
+  index: number;
+  action: Action | 'run-end';
+  target: string;
+  atMs: number;
+}
+
+export interface NodeRow {
+  /** Scenario name, e.g. `slave-2`. */
+  name: string;
+  /** The node id the master logs it under. */
+  node: string;
+  incarnations: number;
+  /** Messages its `sent` lines record. */
+  sent: number;
+  /** Sent messages the master logged at least once. `sent = logged + missing + inFlight`. */
+  logged: number;
+  missing: MessageRef[];
+  duplicated: MessageRef[];
+  outOfOrder: MessageRef[];
+  /** Messages the master logged under this node that no incarnation of it sent. */
+  unexpected: number;
+  /** Missing messages excused as in flight at a fault. */
+  inFlight: MessageRef[];
+  /** Disconnects that must be logged. */
+  disconnectsExpected: number;
+  /** Disconnects that may be logged (a cut shorter than the bound). */
+  disconnectsOptional: number;
+  /** Disconnects matched to a fault of this node (right or wrong). */
+  disconnectsSeen: number;
+  /** Disconnect timestamp − fault start, per matched disconnect. */
+  detectionLatenciesMs: number[];
+}
+
+export interface Failure {
+  /** Scenario name of the slave (`slave-2`); the logged node id when it is no slave's. */
+  node: string;
+  kind: FailureKind;
+  seq?: number;
+  incarnation?: number;
+  /** Timeline index of the fault this is about. */
+  fault?: number;
+  detail: string;
+}
+
+export interface TimeWindow {
+  from: string;
+  to: string;
+}
+
+export interface ExcusedMessage extends MessageRef {
+  node: string;
+  nodeId: string;
+  sentAt: string;
+  fault: FaultRef;
+  window: TimeWindow;
+}
+
+/** One thing a fault makes the checker look for in the master's log. */
+export interface ExpectationResult {
+  fault: FaultRef;
+  node: string;
+  nodeId: string;
+  /** `disconnect`: the fault breaks the connection; `recovery`: the node must be seen again. */
+  check: 'disconnect' | 'recovery';
+  /** `must`: a failure if absent; `may`: either is fine; `none`: nothing expected (`note` says why). */
+  expect: 'must' | 'may' | 'none';
+  /** Disconnect reasons that fit. */
+  reasons?: string[];
+  /** What is looked at: from (ISO) … deadline (ISO). */
+  from: string;
+  deadline: string;
+  seen?: { at: string; latencyMs: number; reason?: string; conn?: number };
+  ok: boolean;
+  note?: string;
+}
+
+export interface LatencySummary {
+  count: number;
+  p50Ms: number | null;
+  maxMs: number | null;
+}
+
+export interface CheckReport {
+  verdict: Verdict;
+  scenario: string;
+  backend: string;
+  startedAt: string;
+  endedAt: string;
+  heartbeatIntervalMs: number;
+  heartbeatTimeoutMs: number;
+  nodes: NodeRow[];
+  expectations: ExpectationResult[];
+  failures: Failure[];
+  excused: ExcusedMessage[];
+  /** Detection latency of matched disconnects, by kind of fault. */
+  latency: { killStop: LatencySummary; cutPause: LatencySummary; masterRestart: LatencySummary };
+  /** Disconnects of connections that never named a slave node (a probe, a stray client): not checked. */
+  otherConnections: number;
+  /** Disconnects of the run's end: the last master's `shutdown` ones and the runner's teardown (closed/reset/shutdown). */
+  endOfRunDisconnects: number;
+}
+
+// ---------------------------------------------------------------------------
+// The model built from the record.
+
+interface SentMessage extends MessageRef {
+  name: string;
+  at: number;
+  type: string;
+  logCount: number;
+  /** Master timestamps of each time it was logged. */
+  loggedAt: number[];
+}
+
+interface Incarnation {
+  index: number;
+  startedAt: number;
+  sent: Map<number, SentMessage>;
+}
+
+interface SlaveModel {
+  name: string;
+  node: string;
+  lineCount: number;
+  incarnations: Incarnation[];
+  /** Connection state per the slave's own log, in order. */
+  states: Array<{ at: number; connected: boolean }>;
+}
+
+interface MasterMessage {
+  index: number;
+  at: number;
+  masterIncarnation: number;
+  node: string;
+  seq: number | undefined;
+  type: string;
+  conn: number | undefined;
+  sent?: SentMessage;
+}
+
+interface MasterDisconnect {
+  index: number;
+  at: number;
+  masterIncarnation: number;
+  node: string;
+  reason: string;
+  conn: number | undefined;
+  seq: number | undefined;
+  matched: boolean;
+}
+
+interface ConnInfo {
+  openedAt: number;
+  openedIndex: number;
+  hasConnectLine: boolean;
+  closedAt?: number;
+}
+
+interface MasterMark {
+  index: number;
+  at: number;
+  masterIncarnation: number;
+}
+
+interface MasterModel {
+  messages: MasterMessage[];
+  disconnects: MasterDisconnect[];
+  conns: Map<string, ConnInfo>;
+  listenings: MasterMark[];
+  shutdowns: MasterMark[];
+  lastIncarnation: number;
+}
+
+interface Fault {
+  ref: FaultRef;
+  started: number;
+  confirmed: number;
+}
+
+interface Expectation {
+  result: ExpectationResult;
+  fault: Fault;
+  name: string;
+  from: number;
+  deadline: number;
+  /** Master-restart: the disconnect must come from this master incarnation, before this line. */
+  masterIncarnation?: number;
+  beforeIndex?: number;
+  group: keyof CheckReport['latency'];
+}
+
+interface Window {
+  fault: FaultRef;
+  name: string;
+  from: number;
+  to: number;
+  /** Only messages of this incarnation (a kill breaks only the process it kills). */
+  incarnation?: number;
+}
+
+const KILL_REASONS = ['closed', 'reset'];
+const END_OF_RUN_REASONS = ['closed', 'reset', 'shutdown'];
+
+const str = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
+const int = (value: unknown): number | undefined => (Number.isSafeInteger(value) ? (value as number) : undefined);
+const connKey = (masterIncarnation: number, conn: number): string => `${masterIncarnation}:${conn}`;
+const iso = (ms: number): string => (Number.isFinite(ms) ? new Date(ms).toISOString() : 'never');
+
+/** Percentile by nearest rank; null for no values. */
+function percentile(values: readonly number[], p: number): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] ?? null;
+}
+
+function summarize(values: readonly number[]): LatencySummary {
+  return {
+    count: values.length,
+    p50Ms: percentile(values, 50),
+    maxMs: values.length === 0 ? null : Math.max(...values),
+  };
+}
+
+/** Compresses sorted seqs to `3, 7-9, 12`. */
+export function seqRanges(seqs: readonly number[]): string {
+  const sorted = [...new Set(seqs)].sort((a, b) => a - b);
+  const parts: string[] = [];
+  for (let i = 0; i < sorted.length;) {
+    let j = i;
+    while (j + 1 < sorted.length && sorted[j + 1] === (sorted[j] as number) + 1) j += 1;
+    parts.push(i === j ? `${sorted[i]}` : `${sorted[i]}-${sorted[j]}`);
+    i = j + 1;
+  }
+  return parts.join(', ');
+}
+
+/** Checks a recorded run. Never throws on odd content: what cannot be judged becomes an `invalid_run` failure. */
+export function checkRun(input: RunRecord): CheckReport {
+  return new Checker(input).run();
+}
+
+class Checker {
+  private readonly failures: Failure[] = [];
+  private readonly excused: ExcusedMessage[] = [];
+  private readonly expectations: Expectation[] = [];
+  private readonly windows: Window[] = [];
+  private readonly slaves: SlaveModel[] = [];
+  private readonly slaveByNode = new Map<string, SlaveModel>();
+  private readonly slaveByName = new Map<string, SlaveModel>();
+  private readonly unexpectedByName = new Map<string, number>();
+  private master!: MasterModel;
+  private readonly runStart: number;
+  private readonly runEnd: number;
+  private readonly scenarioEnd: number;
+  private readonly intervalMs: number;
+  private readonly timeoutMs: number;
+
+  constructor(private readonly input: RunRecord) {
+    const { info } = input;
+    this.runStart = this.time(info.startedAt, 'run.json startedAt');
+    this.runEnd = this.time(info.endedAt, 'run.json endedAt');
+    // The runner tears the cluster down (slaves, then the master) once the scenario's duration is over.
+    this.scenarioEnd = Math.min(this.runStart + info.durationMs, this.runEnd);
+    this.intervalMs = info.heartbeatIntervalMs;
+    this.timeoutMs = info.heartbeatTimeoutMs;
+  }
+
+  run(): CheckReport {
+    const { info } = this.input;
+    this.buildSlaves();
+    this.master = this.buildMaster();
+    this.attributeMessages();
+    const faults = this.buildFaults();
+    this.buildExpectations(faults);
+    this.matchDisconnects();
+    this.checkRecoveries();
+    this.judgeMessages();
+
+    const latency: CheckReport['latency'] = {
+      killStop: summarize(this.latencies('killStop')),
+      cutPause: summarize(this.latencies('cutPause')),
+      masterRestart: summarize(this.latencies('masterRestart')),
+    };
+    const { otherConnections, endOfRunDisconnects } = this.judgeUnmatchedDisconnects();
+    const failures = this.failures;
+    const verdict: Verdict = failures.some((f) => ERROR_KINDS.includes(f.kind))
+      ? 'error'
+      : failures.length > 0
+        ? 'fail'
+        : 'pass';
+    return {
+      verdict,
+      scenario: info.scenario,
+      backend: info.backend,
+      startedAt: info.startedAt,
+      endedAt: info.endedAt,
+      heartbeatIntervalMs: this.intervalMs,
+      heartbeatTimeoutMs: this.timeoutMs,
+      nodes: this.slaves.map((slave) => this.nodeRow(slave)),
+      expectations: this.expectations.map((e) => e.result),
+      failures,
+      excused: this.excused,
+      latency,
+      otherConnections,
+      endOfRunDisconnects,
+    };
+  }
+
+  // -- helpers ---------------------------------------------------------------
+
+  private fail(failure: Failure): void {
+    this.failures.push(failure);
+  }
+
+  private time(value: unknown, where: string): number {
+    const ms = typeof value === 'string' ? Date.parse(value) : NaN;
+    if (Number.isNaN(ms)) {
+      this.fail({
+        node: 'run',
+        kind: 'invalid_run',
+        detail: `${where}: timestamp ${JSON.stringify(value)} is not ISO`,
+      });
+    }
+    return ms;
+  }
+
+  /** `+1.540s` from the start of the run: easier to follow than ISO in a list. */
+  private rel(ms: number): string {
+    if (!Number.isFinite(ms)) return 'never';
+    const s = (ms - this.runStart) / 1000;
+    return `${s < 0 ? '-' : '+'}${Math.abs(s).toFixed(3)}s`;
+  }
+
+  // -- the slaves: ground truth ----------------------------------------------
+
+  private buildSlaves(): void {
+    const { info, slaves } = this.input;
+    for (const [name, node] of Object.entries(info.nodes)) {
+      const lines = slaves[name];
+      const twin = this.slaveByNode.get(node);
+      if (twin !== undefined) {
+        this.fail({ node: name, kind: 'invalid_run', detail: `${name} and ${twin.name} share node id "${node}"` });
+      }
+      const model: SlaveModel = { name, node, lineCount: lines?.length ?? 0, incarnations: [], states: [] };
+      this.slaves.push(model);
+      this.slaveByNode.set(node, model);
+      this.slaveByName.set(name, model);
+      if (lines === undefined || lines.length === 0) {
+        this.fail({ node: name, kind: 'invalid_run', detail: `${name}: its log is missing or empty` });
+        continue;
+      }
+      let current: Incarnation | undefined;
+      lines.forEach((line, i) => {
+        const at = this.time(line.timestamp, `${name}.jsonl line ${i + 1}`);
+        if (line.event === 'starting' || current === undefined) {
+          // A log that begins mid-process (no `starting`) still is one incarnation.
+          current = { index: model.incarnations.length + 1, startedAt: at, sent: new Map() };
+          model.incarnations.push(current);
+        }
+        switch (line.event) {
+          case 'sent': {
+            const seq = int(line.seq);
+            if (seq === undefined || seq < 1) {
+              this.fail({ node: name, kind: 'invalid_run', detail: `${name}.jsonl line ${i + 1}: sent without a seq` });
+            } else if (current.sent.has(seq)) {
+              this.fail({
+                node: name,
+                kind: 'invalid_run',
+                seq,
+                incarnation: current.index,
+                detail: `${name}.jsonl line ${i + 1}: seq ${seq} sent twice in incarnation ${current.index}`,
+              });
+            } else {
+              const type = str(line.type) ?? 'unknown';
+              current.sent.set(seq, {
+                name,
+                incarnation: current.index,
+                seq,
+                at,
+                type,
+                logCount: 0,
+                loggedAt: [],
+              });
+            }
+            break;
+          }
+          case 'connected':
+            model.states.push({ at, connected: true });
+            break;
+          case 'starting':
+          case 'disconnected':
+          case 'stopped':
+            model.states.push({ at, connected: false });
+            break;
+        }
+      });
+    }
+    const extra = Object.keys(slaves).filter((name) => !(name in info.nodes));
+    for (const name of extra) {
+      this.fail({ node: name, kind: 'invalid_run', detail: `${name}: has a log but is not in run.json nodes` });
+    }
+    if (this.slaves.length === 0) {
+      this.fail({ node: 'run', kind: 'invalid_run', detail: 'run.json names no slave nodes: nothing to check' });
+    } else if (this.slaves.every((s) => s.incarnations.every((inc) => inc.sent.size === 0))) {
+      this.fail({ node: 'run', kind: 'invalid_run', detail: 'no slave sent a message: nothing to check' });
+    }
+  }
+
+  /**
+   * Whether the slave's own log says it had a connection just before `at`.
+   * Strictly before: a stopped slave writes `stopped` in the very ms the fault began.
+   */
+  private slaveConnectedAt(slave: SlaveModel, at: number): boolean {
+    let connected = false;
+    for (const state of slave.states) {
+      if (state.at >= at) break;
+      connected = state.connected;
+    }
+    return connected;
+  }
+
+  private incarnationAt(slave: SlaveModel, at: number): Incarnation | undefined {
+    let found: Incarnation | undefined;
+    for (const inc of slave.incarnations) if (inc.startedAt <= at) found = inc;
+    return found;
+  }
+
+  // -- the master: what is checked -------------------------------------------
+
+  private buildMaster(): MasterModel {
+    const model: MasterModel = {
+      messages: [],
+      disconnects: [],
+      conns: new Map(),
+      listenings: [],
+      shutdowns: [],
+      lastIncarnation: 0,
+    };
+    let incarnation = 0;
+    this.input.master.forEach((line, index) => {
+      const at = this.time(line.timestamp, `master.jsonl line ${index + 1}`);
+      const conn = int(line.conn);
+      const touch = (): ConnInfo | undefined => {
+        if (conn === undefined) return undefined;
+        const key = connKey(incarnation, conn);
+        let info = model.conns.get(key);
+        if (info === undefined) {
+          info = { openedAt: at, openedIndex: index, hasConnectLine: false };
+          model.conns.set(key, info);
+        }
+        return info;
+      };
+      switch (line.event) {
+        case 'listening':
+          incarnation += 1;
+          model.listenings.push({ index, at, masterIncarnation: incarnation });
+          break;
+        case 'shutdown':
+          model.shutdowns.push({ index, at, masterIncarnation: incarnation });
+          break;
+        case 'connect': {
+          const info = touch();
+          if (info !== undefined) info.hasConnectLine = true;
+          break;
+        }
+        case 'message':
+          touch();
+          model.messages.push({
+            index,
+            at,
+            masterIncarnation: incarnation,
+            node: str(line.node) ?? '(none)',
+            seq: int(line.seq),
+            type: str(line.type) ?? 'unknown',
+            conn,
+          });
+          break;
+        case 'disconnect': {
+          const info = touch();
+          if (info !== undefined && info.closedAt === undefined) info.closedAt = at;
+          model.disconnects.push({
+            index,
+            at,
+            masterIncarnation: incarnation,
+            node: str(line.node) ?? '(none)',
+            reason: str(line.reason) ?? '(none)',
+            conn,
+            seq: int(line.seq),
+            matched: false,
+          });
+          break;
+        }
+      }
+    });
+    model.lastIncarnation = incarnation;
+    if (model.listenings.length === 0) {
+      this.fail({ node: 'master', kind: 'invalid_run', detail: 'master.jsonl has no "listening" line' });
+    }
+    return model;
+  }
+
+  /**
+   * Ties each logged message to the slave incarnation that sent it. A
+   * connection belongs to one process, so all messages of one connection go to
+   * one incarnation: the one that sent most of them before they were logged
+   * (the latest on a tie, since a new process repeats its predecessor's seqs).
+   */
+  private attributeMessages(): void {
+    const groups = new Map<string, MasterMessage[]>();
+    for (const m of this.master.messages) {
+      const key = m.conn === undefined ? `line:${m.index}` : `${connKey(m.masterIncarnation, m.conn)}:${m.node}`;
+      const group = groups.get(key);
+      if (group === undefined) groups.set(key, [m]);
+      else group.push(m);
+    }
+    const sentBefore = (inc: Incarnation, m: MasterMessage): SentMessage | undefined => {
+      const sent = m.seq === undefined ? undefined : inc.sent.get(m.seq);
+      return sent !== undefined && sent.at <= m.at + CLOCK_SKEW_MS ? sent : undefined;
+    };
+    for (const group of groups.values()) {
+      const slave = this.slaveByNode.get(group[0]?.node ?? '');
+      let best: Incarnation | undefined;
+      let bestScore = 0;
+      for (const inc of slave?.incarnations ?? []) {
+        const score = group.filter((m) => sentBefore(inc, m) !== undefined).length;
+        if (score > 0 && score >= bestScore) {
+          best = inc;
+          bestScore = score;
+        }
+      }
+      for (const m of group) {
+        const sent = best === undefined ? undefined : sentBefore(best, m);
+        if (sent !== undefined) {
+          m.sent = sent;
+          continue;
+        }
+        const where = `on conn ${m.conn ?? '?'} at ${this.rel(m.at)}`;
+        let why: string;
+        if (slave === undefined) why = `from node "${m.node}", which is no slave of this run`;
+        else if (m.seq === undefined) why = `without a seq from ${slave.name}`;
+        else if (slave.incarnations.some((inc) => inc.sent.has(m.seq as number)))
+          why = `seq ${m.seq} from ${slave.name}, which its process on this connection did not send before then`;
+        else why = `seq ${m.seq} from ${slave.name}, which it never sent`;
+        if (slave !== undefined)
+          this.unexpectedByName.set(slave.name, (this.unexpectedByName.get(slave.name) ?? 0) + 1);
+        this.fail({
+          node: slave?.name ?? m.node,
+          kind: 'unexpected',
+          seq: m.seq,
+          detail: `master logged a ${m.type} message ${why} (${where})`,
+        });
+      }
+    }
+    // In log order, so "lower than one logged before" means what it says.
+    const highest = new Map<string, number>();
+    for (const m of this.master.messages) {
+      const sent = m.sent;
+      if (sent === undefined) continue;
+      sent.logCount += 1;
+      sent.loggedAt.push(m.at);
+      if (sent.logCount > 1) continue;
+      const key = `${sent.name}:${sent.incarnation}`;
+      const top = highest.get(key) ?? 0;
+      if (sent.seq < top) {
+        this.fail({
+          node: sent.name,
+          kind: 'out_of_order',
+          seq: sent.seq,
+          incarnation: sent.incarnation,
+          detail: `${sent.name} seq ${sent.seq} (incarnation ${sent.incarnation}) logged at ${this.rel(m.at)} after seq ${top}`,
+        });
+      } else {
+        highest.set(key, sent.seq);
+      }
+    }
+  }
+
+  // -- the timeline ----------------------------------------------------------
+
+  private buildFaults(): Fault[] {
+    const faults: Fault[] = [];
+    this.input.timeline.forEach((entry, index) => {
+      const ref: FaultRef = { index, action: entry.action, target: entry.target, atMs: entry.atMs };
+      const known = entry.action === 'master-restart' || this.slaveByName.has(entry.target);
+      if (!known) {
+        this.fail({
+          node: entry.target,
+          kind: 'invalid_run',
+          fault: index,
+          detail: `timeline entry ${index + 1} (${entry.action}) targets "${entry.target}", which is not in run.json nodes`,
+        });
+        return;
+      }
+      if (entry.error !== undefined || entry.confirmedAt === undefined) {
+        this.fail({
+          node: entry.target,
+          kind: 'fault_not_confirmed',
+          fault: index,
+          detail: `${entry.action} of ${entry.target} at ${entry.atMs} ms was not carried out: ${entry.error ?? 'never confirmed'}`,
+        });
+        return;
+      }
+      const started = this.time(entry.startedAt, `timeline.jsonl line ${index + 1} startedAt`);
+      const confirmed = this.time(entry.confirmedAt, `timeline.jsonl line ${index + 1} confirmedAt`);
+      faults.push({ ref, started, confirmed });
+    });
+    return faults;
+  }
+
+  private addExpectation(
+    fault: Fault,
+    slave: SlaveModel,
+    check: ExpectationResult['check'],
+    expect: ExpectationResult['expect'],
+    from: number,
+    deadline: number,
+    extra: Partial<Pick<Expectation, 'masterIncarnation' | 'beforeIndex'>> & { reasons?: string[]; note?: string },
+  ): void {
+    const action = fault.ref.action;
+    const group: Expectation['group'] =
+      action === 'master-restart'
+        ? 'masterRestart'
+        : action === 'disconnect' || action === 'pause'
+          ? 'cutPause'
+          : 'killStop';
+    this.expectations.push({
+      fault,
+      name: slave.name,
+      from,
+      deadline,
+      group,
+      masterIncarnation: extra.masterIncarnation,
+      beforeIndex: extra.beforeIndex,
+      result: {
+        fault: fault.ref,
+        node: slave.name,
+        nodeId: slave.node,
+        check,
+        expect,
+        reasons: extra.reasons,
+        from: iso(from),
+        deadline: iso(deadline),
+        ok: expect !== 'must',
+        note: extra.note,
+      },
+    });
+  }
+
+  /** Walks the timeline with each slave's state (alive, cut, paused) and sets what each fault must produce. */
+  private buildExpectations(faults: readonly Fault[]): void {
+    const state = new Map(this.slaves.map((s) => [s.name, { alive: true, cut: false, paused: false }]));
+    const recoveryDeadline = (fault: Fault): number =>
+      Math.min(fault.confirmed + this.timeoutMs + RECOVERY_SLACK_MS, this.runEnd);
+    const finalShutdown = this.master.shutdowns.find((s) => s.masterIncarnation === this.master.lastIncarnation);
+    const masterEnd = finalShutdown?.at ?? this.runEnd;
+
+    faults.forEach((fault, position) => {
+      const { action, target } = fault.ref;
+      const endOf = (ending: Action): Fault | undefined =>
+        faults.slice(position + 1).find((f) => f.ref.action === ending && f.ref.target === target);
+
+      if (action === 'master-restart') {
+        this.masterRestart(fault, state, recoveryDeadline(fault));
+        return;
+      }
+      const slave = this.slaveByName.get(target) as SlaveModel;
+      const st = state.get(target) as { alive: boolean; cut: boolean; paused: boolean };
+      const connected = this.slaveConnectedAt(slave, fault.started);
+      const why = !st.alive
+        ? 'the slave was not running'
+        : st.cut
+          ? 'the slave was already cut off'
+          : st.paused
+            ? 'the slave was paused'
+            : !connected
+              ? 'the slave had no connection then (its log)'
+              : undefined;
+
+      switch (action) {
+        case 'kill':
+        case 'stop':
+        case 'restart': {
+          const deadline = fault.confirmed + KILL_DETECT_MS;
+          if (why === undefined) {
+            this.addExpectation(fault, slave, 'disconnect', 'must', fault.started, deadline, { reasons: KILL_REASONS });
+          } else {
+            this.addExpectation(fault, slave, 'disconnect', 'none', fault.started, deadline, {
+              note: `no disconnect expected: ${why}`,
+            });
+          }
+          if (st.alive) {
+            this.windows.push({
+              fault: fault.ref,
+              name: target,
+              from: fault.started - (this.intervalMs + IN_FLIGHT_SLACK_MS),
+              to: fault.confirmed + IN_FLIGHT_SLACK_MS,
+              incarnation: this.incarnationAt(slave, fault.started)?.index,
+            });
+          }
+          st.alive = action === 'restart';
+          st.paused = false;
+          if (action === 'restart') this.recovery(fault, slave, st.cut ? 'the slave is cut off' : undefined);
+          break;
+        }
+        case 'start': {
+          const skip = st.alive ? 'the slave was already running' : st.cut ? 'the slave is cut off' : undefined;
+          st.alive = true;
+          st.paused = false;
+          this.recovery(fault, slave, skip);
+          break;
+        }
+        case 'disconnect':
+        case 'pause': {
+          const end = endOf(action === 'disconnect' ? 'reconnect' : 'unpause');
+          const lastsMs = (end?.confirmed ?? masterEnd) - fault.started;
+          const boundMs = this.timeoutMs + this.intervalMs + CUT_DETECT_SLACK_MS;
+          const deadline = fault.started + boundMs;
+          if (why === undefined) {
+            const must = lastsMs > boundMs;
+            this.addExpectation(fault, slave, 'disconnect', must ? 'must' : 'may', fault.started, deadline, {
+              reasons: ['timeout'],
+              note: `${action === 'disconnect' ? 'cut' : 'pause'} of ${lastsMs} ms ${
+                must ? `> ${boundMs} ms: a timeout is required` : `≤ ${boundMs} ms: a timeout is allowed, not required`
+              }`,
+            });
+          } else {
+            this.addExpectation(fault, slave, 'disconnect', 'none', fault.started, deadline, {
+              note: `no disconnect expected: ${why}`,
+            });
+          }
+          if (st.alive) {
+            this.windows.push({
+              fault: fault.ref,
+              name: target,
+              from: fault.started - IN_FLIGHT_SLACK_MS,
+              to: end === undefined ? this.runEnd : end.confirmed + CUT_RECOVERY_SLACK_MS,
+            });
+          }
+          if (action === 'disconnect') st.cut = true;
+          else if (st.alive) st.paused = true;
+          break;
+        }
+        case 'reconnect':
+        case 'unpause': {
+          if (action === 'reconnect') st.cut = false;
+          else st.paused = false;
+          const skip = !st.alive
+            ? 'the slave is not running'
+            : st.cut
+              ? 'the slave is still cut off'
+              : st.paused
+                ? 'the slave is still paused'
+                : undefined;
+          this.recovery(fault, slave, skip);
+          break;
+        }
+      }
+    });
+  }
+
+  private masterRestart(
+    fault: Fault,
+    state: Map<string, { alive: boolean; cut: boolean; paused: boolean }>,
+    deadline: number,
+  ): void {
+    const { listenings, shutdowns, messages } = this.master;
+    let old: MasterMark | undefined;
+    for (const l of listenings) if (l.at <= fault.started) old = l;
+    const oldIncarnation = old?.masterIncarnation ?? 0;
+    const shutdown = shutdowns.find((s) => s.masterIncarnation === oldIncarnation && s.at >= fault.started);
+    const next = listenings.find((l) => l.masterIncarnation === oldIncarnation + 1);
+    for (const slave of this.slaves) {
+      const st = state.get(slave.name) as { alive: boolean; cut: boolean; paused: boolean };
+      const connected = this.slaveConnectedAt(slave, fault.started);
+      const must = st.alive && !st.cut && !st.paused && connected;
+      // Any connection the old master still held must end with `shutdown`, wanted or not.
+      this.addExpectation(fault, slave, 'disconnect', must ? 'must' : 'may', fault.started, shutdown?.at ?? Infinity, {
+        reasons: ['shutdown'],
+        masterIncarnation: oldIncarnation,
+        beforeIndex: shutdown?.index ?? Infinity,
+        note: must ? undefined : 'the slave was not connected: a shutdown disconnect is allowed, not required',
+      });
+      if (st.alive) {
+        const firstAfter =
+          next === undefined ? undefined : messages.find((m) => m.index > next.index && m.node === slave.node);
+        this.windows.push({
+          fault: fault.ref,
+          name: slave.name,
+          from: fault.started - IN_FLIGHT_SLACK_MS,
+          to: firstAfter?.at ?? this.runEnd,
+        });
+      }
+      const skip = !st.alive
+        ? 'the slave is not running'
+        : st.cut || st.paused
+          ? 'the slave is cut off or paused'
+          : undefined;
+      this.recovery(fault, slave, skip, next?.at ?? fault.started, deadline);
+    }
+  }
+
+  /**
+   * After a recovery the node must be seen again: a `connect` then a `hello`
+   * from it, both after the recovery began (the runner may confirm a start by
+   * the hello itself, so not after its confirmation). When the master never
+   * dropped the connection (a short cut or pause), any message on it will do.
+   */
+  private recovery(
+    fault: Fault,
+    slave: SlaveModel,
+    skip: string | undefined,
+    from = fault.started,
+    deadline = Math.min(fault.confirmed + this.timeoutMs + RECOVERY_SLACK_MS, this.runEnd),
+  ): void {
+    if (skip !== undefined) {
+      this.addExpectation(fault, slave, 'recovery', 'none', from, deadline, { note: `not checked: ${skip}` });
+      return;
+    }
+    this.addExpectation(fault, slave, 'recovery', 'must', from, deadline, {});
+  }
+
+  // -- disconnects -----------------------------------------------------------
+
+  private connOpenedBefore(d: MasterDisconnect, at: number): boolean {
+    if (d.conn === undefined) return true;
+    const info = this.master.conns.get(connKey(d.masterIncarnation, d.conn));
+    return info === undefined || info.openedAt < at;
+  }
+
+  /**
+   * Per node, each disconnect expectation takes the first fitting master
+   * `disconnect` between its fault's start and the next expectation's, of a
+   * connection that was already open when the fault began.
+   */
+  private matchDisconnects(): void {
+    for (const slave of this.slaves) {
+      const own = this.expectations
+        .filter((e) => e.name === slave.name && e.result.check === 'disconnect' && e.result.expect !== 'none')
+        .sort((a, b) => a.from - b.from || a.fault.ref.index - b.fault.ref.index);
+      const disconnects = this.master.disconnects.filter((d) => d.node === slave.node).sort((a, b) => a.at - b.at);
+      own.forEach((e, i) => {
+        const horizon = own.slice(i + 1).find((later) => later.from > e.from)?.from ?? Infinity;
+        const candidates = disconnects.filter(
+          (d) =>
+            !d.matched &&
+            d.at >= e.from &&
+            d.at < horizon &&
+            (e.masterIncarnation === undefined
+              ? this.connOpenedBefore(d, e.from)
+              : d.masterIncarnation === e.masterIncarnation),
+        );
+        const reasons = e.result.reasons ?? [];
+        const inTime = (d: MasterDisconnect): boolean =>
+          d.at <= e.deadline && (e.beforeIndex === undefined || d.index < e.beforeIndex);
+        const fitting = candidates.find((c) => reasons.includes(c.reason) && inTime(c));
+        // A `may` takes only a disconnect that fits; anything else is left to be judged as spurious.
+        const d = e.result.expect === 'may' ? fitting : (fitting ?? candidates[0]);
+        const { action, target, atMs, index } = e.fault.ref;
+        const what = `${action} of ${action === 'master-restart' ? 'the master' : target} at ${atMs} ms`;
+        if (d === undefined) {
+          if (e.result.expect === 'must') {
+            e.result.ok = false;
+            this.fail({
+              node: slave.name,
+              kind: 'missing_disconnect',
+              fault: index,
+              detail: `${slave.name} (${slave.node}): no disconnect logged for the ${what}; expected reason ${reasons.join(
+                '|',
+              )} by ${this.rel(e.deadline)}`,
+            });
+          }
+          return;
+        }
+        d.matched = true;
+        const latencyMs = d.at - e.fault.started;
+        e.result.seen = { at: iso(d.at), latencyMs, reason: d.reason, conn: d.conn };
+        e.result.ok = true;
+        if (!reasons.includes(d.reason)) {
+          e.result.ok = false;
+          this.fail({
+            node: slave.name,
+            kind: 'wrong_reason',
+            fault: index,
+            detail: `${slave.name} (${slave.node}): disconnect at ${this.rel(d.at)} for the ${what} has reason "${
+              d.reason
+            }"; expected ${reasons.join('|')}`,
+          });
+        }
+        if (!inTime(d)) {
+          e.result.ok = false;
+          const bound =
+            e.beforeIndex !== undefined && d.index > e.beforeIndex
+              ? `after the master's shutdown line (${this.rel(e.deadline)})`
+              : `${latencyMs} ms after the fault began, beyond the bound ${this.rel(e.deadline)}`;
+          this.fail({
+            node: slave.name,
+            kind: 'late_disconnect',
+            fault: index,
+            detail: `${slave.name} (${slave.node}): disconnect for the ${what} logged at ${this.rel(d.at)}, ${bound}`,
+          });
+        }
+      });
+    }
+  }
+
+  private judgeUnmatchedDisconnects(): { otherConnections: number; endOfRunDisconnects: number } {
+    let otherConnections = 0;
+    let endOfRunDisconnects = 0;
+    for (const d of this.master.disconnects) {
+      if (d.matched) continue;
+      const slave = this.slaveByNode.get(d.node);
+      if (slave === undefined) {
+        otherConnections += 1;
+        continue;
+      }
+      const lastMaster = d.reason === 'shutdown' && d.masterIncarnation === this.master.lastIncarnation;
+      if (lastMaster || (d.at >= this.scenarioEnd && END_OF_RUN_REASONS.includes(d.reason))) {
+        endOfRunDisconnects += 1;
+        continue;
+      }
+      this.fail({
+        node: slave.name,
+        kind: 'spurious_disconnect',
+        detail: `${slave.name} (${slave.node}): disconnect at ${this.rel(d.at)} (reason "${d.reason}", conn ${
+          d.conn ?? '?'
+        }, seq ${d.seq ?? '?'}) matches no fault`,
+      });
+    }
+    return { otherConnections, endOfRunDisconnects };
+  }
+
+  // -- recoveries ------------------------------------------------------------
+
+  private checkRecoveries(): void {
+    for (const e of this.expectations) {
+      if (e.result.check !== 'recovery' || e.result.expect !== 'must') continue;
+      const slave = this.slaveByName.get(e.name) as SlaveModel;
+      const mayKeep = e.fault.ref.action === 'reconnect' || e.fault.ref.action === 'unpause';
+      const sighting = this.master.messages.find((m) => {
+        if (m.node !== slave.node || m.at < e.from) return false;
+        if (m.conn === undefined) return false;
+        const info = this.master.conns.get(connKey(m.masterIncarnation, m.conn));
+        if (info === undefined) return false;
+        if (m.type === 'hello' && info.hasConnectLine && info.openedAt >= e.from) return true;
+        // A connection that outlived a short cut or pause: the master never lost the node.
+        return mayKeep && info.openedAt < e.from && (info.closedAt === undefined || info.closedAt >= e.from);
+      });
+      const { action, target, atMs, index } = e.fault.ref;
+      if (sighting !== undefined && sighting.at <= e.deadline) {
+        e.result.seen = { at: iso(sighting.at), latencyMs: sighting.at - e.fault.started, conn: sighting.conn };
+        e.result.ok = true;
+        continue;
+      }
+      e.result.ok = false;
+      const what = `${action} of ${action === 'master-restart' ? 'the master' : target} at ${atMs} ms`;
+      this.fail({
+        node: slave.name,
+        kind: 'not_seen_again',
+        fault: index,
+        detail: `${slave.name} (${slave.node}) not seen again (connect + hello) after the ${what} by ${this.rel(
+          e.deadline,
+        )}${sighting === undefined ? '' : `; first seen at ${this.rel(sighting.at)}`}`,
+      });
+    }
+  }
+
+  // -- messages --------------------------------------------------------------
+
+  private judgeMessages(): void {
+    for (const slave of this.slaves) {
+      for (const inc of slave.incarnations) {
+        for (const sent of inc.sent.values()) {
+          if (sent.logCount > 1) {
+            this.fail({
+              node: slave.name,
+              kind: 'duplicated',
+              seq: sent.seq,
+              incarnation: inc.index,
+              detail: `${slave.name} seq ${sent.seq} (incarnation ${inc.index}) logged ${sent.logCount} times, at ${sent.loggedAt
+                .map((at) => this.rel(at))
+                .join(', ')}`,
+            });
+          }
+          if (sent.logCount > 0) continue;
+          const window = this.windows.find(
+            (w) =>
+              w.name === slave.name &&
+              sent.at >= w.from &&
+              sent.at <= w.to &&
+              (w.incarnation === undefined || w.incarnation === inc.index),
+          );
+          const end = this.finalShutdownWindow();
+          const excuse = window ?? (sent.at >= end.from ? { ...end, name: slave.name } : undefined);
+          if (excuse !== undefined) {
+            this.excused.push({
+              node: slave.name,
+              nodeId: slave.node,
+              incarnation: inc.index,
+              seq: sent.seq,
+              sentAt: iso(sent.at),
+              fault: excuse.fault,
+              window: { from: iso(excuse.from), to: iso(excuse.to) },
+            });
+            continue;
+          }
+          this.fail({
+            node: slave.name,
+            kind: 'missing',
+            seq: sent.seq,
+            incarnation: inc.index,
+            detail: `${slave.name} seq ${sent.seq} (incarnation ${inc.index}, ${sent.type}) sent at ${this.rel(
+              sent.at,
+            )} never logged by the master`,
+          });
+        }
+      }
+    }
+  }
+
+  /** Messages sent as the last master stops can't be logged by it. */
+  private finalShutdownWindow(): Window {
+    const last = this.master.shutdowns.find((s) => s.masterIncarnation === this.master.lastIncarnation);
+    return {
+      fault: { index: -1, action: 'run-end', target: 'master', atMs: this.input.info.durationMs },
+      name: '',
+      from: (last?.at ?? this.runEnd) - IN_FLIGHT_SLACK_MS,
+      // Open-ended; shown as the run's end.
+      to: this.runEnd,
+    };
+  }
+
+  private latencies(group: Expectation['group']): number[] {
+    return this.expectations
+      .filter((e) => e.group === group && e.result.check === 'disconnect' && e.result.seen !== undefined)
+      .map((e) => e.result.seen?.latencyMs as number);
+  }
+
+  private nodeRow(slave: SlaveModel): NodeRow {
+    const all = slave.incarnations.flatMap((inc) => [...inc.sent.values()]);
+    const ref = (s: MessageRef): MessageRef => ({ incarnation: s.incarnation, seq: s.seq });
+    const mine = this.expectations.filter((e) => e.name === slave.name && e.result.check === 'disconnect');
+    const failuresOf = (kind: FailureKind): MessageRef[] =>
+      this.failures
+        .filter((f) => f.node === slave.name && f.kind === kind && f.seq !== undefined && f.incarnation !== undefined)
+        .map((f) => ({ incarnation: f.incarnation as number, seq: f.seq as number }));
+    return {
+      name: slave.name,
+      node: slave.node,
+      incarnations: slave.incarnations.length,
+      sent: all.length,
+      logged: all.filter((s) => s.logCount > 0).length,
+      missing: failuresOf('missing'),
+      duplicated: all.filter((s) => s.logCount > 1).map(ref),
+      outOfOrder: failuresOf('out_of_order'),
+      unexpected: this.unexpectedByName.get(slave.name) ?? 0,
+      inFlight: this.excused.filter((x) => x.node === slave.name).map(ref),
+      disconnectsExpected: mine.filter((e) => e.result.expect === 'must').length,
+      disconnectsOptional: mine.filter((e) => e.result.expect === 'may').length,
+      disconnectsSeen: mine.filter((e) => e.result.seen !== undefined).length,
+      detectionLatenciesMs: mine.flatMap((e) => (e.result.seen === undefined ? [] : [e.result.seen.latencyMs])),
+    };
+  }
+}

@@ -1,0 +1,494 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  heartbeatTimeoutOf,
+  RunError,
+  type Backend,
+  type BackendSinks,
+  type MasterLogLine,
+  type StartedCluster,
+} from '../backend';
+import type { Scenario, ScenarioEvent } from '../types';
+import { FaultProxy } from './fault-proxy';
+
+/** The `picluster` CLI of this build: `dist/orchestrator/local` -> `dist/cli/main.js`. */
+export const DEFAULT_LOCAL_CLI_PATH = join(__dirname, '..', '..', 'cli', 'main.js');
+
+/** Time between SIGTERM and SIGKILL when a node is stopped, in ms. */
+export const DEFAULT_LOCAL_STOP_GRACE_MS = 5000;
+
+/** Longest wait for a node's readiness line or a fault's confirmation, in ms. */
+export const DEFAULT_LOCAL_CONFIRM_TIMEOUT_MS = 10_000;
+
+/** Cap of a slave's reconnect backoff, in ms, so a healed or restarted link is used again quickly. */
+const MAX_RECONNECT_DELAY_MS = 1000;
+
+export interface LocalBackendOptions {
+  /** The `picluster` CLI each node runs, with the running Node.js. Default {@link DEFAULT_LOCAL_CLI_PATH}. */
+  cliPath: string;
+  /** SIGTERM -> SIGKILL grace for `stop`, `restart`, `master-restart` and `down()`, in ms. Default 5000. */
+  stopGraceMs: number;
+  /** Longest wait for a `listening`/`starting` line, an exit or a process state, in ms. Default 10000. */
+  confirmTimeoutMs: number;
+}
+
+/**
+ * Runs the master and the slaves as child processes on loopback, each slave
+ * behind its own {@link FaultProxy} so that a network cut can be simulated
+ * without privileges.
+ */
+export class LocalBackend implements Backend {
+  readonly name = 'local' as const;
+  readonly options: LocalBackendOptions;
+
+  constructor(options: Partial<LocalBackendOptions> = {}) {
+    this.options = {
+      cliPath: options.cliPath ?? DEFAULT_LOCAL_CLI_PATH,
+      stopGraceMs: options.stopGraceMs ?? DEFAULT_LOCAL_STOP_GRACE_MS,
+      confirmTimeoutMs: options.confirmTimeoutMs ?? DEFAULT_LOCAL_CONFIRM_TIMEOUT_MS,
+    };
+  }
+
+  async up(scenario: Scenario, runDir: string, sinks: BackendSinks): Promise<StartedCluster> {
+    const cluster = new LocalCluster(this.options, scenario, runDir, sinks);
+    try {
+      await cluster.start();
+    } catch (err) {
+      // The start-up failure is the error to report; down() stops everything even when it rejects.
+      await cluster.down().catch(() => undefined);
+      throw err;
+    }
+    return cluster;
+  }
+}
+
+/** Every node process any local cluster of this process started and that has not exited yet. */
+const liveChildren = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+/**
+ * The last resort when the runner dies without `down()` (an uncaught error, a
+ * second Ctrl-C): nodes are spawned in their own process group, so nothing
+ * else would stop them. Only synchronous work is possible in an exit handler.
+ */
+function track(child: ChildProcess): void {
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.on('exit', () => {
+      for (const live of liveChildren) live.kill('SIGKILL');
+    });
+  }
+  liveChildren.add(child);
+  child.once('exit', () => liveChildren.delete(child));
+}
+
+interface ExitStatus {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+interface LineWaiter {
+  match: (line: MasterLogLine) => boolean;
+  resolve: (line: MasterLogLine) => void;
+}
+
+/** One incarnation of a node: a child process whose stdout goes, line by line, to its log file. */
+class NodeProcess {
+  readonly child: ChildProcess;
+  /** Settles once the process has exited and its stdout is read to the end. */
+  readonly closed: Promise<ExitStatus>;
+  private status: ExitStatus | undefined;
+  private stderrTail = '';
+  private readonly waiters = new Set<LineWaiter>();
+
+  constructor(
+    readonly label: string,
+    cliPath: string,
+    args: string[],
+    logFile: WriteStream,
+    onLine?: (line: MasterLogLine) => void,
+  ) {
+    this.child = spawn(process.execPath, [cliPath, ...args], {
+      // Only PATH: a MASTER_PORT, LOG_FILE or HEARTBEAT_COUNT in the runner's environment must not reach the nodes.
+      env: { PATH: process.env.PATH ?? '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      // Its own process group: a Ctrl-C in the terminal reaches only the runner, which stops nodes in order.
+      detached: true,
+    });
+    track(this.child);
+    let rest = '';
+    const stdout = this.child.stdout!;
+    stdout.setEncoding('utf8');
+    stdout.on('data', (text: string) => {
+      const end = text.lastIndexOf('\n');
+      if (end < 0) {
+        rest += text;
+        return;
+      }
+      const complete = rest + text.slice(0, end + 1);
+      rest = text.slice(end + 1);
+      logFile.write(complete);
+      for (const raw of complete.split('\n')) {
+        if (raw === '') continue;
+        const line = parseLine(raw);
+        if (line === undefined) continue;
+        onLine?.(line);
+        for (const waiter of this.waiters) {
+          if (waiter.match(line)) {
+            this.waiters.delete(waiter);
+            waiter.resolve(line);
+          }
+        }
+      }
+    });
+    this.child.stderr!.setEncoding('utf8').on('data', (text: string) => {
+      this.stderrTail = (this.stderrTail + text).slice(-2000);
+    });
+    this.closed = new Promise<ExitStatus>((resolve) => {
+      this.child.once('error', (err) => {
+        this.stderrTail += `\n${err.message}`;
+        // A process that could not be spawned emits no exit.
+        if (this.child.pid === undefined) resolve((this.status = { code: null, signal: null }));
+      });
+      this.child.once('close', (code: number | null, signal: NodeJS.Signals | null) => {
+        // The last line of a process killed mid-write is kept as it is: the file holds what it wrote.
+        if (rest !== '') logFile.write(rest + '\n');
+        resolve((this.status = { code, signal }));
+      });
+    });
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null && this.status === undefined;
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    if (this.running) this.child.kill(signal);
+  }
+
+  /** Resolves with the first line from now on that matches; rejects if the process ends first or on timeout. */
+  waitForLine(match: (line: MasterLogLine) => boolean, what: string, timeoutMs: number): Promise<MasterLogLine> {
+    return new Promise<MasterLogLine>((resolve, reject) => {
+      const waiter: LineWaiter = {
+        match,
+        resolve: (line) => {
+          clearTimeout(timer);
+          resolve(line);
+        },
+      };
+      const timer = setTimeout(() => {
+        this.waiters.delete(waiter);
+        reject(new Error(`${this.label}: no ${what} within ${timeoutMs} ms${this.stderrText()}`));
+      }, timeoutMs);
+      this.waiters.add(waiter);
+      void this.closed.then(({ code, signal }) => {
+        if (!this.waiters.delete(waiter)) return;
+        clearTimeout(timer);
+        reject(new Error(`${this.label} exited (${signal ?? `code ${code}`}) before ${what}${this.stderrText()}`));
+      });
+    });
+  }
+
+  /** Resolves true once the process has exited, false if it is still running after `timeoutMs`. */
+  async exitWithin(timeoutMs: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+    const exited = await Promise.race([this.closed.then(() => true), timedOut]);
+    clearTimeout(timer);
+    return exited;
+  }
+
+  /** SIGTERM (and SIGCONT, so a paused process handles it), then SIGKILL after `graceMs`; resolves once exited. */
+  async terminate(graceMs: number, confirmTimeoutMs: number): Promise<void> {
+    this.signal('SIGTERM');
+    this.signal('SIGCONT');
+    if (await this.exitWithin(graceMs)) return;
+    await this.kill(confirmTimeoutMs);
+  }
+
+  /** SIGKILL; resolves once exited. */
+  async kill(confirmTimeoutMs: number): Promise<void> {
+    this.signal('SIGKILL');
+    if (!(await this.exitWithin(confirmTimeoutMs))) {
+      throw new Error(`${this.label} (pid ${this.pid}) still runs ${confirmTimeoutMs} ms after SIGKILL`);
+    }
+  }
+
+  /** The process state letter from `/proc/<pid>/stat` (`R`, `S`, `T` stopped…). */
+  async state(): Promise<string> {
+    const stat = await readFile(`/proc/${this.pid}/stat`, 'utf8');
+    // The command name in parentheses may itself hold spaces and parentheses; the state follows the last `)`.
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  }
+
+  /** Polls the process state until `accept` holds: the kernel applies SIGSTOP/SIGCONT asynchronously. */
+  async waitForState(accept: (state: string) => boolean, what: string, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (!this.running) throw new Error(`${this.label} exited before it was ${what}`);
+      const state = await this.state();
+      if (accept(state)) return;
+      if (Date.now() > deadline) throw new Error(`${this.label} not ${what} after ${timeoutMs} ms (state ${state})`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+
+  private stderrText(): string {
+    const text = this.stderrTail.trim();
+    return text === '' ? '' : `; stderr: ${text}`;
+  }
+}
+
+function parseLine(raw: string): MasterLogLine | undefined {
+  try {
+    const value: unknown = JSON.parse(raw);
+    if (typeof value === 'object' && value !== null && typeof (value as { event?: unknown }).event === 'string') {
+      return value as MasterLogLine;
+    }
+  } catch {
+    // Not a JSON line: it stays in the log file, nobody waits for it.
+  }
+  return undefined;
+}
+
+interface SlaveSlot {
+  readonly name: string;
+  readonly proxy: FaultProxy;
+  readonly logFile: WriteStream;
+  process: NodeProcess | undefined;
+}
+
+class LocalCluster implements StartedCluster {
+  readonly nodes: Record<string, string> = {};
+  private master: NodeProcess | undefined;
+  private masterLog: WriteStream | undefined;
+  private masterPort = 0;
+  private readonly slaves = new Map<string, SlaveSlot>();
+  private downing: Promise<void> | undefined;
+  private logError: Error | undefined;
+  private readonly intervalMs: number;
+  private readonly timeoutMs: number;
+
+  constructor(
+    private readonly options: LocalBackendOptions,
+    private readonly scenario: Scenario,
+    private readonly runDir: string,
+    private readonly sinks: BackendSinks,
+  ) {
+    this.intervalMs = scenario.heartbeatIntervalMs;
+    this.timeoutMs = heartbeatTimeoutOf(scenario);
+  }
+
+  async start(): Promise<void> {
+    this.masterLog = this.openLog('master.jsonl');
+    this.masterPort = await this.startMaster(0);
+    const names = Array.from({ length: this.scenario.slaves }, (_, index) => `slave-${index + 1}`);
+    for (const name of names) {
+      this.nodes[name] = name;
+      const proxy = new FaultProxy({ upstreamPort: () => this.masterPort });
+      const logFile = this.openLog(`${name}.jsonl`);
+      this.slaves.set(name, { name, proxy, logFile, process: undefined });
+      await proxy.listen();
+    }
+    await Promise.all(names.map((name) => this.startSlave(this.slot(name))));
+  }
+
+  async apply(event: ScenarioEvent): Promise<void> {
+    if (this.downing !== undefined) throw fault(event, 'the cluster is shutting down');
+    try {
+      await this.carryOut(event);
+    } catch (err) {
+      if (err instanceof RunError) throw err;
+      throw fault(event, (err as Error).message, err);
+    }
+  }
+
+  down(): Promise<void> {
+    this.downing ??= this.stopAll();
+    return this.downing;
+  }
+
+  private async carryOut(event: ScenarioEvent): Promise<void> {
+    const { stopGraceMs, confirmTimeoutMs } = this.options;
+    const { action } = event;
+    if (action === 'master-restart') {
+      await this.restartMaster();
+      return;
+    }
+    const slot = this.slot(event.target);
+    switch (action) {
+      case 'kill':
+        await this.running(slot).kill(confirmTimeoutMs);
+        return;
+      case 'stop':
+        await this.running(slot).terminate(stopGraceMs, confirmTimeoutMs);
+        return;
+      case 'start':
+        if (slot.process?.running) throw fault(event, `${slot.name} is running`);
+        await this.startSlave(slot);
+        return;
+      case 'restart':
+        await this.running(slot).terminate(stopGraceMs, confirmTimeoutMs);
+        await this.startSlave(slot);
+        return;
+      case 'pause': {
+        const node = this.running(slot);
+        node.signal('SIGSTOP');
+        await node.waitForState((state) => state === 'T', 'paused', confirmTimeoutMs);
+        return;
+      }
+      case 'unpause': {
+        const node = this.running(slot);
+        node.signal('SIGCONT');
+        await node.waitForState((state) => state !== 'T', 'resumed', confirmTimeoutMs);
+        return;
+      }
+      case 'disconnect':
+        slot.proxy.cut();
+        return;
+      case 'reconnect':
+        slot.proxy.heal();
+        return;
+      default: {
+        const never: never = action;
+        throw fault(event, `unknown action ${String(never)}`);
+      }
+    }
+  }
+
+  private slot(name: string): SlaveSlot {
+    const slot = this.slaves.get(name);
+    if (slot === undefined) throw new Error(`no slave named ${name} (the scenario has ${this.scenario.slaves})`);
+    return slot;
+  }
+
+  private running(slot: SlaveSlot): NodeProcess {
+    if (slot.process === undefined || !slot.process.running) throw new Error(`${slot.name} is not running`);
+    return slot.process;
+  }
+
+  /** Starts the master on `port` (0: a free one); resolves with the port its `listening` line gives. */
+  private async startMaster(port: number): Promise<number> {
+    const master = new NodeProcess(
+      'master',
+      this.options.cliPath,
+      [
+        'master',
+        '--port',
+        String(port),
+        '--host',
+        '127.0.0.1',
+        '--heartbeat-timeout-ms',
+        String(this.timeoutMs),
+        '--log-format',
+        'json',
+      ],
+      this.masterLog!,
+      (line) => this.sinks.onMasterLine(line),
+    );
+    this.master = master;
+    try {
+      const listening = await master.waitForLine(
+        (line) => line.event === 'listening',
+        'listening line',
+        this.options.confirmTimeoutMs,
+      );
+      return listening.port as number;
+    } catch (err) {
+      throw new RunError('PICLUSTER_ERR_NODE_START', `the master did not start: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+  }
+
+  /** Stops the master (SIGTERM), then starts it again on the same port, or on a free one if that was taken. */
+  private async restartMaster(): Promise<void> {
+    const { stopGraceMs, confirmTimeoutMs } = this.options;
+    const old = this.master;
+    if (old === undefined || !old.running) throw new Error('the master is not running');
+    await old.terminate(stopGraceMs, confirmTimeoutMs);
+    try {
+      this.masterPort = await this.startMaster(this.masterPort);
+    } catch {
+      // Another process took the port in between: the proxies read the new one for every connection.
+      this.masterPort = await this.startMaster(0);
+    }
+  }
+
+  private async startSlave(slot: SlaveSlot): Promise<void> {
+    const interval = this.intervalMs;
+    const node = new NodeProcess(
+      slot.name,
+      this.options.cliPath,
+      [
+        'slave',
+        '--id',
+        slot.name,
+        '--master',
+        `127.0.0.1:${slot.proxy.port}`,
+        '--heartbeat-interval-ms',
+        String(interval),
+        '--reconnect-max-delay-ms',
+        String(Math.min(MAX_RECONNECT_DELAY_MS, interval * 4)),
+        '--log-format',
+        'json',
+      ],
+      slot.logFile,
+    );
+    slot.process = node;
+    try {
+      await node.waitForLine((line) => line.event === 'starting', 'starting line', this.options.confirmTimeoutMs);
+    } catch (err) {
+      throw new RunError('PICLUSTER_ERR_NODE_START', `${slot.name} did not start: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+  }
+
+  private async stopAll(): Promise<void> {
+    const { stopGraceMs, confirmTimeoutMs } = this.options;
+    const stop = async (node: NodeProcess | undefined): Promise<void> => {
+      if (node === undefined) return;
+      try {
+        await node.terminate(stopGraceMs, confirmTimeoutMs);
+      } catch {
+        // Still running after SIGKILL: nothing more can be done; the exit hook tries once more.
+      }
+    };
+    // Slaves first, so the master logs their disconnects before its own shutdown.
+    await Promise.all([...this.slaves.values()].map((slot) => stop(slot.process)));
+    await stop(this.master);
+    await Promise.all([...this.slaves.values()].map((slot) => slot.proxy.close()));
+    const files = [this.masterLog, ...[...this.slaves.values()].map((slot) => slot.logFile)];
+    await Promise.all(
+      files.map(async (file) => {
+        if (file === undefined || file.closed) return;
+        const closed = new Promise<void>((resolve) => file.once('close', () => resolve()));
+        file.end();
+        await closed;
+      }),
+    );
+    if (this.logError !== undefined) {
+      throw new RunError('PICLUSTER_ERR_RUN_DIR', `a node's log could not be written: ${this.logError.message}`, {
+        cause: this.logError,
+      });
+    }
+  }
+
+  /** Opens a node's log file for appending; a write error is kept for `down()` to report. */
+  private openLog(file: string): WriteStream {
+    const stream = createWriteStream(join(this.runDir, file), { flags: 'a' });
+    stream.on('error', (err) => (this.logError ??= err));
+    return stream;
+  }
+}
+
+function fault(event: ScenarioEvent, why: string, cause?: unknown): RunError {
+  return new RunError('PICLUSTER_ERR_FAULT_FAILED', `${event.action} ${event.target}: ${why}`, { cause });
+}

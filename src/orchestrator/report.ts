@@ -1,0 +1,257 @@
+import { writeFile } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { seqRanges, type CheckReport, type ExpectationResult, type Failure, type LatencySummary } from './checker';
+
+/** Files `writeReports` puts into a run directory. */
+export const REPORT_FILES = { json: 'report.json', junit: 'junit.xml' } as const;
+
+/** The table lists this many failures; report.json has them all. */
+export const MAX_LISTED_FAILURES = 50;
+
+function table(
+  header: readonly string[],
+  rows: readonly (readonly string[])[],
+  rightAligned: ReadonlySet<number>,
+): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
+  const line = (cells: readonly string[]): string =>
+    cells
+      .map((cell, i) => (rightAligned.has(i) ? cell.padStart(widths[i] ?? 0) : cell.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  return [line(header), ...rows.map(line)];
+}
+
+function relative(report: CheckReport, iso: string): string {
+  const ms = Date.parse(iso) - Date.parse(report.startedAt);
+  return Number.isFinite(ms) ? `+${(ms / 1000).toFixed(3)}s` : iso;
+}
+
+function latency(summary: LatencySummary): string {
+  return summary.count === 0 ? 'none' : `p50 ${summary.p50Ms} ms, max ${summary.maxMs} ms (${summary.count})`;
+}
+
+function faultName(e: Pick<ExpectationResult, 'fault'>): string {
+  const { index, action, target, atMs } = e.fault;
+  return `#${index} ${action} ${target} @${atMs}ms`;
+}
+
+function seenText(e: ExpectationResult): string {
+  if (e.seen === undefined) return e.expect === 'none' ? '-' : 'nothing';
+  const what = e.check === 'disconnect' ? `${e.seen.reason}` : `hello conn ${e.seen.conn ?? '?'}`;
+  return `${what} +${e.seen.latencyMs} ms`;
+}
+
+function verdictLine(report: CheckReport): string {
+  const { verdict, failures } = report;
+  if (verdict === 'pass') return 'VERDICT: PASS — every message and every disconnect accounted for';
+  const count = `${failures.length} failure${failures.length === 1 ? '' : 's'}`;
+  return verdict === 'fail'
+    ? `VERDICT: FAIL — ${count}`
+    : `VERDICT: ERROR — the run cannot be judged (${count}; see above)`;
+}
+
+/** A terminal report: a row per slave, the fault expectations, the failures, and a one-line verdict. */
+export function formatTable(report: CheckReport): string {
+  const out: string[] = [
+    `Run "${report.scenario}" (${report.backend}), ${report.startedAt} .. ${report.endedAt}; heartbeat ${report.heartbeatIntervalMs} ms, timeout ${report.heartbeatTimeoutMs} ms`,
+    '',
+  ];
+  const nodeRows = report.nodes.map((n) => [
+    n.name,
+    n.node,
+    String(n.sent),
+    String(n.logged),
+    String(n.missing.length),
+    String(n.duplicated.length),
+    String(n.outOfOrder.length),
+    String(n.unexpected),
+    String(n.inFlight.length),
+    `${n.disconnectsExpected}${n.disconnectsOptional > 0 ? `+${n.disconnectsOptional}?` : ''}/${n.disconnectsSeen}`,
+    n.detectionLatenciesMs.length === 0 ? '-' : n.detectionLatenciesMs.join(', '),
+  ]);
+  out.push(
+    ...table(
+      ['NAME', 'NODE', 'SENT', 'LOGGED', 'MISSING', 'DUP', 'OOO', 'UNEXP', 'IN FLIGHT', 'DISC EXP/SEEN', 'DETECT MS'],
+      nodeRows,
+      new Set([2, 3, 4, 5, 6, 7, 8]),
+    ),
+  );
+
+  if (report.expectations.length > 0) {
+    out.push('', 'Faults:');
+    const rows = report.expectations.map((e) => [
+      faultName(e),
+      e.node,
+      e.check,
+      e.expect + (e.reasons === undefined ? '' : ` ${e.reasons.join('|')}`),
+      `by ${relative(report, e.deadline)}`,
+      seenText(e),
+      e.expect === 'none' ? 'n/a' : e.ok ? 'ok' : 'FAIL',
+    ]);
+    out.push(
+      ...table(['FAULT', 'NODE', 'CHECK', 'EXPECT', 'DEADLINE', 'SEEN', 'RESULT'], rows, new Set()).map(
+        (l) => `  ${l}`,
+      ),
+    );
+  }
+
+  out.push(
+    '',
+    `Detection latency: kill/stop ${latency(report.latency.killStop)}; cut/pause ${latency(report.latency.cutPause)}; master-restart ${latency(report.latency.masterRestart)}`,
+  );
+  if (report.excused.length > 0) {
+    const groups = new Map<string, number[]>();
+    for (const x of report.excused) {
+      const key = `${x.node} incarnation ${x.incarnation} at ${x.fault.index < 0 ? 'run end' : `#${x.fault.index} ${x.fault.action}`}`;
+      groups.set(key, [...(groups.get(key) ?? []), x.seq]);
+    }
+    out.push(
+      `In flight at a fault (excused, not missing): ${report.excused.length}: ${[...groups]
+        .map(([key, seqs]) => `${key.replace(' at ', ` seq ${seqRanges(seqs)} at `)}`)
+        .join('; ')}`,
+    );
+  }
+  if (report.otherConnections > 0 || report.endOfRunDisconnects > 0) {
+    out.push(
+      `Not checked: ${report.otherConnections} disconnect(s) of connections that never named a slave, ${report.endOfRunDisconnects} at the end of the run`,
+    );
+  }
+
+  if (report.failures.length > 0) {
+    out.push('', `Failures (${report.failures.length}):`);
+    const listed = report.failures.slice(0, MAX_LISTED_FAILURES);
+    out.push(
+      ...table(
+        ['NODE', 'KIND', 'SEQ', 'DETAIL'],
+        listed.map((f) => [f.node, f.kind, f.seq === undefined ? '-' : `seq ${f.seq}`, f.detail]),
+        new Set(),
+      ).map((l) => `  ${l}`),
+    );
+    if (report.failures.length > listed.length) {
+      out.push(`  … and ${report.failures.length - listed.length} more (report.json lists them all)`);
+    }
+  }
+  out.push('', verdictLine(report), '');
+  return out.join('\n');
+}
+
+/** Escapes text for XML attributes and content; drops characters XML 1.0 cannot hold. */
+export function escapeXml(text: string): string {
+  return (
+    text
+      // eslint-disable-next-line no-control-regex
+      .replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/g, '\uFFFD')
+      .replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD')
+      .replace(/&/g, '&amp;')
+      .replace(/</g, '&lt;')
+      .replace(/>/g, '&gt;')
+      .replace(/"/g, '&quot;')
+      .replace(/'/g, '&apos;')
+  );
+}
+
+interface TestCase {
+  classname: string;
+  name: string;
+  failures: Failure[];
+  /** `error` rather than `failure`: the run could not be judged. */
+  error?: boolean;
+  skipped?: string;
+}
+
+function testCaseXml(tc: TestCase): string {
+  const head = `  <testcase classname="${escapeXml(tc.classname)}" name="${escapeXml(tc.name)}" time="0"`;
+  if (tc.failures.length === 0 && tc.skipped === undefined) return `${head}/>`;
+  const body: string[] = [];
+  if (tc.skipped !== undefined) body.push(`    <skipped message="${escapeXml(tc.skipped)}"/>`);
+  if (tc.failures.length > 0) {
+    const tag = tc.error === true ? 'error' : 'failure';
+    const kinds = [...new Set(tc.failures.map((f) => f.kind))].join(', ');
+    const message = tc.failures.length === 1 ? (tc.failures[0]?.detail ?? kinds) : `${tc.failures.length} × ${kinds}`;
+    const text = tc.failures.map((f) => `${f.kind}${f.seq === undefined ? '' : ` seq ${f.seq}`}: ${f.detail}`);
+    body.push(
+      `    <${tag} message="${escapeXml(message)}" type="${escapeXml(kinds)}">${escapeXml(text.join('\n'))}</${tag}>`,
+    );
+  }
+  return [`${head}>`, ...body, '  </testcase>'].join('\n');
+}
+
+/**
+ * A JUnit report: one testsuite named `runName`, a testcase per slave for its
+ * messages and one for its disconnects, and one per fault expectation.
+ */
+export function toJUnitXml(report: CheckReport, runName: string): string {
+  const base = `picluster.${report.scenario}`;
+  const remaining = new Set(report.failures);
+  const take = (match: (f: Failure) => boolean): Failure[] => {
+    const taken = [...remaining].filter(match);
+    for (const f of taken) remaining.delete(f);
+    return taken;
+  };
+  const cases: TestCase[] = [];
+  cases.push({
+    classname: `${base}.run`,
+    name: 'run record is usable and every fault was carried out',
+    failures: take((f) => f.kind === 'invalid_run' || f.kind === 'fault_not_confirmed'),
+    error: true,
+  });
+  const messageKinds = new Set(['missing', 'duplicated', 'out_of_order', 'unexpected']);
+  for (const n of report.nodes) {
+    cases.push({
+      classname: `${base}.messages`,
+      name: `${n.name} (${n.node}): ${n.sent} sent, each logged once`,
+      failures: take((f) => f.node === n.name && messageKinds.has(f.kind)),
+    });
+    cases.push({
+      classname: `${base}.disconnects`,
+      name: `${n.name} (${n.node}): no spurious disconnect`,
+      failures: take((f) => f.node === n.name && f.kind === 'spurious_disconnect'),
+    });
+  }
+  for (const e of report.expectations) {
+    const kinds =
+      e.check === 'disconnect' ? ['missing_disconnect', 'wrong_reason', 'late_disconnect'] : ['not_seen_again'];
+    const expected =
+      e.check === 'disconnect' ? `disconnect ${e.expect} (${e.reasons?.join('|') ?? 'none'})` : 'seen again';
+    cases.push({
+      classname: `${base}.faults`,
+      name: `${faultName(e)}: ${e.node} ${expected}`,
+      failures: take((f) => f.fault === e.fault.index && f.node === e.node && kinds.includes(f.kind)),
+      skipped: e.expect === 'none' ? (e.note ?? 'nothing expected') : undefined,
+    });
+  }
+  const rest = [...remaining];
+  if (rest.length > 0) cases.push({ classname: `${base}.other`, name: 'messages from unknown nodes', failures: rest });
+
+  const failures = cases.filter((c) => c.failures.length > 0 && c.error !== true).length;
+  const errors = cases.filter((c) => c.failures.length > 0 && c.error === true).length;
+  const skipped = cases.filter((c) => c.skipped !== undefined && c.failures.length === 0).length;
+  return [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    `<testsuite name="${escapeXml(runName)}" tests="${cases.length}" failures="${failures}" errors="${errors}" skipped="${skipped}" timestamp="${escapeXml(report.startedAt)}">`,
+    '  <properties>',
+    ...(
+      [
+        ['scenario', report.scenario],
+        ['backend', report.backend],
+        ['verdict', report.verdict],
+        ['heartbeatIntervalMs', String(report.heartbeatIntervalMs)],
+        ['heartbeatTimeoutMs', String(report.heartbeatTimeoutMs)],
+      ] as const
+    ).map(([name, value]) => `    <property name="${name}" value="${escapeXml(value)}"/>`),
+    '  </properties>',
+    ...cases.map(testCaseXml),
+    '</testsuite>',
+    '',
+  ].join('\n');
+}
+
+/** Writes `report.json` and `junit.xml` into the run directory; returns their paths. */
+export async function writeReports(dir: string, report: CheckReport): Promise<string[]> {
+  const json = join(dir, REPORT_FILES.json);
+  const junit = join(dir, REPORT_FILES.junit);
+  await writeFile(json, JSON.stringify(report, null, 2) + '\n');
+  await writeFile(junit, toJUnitXml(report, basename(resolve(dir))));
+  return [json, junit];
+}

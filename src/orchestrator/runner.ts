@@ -1,0 +1,376 @@
+import { appendFileSync, copyFileSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { formatDuration } from '../common';
+import { heartbeatTimeoutOf, RunError, type Backend, type MasterLogLine, type StartedCluster } from './backend';
+import { checkRun, type CheckReport } from './checker';
+import { writeReports } from './report';
+import { readRunDirectory } from './run-directory';
+import type { RunInfo, Scenario, ScenarioEvent, TimelineEntry } from './types';
+
+/** Where run directories go when no `outDir` is given, relative to the working directory. */
+export const DEFAULT_RUNS_DIR = 'runs';
+
+/** How long the runner waits for every slave's hello once the cluster is up, on top of 3 intervals, in ms. */
+export const DEFAULT_READY_TIMEOUT_MS = 15_000;
+
+/** A stream the progress display writes to; a TTY gets a live line, anything else one final line. */
+export interface ProgressStream {
+  write(text: string): unknown;
+  isTTY?: boolean;
+}
+
+export interface RunOptions {
+  /** What runs the nodes and injects the faults. */
+  backend: Backend;
+  /**
+   * The run directory; created, and refused if it exists and is not empty.
+   * Default: `<runsDir>/<yyyymmdd-hhmmss>-<scenario name>`, with `-2`, `-3`… if taken.
+   */
+  outDir?: string;
+  /** Parent of default run directories. Default {@link DEFAULT_RUNS_DIR}. */
+  runsDir?: string;
+  /** The progress display: a live line on a TTY, one final line otherwise; `false` for none. Default `process.stderr`. */
+  progress?: ProgressStream | false;
+  /** Aborting brings the cluster down and makes `runScenario` reject with `PICLUSTER_ERR_RUN_ABORTED`. */
+  signal?: AbortSignal;
+  /** Longest wait for every slave's hello after start-up, in ms, on top of 3 heartbeat intervals. Default 15000. */
+  readyTimeoutMs?: number;
+}
+
+/** What one run produced. */
+export interface RunResult {
+  runDir: string;
+  info: RunInfo;
+  /** One entry per event, in the order they finished. */
+  timeline: TimelineEntry[];
+  /** Every event was carried out and confirmed. */
+  complete: boolean;
+  report: CheckReport;
+}
+
+/**
+ * Runs one scenario: creates the run directory, brings the cluster up, waits
+ * for every slave's hello in the master's log (that moment is t0), injects
+ * each event at t0 + its offset, waits until t0 + duration, brings the cluster
+ * down, writes `run.json`, then checks the run and writes its reports.
+ *
+ * Rejects with a `RunError` when the run could not be carried out at all (a
+ * node that would not start, slaves that never said hello, an abort); a fault
+ * that fails is recorded in `timeline.jsonl` and makes `complete` false.
+ */
+export async function runScenario(scenario: Scenario, options: RunOptions): Promise<RunResult> {
+  const { backend, signal } = options;
+  throwIfAborted(signal);
+  const runDir = createRunDirectory(scenario, options);
+  copyFileSync(scenario.file, join(runDir, 'scenario.yaml'));
+  const timelineFile = join(runDir, 'timeline.jsonl');
+  writeFileSync(timelineFile, '');
+
+  const progress = new Progress(options.progress ?? process.stderr, scenario);
+  const hellos = new HelloWatch(Array.from({ length: scenario.slaves }, (_, index) => `slave-${index + 1}`));
+  const sinks = {
+    onMasterLine: (line: MasterLogLine): void => {
+      progress.count(line);
+      hellos.see(line);
+    },
+  };
+  const timeline: TimelineEntry[] = [];
+  const upAt = Date.now();
+  let t0: number | undefined;
+  let cluster: StartedCluster | undefined;
+  try {
+    progress.start();
+    cluster = await bringUp(backend, scenario, runDir, sinks, signal);
+    const readyTimeoutMs = (options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS) + 3 * scenario.heartbeatIntervalMs;
+    await hellos.all(readyTimeoutMs, signal);
+    t0 = Date.now();
+    progress.running(t0);
+
+    const started = cluster;
+    const carryOut = async (event: ScenarioEvent): Promise<void> => {
+      const entry: TimelineEntry = {
+        action: event.action,
+        target: event.target,
+        atMs: event.atMs,
+        startedAt: new Date().toISOString(),
+      };
+      try {
+        await started.apply(event);
+        entry.confirmedAt = new Date().toISOString();
+      } catch (err) {
+        entry.error = err instanceof Error ? err.message : String(err);
+      }
+      timeline.push(entry);
+      appendFileSync(timelineFile, JSON.stringify(entry) + '\n');
+      progress.eventDone(entry.error === undefined);
+    };
+
+    // Events on one node run in order, each after the previous one is confirmed; events on
+    // different nodes overlap, so a slow stop (up to its SIGKILL grace) delays no other node.
+    const chains = new Map<string, Promise<void>>();
+    for (const event of scenario.events) {
+      await waitUntil(t0 + event.atMs, signal);
+      const chain = (chains.get(event.target) ?? Promise.resolve()).then(() => carryOut(event));
+      chains.set(event.target, chain);
+    }
+    await waitUntil(t0 + scenario.durationMs, signal);
+    await abortable(Promise.all(chains.values()), signal);
+  } catch (err) {
+    progress.finish(`${err instanceof Error ? err.message : String(err)}; stopping`);
+    // The first error is the one to report; down() still stops everything when it rejects.
+    await cluster?.down().catch(() => undefined);
+    if (cluster !== undefined) writeRunInfo(runDir, runInfo(scenario, backend, cluster, t0 ?? upAt));
+    throw err;
+  }
+
+  progress.stopping();
+  await cluster.down();
+  const info = runInfo(scenario, backend, cluster, t0);
+  writeRunInfo(runDir, info);
+
+  progress.checking();
+  let report: CheckReport;
+  try {
+    report = checkRun(await readRunDirectory(runDir));
+    await writeReports(runDir, report);
+  } finally {
+    progress.done();
+    progress.finish(`run directory ${runDir}`);
+  }
+  const complete = timeline.every((entry) => entry.error === undefined);
+  return { runDir, info, timeline, complete, report };
+}
+
+/** `up()`, but an abort during start-up still brings down whatever came up. */
+async function bringUp(
+  backend: Backend,
+  scenario: Scenario,
+  runDir: string,
+  sinks: { onMasterLine(line: MasterLogLine): void },
+  signal: AbortSignal | undefined,
+): Promise<StartedCluster> {
+  const up = backend.up(scenario, runDir, sinks);
+  try {
+    return await abortable(up, signal);
+  } catch (err) {
+    // Aborted before up() settled: take the cluster down once it is there.
+    await up.then(
+      (cluster) => cluster.down().catch(() => undefined),
+      () => undefined,
+    );
+    throw err;
+  }
+}
+
+function runInfo(scenario: Scenario, backend: Backend, cluster: StartedCluster, t0: number): RunInfo {
+  return {
+    scenario: scenario.name,
+    backend: backend.name,
+    startedAt: new Date(t0).toISOString(),
+    endedAt: new Date().toISOString(),
+    heartbeatIntervalMs: scenario.heartbeatIntervalMs,
+    heartbeatTimeoutMs: heartbeatTimeoutOf(scenario),
+    durationMs: scenario.durationMs,
+    nodes: { ...cluster.nodes },
+  };
+}
+
+function writeRunInfo(runDir: string, info: RunInfo): void {
+  writeFileSync(join(runDir, 'run.json'), JSON.stringify(info, null, 2) + '\n');
+}
+
+/** `yyyymmdd-hhmmss` in local time. */
+function stamp(date: Date): string {
+  const two = (n: number): string => String(n).padStart(2, '0');
+  return (
+    `${date.getFullYear()}${two(date.getMonth() + 1)}${two(date.getDate())}-` +
+    `${two(date.getHours())}${two(date.getMinutes())}${two(date.getSeconds())}`
+  );
+}
+
+/** Creates the run directory: `outDir` (empty or new), or a new unique one under `runsDir`. */
+export function createRunDirectory(scenario: Scenario, options: Pick<RunOptions, 'outDir' | 'runsDir'>): string {
+  try {
+    if (options.outDir !== undefined) {
+      mkdirSync(options.outDir, { recursive: true });
+      // Node logs are appended to: an earlier run's files would mix with this one's.
+      if (readdirSync(options.outDir).length > 0) {
+        throw new RunError('PICLUSTER_ERR_RUN_DIR', `run directory ${options.outDir} is not empty`);
+      }
+      return options.outDir;
+    }
+    const parent = options.runsDir ?? DEFAULT_RUNS_DIR;
+    mkdirSync(parent, { recursive: true });
+    const base = join(parent, `${stamp(new Date())}-${scenario.name}`);
+    for (let n = 1; ; n += 1) {
+      const dir = n === 1 ? base : `${base}-${n}`;
+      try {
+        // Not recursive: creating it is how this run claims the name, also against a run started in parallel.
+        mkdirSync(dir);
+        return dir;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+    }
+  } catch (err) {
+    if (err instanceof RunError) throw err;
+    throw new RunError('PICLUSTER_ERR_RUN_DIR', `cannot create the run directory: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}
+
+function abortError(): RunError {
+  return new RunError('PICLUSTER_ERR_RUN_ABORTED', 'run aborted');
+}
+
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw abortError();
+}
+
+/** Settles like `promise`, or rejects with `PICLUSTER_ERR_RUN_ABORTED` as soon as `signal` aborts. */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(abortError());
+    if (signal.aborted) {
+      onAbort();
+      return;
+    }
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}
+
+/** Resolves at wall-clock time `atMs` (a schedule, not a readiness wait). */
+function waitUntil(atMs: number, signal: AbortSignal | undefined): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const reached = new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, atMs - Date.now()))));
+  return abortable(reached, signal).finally(() => clearTimeout(timer));
+}
+
+/** Watches the master's log for the hello of every slave. */
+class HelloWatch {
+  private readonly missing: Set<string>;
+  private wake: (() => void) | undefined;
+
+  constructor(nodes: readonly string[]) {
+    this.missing = new Set(nodes);
+  }
+
+  see(line: MasterLogLine): void {
+    if (line.event !== 'message' || line.type !== 'hello' || typeof line.node !== 'string') return;
+    if (this.missing.delete(line.node) && this.missing.size === 0) this.wake?.();
+  }
+
+  async all(timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
+    if (this.missing.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const ready = new Promise<void>((resolve, reject) => {
+      this.wake = resolve;
+      timer = setTimeout(() => {
+        const names = [...this.missing];
+        const shown =
+          names.length > 5 ? `${names.slice(0, 5).join(', ')} and ${names.length - 5} more` : names.join(', ');
+        reject(
+          new RunError(
+            'PICLUSTER_ERR_CLUSTER_NOT_READY',
+            `the master logged no hello from ${shown} within ${timeoutMs} ms of start-up`,
+          ),
+        );
+      }, timeoutMs);
+    });
+    try {
+      await abortable(ready, signal);
+    } finally {
+      clearTimeout(timer);
+      this.wake = undefined;
+    }
+  }
+}
+
+/** Elapsed time, events done and what the master logged: a live line on a TTY, one final line otherwise. */
+class Progress {
+  private readonly stream: ProgressStream | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private t0: number | undefined;
+  private phase = 'starting';
+  private eventsDone = 0;
+  private eventsFailed = 0;
+  private messages = 0;
+  private disconnects = 0;
+  private finished = false;
+
+  constructor(
+    stream: ProgressStream | false,
+    private readonly scenario: Scenario,
+  ) {
+    this.stream = stream === false ? undefined : stream;
+  }
+
+  start(): void {
+    if (this.stream?.isTTY !== true) return;
+    this.timer = setInterval(() => this.draw(), 250);
+    this.timer.unref();
+    this.draw();
+  }
+
+  running(t0: number): void {
+    this.t0 = t0;
+    this.phase = 'running';
+  }
+
+  stopping(): void {
+    this.phase = 'stopping';
+  }
+
+  checking(): void {
+    this.phase = 'checking';
+  }
+
+  done(): void {
+    this.phase = 'done';
+  }
+
+  count(line: MasterLogLine): void {
+    if (line.event === 'message') this.messages += 1;
+    else if (line.event === 'disconnect') this.disconnects += 1;
+  }
+
+  eventDone(ok: boolean): void {
+    this.eventsDone += 1;
+    if (!ok) this.eventsFailed += 1;
+  }
+
+  finish(note: string): void {
+    if (this.finished) return;
+    this.finished = true;
+    clearInterval(this.timer);
+    if (this.stream === undefined) return;
+    this.stream.write(`${this.stream.isTTY === true ? '\r\x1b[2K' : ''}${this.line()}; ${note}\n`);
+  }
+
+  private draw(): void {
+    this.stream?.write(`\r\x1b[2K${this.line()}`);
+  }
+
+  private line(): string {
+    const { name, durationMs, events } = this.scenario;
+    const elapsedMs = this.t0 === undefined ? 0 : Math.min(Date.now() - this.t0, durationMs);
+    const failed = this.eventsFailed > 0 ? ` (${this.eventsFailed} failed)` : '';
+    return (
+      `${name}: ${this.phase} ${(elapsedMs / 1000).toFixed(1)}s/${formatDuration(durationMs)}, ` +
+      `events ${this.eventsDone}/${events.length}${failed}, ` +
+      `master logged ${this.messages} messages, ${this.disconnects} disconnects`
+    );
+  }
+}

@@ -1,0 +1,74 @@
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CLI, runCli } from '../helpers/cli';
+
+const FIXTURES = join(__dirname, '..', 'fixtures', 'runs');
+
+beforeAll(() => {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "npm run build" first (npm test does)`);
+});
+
+describe('picluster check', () => {
+  it('exits 0 on the clean run, printing a row per slave and the verdict', async () => {
+    const { code, stdout, stderr } = await runCli(['check', join(FIXTURES, 'clean'), '--no-write']);
+    expect(stderr).toBe('');
+    expect(stdout).toMatch(/^slave-1\s+pc-7f3a-slave-1\s/m);
+    expect(stdout).toMatch(/^slave-3\s+pc-7f3a-slave-3\s/m);
+    expect(stdout).toContain('VERDICT: PASS');
+    expect(code).toBe(0);
+  });
+
+  it.each([
+    ['missing-message', /^\s*slave-1\s+missing\s+seq 5\s/m],
+    ['duplicated-message', /^\s*slave-3\s+duplicated\s+seq 4\s/m],
+    ['missing-disconnect', /^\s*slave-3\s+missing_disconnect\s.*disconnect of slave-3 at 2000 ms/m],
+    ['spurious-disconnect', /^\s*slave-1\s+spurious_disconnect\s.*seq 8\)/m],
+    ['late-disconnect', /^\s*slave-2\s+late_disconnect\s.*kill of slave-2 at 1500 ms/m],
+    ['wrong-reason', /^\s*slave-2\s+wrong_reason\s.*reason "timeout"/m],
+  ])('exits 1 on %s, naming the node (and seq)', async (name, failureLine) => {
+    const { code, stdout } = await runCli(['check', join(FIXTURES, name), '--no-write']);
+    expect(stdout).toMatch(failureLine);
+    expect(stdout).toContain('VERDICT: FAIL — 1 failure');
+    expect(code).toBe(1);
+  });
+
+  it('writes report.json and junit.xml into the run directory unless --no-write', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'picluster-check-cli-'));
+    try {
+      cpSync(join(FIXTURES, 'missing-message'), dir, { recursive: true });
+      const { code } = await runCli(['check', dir]);
+      expect(code).toBe(1);
+      const report = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as {
+        verdict: string;
+        failures: Array<{ node: string; kind: string; seq?: number }>;
+      };
+      expect(report.verdict).toBe('fail');
+      expect(report.failures).toEqual([expect.objectContaining({ node: 'slave-1', kind: 'missing', seq: 5 })]);
+      expect(readFileSync(join(dir, 'junit.xml'), 'utf8')).toContain('<failure message="slave-1 seq 5');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect(existsSync(join(FIXTURES, 'clean', 'report.json'))).toBe(false);
+  });
+
+  it.each([
+    [['check', join(FIXTURES, 'no-such-run')], 'run.json: cannot read: missing (PICLUSTER_ERR_INVALID_RUN)'],
+    [['check'], 'expects exactly one run directory, got 0'],
+    [['check', 'a', 'b'], 'expects exactly one run directory, got 2'],
+    [['check', '.', '--bogus'], "Unknown option '--bogus'"],
+  ])('exits 2 with one clear line for %j', async (args, text) => {
+    const { code, stdout, stderr } = await runCli(args);
+    expect(stderr).toContain(text);
+    expect(stderr.trim().split('\n')).toHaveLength(1);
+    expect(stdout).toBe('');
+    expect(code).toBe(2);
+  });
+
+  it('documents itself in --help', async () => {
+    const { code, stdout } = await runCli(['check', '--help']);
+    expect(code).toBe(0);
+    expect(stdout).toContain('picluster check <run-dir>');
+    expect(stdout).toContain('--no-write');
+  });
+});

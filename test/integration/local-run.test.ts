@@ -1,0 +1,204 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadScenario } from '../../src/orchestrator';
+import type { Backend } from '../../src/orchestrator/backend';
+import { LocalBackend } from '../../src/orchestrator/local/local-backend';
+import { formatTable } from '../../src/orchestrator/report';
+import { runScenario } from '../../src/orchestrator/runner';
+import type { RunInfo, TimelineEntry } from '../../src/orchestrator/types';
+import { CLI } from '../helpers/cli';
+import { pollUntil } from '../helpers/wait';
+
+const ROOT = join(__dirname, '..', '..');
+const SCENARIOS = join(ROOT, 'test', 'fixtures', 'scenarios');
+const RUN_COMMAND_JS = join(ROOT, 'dist', 'cli', 'run-command.js');
+
+let tmp: string;
+
+beforeAll(() => {
+  for (const file of [CLI, RUN_COMMAND_JS]) {
+    if (!existsSync(file)) throw new Error(`${file} is missing: run "npm run build" first (npm test does)`);
+  }
+});
+
+beforeEach(() => {
+  tmp = mkdtempSync(join(tmpdir(), 'picluster-run-'));
+});
+
+afterEach(() => {
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+/** Node processes (`picluster` nodes) whose parent is `ppid`, from /proc. */
+function nodeProcessesOf(ppid: number): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const status = readFileSync(`/proc/${name}/status`, 'utf8');
+      const cmdline = readFileSync(`/proc/${name}/cmdline`, 'utf8');
+      if (/^PPid:\s+(\d+)$/m.exec(status)?.[1] === String(ppid) && cmdline.includes(CLI)) pids.push(Number(name));
+    } catch {
+      // Exited while we looked.
+    }
+  }
+  return pids;
+}
+
+const alive = (pid: number): boolean => existsSync(`/proc/${pid}`);
+
+const lines = (file: string): Array<Record<string, unknown>> =>
+  readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+
+/** Runs `picluster run` (the command module of the build: main.ts may not list it yet) as a child process. */
+function runCommand(args: string[]): {
+  child: ReturnType<typeof spawn>;
+  output: { stdout: string; stderr: string };
+  exited: Promise<number | null>;
+} {
+  const script = `require(${JSON.stringify(RUN_COMMAND_JS)}).runRun(process.argv.slice(1), process.env)
+    .then((code) => { process.exitCode = code === 'help' ? 0 : code; })`;
+  const child = spawn(process.execPath, ['-e', script, ...args], {
+    cwd: tmp,
+    env: { PATH: process.env.PATH ?? '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output = { stdout: '', stderr: '' };
+  child.stdout.setEncoding('utf8').on('data', (text: string) => (output.stdout += text));
+  child.stderr.setEncoding('utf8').on('data', (text: string) => (output.stderr += text));
+  const exited = once(child, 'exit').then(([code]) => code as number | null);
+  return { child, output, exited };
+}
+
+describe('picluster run, local backend', () => {
+  it('runs kill, stop/start, pause/unpause, a long cut and a master restart, and the check passes', async () => {
+    const scenario = loadScenario(join(SCENARIOS, 'local-faults.yaml'));
+    const outDir = join(tmp, 'run');
+    const result = await runScenario(scenario, {
+      backend: new LocalBackend({ cliPath: CLI }),
+      outDir,
+      progress: false,
+    });
+
+    expect(result.runDir).toBe(outDir);
+    const files = readdirSync(outDir);
+    for (const file of ['scenario.yaml', 'run.json', 'timeline.jsonl', 'master.jsonl', 'report.json', 'junit.xml']) {
+      expect(files).toContain(file);
+    }
+    for (let n = 1; n <= scenario.slaves; n += 1) expect(files).toContain(`slave-${n}.jsonl`);
+
+    const info = JSON.parse(readFileSync(join(outDir, 'run.json'), 'utf8')) as RunInfo;
+    expect(info).toMatchObject({
+      scenario: 'local-faults',
+      backend: 'local',
+      heartbeatIntervalMs: 200,
+      heartbeatTimeoutMs: 600,
+      durationMs: 6000,
+      nodes: { 'slave-1': 'slave-1', 'slave-4': 'slave-4' },
+    });
+    expect(Date.parse(info.endedAt) - Date.parse(info.startedAt)).toBeGreaterThanOrEqual(6000);
+
+    const timeline = lines(join(outDir, 'timeline.jsonl')) as unknown as TimelineEntry[];
+    expect(timeline).toHaveLength(scenario.events.length);
+    for (const entry of timeline) {
+      expect(entry.error).toBeUndefined();
+      expect(Date.parse(entry.confirmedAt!)).toBeGreaterThanOrEqual(Date.parse(entry.startedAt));
+      // Scheduled from t0 (every hello logged), never before.
+      expect(Date.parse(entry.startedAt) - Date.parse(info.startedAt)).toBeGreaterThanOrEqual(entry.atMs);
+    }
+    expect(result.complete).toBe(true);
+
+    // The master was restarted on the same port and its log holds both incarnations.
+    const master = lines(join(outDir, 'master.jsonl'));
+    const listening = master.filter((line) => line.event === 'listening');
+    expect(listening).toHaveLength(2);
+    expect(listening[1]!.port).toBe(listening[0]!.port);
+    expect(master.at(-1)!.event).toBe('shutdown');
+    // A killed slave and a stopped one each have two incarnations.
+    const starts = (name: string): number =>
+      lines(join(outDir, `${name}.jsonl`)).filter((line) => line.event === 'starting').length;
+    expect([starts('slave-1'), starts('slave-2'), starts('slave-3')]).toEqual([2, 2, 1]);
+
+    if (result.report.verdict !== 'pass') throw new Error(formatTable(result.report));
+    expect(result.report.verdict).toBe('pass');
+  }, 30_000);
+
+  it('leaves no node process behind', async () => {
+    const local = new LocalBackend({ cliPath: CLI });
+    const seen = new Set<number>();
+    const look = (): void => nodeProcessesOf(process.pid).forEach((pid) => seen.add(pid));
+    // Looks for the node processes each time the cluster changes.
+    const backend: Backend = {
+      name: 'local',
+      async up(scenario, runDir, sinks) {
+        const cluster = await local.up(scenario, runDir, sinks);
+        look();
+        return {
+          nodes: cluster.nodes,
+          apply: async (event) => {
+            await cluster.apply(event);
+            look();
+          },
+          down: () => cluster.down(),
+        };
+      },
+    };
+    const result = await runScenario(loadScenario(join(SCENARIOS, 'local-short.yaml')), {
+      backend,
+      outDir: join(tmp, 'run'),
+      progress: false,
+    });
+    expect(result.complete).toBe(true);
+    // The master, two slaves, and slave-2 again after its restart.
+    expect(seen.size).toBe(4);
+    expect([...seen].filter(alive)).toEqual([]);
+    expect(nodeProcessesOf(process.pid)).toEqual([]);
+  }, 20_000);
+
+  it('stops every node on Ctrl-C, slaves first, and exits 130', async () => {
+    const outDir = join(tmp, 'run');
+    const run = runCommand([join(SCENARIOS, 'local-long.yaml'), '--out', outDir]);
+    const masterLog = join(outDir, 'master.jsonl');
+    const helloCount = (): number =>
+      existsSync(masterLog) ? lines(masterLog).filter((line) => line.type === 'hello').length : 0;
+    const pids = await pollUntil(
+      () => {
+        const found = nodeProcessesOf(run.child.pid!);
+        return found.length === 3 && helloCount() >= 2 ? found : undefined;
+      },
+      10_000,
+      () => `runner output: ${run.output.stderr}`,
+    );
+    run.child.kill('SIGINT');
+    expect(await run.exited).toBe(130);
+    expect(pids.filter(alive)).toEqual([]);
+    expect(run.output.stderr).toContain('stopping the cluster');
+    // The master stopped last and wrote its final line.
+    const master = lines(masterLog);
+    expect(master.at(-1)!.event).toBe('shutdown');
+    expect(master.filter((line) => line.event === 'disconnect' && line.reason === 'shutdown')).toEqual([]);
+  }, 20_000);
+
+  it('validates every scenario before anything starts', async () => {
+    const broken = join(tmp, 'broken.yaml');
+    writeFileSync(broken, 'slaves: 0\nduration: 1s\n');
+    const run = runCommand([join(SCENARIOS, 'local-short.yaml'), broken, '--out', join(tmp, 'runs')]);
+    expect(await run.exited).toBe(2);
+    expect(run.output.stderr).toContain(broken);
+    expect(run.output.stderr).toContain('nothing was run');
+    expect(existsSync(join(tmp, 'runs'))).toBe(false);
+  }, 10_000);
+
+  it('refuses the docker backend, which is not available yet', async () => {
+    const run = runCommand([join(SCENARIOS, 'local-short.yaml'), '--backend', 'docker']);
+    expect(await run.exited).toBe(2);
+    expect(run.output.stderr).toContain('docker backend not available yet');
+    expect(existsSync(join(tmp, 'runs'))).toBe(false);
+  }, 10_000);
+});

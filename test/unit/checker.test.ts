@@ -1,0 +1,804 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, cpSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  checkRun,
+  CLOCK_SKEW_MS,
+  IN_FLIGHT_SLACK_MS,
+  KILL_DETECT_MS,
+  type CheckReport,
+  type FailureKind,
+  type RunLogLine,
+  type RunRecord,
+} from '../../src/orchestrator/checker';
+import { escapeXml, formatTable, toJUnitXml, writeReports } from '../../src/orchestrator/report';
+import { readRunDirectory, RunDirectoryError } from '../../src/orchestrator/run-directory';
+import type { Action, TimelineEntry } from '../../src/orchestrator/types';
+
+// ---------------------------------------------------------------------------
+// A 1 ms-step simulator of a correct cluster: what the slaves and a correct
+// master would log for a list of faults. Tests then doctor the master's log.
+
+const T0 = Date.parse('2025-03-14T09:00:00.000Z');
+const iso = (ms: number): string => new Date(T0 + ms).toISOString();
+const ms = (timestamp: string): number => Date.parse(timestamp) - T0;
+
+interface SimFault {
+  atMs: number;
+  action: Action;
+  target: string;
+  error?: string;
+}
+
+interface SimSpec {
+  slaves?: number;
+  intervalMs?: number;
+  timeoutMs?: number;
+  durationMs?: number;
+  faults?: SimFault[];
+}
+
+interface SimConn {
+  id: number;
+  node: string;
+  open: boolean;
+  lastFrame: number;
+  lastSeq?: number;
+}
+
+interface SimSlave {
+  name: string;
+  node: string;
+  alive: boolean;
+  paused: boolean;
+  cut: boolean;
+  seq: number;
+  conn?: SimConn;
+  reconnectAt: number;
+  nextBeat: number;
+  attempt: number;
+}
+
+function simulate(spec: SimSpec = {}): RunRecord {
+  const count = spec.slaves ?? 2;
+  const intervalMs = spec.intervalMs ?? 300;
+  const timeoutMs = spec.timeoutMs ?? 1000;
+  const durationMs = spec.durationMs ?? 6000;
+  const master: RunLogLine[] = [];
+  const logs: Record<string, RunLogLine[]> = {};
+  const timeline: TimelineEntry[] = [];
+  const mlog = (t: number, event: string, fields: Record<string, unknown> = {}): void => {
+    master.push({ timestamp: iso(t), level: 'info', event, message: event, ...fields });
+  };
+  const slog = (s: SimSlave, t: number, event: string, fields: Record<string, unknown> = {}): void => {
+    (logs[s.name] ??= []).push({ timestamp: iso(t), level: 'info', event, message: event, node: s.node, ...fields });
+  };
+  let masterUp = true;
+  let nextConn = 1;
+  let conns: SimConn[] = [];
+  const later: Array<{ t: number; run: () => void }> = [];
+  const slaves: SimSlave[] = [];
+  for (let i = 1; i <= count; i += 1) {
+    const s: SimSlave = {
+      name: `slave-${i}`,
+      node: `node-${i}`,
+      alive: true,
+      paused: false,
+      cut: false,
+      seq: 0,
+      reconnectAt: 10 + i,
+      nextBeat: Infinity,
+      attempt: 1,
+    };
+    slaves.push(s);
+    slog(s, 5 + i, 'starting');
+  }
+  const byName = (name: string): SimSlave => slaves.find((s) => s.name === name) as SimSlave;
+  mlog(0, 'listening', { port: 9000 });
+
+  const close = (c: SimConn, reason: string, t: number): void => {
+    if (!c.open) return;
+    c.open = false;
+    mlog(t, 'disconnect', { node: c.node, seq: c.lastSeq, reason, conn: c.id });
+  };
+  const send = (s: SimSlave, t: number, type: 'hello' | 'heartbeat'): void => {
+    const c = s.conn as SimConn;
+    s.seq += 1;
+    slog(s, t, 'sent', { seq: s.seq, type });
+    s.nextBeat = t + intervalMs;
+    if (s.cut) return; // lost on the wire; the slave can't tell
+    if (c.open) {
+      mlog(t, 'message', { node: s.node, seq: s.seq, type, conn: c.id });
+      c.lastFrame = t;
+      c.lastSeq = s.seq;
+    } else {
+      // The master had dropped the connection: this write is refused.
+      slog(s, t, 'disconnected', { reason: 'ECONNRESET' });
+      s.conn = undefined;
+      s.reconnectAt = t + 100;
+    }
+  };
+  const connect = (s: SimSlave, t: number): void => {
+    slog(s, t, 'connecting', { attempt: s.attempt });
+    slog(s, t, 'connected');
+    s.attempt += 1;
+    const c: SimConn = { id: nextConn++, node: s.node, open: true, lastFrame: t };
+    conns.push(c);
+    s.conn = c;
+    const remote = `10.0.0.${s.name.slice(6)}:${40000 + c.id}`;
+    mlog(t, 'connect', { conn: c.id, remote, node: remote });
+    send(s, t, 'hello');
+  };
+  const end = (s: SimSlave, t: number, graceful: boolean): void => {
+    if (!s.alive) return;
+    s.alive = false;
+    s.paused = false;
+    if (graceful) slog(s, t, 'stopped', { sent: s.seq });
+    const c = s.conn;
+    s.conn = undefined;
+    if (c !== undefined && !s.cut) later.push({ t: t + 3, run: () => close(c, 'closed', t + 3) });
+  };
+  const begin = (s: SimSlave, t: number): void => {
+    later.push({
+      t: t + 50,
+      run: () => {
+        s.alive = true;
+        s.seq = 0;
+        s.attempt = 1;
+        slog(s, t + 50, 'starting');
+        s.reconnectAt = t + 52;
+      },
+    });
+  };
+
+  const faults = [...(spec.faults ?? [])].sort((a, b) => a.atMs - b.atMs);
+  for (let t = 0; t <= durationMs; t += 1) {
+    for (const f of faults.filter((x) => x.atMs === t)) {
+      timeline.push({
+        action: f.action,
+        target: f.target,
+        atMs: f.atMs,
+        startedAt: iso(t),
+        ...(f.error === undefined ? { confirmedAt: iso(t + 10) } : { error: f.error }),
+      });
+      if (f.error !== undefined) continue;
+      if (f.action === 'master-restart') {
+        for (const c of conns) close(c, 'shutdown', t);
+        mlog(t, 'shutdown', { connections: 0, signal: 'SIGTERM' });
+        masterUp = false;
+        for (const s of slaves) {
+          if (s.conn !== undefined && s.alive && !s.paused && !s.cut) {
+            slog(s, t + 1, 'disconnected', { reason: 'closed' });
+            s.conn = undefined;
+            s.reconnectAt = t + 101;
+          }
+        }
+        later.push({
+          t: t + 200,
+          run: () => {
+            conns = [];
+            nextConn = 1;
+            masterUp = true;
+            mlog(t + 200, 'listening', { port: 9000 });
+          },
+        });
+        continue;
+      }
+      const s = byName(f.target);
+      switch (f.action) {
+        case 'kill':
+        case 'stop':
+          end(s, t, f.action === 'stop');
+          break;
+        case 'start':
+          begin(s, t);
+          break;
+        case 'restart':
+          end(s, t, true);
+          begin(s, t);
+          break;
+        case 'pause':
+          s.paused = true;
+          break;
+        case 'unpause':
+          s.paused = false;
+          break;
+        case 'disconnect':
+          s.cut = true;
+          break;
+        case 'reconnect':
+          s.cut = false;
+          break;
+      }
+    }
+    for (const job of later.filter((j) => j.t === t)) job.run();
+    if (masterUp) {
+      for (const c of conns) if (c.open && t - c.lastFrame >= timeoutMs) close(c, 'timeout', t);
+    }
+    for (const s of slaves) {
+      if (!s.alive || s.paused) continue;
+      if (s.conn === undefined) {
+        if (t >= s.reconnectAt && masterUp && !s.cut) connect(s, t);
+      } else if (t >= s.nextBeat) {
+        send(s, t, 'heartbeat');
+      }
+    }
+  }
+  // Teardown: slaves stop, then the master.
+  slaves.forEach((s, i) => end(s, durationMs + 5 + i, true));
+  for (const job of later.filter((j) => j.t > durationMs)) job.run();
+  for (const c of conns) close(c, 'shutdown', durationMs + 50);
+  mlog(durationMs + 50, 'shutdown', { connections: 0, signal: 'SIGTERM' });
+  master.sort((a, b) => ms(a.timestamp) - ms(b.timestamp));
+  return {
+    info: {
+      scenario: 'sim',
+      backend: 'local',
+      startedAt: iso(0),
+      endedAt: iso(durationMs + 80),
+      heartbeatIntervalMs: intervalMs,
+      heartbeatTimeoutMs: timeoutMs,
+      durationMs,
+      nodes: Object.fromEntries(slaves.map((s) => [s.name, s.node])),
+    },
+    timeline,
+    master,
+    slaves: logs,
+  };
+}
+
+// --- doctoring helpers -------------------------------------------------------
+
+type Match = (line: RunLogLine) => boolean;
+const msg =
+  (node: string, seq: number, nth = 0): Match =>
+  (line) =>
+    line.event === 'message' && line.node === node && line.seq === seq && nth-- === 0;
+const disc =
+  (node: string, reason?: string): Match =>
+  (line) =>
+    line.event === 'disconnect' && line.node === node && (reason === undefined || line.reason === reason);
+
+function indexOf(run: RunRecord, match: Match): number {
+  const i = run.master.findIndex(match);
+  if (i < 0) throw new Error('no such master line');
+  return i;
+}
+function remove(run: RunRecord, match: Match): RunLogLine {
+  return run.master.splice(indexOf(run, match), 1)[0] as RunLogLine;
+}
+function edit(run: RunRecord, match: Match, fields: Partial<RunLogLine>): void {
+  const i = indexOf(run, match);
+  run.master[i] = { ...(run.master[i] as RunLogLine), ...fields };
+}
+function sentAt(run: RunRecord, name: string, seq: number, incarnation = 1): number {
+  let inc = 0;
+  for (const line of run.slaves[name] ?? []) {
+    if (line.event === 'starting') inc += 1;
+    if (line.event === 'sent' && line.seq === seq && inc === incarnation) return ms(line.timestamp);
+  }
+  throw new Error(`${name} never sent seq ${seq} in incarnation ${incarnation}`);
+}
+
+const kinds = (report: CheckReport): FailureKind[] => report.failures.map((f) => f.kind);
+const only = (report: CheckReport, kind: FailureKind) => report.failures.filter((f) => f.kind === kind);
+const row = (report: CheckReport, name: string) => report.nodes.find((n) => n.name === name)!;
+
+/** Asserts a pass, showing the table when it is not one. */
+function expectPass(report: CheckReport): void {
+  if (report.verdict !== 'pass') throw new Error(`expected pass:\n${formatTable(report)}`);
+}
+
+const KILL_CUT_PAUSE: SimFault[] = [
+  { atMs: 1500, action: 'kill', target: 'slave-2' },
+  { atMs: 2000, action: 'disconnect', target: 'slave-3' },
+  { atMs: 3000, action: 'start', target: 'slave-2' },
+  { atMs: 3600, action: 'pause', target: 'slave-1' },
+  { atMs: 4600, action: 'reconnect', target: 'slave-3' },
+  { atMs: 5000, action: 'unpause', target: 'slave-1' },
+];
+const kcp = (): RunRecord => simulate({ slaves: 3, faults: KILL_CUT_PAUSE });
+
+// ---------------------------------------------------------------------------
+
+describe('checkRun on correct runs', () => {
+  it('passes a run without faults, every message logged once', () => {
+    const report = checkRun(simulate({ slaves: 3 }));
+    expectPass(report);
+    for (const n of report.nodes) {
+      expect(n.sent).toBeGreaterThan(15);
+      expect(n).toMatchObject({ logged: n.sent, missing: [], duplicated: [], outOfOrder: [], inFlight: [] });
+    }
+    expect(report.endOfRunDisconnects).toBe(3);
+  });
+
+  it('passes a kill, a long cut and a pause, with the expectations it derived', () => {
+    const report = checkRun(kcp());
+    expectPass(report);
+    const disconnects = report.expectations.filter((e) => e.check === 'disconnect');
+    expect(disconnects.map((e) => [e.fault.action, e.node, e.expect, e.seen?.reason])).toEqual([
+      ['kill', 'slave-2', 'must', 'closed'],
+      ['disconnect', 'slave-3', 'must', 'timeout'],
+      ['pause', 'slave-1', 'may', 'timeout'],
+    ]);
+    expect(report.expectations.filter((e) => e.check === 'recovery').map((e) => [e.fault.action, e.ok])).toEqual([
+      ['start', true],
+      ['reconnect', true],
+      ['unpause', true],
+    ]);
+    expect(row(report, 'slave-2').incarnations).toBe(2);
+    expect(row(report, 'slave-3').inFlight.length).toBeGreaterThan(5);
+    expect(report.latency.killStop).toEqual({ count: 1, p50Ms: 3, maxMs: 3 });
+    expect(report.latency.cutPause.count).toBe(2);
+  });
+
+  it.each<[string, SimFault[]]>([
+    [
+      'stop and start',
+      [
+        { atMs: 1000, action: 'stop', target: 'slave-1' },
+        { atMs: 2000, action: 'start', target: 'slave-1' },
+      ],
+    ],
+    ['restart', [{ atMs: 1500, action: 'restart', target: 'slave-2' }]],
+    ['master-restart', [{ atMs: 2000, action: 'master-restart', target: 'master' }]],
+    [
+      'a short cut (no timeout)',
+      [
+        { atMs: 2000, action: 'disconnect', target: 'slave-1' },
+        { atMs: 2400, action: 'reconnect', target: 'slave-1' },
+      ],
+    ],
+    [
+      'a flapping link',
+      [1000, 1600, 2200, 2800].flatMap((t): SimFault[] => [
+        { atMs: t, action: 'disconnect', target: 'slave-1' },
+        { atMs: t + 300, action: 'reconnect', target: 'slave-1' },
+      ]),
+    ],
+    [
+      'a long pause',
+      [
+        { atMs: 1000, action: 'pause', target: 'slave-2' },
+        { atMs: 4000, action: 'unpause', target: 'slave-2' },
+      ],
+    ],
+    [
+      'a kill during a cut',
+      [
+        { atMs: 1000, action: 'disconnect', target: 'slave-1' },
+        { atMs: 1200, action: 'kill', target: 'slave-1' },
+        { atMs: 3800, action: 'reconnect', target: 'slave-1' },
+        { atMs: 4000, action: 'start', target: 'slave-1' },
+      ],
+    ],
+  ])('passes %s', (_name, faults) => {
+    expectPass(checkRun(simulate({ slaves: 2, faults })));
+  });
+
+  it('expects a shutdown disconnect per connected slave at a master restart, and each seen again', () => {
+    const report = checkRun(
+      simulate({ slaves: 3, faults: [{ atMs: 2000, action: 'master-restart', target: 'master' }] }),
+    );
+    expectPass(report);
+    const restart = report.expectations.filter((e) => e.fault.action === 'master-restart');
+    expect(restart.filter((e) => e.check === 'disconnect').map((e) => [e.expect, e.seen?.reason])).toEqual([
+      ['must', 'shutdown'],
+      ['must', 'shutdown'],
+      ['must', 'shutdown'],
+    ]);
+    expect(restart.filter((e) => e.check === 'recovery').every((e) => e.ok && e.seen !== undefined)).toBe(true);
+    expect(report.latency.masterRestart.count).toBe(3);
+  });
+});
+
+describe('rule a: every sent message logged exactly once', () => {
+  it('reports a deleted message by node, incarnation and seq', () => {
+    const run = kcp();
+    remove(run, msg('node-1', 5));
+    const report = checkRun(run);
+    expect(report.verdict).toBe('fail');
+    expect(report.failures).toEqual([
+      expect.objectContaining({ node: 'slave-1', kind: 'missing', seq: 5, incarnation: 1 }),
+    ]);
+    expect(row(report, 'slave-1').missing).toEqual([{ incarnation: 1, seq: 5 }]);
+  });
+
+  it('keys by incarnation: a missing seq 4 of the second process is not covered by the first one’s seq 4', () => {
+    const run = kcp();
+    remove(run, msg('node-2', 4, 1)); // the second time the master logged a seq 4 of node-2: incarnation 2
+    const report = checkRun(run);
+    expect(report.failures).toEqual([
+      expect.objectContaining({ node: 'slave-2', kind: 'missing', seq: 4, incarnation: 2 }),
+    ]);
+  });
+
+  it('reports a duplicated message', () => {
+    const run = kcp();
+    const i = indexOf(run, msg('node-3', 3));
+    run.master.splice(i + 1, 0, { ...(run.master[i] as RunLogLine) });
+    const report = checkRun(run);
+    expect(report.failures).toEqual([expect.objectContaining({ node: 'slave-3', kind: 'duplicated', seq: 3 })]);
+    expect(row(report, 'slave-3').duplicated).toEqual([{ incarnation: 1, seq: 3 }]);
+  });
+
+  it('reports a message logged after a higher seq of the same incarnation as out of order', () => {
+    const run = kcp();
+    const six = remove(run, msg('node-1', 6));
+    const i = indexOf(run, msg('node-1', 7));
+    run.master.splice(i + 1, 0, { ...six, timestamp: run.master[i]?.timestamp as string });
+    const report = checkRun(run);
+    expect(report.failures).toEqual([expect.objectContaining({ node: 'slave-1', kind: 'out_of_order', seq: 6 })]);
+  });
+
+  it('reports messages no slave sent as unexpected: an unknown node, an unknown seq, a seq logged before it was sent', () => {
+    const run = kcp();
+    const i = indexOf(run, msg('node-1', 3));
+    const three = run.master[i] as RunLogLine;
+    run.master.splice(i + 1, 0, { ...three, node: 'intruder', conn: 99 }, { ...three, seq: 999 });
+    // seq 10 of node-1 stamped well before node-1 sent it
+    edit(run, msg('node-1', 10), { timestamp: iso(sentAt(run, 'slave-1', 10) - CLOCK_SKEW_MS - 200) });
+    const report = checkRun(run);
+    expect(report.verdict).toBe('fail');
+    expect(only(report, 'unexpected').map((f) => [f.node, f.seq])).toEqual(
+      expect.arrayContaining([
+        ['intruder', 3],
+        ['slave-1', 999],
+        ['slave-1', 10],
+      ]),
+    );
+    // seq 10 then counts as missing: the one line claiming it can't be it.
+    expect(only(report, 'missing').map((f) => [f.node, f.seq])).toEqual([['slave-1', 10]]);
+    expect(row(report, 'slave-1').unexpected).toBe(2);
+  });
+});
+
+describe('rule b: messages in flight at a fault are excused, counted and shown', () => {
+  it('excuses messages lost in a cut with the fault and window they used', () => {
+    const report = checkRun(kcp());
+    const cut = report.excused.filter((x) => x.node === 'slave-3');
+    expect(cut.length).toBeGreaterThan(5);
+    for (const x of cut) {
+      expect(x.fault).toMatchObject({ action: 'disconnect', target: 'slave-3', index: 1 });
+      expect(ms(x.window.from)).toBe(2000 - IN_FLIGHT_SLACK_MS);
+      expect(ms(x.window.to)).toBe(4610 + 2000);
+    }
+    expect(row(report, 'slave-3').sent).toBe(row(report, 'slave-3').logged + cut.length);
+  });
+
+  it('excuses a message sent within interval + slack before a kill, but not one sent before that', () => {
+    const run = kcp();
+    const lastBeforeKill = [...(run.slaves['slave-2'] ?? [])]
+      .filter((l) => l.event === 'sent' && ms(l.timestamp) < 1500)
+      .map((l) => l.seq as number);
+    const last = Math.max(...lastBeforeKill);
+    remove(run, msg('node-2', last)); // sent at 1262, within 1500 - (300 + 500)
+    remove(run, msg('node-2', last - 2)); // sent at 662: outside
+    expect(sentAt(run, 'slave-2', last)).toBeGreaterThanOrEqual(1500 - 300 - IN_FLIGHT_SLACK_MS);
+    expect(sentAt(run, 'slave-2', last - 2)).toBeLessThan(1500 - 300 - IN_FLIGHT_SLACK_MS);
+    const report = checkRun(run);
+    expect(report.excused).toContainEqual(
+      expect.objectContaining({
+        node: 'slave-2',
+        seq: last,
+        incarnation: 1,
+        fault: expect.objectContaining({ action: 'kill' }),
+      }),
+    );
+    expect(report.failures).toEqual([expect.objectContaining({ node: 'slave-2', kind: 'missing', seq: last - 2 })]);
+  });
+
+  it('does not let a kill excuse the next process’s messages', () => {
+    const run = simulate({ slaves: 1, faults: [{ atMs: 1500, action: 'restart', target: 'slave-1' }] });
+    remove(run, msg('node-1', 1, 1)); // the new process's hello, sent within confirmedAt + slack
+    expect(sentAt(run, 'slave-1', 1, 2)).toBeLessThanOrEqual(1510 + IN_FLIGHT_SLACK_MS);
+    const report = checkRun(run);
+    expect(report.failures).toEqual([
+      // Without its hello the new process is not "seen again" either.
+      expect.objectContaining({ node: 'slave-1', kind: 'not_seen_again', fault: 0 }),
+      expect.objectContaining({ node: 'slave-1', kind: 'missing', seq: 1, incarnation: 2 }),
+    ]);
+  });
+
+  it('excuses messages around a master restart until the first message logged after it', () => {
+    const run = simulate({ slaves: 2, faults: [{ atMs: 2000, action: 'master-restart', target: 'master' }] });
+    const beforeRestart = (run.slaves['slave-1'] ?? []).filter(
+      (l) => l.event === 'sent' && ms(l.timestamp) >= 1600 && ms(l.timestamp) < 2000,
+    );
+    remove(run, msg('node-1', beforeRestart.at(-1)?.seq as number));
+    const report = checkRun(run);
+    expectPass(report);
+    expect(report.excused).toEqual([
+      expect.objectContaining({ node: 'slave-1', fault: expect.objectContaining({ action: 'master-restart' }) }),
+    ]);
+  });
+});
+
+describe('rule c: one disconnect per fault, with a fitting reason, in time', () => {
+  it('reports a kill without a disconnect', () => {
+    const run = kcp();
+    remove(run, disc('node-2', 'closed'));
+    const report = checkRun(run);
+    expect(report.failures).toEqual([
+      expect.objectContaining({ node: 'slave-2', kind: 'missing_disconnect', fault: 0 }),
+    ]);
+  });
+
+  it('reports a wrong reason and a late disconnect', () => {
+    const wrong = kcp();
+    edit(wrong, disc('node-2', 'closed'), { reason: 'timeout' });
+    expect(checkRun(wrong).failures).toEqual([
+      expect.objectContaining({ node: 'slave-2', kind: 'wrong_reason', fault: 0 }),
+    ]);
+
+    const late = kcp();
+    edit(late, disc('node-2', 'closed'), { timestamp: iso(1510 + KILL_DETECT_MS + 1) });
+    const report = checkRun(late);
+    expect(report.failures).toEqual([expect.objectContaining({ node: 'slave-2', kind: 'late_disconnect', fault: 0 })]);
+    expect(report.expectations[0]?.seen?.latencyMs).toBe(KILL_DETECT_MS + 11);
+  });
+
+  it('requires a timeout for a cut longer than timeout + interval + slack, and for a long pause', () => {
+    const cut = kcp();
+    remove(cut, disc('node-3', 'timeout'));
+    expect(checkRun(cut).failures).toEqual([
+      expect.objectContaining({ node: 'slave-3', kind: 'missing_disconnect', fault: 1 }),
+    ]);
+
+    const pause = simulate({
+      faults: [
+        { atMs: 1000, action: 'pause', target: 'slave-1' },
+        { atMs: 4000, action: 'unpause', target: 'slave-1' },
+      ],
+    });
+    remove(pause, disc('node-1', 'timeout'));
+    expect(kinds(checkRun(pause))).toContain('missing_disconnect');
+  });
+
+  it('allows a cut between the timeout and the bound to yield a timeout or none', () => {
+    const faults: SimFault[] = [
+      { atMs: 1000, action: 'disconnect', target: 'slave-1' },
+      { atMs: 2500, action: 'reconnect', target: 'slave-1' },
+    ];
+    const withTimeout = checkRun(simulate({ faults }));
+    expectPass(withTimeout);
+    expect(withTimeout.expectations[0]).toMatchObject({ expect: 'may', seen: { reason: 'timeout' } });
+    const run = simulate({ faults });
+    remove(run, disc('node-1', 'timeout'));
+    const report = checkRun(run);
+    expect(kinds(report)).not.toContain('missing_disconnect');
+  });
+
+  it('requires shutdown disconnects from the old master before its shutdown line', () => {
+    const missing = simulate({ faults: [{ atMs: 2000, action: 'master-restart', target: 'master' }] });
+    remove(missing, disc('node-2', 'shutdown'));
+    expect(checkRun(missing).failures).toEqual([
+      expect.objectContaining({ node: 'slave-2', kind: 'missing_disconnect', fault: 0 }),
+    ]);
+
+    const after = simulate({ faults: [{ atMs: 2000, action: 'master-restart', target: 'master' }] });
+    const line = remove(after, disc('node-1', 'shutdown'));
+    after.master.splice(indexOf(after, (l) => l.event === 'shutdown') + 1, 0, line);
+    expect(checkRun(after).failures).toEqual([expect.objectContaining({ node: 'slave-1', kind: 'late_disconnect' })]);
+  });
+});
+
+describe('rule d: spurious disconnects', () => {
+  it('fails a disconnect no fault explains, but not the end of the run or other connections', () => {
+    const run = kcp();
+    const i = indexOf(run, msg('node-1', 8));
+    run.master.splice(i, 0, {
+      timestamp: run.master[i]?.timestamp as string,
+      level: 'info',
+      event: 'disconnect',
+      message: 'Client disconnected',
+      node: 'node-1',
+      seq: 7,
+      reason: 'timeout',
+      conn: 1,
+    });
+    run.master.splice(i, 0, {
+      timestamp: run.master[i]?.timestamp as string,
+      level: 'info',
+      event: 'disconnect',
+      message: 'Client disconnected',
+      node: '10.9.9.9:5000',
+      reason: 'closed',
+      conn: 42,
+    });
+    const report = checkRun(run);
+    expect(report.failures).toEqual([expect.objectContaining({ node: 'slave-1', kind: 'spurious_disconnect' })]);
+    expect(report.otherConnections).toBe(1);
+    expect(report.endOfRunDisconnects).toBe(3);
+  });
+
+  it('counts an extra disconnect after a kill as spurious ("exactly one")', () => {
+    const run = kcp();
+    const i = indexOf(run, disc('node-2', 'closed'));
+    run.master.splice(i + 1, 0, { ...(run.master[i] as RunLogLine), reason: 'reset' });
+    expect(kinds(checkRun(run))).toEqual(['spurious_disconnect']);
+  });
+});
+
+describe('rule e: recovery', () => {
+  it('fails when a started slave never connects again', () => {
+    const run = simulate({
+      slaves: 1,
+      faults: [
+        { atMs: 1000, action: 'kill', target: 'slave-1' },
+        { atMs: 2000, action: 'start', target: 'slave-1' },
+      ],
+    });
+    // The master "forgets" the new connection: no connect line.
+    remove(run, (l) => l.event === 'connect' && l.conn === 2);
+    const report = checkRun(run);
+    expect(report.failures).toEqual([expect.objectContaining({ node: 'slave-1', kind: 'not_seen_again', fault: 1 })]);
+  });
+
+  it('fails when the node is seen again only after the deadline', () => {
+    const run = kcp();
+    // Every line of slave-1's reconnection after the unpause is stamped too late.
+    const late = iso(5010 + 1000 + 5000 + 1);
+    run.info.endedAt = iso(20_000);
+    for (const line of run.master) {
+      if (line.node === 'node-1' && ms(line.timestamp) > 5000 && line.event === 'message') line.timestamp = late;
+    }
+    expect(kinds(checkRun(run))).toContain('not_seen_again');
+  });
+});
+
+describe('rule f and unusable records', () => {
+  it('makes the verdict "error" when a fault was not confirmed', () => {
+    const run = simulate({
+      faults: [{ atMs: 1000, action: 'kill', target: 'slave-1', error: 'docker: no such container' }],
+    });
+    const report = checkRun(run);
+    expect(report.verdict).toBe('error');
+    expect(report.failures).toContainEqual(
+      expect.objectContaining({ node: 'slave-1', kind: 'fault_not_confirmed', fault: 0 }),
+    );
+  });
+
+  it.each<[string, (run: RunRecord) => void]>([
+    ['a slave without a log', (run) => delete run.slaves['slave-2']],
+    ['a master that never listened', (run) => (run.master = [])],
+    ['no message sent at all', (run) => (run.slaves = { 'slave-1': [], 'slave-2': [] })],
+    ['two slaves with one node id', (run) => (run.info.nodes['slave-2'] = 'node-1')],
+    [
+      'a fault on an unknown slave',
+      (run) => run.timeline.push({ ...(run.timeline[0] as TimelineEntry), target: 'slave-9' }),
+    ],
+  ])('makes the verdict "error" for %s', (_name, doctor) => {
+    const run = simulate({ faults: [{ atMs: 1000, action: 'kill', target: 'slave-1' }] });
+    doctor(run);
+    const report = checkRun(run);
+    expect(report.verdict).toBe('error');
+    expect(kinds(report)).toContain('invalid_run');
+  });
+
+  it('never passes a master that logged nothing but its start', () => {
+    const run = kcp();
+    run.master = run.master.filter((l) => l.event === 'listening');
+    const report = checkRun(run);
+    expect(report.verdict).toBe('fail');
+    const sent = report.nodes.reduce((sum, n) => sum + n.sent, 0);
+    expect(only(report, 'missing').length).toBeGreaterThan(sent / 2);
+    expect(only(report, 'missing').length + report.excused.length).toBe(sent);
+    expect(kinds(report)).toEqual(expect.arrayContaining(['missing_disconnect', 'not_seen_again']));
+  });
+});
+
+// ---------------------------------------------------------------------------
+
+const FIXTURES = join(__dirname, '..', 'fixtures', 'runs');
+
+describe('the run-directory fixtures', () => {
+  it('reads and passes the clean run', async () => {
+    const report = checkRun(await readRunDirectory(join(FIXTURES, 'clean')));
+    expectPass(report);
+    expect(report.nodes.map((n) => [n.name, n.disconnectsSeen])).toEqual([
+      ['slave-1', 1],
+      ['slave-2', 1],
+      ['slave-3', 1],
+    ]);
+  });
+
+  it.each<[string, Partial<Record<'node' | 'kind', string>> & { seq?: number; fault?: number }]>([
+    ['missing-message', { node: 'slave-1', kind: 'missing', seq: 5 }],
+    ['duplicated-message', { node: 'slave-3', kind: 'duplicated', seq: 4 }],
+    ['missing-disconnect', { node: 'slave-3', kind: 'missing_disconnect', fault: 1 }],
+    ['spurious-disconnect', { node: 'slave-1', kind: 'spurious_disconnect' }],
+    ['late-disconnect', { node: 'slave-2', kind: 'late_disconnect', fault: 0 }],
+    ['wrong-reason', { node: 'slave-2', kind: 'wrong_reason', fault: 0 }],
+  ])('fails %s with exactly the doctored failure', async (name, failure) => {
+    const report = checkRun(await readRunDirectory(join(FIXTURES, name)));
+    expect(report.verdict).toBe('fail');
+    expect(report.failures).toEqual([expect.objectContaining(failure)]);
+  });
+});
+
+describe('readRunDirectory', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'picluster-check-'));
+    cpSync(join(FIXTURES, 'clean'), dir, { recursive: true });
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  const rejection = async (): Promise<RunDirectoryError> => {
+    const error = await readRunDirectory(dir).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(error).toBeInstanceOf(RunDirectoryError);
+    return error as RunDirectoryError;
+  };
+
+  it('names the file and line of a malformed JSON line', async () => {
+    const file = join(dir, 'slave-2.jsonl');
+    const lines = readFileSync(file, 'utf8').split('\n');
+    lines[3] = '{"timestamp": "2025-03-14T09:26:40.400Z", "event": "sent", ';
+    writeFileSync(file, lines.join('\n'));
+    const error = await rejection();
+    expect(error).toMatchObject({ code: 'PICLUSTER_ERR_INVALID_RUN', file, line: 4 });
+    expect(error.message).toContain('slave-2.jsonl:4');
+  });
+
+  it('rejects a missing run.json, a missing slave log, a line without a timestamp', async () => {
+    rmSync(join(dir, 'run.json'));
+    expect(await rejection()).toMatchObject({ code: 'PICLUSTER_ERR_INVALID_RUN', file: join(dir, 'run.json') });
+    cpSync(join(FIXTURES, 'clean', 'run.json'), join(dir, 'run.json'));
+    rmSync(join(dir, 'slave-3.jsonl'));
+    expect(await rejection()).toMatchObject({ file: join(dir, 'slave-3.jsonl') });
+    cpSync(join(FIXTURES, 'clean', 'slave-3.jsonl'), join(dir, 'slave-3.jsonl'));
+    writeFileSync(join(dir, 'master.jsonl'), '{"event":"listening"}\n');
+    expect(await rejection()).toMatchObject({ file: join(dir, 'master.jsonl'), line: 1 });
+  });
+
+  it('rejects a run.json with a bad field, naming it', async () => {
+    const info = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as Record<string, unknown>;
+    writeFileSync(join(dir, 'run.json'), JSON.stringify({ ...info, heartbeatTimeoutMs: -1 }));
+    expect((await rejection()).message).toContain('"heartbeatTimeoutMs" must be a positive number');
+    writeFileSync(join(dir, 'run.json'), JSON.stringify({ ...info, nodes: { '../etc/passwd': 'x' } }));
+    expect((await rejection()).message).toContain('"nodes"');
+  });
+});
+
+describe('reports', () => {
+  it('prints a table with a row per node, the failures and the verdict', async () => {
+    const report = checkRun(await readRunDirectory(join(FIXTURES, 'missing-message')));
+    const text = formatTable(report);
+    expect(text).toMatch(/^slave-1\s+pc-7f3a-slave-1\s+16\s+14\s+1\s+0/m);
+    expect(text).toContain('missing');
+    expect(text).toContain('seq 5');
+    expect(text.trimEnd().split('\n').at(-1)).toBe('VERDICT: FAIL — 1 failure');
+  });
+
+  it('writes JUnit XML with a testcase per node and per expectation, escaped', () => {
+    const run = kcp();
+    remove(run, msg('node-1', 5));
+    run.info.scenario = 'a<b>&"c"';
+    const xml = toJUnitXml(checkRun(run), 'run&1');
+    expect(xml).toContain('<testsuite name="run&amp;1"');
+    expect(xml).toContain('picluster.a&lt;b&gt;&amp;&quot;c&quot;.messages');
+    expect(xml).toMatch(
+      /<testcase [^>]*name="slave-1 \(node-1\): \d+ sent, each logged once"[^>]*>\s*<failure message="slave-1 seq 5/,
+    );
+    expect((xml.match(/<testcase /g) ?? []).length).toBe(1 + 3 * 2 + checkRun(run).expectations.length);
+    expect((xml.match(/<failure /g) ?? []).length).toBe(1);
+    expect(escapeXml('a\u0001b<')).toBe('a\uFFFDb&lt;');
+  });
+
+  it('writes report.json and junit.xml into the run directory', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'picluster-report-'));
+    try {
+      const report = checkRun(simulate());
+      const files = await writeReports(dir, report);
+      expect(files).toEqual([join(dir, 'report.json'), join(dir, 'junit.xml')]);
+      expect(JSON.parse(readFileSync(files[0] as string, 'utf8'))).toMatchObject({ verdict: 'pass' });
+      expect(readFileSync(files[1] as string, 'utf8')).toMatch(/^<\?xml/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
