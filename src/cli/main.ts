@@ -3,20 +3,36 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { OptionError } from '../common';
 import { helpText, type CommandSpec } from './flags';
-import { CHECK_COMMAND, runCheck } from './check-command';
-import { MASTER_COMMAND, runMaster } from './master-command';
-import { RUN_COMMAND, runRun } from './run-command';
-import { SLAVE_COMMAND, runSlave } from './slave-command';
-import { VALIDATE_COMMAND, runValidate } from './validate-command';
 
 type Runner = (argv: readonly string[], env: NodeJS.ProcessEnv) => Promise<number | 'help'>;
+interface Command {
+  spec: CommandSpec;
+  run: Runner;
+}
 
-const COMMANDS: ReadonlyArray<{ spec: CommandSpec; run: Runner }> = [
-  { spec: MASTER_COMMAND, run: runMaster },
-  { spec: SLAVE_COMMAND, run: runSlave },
-  { spec: RUN_COMMAND, run: runRun },
-  { spec: VALIDATE_COMMAND, run: runValidate },
-  { spec: CHECK_COMMAND, run: runCheck },
+/**
+ * Loaded on use: the orchestrator's modules (dockerode, ajv, yaml) take a
+ * tenth of a second to load, which a master or slave container should not
+ * spend before it can handle SIGTERM.
+ */
+const COMMANDS: ReadonlyArray<{ name: string; load: () => Promise<Command> }> = [
+  {
+    name: 'master',
+    load: async () => import('./master-command').then((m) => ({ spec: m.MASTER_COMMAND, run: m.runMaster })),
+  },
+  {
+    name: 'slave',
+    load: async () => import('./slave-command').then((m) => ({ spec: m.SLAVE_COMMAND, run: m.runSlave })),
+  },
+  { name: 'run', load: async () => import('./run-command').then((m) => ({ spec: m.RUN_COMMAND, run: m.runRun })) },
+  {
+    name: 'validate',
+    load: async () => import('./validate-command').then((m) => ({ spec: m.VALIDATE_COMMAND, run: m.runValidate })),
+  },
+  {
+    name: 'check',
+    load: async () => import('./check-command').then((m) => ({ spec: m.CHECK_COMMAND, run: m.runCheck })),
+  },
 ];
 
 function version(): string {
@@ -24,15 +40,16 @@ function version(): string {
   return pkg.version;
 }
 
-function topHelp(): string {
-  const width = Math.max(...COMMANDS.map(({ spec }) => spec.name.length)) + 4;
+async function topHelp(): Promise<string> {
+  const commands = await Promise.all(COMMANDS.map(({ load }) => load()));
+  const width = Math.max(...commands.map(({ spec }) => spec.name.length)) + 4;
   return [
     'Usage: picluster <command> [options]',
     '',
     'A containerized multi-node cluster simulator: a master and slaves speaking JSON over TCP.',
     '',
     'Commands:',
-    ...COMMANDS.map(({ spec }) => `  ${spec.name.padEnd(width)}${spec.summary}`),
+    ...commands.map(({ spec }) => `  ${spec.name.padEnd(width)}${spec.summary}`),
     '',
     'Options:',
     '  --version  Print the version',
@@ -48,16 +65,15 @@ async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(topHelp());
+    process.stdout.write(await topHelp());
     return name === undefined ? 2 : 0;
   }
-  const command = COMMANDS.find(({ spec }) => spec.name === name);
-  if (command === undefined) {
-    process.stderr.write(
-      `picluster: unknown command "${name}"; commands: ${COMMANDS.map(({ spec }) => spec.name).join(', ')}\n`,
-    );
+  const entry = COMMANDS.find((candidate) => candidate.name === name);
+  if (entry === undefined) {
+    process.stderr.write(`picluster: unknown command "${name}"; commands: ${COMMANDS.map((c) => c.name).join(', ')}\n`);
     return 2;
   }
+  const command = await entry.load();
   try {
     const result = await command.run(rest, process.env);
     if (result === 'help') {

@@ -2,6 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { PiclusterError } from '../common';
 import {
+  DEFAULT_DOCKER_IMAGE,
+  DockerBackend,
   LocalBackend,
   ScenarioError,
   formatTable,
@@ -29,8 +31,8 @@ export const RUN_COMMAND: CommandSpec = {
       kind: 'choice',
       choices: BACKEND_CHOICES,
       description:
-        'Where the nodes run: child processes on loopback (local), containers (docker), or docker when an engine answers (auto)',
-      defaultText: 'local',
+        'Where the nodes run: child processes on loopback (local), containers from compose.yaml (docker), or docker when an engine answers and has the image (auto)',
+      defaultText: 'auto',
     },
     {
       flag: 'out',
@@ -59,30 +61,27 @@ function dockerEngineAnswers(): boolean {
   return result.status === 0;
 }
 
-/** The backend a name stands for, or undefined when this build has none by that name. */
-function backendNamed(name: 'local' | 'docker'): Backend | undefined {
-  return name === 'local' ? new LocalBackend() : undefined;
+/** Whether the image the docker backend runs is in the engine's store. */
+function imagePresent(image: string): boolean {
+  return spawnSync('docker', ['image', 'inspect', image], { stdio: 'ignore', timeout: 15_000 }).status === 0;
 }
 
-function pickBackend(choice: BackendChoice): Backend | undefined {
-  if (choice !== 'auto') {
-    const backend = backendNamed(choice);
-    if (backend === undefined) process.stderr.write(`picluster run: ${choice} backend not available yet\n`);
-    return backend;
-  }
+function pickBackend(choice: BackendChoice, env: NodeJS.ProcessEnv): Backend {
+  if (choice === 'local') return new LocalBackend();
+  const image = env.PICLUSTER_IMAGE || DEFAULT_DOCKER_IMAGE;
+  if (choice === 'docker') return new DockerBackend({ image });
   if (!dockerEngineAnswers()) {
     process.stderr.write('picluster run: no Docker engine answers: using the local backend\n');
-    return backendNamed('local');
+    return new LocalBackend();
   }
-  const docker = backendNamed('docker');
-  if (docker !== undefined) {
-    process.stderr.write('picluster run: a Docker engine answers: using the docker backend\n');
-    return docker;
+  if (!imagePresent(image)) {
+    process.stderr.write(
+      `picluster run: a Docker engine answers but has no ${image} image (scripts/build-images.sh builds it): using the local backend\n`,
+    );
+    return new LocalBackend();
   }
-  process.stderr.write(
-    'picluster run: a Docker engine answers, but the docker backend is not available yet: using the local backend\n',
-  );
-  return backendNamed('local');
+  process.stderr.write(`picluster run: a Docker engine answers and has ${image}: using the docker backend\n`);
+  return new DockerBackend({ image });
 }
 
 /** Loads every file; prints every problem of every invalid one. Undefined when any is invalid. */
@@ -114,6 +113,8 @@ function interruptOnSignals(controller: AbortController): () => void {
     if (controller.signal.aborted) process.exit(EXIT_INTERRUPTED);
     process.stderr.write(`\npicluster run: ${signal}: stopping the cluster (again to quit at once)\n`);
     controller.abort();
+    // docker compose runs in its own process group, out of reach of this signal: remove its projects now.
+    void DockerBackend.cleanupAll();
   };
   // SIGHUP too: a closed terminal would kill the runner and leave its nodes (own process groups) running.
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
@@ -140,8 +141,7 @@ export async function runRun(argv: readonly string[], env: NodeJS.ProcessEnv): P
       return 2;
     }
   }
-  const backend = pickBackend((values.backend as BackendChoice | undefined) ?? 'local');
-  if (backend === undefined) return 2;
+  const backend = pickBackend((values.backend as BackendChoice | undefined) ?? 'auto', env);
 
   const controller = new AbortController();
   const release = interruptOnSignals(controller);

@@ -57,7 +57,10 @@ const lines = (file: string): Array<Record<string, unknown>> =>
     .map((line) => JSON.parse(line) as Record<string, unknown>);
 
 /** Runs `picluster run` (the command module of the build: main.ts may not list it yet) as a child process. */
-function runCommand(args: string[]): {
+function runCommand(
+  args: string[],
+  env: Record<string, string> = {},
+): {
   child: ReturnType<typeof spawn>;
   output: { stdout: string; stderr: string };
   exited: Promise<number | null>;
@@ -66,7 +69,7 @@ function runCommand(args: string[]): {
     .then((code) => { process.exitCode = code === 'help' ? 0 : code; })`;
   const child = spawn(process.execPath, ['-e', script, ...args], {
     cwd: tmp,
-    env: { PATH: process.env.PATH ?? '' },
+    env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output = { stdout: '', stderr: '' };
@@ -163,7 +166,7 @@ describe('picluster run, local backend', () => {
 
   it('stops every node on Ctrl-C, slaves first, and exits 130', async () => {
     const outDir = join(tmp, 'run');
-    const run = runCommand([join(SCENARIOS, 'local-long.yaml'), '--out', outDir]);
+    const run = runCommand([join(SCENARIOS, 'local-long.yaml'), '--out', outDir, '--backend', 'local']);
     const masterLog = join(outDir, 'master.jsonl');
     const helloCount = (): number =>
       existsSync(masterLog) ? lines(masterLog).filter((line) => line.type === 'hello').length : 0;
@@ -195,10 +198,12 @@ describe('picluster run, local backend', () => {
     expect(existsSync(join(tmp, 'runs'))).toBe(false);
   }, 10_000);
 
-  it('refuses the docker backend, which is not available yet', async () => {
-    const run = runCommand([join(SCENARIOS, 'local-short.yaml'), '--backend', 'docker']);
+  it('says the run could not be carried out when the docker backend has no image (exit 2)', async () => {
+    const run = runCommand([join(SCENARIOS, 'local-short.yaml'), '--backend', 'docker'], {
+      PICLUSTER_IMAGE: 'picluster:no-such-image',
+    });
     expect(await run.exited).toBe(2);
-    expect(run.output.stderr).toContain('docker backend not available yet');
-    expect(existsSync(join(tmp, 'runs'))).toBe(false);
-  }, 10_000);
+    // With an engine: not in the image store; without one: cannot inspect it. Both name the image.
+    expect(run.output.stderr).toContain('picluster:no-such-image');
+  }, 20_000);
 });
