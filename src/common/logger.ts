@@ -37,6 +37,8 @@ export interface Log {
 const MESSAGE = Symbol.for('message');
 const LEVEL = Symbol.for('level');
 const LEAD_FIELDS = new Set(['timestamp', 'level', 'event', 'message']);
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/g;
 
 let cachedMs = 0;
 let cachedIso = '';
@@ -99,7 +101,9 @@ const jsonLineFormat = winston.format((info: Info) => {
 });
 
 const textLineFormat = winston.format((info: Info) => {
-  let line = `${typeof info.timestamp === 'string' ? info.timestamp : isoNow()} ${info.level.padEnd(5)} ${String(info.event ?? 'log').padEnd(10)} ${String(info.message)}`;
+  // Control characters escaped: a peer's text must not be able to start a line of its own.
+  const message = String(info.message).replace(CONTROL_CHARACTERS, (c) => JSON.stringify(c).slice(1, -1));
+  let line = `${typeof info.timestamp === 'string' ? info.timestamp : isoNow()} ${info.level.padEnd(5)} ${String(info.event ?? 'log').padEnd(10)} ${message}`;
   for (const key in info) {
     if (LEAD_FIELDS.has(key)) continue;
     const value = jsonValue(info[key]);
@@ -118,16 +122,32 @@ const textLineFormat = winston.format((info: Info) => {
 class BatchingLineTransport extends Transport {
   private pending = '';
   private scheduled = false;
+  /** Set when the destination failed (a closed pipe, a full disk): its lines are dropped from then on. */
+  private failed = false;
 
   constructor(
     private readonly destination: Writable,
     private readonly ownsDestination: boolean,
+    private readonly name: string,
   ) {
     super();
-    this.destination.on('error', (err) => this.emit('error', err));
+    // Not re-emitted: an error event reaching winston would crash the process, and a
+    // master whose stdout reader went away must go on serving (and logging to LOG_FILE).
+    this.destination.on('error', (err: NodeJS.ErrnoException) => {
+      if (this.failed) return;
+      this.failed = true;
+      this.pending = '';
+      process.stderr.write(
+        `picluster: cannot write log lines to ${this.name} (${err.code ?? err.message}); dropping them\n`,
+      );
+    });
   }
 
   override log(info: Info, callback: () => void): void {
+    if (this.failed) {
+      callback();
+      return;
+    }
     this.pending += (info[MESSAGE] as string) + '\n';
     if (this.pending.length >= 65536) {
       this.flush();
@@ -140,7 +160,7 @@ class BatchingLineTransport extends Transport {
 
   private flush(): void {
     this.scheduled = false;
-    if (this.pending === '') return;
+    if (this.pending === '' || this.failed) return;
     const chunk = this.pending;
     this.pending = '';
     this.destination.write(chunk);
@@ -148,7 +168,9 @@ class BatchingLineTransport extends Transport {
 
   override _final(callback: (err?: Error | null) => void): void {
     this.flush();
-    if (this.ownsDestination) {
+    if (this.failed) {
+      callback();
+    } else if (this.ownsDestination) {
       this.destination.end(() => callback());
     } else {
       // An empty write's callback runs once every earlier write has reached the OS.
@@ -160,9 +182,9 @@ class BatchingLineTransport extends Transport {
 /** One factory for every component's logger. */
 export function createLog(options: LoggerOptions = {}): Log {
   const format = options.format === 'text' ? textLineFormat() : jsonLineFormat();
-  const transports: Transport[] = [new BatchingLineTransport(options.destination ?? process.stdout, false)];
+  const transports: Transport[] = [new BatchingLineTransport(options.destination ?? process.stdout, false, 'stdout')];
   if (options.file !== undefined) {
-    transports.push(new BatchingLineTransport(createWriteStream(options.file, { flags: 'a' }), true));
+    transports.push(new BatchingLineTransport(createWriteStream(options.file, { flags: 'a' }), true, options.file));
   }
   const logger = winston.createLogger({
     level: options.level ?? 'info',

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { ProtocolError, type Clock, type Log } from '../common';
-import { FrameDecoder, toMessage, wireTypeOf, type Message } from '../protocol';
+import { FrameDecoder, excerptOf, toMessage, wireTypeOf, type Message } from '../protocol';
 import { HeartbeatMonitor } from './heartbeat-monitor';
 import type { MasterOptions } from './options';
 
@@ -98,8 +98,8 @@ export class Session {
         this.onProtocolError(
           new ProtocolError(
             'PICLUSTER_ERR_NODE_MISMATCH',
-            `frame names node "${message.node}" on a connection of node "${this.node}"`,
-            message.node,
+            `frame names another node than its connection's, "${this.node}"`,
+            excerptOf(message.node),
           ),
         );
         return;

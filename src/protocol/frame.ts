@@ -27,17 +27,24 @@ export interface FrameDecoderOptions {
   maxFrameBytes?: number;
 }
 
-/** A printable excerpt: control, backslash and non-ASCII characters are escaped. */
+/**
+ * A printable excerpt of at most `maxChars` characters: control, backslash and
+ * non-ASCII characters are escaped, and `…` ends one that was cut.
+ */
 export function excerptOf(text: string, maxChars = EXCERPT_CHARS): string {
   let out = '';
-  const end = Math.min(text.length, maxChars);
-  for (let i = 0; i < end; i++) {
+  for (let i = 0; i < text.length; i++) {
     const code = text.charCodeAt(i);
-    if (code >= 0x20 && code < 0x7f && code !== 0x5c) out += text[i];
-    else if (code < 0x100) out += '\\x' + code.toString(16).padStart(2, '0');
-    else out += '\\u' + code.toString(16).padStart(4, '0');
+    const shown =
+      code >= 0x20 && code < 0x7f && code !== 0x5c
+        ? text[i]!
+        : code < 0x100
+          ? '\\x' + code.toString(16).padStart(2, '0')
+          : '\\u' + code.toString(16).padStart(4, '0');
+    if (out.length + shown.length > maxChars - (i + 1 < text.length ? 1 : 0)) return out + '…';
+    out += shown;
   }
-  return text.length > maxChars ? out + '…' : out;
+  return out;
 }
 
 /** The nearer of two separator positions, where -1 means none. */
@@ -102,9 +109,16 @@ export class FrameDecoder {
       const stop = nearer(cr, lf);
       if (stop === -1) break;
       if (position === 0 && this.pendingBytes > 0) {
-        this.completePending(text.slice(0, stop));
+        this.completePending(text.slice(0, stop), () => firstSeparator(chunk));
       } else if (stop > position) {
-        this.frame(text.slice(position, stop), 0);
+        // A frame inside one chunk is no larger than the chunk: count its bytes only
+        // when the chunk is larger than the limit (a limit below the socket's read size).
+        const frame = text.slice(position, stop);
+        if (chunk.length > this.maxFrameBytes && Buffer.byteLength(frame) > this.maxFrameBytes) {
+          this.refuseOversized(frame, false);
+        } else {
+          this.parseFrame(frame);
+        }
       }
       position = stop + 1;
     }
@@ -120,7 +134,7 @@ export class FrameDecoder {
     this.pending = text.slice(position);
     this.pendingBytes = chunk.length - last - 1;
     if (this.pendingBytes > this.maxFrameBytes) {
-      this.refuseOversized(this.pending);
+      this.refuseOversized(this.pending, true);
       this.discarding = true;
     }
   }
@@ -132,13 +146,13 @@ export class FrameDecoder {
       this.discarding = false;
       return;
     }
-    if (this.pendingBytes > 0) this.completePending(rest);
+    if (this.pendingBytes > 0) this.completePending(rest, () => 0);
   }
 
   /** A chunk without a separator: all of it belongs to the incomplete frame. */
   private grow(text: string, bytes: number): void {
     if (this.pendingBytes + bytes > this.maxFrameBytes) {
-      this.refuseOversized(this.pending || text);
+      this.refuseOversized(this.pending || text, true);
       this.discarding = true;
       return;
     }
@@ -146,22 +160,24 @@ export class FrameDecoder {
     this.pendingBytes += bytes;
   }
 
-  private completePending(tail: string): void {
+  /**
+   * `tail` ends the incomplete frame; `tailBytes` counts its bytes, asked only
+   * when the frame may be over the limit (undecodable bytes became 3-byte
+   * U+FFFD, so the text's length in UTF-8 can overstate the bytes received).
+   */
+  private completePending(tail: string, tailBytes: () => number): void {
     const text = this.pending + tail;
     const bytes = this.pendingBytes;
     this.pending = '';
     this.pendingBytes = 0;
-    this.frame(text, bytes);
-  }
-
-  /** One frame's text; `knownBytes` is a lower bound of its size in bytes. */
-  private frame(text: string, knownBytes: number): void {
-    const max = this.maxFrameBytes;
-    // A character is 1 to 3 bytes in UTF-8 (a surrogate pair, 2 chars, is 4): count only when it can matter.
-    if (knownBytes + text.length * 3 > max && Buffer.byteLength(text) > max) {
-      this.refuseOversized(text);
+    if (bytes + tail.length * 3 > this.maxFrameBytes && bytes + tailBytes() > this.maxFrameBytes) {
+      this.refuseOversized(text, false);
       return;
     }
+    this.parseFrame(text);
+  }
+
+  private parseFrame(text: string): void {
     let value: unknown;
     try {
       value = JSON.parse(text);
@@ -180,11 +196,13 @@ export class FrameDecoder {
     this.sink.frame(value as Record<string, unknown>);
   }
 
-  private refuseOversized(head: string): void {
+  /** `open`: the refused frame is the one still arriving, whose cut character the StringDecoder may hold. */
+  private refuseOversized(head: string, open: boolean): void {
     this.pending = '';
     this.pendingBytes = 0;
-    // Bytes of a character cut at the end of the refused frame must not leak into the next one.
-    this.utf8 = new StringDecoder('utf8');
+    // Bytes of a character cut at the end of the refused frame must not leak into the next
+    // one; a frame already complete leaves the held bytes to the frame after it.
+    if (open) this.utf8 = new StringDecoder('utf8');
     this.sink.error(
       new ProtocolError('PICLUSTER_ERR_FRAME_TOO_LARGE', `frame exceeds ${this.maxFrameBytes} bytes`, excerptOf(head)),
     );

@@ -45,8 +45,8 @@ export function wireTypeOf(message: Message): string {
 }
 
 function invalid(field: string, expected: string, frame: Record<string, unknown>): ProtocolError {
-  const shown = excerptOf(JSON.stringify(frame[field]) ?? 'undefined');
-  return new ProtocolError('PICLUSTER_ERR_INVALID_FIELD', `field "${field}" must be ${expected}`, `${field}=${shown}`);
+  const shown = excerptOf(`${field}=${JSON.stringify(frame[field]) ?? 'undefined'}`);
+  return new ProtocolError('PICLUSTER_ERR_INVALID_FIELD', `field "${field}" must be ${expected}`, shown);
 }
 
 export function isValidNodeId(value: unknown): value is string {

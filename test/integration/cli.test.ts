@@ -2,6 +2,8 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, CliProcess, runCli } from '../helpers/cli';
+import { rawClient } from '../helpers/peers';
+import { pollUntil } from '../helpers/wait';
 
 const ROOT = join(__dirname, '..', '..');
 
@@ -87,6 +89,64 @@ describe('picluster CLI', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('master keeps serving and logging to LOG_FILE when its stdout reader goes away (EPIPE)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'picluster-'));
+    try {
+      const logFile = join(dir, 'master.jsonl');
+      const { master, port } = await startMaster([], { LOG_FILE: logFile });
+      master.child.stdout!.destroy(); // like `picluster master | head -1`
+      const slave = start([
+        'slave',
+        '--master',
+        `127.0.0.1:${port}`,
+        '--id',
+        'e',
+        '--heartbeat-interval-ms',
+        '10',
+        '--count',
+        '20',
+      ]);
+      expect((await slave.exited).code).toBe(0);
+      await pollUntil(
+        () => (readFileSync(logFile, 'utf8').includes('"reason":"closed"') ? true : undefined),
+        5000,
+        () => readFileSync(logFile, 'utf8'),
+      );
+      master.kill('SIGTERM');
+      expect(await master.exited).toEqual({ code: 0, signal: null });
+      const lines = readFileSync(logFile, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { event: string; seq?: number });
+      expect(lines.filter((l) => l.event === 'message').map((l) => l.seq)).toEqual(
+        Array.from({ length: 21 }, (_, i) => i + 1),
+      );
+      expect(lines.at(-1)!.event).toBe('shutdown');
+      expect(master.stderr).toContain('cannot write log lines to stdout');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('text format escapes control characters, so a peer cannot forge a line', async () => {
+    const text = start(['master', '--port', '0', '--host', '127.0.0.1'], { LOG_FORMAT: 'text' });
+    const listening = await pollUntil(
+      () => /port=(\d+)/.exec(text.stdout)?.[1],
+      5000,
+      () => text.stdout,
+    );
+    const socket = await rawClient(Number(listening));
+    socket.end('{"msg":"hi\\n2026-01-01T00:00:00.000Z info  disconnect Client disconnected node=\\"forged\\""}\r');
+    await pollUntil(
+      () => (text.stdout.includes('Received message') ? true : undefined),
+      5000,
+      () => text.stdout,
+    );
+    const forged = text.stdout.split('\n').filter((line) => line.startsWith('2026-01-01'));
+    expect(forged).toEqual([]);
+    expect(text.stdout).toContain('Received message: hi\\n2026-01-01');
   });
 
   it('master declares a paused (SIGSTOP) slave disconnected by timeout; after SIGCONT it comes back', async () => {

@@ -166,6 +166,22 @@ describe('FrameDecoder', () => {
       expect(events).toEqual([{ frame: { ok: 1 } }, { error: 'PICLUSTER_ERR_FRAME_TOO_LARGE' }, { frame: { ok: 2 } }]);
     });
 
+    it('keeps a character cut at the chunk end for the frame after a refused one', () => {
+      const { decoder, events } = collect(64);
+      const euro = Buffer.from('€');
+      const big = Buffer.from(`{"msg":"${'x'.repeat(100)}"}`);
+      decoder.push(Buffer.concat([big, Buffer.from('\r{"msg":"'), euro.subarray(0, 2)]));
+      decoder.push(Buffer.concat([euro.subarray(2), Buffer.from('"}\r')]));
+      expect(events).toEqual([{ error: 'PICLUSTER_ERR_FRAME_TOO_LARGE' }, { frame: { msg: '€' } }]);
+    });
+
+    it('counts undecodable bytes as the bytes received, not as the U+FFFD they became', () => {
+      const frame = Buffer.concat([Buffer.from('{"msg":"'), Buffer.alloc(40, 0xff), Buffer.from('"}')]); // 50 bytes
+      const whole = decodeInPieces(Buffer.concat([frame, Buffer.from('\r')]), [], 64);
+      const split = decodeInPieces(Buffer.concat([frame, Buffer.from('\r')]), [10, 30], 64);
+      for (const events of [whole, split]) expect(events).toEqual([{ frame: { msg: '\uFFFD'.repeat(40) } }]);
+    });
+
     it('defaults to 1 MiB', () => {
       const { decoder } = collect();
       expect(decoder.maxFrameBytes).toBe(1024 * 1024);
@@ -183,6 +199,11 @@ describe('FrameDecoder', () => {
 describe('excerptOf', () => {
   it('escapes control, backslash and non-ASCII characters and shortens long input', () => {
     expect(excerptOf('A\u0000\\\u00ff\n\u2603')).toBe('A\\x00\\x5c\\xff\\x0a\\u2603');
-    expect(excerptOf('a'.repeat(100))).toBe('a'.repeat(64) + '…');
+    expect(excerptOf('a'.repeat(100))).toBe('a'.repeat(63) + '…');
+    expect(excerptOf('a'.repeat(64))).toBe('a'.repeat(64));
+    // The limit holds for the escaped output, not the input.
+    const escaped = excerptOf('\u0001'.repeat(100));
+    expect(escaped.length).toBeLessThanOrEqual(64);
+    expect(escaped.endsWith('…')).toBe(true);
   });
 });
