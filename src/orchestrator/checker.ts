@@ -73,7 +73,11 @@ export type FailureKind =
   | 'duplicated'
   | 'out_of_order'
   | 'unexpected'
+  /** A message the master logged under the right node and seq, but with another text or type than the slave sent. */
+  | 'wrong_content'
   | 'missing_disconnect'
+  /** More than one `disconnect` line for one connection (master incarnation + `conn`). */
+  | 'duplicated_disconnect'
   | 'wrong_reason'
   | 'late_disconnect'
   | 'spurious_disconnect'
@@ -203,6 +207,8 @@ interface SentMessage extends MessageRef {
   name: string;
   at: number;
   type: string;
+  /** The text sent (the `sent` line's `message`). */
+  text: string | undefined;
   logCount: number;
   /** Master timestamps of each time it was logged. */
   loggedAt: number[];
@@ -230,6 +236,8 @@ interface MasterMessage {
   node: string;
   seq: number | undefined;
   type: string;
+  /** The line's `message`: `Received message: <text>`. */
+  text: string | undefined;
   conn: number | undefined;
   sent?: SentMessage;
 }
@@ -243,6 +251,11 @@ interface MasterDisconnect {
   conn: number | undefined;
   seq: number | undefined;
   matched: boolean;
+  /**
+   * Logged after the connection's first `disconnect` that no message on it
+   * follows: reported as `duplicated_disconnect`, never matched to a fault.
+   */
+  duplicate: boolean;
 }
 
 interface ConnInfo {
@@ -250,6 +263,14 @@ interface ConnInfo {
   openedIndex: number;
   hasConnectLine: boolean;
   closedAt?: number;
+  conn: number;
+  masterIncarnation: number;
+  /** Every `disconnect` line of this connection, in log order. */
+  disconnects: MasterDisconnect[];
+  /** Line index of its last `message` (-1: none). A disconnect before it did not end the connection. */
+  lastMessageIndex: number;
+  /** The slave node id a `message` line on it named, if any. */
+  slaveNode?: string;
 }
 
 interface MasterMark {
@@ -296,11 +317,18 @@ interface Window {
 
 const KILL_REASONS = ['closed', 'reset'];
 const END_OF_RUN_REASONS = ['closed', 'reset', 'shutdown'];
+/** How a connection may end at the run's end and lose what was last sent on it (not `closed`: a FIN follows the data). */
+const RUN_END_LOSSY_REASONS = ['shutdown', 'reset'];
 
 const str = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
 const int = (value: unknown): number | undefined => (Number.isSafeInteger(value) ? (value as number) : undefined);
 const connKey = (masterIncarnation: number, conn: number): string => `${masterIncarnation}:${conn}`;
 const iso = (ms: number): string => (Number.isFinite(ms) ? new Date(ms).toISOString() : 'never');
+
+/** A connection's `disconnect` lines after its last message: the first ended it, any other is a duplicate. */
+function endingDisconnects(info: ConnInfo): MasterDisconnect[] {
+  return info.disconnects.filter((d) => d.index > info.lastMessageIndex);
+}
 
 /** Percentile by nearest rank; null for no values. */
 function percentile(values: readonly number[], p: number): number | null {
@@ -369,6 +397,7 @@ class Checker {
     const faults = this.buildFaults();
     this.buildExpectations(faults);
     this.matchDisconnects();
+    this.checkConnections();
     this.checkRecoveries();
     this.judgeMessages();
 
@@ -474,6 +503,7 @@ class Checker {
                 seq,
                 at,
                 type,
+                text: str(line.message),
                 logCount: 0,
                 loggedAt: [],
               });
@@ -541,7 +571,15 @@ class Checker {
         const key = connKey(incarnation, conn);
         let info = model.conns.get(key);
         if (info === undefined) {
-          info = { openedAt: at, openedIndex: index, hasConnectLine: false };
+          info = {
+            openedAt: at,
+            openedIndex: index,
+            hasConnectLine: false,
+            conn,
+            masterIncarnation: incarnation,
+            disconnects: [],
+            lastMessageIndex: -1,
+          };
           model.conns.set(key, info);
         }
         return info;
@@ -559,22 +597,29 @@ class Checker {
           if (info !== undefined) info.hasConnectLine = true;
           break;
         }
-        case 'message':
-          touch();
+        case 'message': {
+          const info = touch();
+          const node = str(line.node) ?? '(none)';
+          if (info !== undefined) {
+            info.lastMessageIndex = index;
+            if (info.slaveNode === undefined && this.slaveByNode.has(node)) info.slaveNode = node;
+          }
           model.messages.push({
             index,
             at,
             masterIncarnation: incarnation,
-            node: str(line.node) ?? '(none)',
+            node,
             seq: int(line.seq),
             type: str(line.type) ?? 'unknown',
+            text: str(line.message),
             conn,
           });
           break;
+        }
         case 'disconnect': {
           const info = touch();
           if (info !== undefined && info.closedAt === undefined) info.closedAt = at;
-          model.disconnects.push({
+          const d: MasterDisconnect = {
             index,
             at,
             masterIncarnation: incarnation,
@@ -583,12 +628,19 @@ class Checker {
             conn,
             seq: int(line.seq),
             matched: false,
-          });
+            duplicate: false,
+          };
+          info?.disconnects.push(d);
+          model.disconnects.push(d);
           break;
         }
       }
     });
     model.lastIncarnation = incarnation;
+    // A disconnect that messages on the same connection follow is judged as spurious (or matched) as any other.
+    for (const info of model.conns.values()) {
+      for (const d of endingDisconnects(info).slice(1)) d.duplicate = true;
+    }
     if (model.listenings.length === 0) {
       this.fail({ node: 'master', kind: 'invalid_run', detail: 'master.jsonl has no "listening" line' });
     }
@@ -628,6 +680,7 @@ class Checker {
         const sent = best === undefined ? undefined : sentBefore(best, m);
         if (sent !== undefined) {
           m.sent = sent;
+          this.checkContent(m, sent);
           continue;
         }
         const where = `on conn ${m.conn ?? '?'} at ${this.rel(m.at)}`;
@@ -669,6 +722,26 @@ class Checker {
         highest.set(key, sent.seq);
       }
     }
+  }
+
+  /** The master must log what the slave sent: its text after `Received message: `, and its type. */
+  private checkContent(m: MasterMessage, sent: SentMessage): void {
+    const expected = sent.text === undefined ? undefined : `Received message: ${sent.text}`;
+    const wrong: string[] = [];
+    if (expected !== undefined && m.text !== expected) {
+      wrong.push(`message ${JSON.stringify(m.text ?? null)}, expected ${JSON.stringify(expected)}`);
+    }
+    if (m.type !== sent.type) wrong.push(`type "${m.type}", expected "${sent.type}"`);
+    if (wrong.length === 0) return;
+    this.fail({
+      node: sent.name,
+      kind: 'wrong_content',
+      seq: sent.seq,
+      incarnation: sent.incarnation,
+      detail: `${sent.name} seq ${sent.seq} (incarnation ${sent.incarnation}) logged at ${this.rel(m.at)} on conn ${
+        m.conn ?? '?'
+      } with ${wrong.join(' and ')}`,
+    });
   }
 
   // -- the timeline ----------------------------------------------------------
@@ -933,7 +1006,9 @@ class Checker {
       const own = this.expectations
         .filter((e) => e.name === slave.name && e.result.check === 'disconnect' && e.result.expect !== 'none')
         .sort((a, b) => a.from - b.from || a.fault.ref.index - b.fault.ref.index);
-      const disconnects = this.master.disconnects.filter((d) => d.node === slave.node).sort((a, b) => a.at - b.at);
+      const disconnects = this.master.disconnects
+        .filter((d) => d.node === slave.node && !d.duplicate)
+        .sort((a, b) => a.at - b.at);
       own.forEach((e, i) => {
         const horizon = own.slice(i + 1).find((later) => later.from > e.from)?.from ?? Infinity;
         const candidates = disconnects.filter(
@@ -999,12 +1074,83 @@ class Checker {
     }
   }
 
+  private connOf(d: MasterDisconnect): ConnInfo | undefined {
+    return d.conn === undefined ? undefined : this.master.conns.get(connKey(d.masterIncarnation, d.conn));
+  }
+
+  /** The slave a connection belongs to: the node its messages or disconnects named. */
+  private slaveOfConn(info: ConnInfo | undefined): SlaveModel | undefined {
+    if (info === undefined) return undefined;
+    if (info.slaveNode !== undefined) return this.slaveByNode.get(info.slaveNode);
+    for (const d of info.disconnects) {
+      const slave = this.slaveByNode.get(d.node);
+      if (slave !== undefined) return slave;
+    }
+    return undefined;
+  }
+
+  /**
+   * Exactly one `disconnect` per connection of a slave node: a second one is a
+   * failure, and so is a connection (a `connect` line, then a message from a
+   * slave) that is never logged as ended by the end of its master's log — its
+   * `shutdown` line, or the end of master.jsonl. A connection whose fault
+   * already failed as `missing_disconnect` is not reported twice.
+   */
+  private checkConnections(): void {
+    const shutdownIndex = new Map<number, number>();
+    for (const s of this.master.shutdowns) {
+      if (!shutdownIndex.has(s.masterIncarnation)) shutdownIndex.set(s.masterIncarnation, s.index);
+    }
+    for (const info of this.master.conns.values()) {
+      const slave = this.slaveOfConn(info);
+      if (slave === undefined) continue;
+      const where = `conn ${info.conn} (master incarnation ${info.masterIncarnation})`;
+      const [first, ...extra] = endingDisconnects(info);
+      for (const d of extra) {
+        this.fail({
+          node: slave.name,
+          kind: 'duplicated_disconnect',
+          detail: `${slave.name} (${slave.node}): ${where} logged a disconnect again at ${this.rel(d.at)} (reason "${
+            d.reason
+          }"), after the one at ${this.rel(first?.at ?? NaN)} (reason "${first?.reason ?? '?'}")`,
+        });
+      }
+      if (!info.hasConnectLine || info.slaveNode === undefined) continue;
+      const end = shutdownIndex.get(info.masterIncarnation) ?? Infinity;
+      // A restarted master's late disconnects are judged by its master-restart expectations.
+      const lastMaster = info.masterIncarnation === this.master.lastIncarnation;
+      if (first !== undefined && (first.index < end || !lastMaster)) continue;
+      const reported = this.expectations.some(
+        (e) =>
+          e.name === slave.name &&
+          e.result.check === 'disconnect' &&
+          e.result.expect === 'must' &&
+          !e.result.ok &&
+          e.result.seen === undefined &&
+          e.from >= info.openedAt &&
+          (e.masterIncarnation === undefined || e.masterIncarnation === info.masterIncarnation),
+      );
+      if (reported) continue;
+      this.fail({
+        node: slave.name,
+        kind: 'missing_disconnect',
+        detail: `${slave.name} (${slave.node}): ${where}, opened at ${this.rel(info.openedAt)}, ${
+          first === undefined
+            ? 'has no disconnect line after its last message'
+            : `logged its disconnect only after the master's shutdown line (${this.rel(first.at)})`
+        }`,
+      });
+    }
+  }
+
   private judgeUnmatchedDisconnects(): { otherConnections: number; endOfRunDisconnects: number } {
     let otherConnections = 0;
     let endOfRunDisconnects = 0;
     for (const d of this.master.disconnects) {
       if (d.matched) continue;
       const slave = this.slaveByNode.get(d.node);
+      // Reported by checkConnections as duplicated_disconnect.
+      if (d.duplicate && (slave ?? this.slaveOfConn(this.connOf(d))) !== undefined) continue;
       if (slave === undefined) {
         otherConnections += 1;
         continue;
@@ -1086,7 +1232,11 @@ class Checker {
               (w.incarnation === undefined || w.incarnation === inc.index),
           );
           const end = this.finalShutdownWindow();
-          const excuse = window ?? (sent.at >= end.from ? { ...end, name: slave.name } : undefined);
+          const excuse =
+            window ??
+            (sent.at >= end.from && this.mayBeLostAtRunEnd(slave, inc, sent)
+              ? { ...end, name: slave.name }
+              : undefined);
           if (excuse !== undefined) {
             this.excused.push({
               node: slave.name,
@@ -1111,6 +1261,33 @@ class Checker {
         }
       }
     }
+  }
+
+  /**
+   * Whether a message sent just before the last master stopped may have died
+   * with it. Not when the master logged a later seq of the node in a
+   * disconnect, nor when the connection it went out on ended with a clean FIN
+   * (`closed`): TCP delivers everything written before the FIN. Only a
+   * connection the master itself closed (`shutdown`) or that failed (`reset`)
+   * can lose it — or one the master never tied to this process.
+   */
+  private mayBeLostAtRunEnd(slave: SlaveModel, inc: Incarnation, sent: SentMessage): boolean {
+    const next = slave.incarnations[inc.index]?.startedAt ?? Infinity;
+    const laterSeq = this.master.disconnects.some(
+      (d) => d.node === slave.node && d.at >= sent.at && d.at < next && d.seq !== undefined && d.seq >= sent.seq,
+    );
+    if (laterSeq) return false;
+    // The connection it went out on: the latest one carrying this process's messages, opened before it was sent.
+    let conn: ConnInfo | undefined;
+    for (const m of this.master.messages) {
+      if (m.sent?.name !== slave.name || m.sent.incarnation !== inc.index || m.conn === undefined) continue;
+      const info = this.master.conns.get(connKey(m.masterIncarnation, m.conn));
+      if (info === undefined || info.openedAt > sent.at + CLOCK_SKEW_MS) continue;
+      if (conn === undefined || info.openedIndex > conn.openedIndex) conn = info;
+    }
+    const ended = conn === undefined ? undefined : endingDisconnects(conn)[0];
+    if (conn === undefined || (ended !== undefined && ended.at < sent.at - CLOCK_SKEW_MS)) return true;
+    return ended !== undefined && RUN_END_LOSSY_REASONS.includes(ended.reason);
   }
 
   /** Messages sent as the last master stops can't be logged by it. */

@@ -196,7 +196,7 @@ export function toJUnitXml(report: CheckReport, runName: string): string {
     failures: take((f) => f.kind === 'invalid_run' || f.kind === 'fault_not_confirmed'),
     error: true,
   });
-  const messageKinds = new Set(['missing', 'duplicated', 'out_of_order', 'unexpected']);
+  const messageKinds = new Set(['missing', 'duplicated', 'out_of_order', 'unexpected', 'wrong_content']);
   for (const n of report.nodes) {
     cases.push({
       classname: `${base}.messages`,
@@ -205,8 +205,14 @@ export function toJUnitXml(report: CheckReport, runName: string): string {
     });
     cases.push({
       classname: `${base}.disconnects`,
-      name: `${n.name} (${n.node}): no spurious disconnect`,
-      failures: take((f) => f.node === n.name && f.kind === 'spurious_disconnect'),
+      name: `${n.name} (${n.node}): no spurious disconnect, one per connection`,
+      failures: take(
+        (f) =>
+          f.node === n.name &&
+          (f.kind === 'spurious_disconnect' ||
+            f.kind === 'duplicated_disconnect' ||
+            (f.kind === 'missing_disconnect' && f.fault === undefined)),
+      ),
     });
   }
   for (const e of report.expectations) {

@@ -26,6 +26,10 @@ describe('picluster check', () => {
     ['spurious-disconnect', /^\s*slave-1\s+spurious_disconnect\s.*seq 8\)/m],
     ['late-disconnect', /^\s*slave-2\s+late_disconnect\s.*kill of slave-2 at 1500 ms/m],
     ['wrong-reason', /^\s*slave-2\s+wrong_reason\s.*reason "timeout"/m],
+    ['wrong-content', /^\s*slave-1\s+wrong_content\s+seq 4\s.*pc-7f3a-slave-9/m],
+    ['duplicated-disconnect', /^\s*slave-3\s+duplicated_disconnect\s.*conn 5 .*reason "shutdown"/m],
+    ['unended-connection', /^\s*slave-2\s+missing_disconnect\s.*conn 4 /m],
+    ['lost-last-message', /^\s*slave-2\s+missing\s+seq 9\s/m],
   ])('exits 1 on %s, naming the node (and seq)', async (name, failureLine) => {
     const { code, stdout } = await runCli(['check', join(FIXTURES, name), '--no-write']);
     expect(stdout).toMatch(failureLine);

@@ -104,11 +104,12 @@ function simulate(spec: SimSpec = {}): RunRecord {
   const send = (s: SimSlave, t: number, type: 'hello' | 'heartbeat'): void => {
     const c = s.conn as SimConn;
     s.seq += 1;
-    slog(s, t, 'sent', { seq: s.seq, type });
+    const text = type === 'hello' ? `Hello World, I am client ${s.node}` : `I am still alive, client: ${s.node}`;
+    slog(s, t, 'sent', { message: text, seq: s.seq, type });
     s.nextBeat = t + intervalMs;
     if (s.cut) return; // lost on the wire; the slave can't tell
     if (c.open) {
-      mlog(t, 'message', { node: s.node, seq: s.seq, type, conn: c.id });
+      mlog(t, 'message', { message: `Received message: ${text}`, node: s.node, seq: s.seq, type, conn: c.id });
       c.lastFrame = t;
       c.lastSeq = s.seq;
     } else {
@@ -453,6 +454,24 @@ describe('rule a: every sent message logged exactly once', () => {
   });
 });
 
+describe('rule a2: the master logs what the slave sent', () => {
+  it('reports a message logged with another text or another type as wrong_content, by node and seq', () => {
+    const run = kcp();
+    edit(run, msg('node-1', 5), { message: 'Received message: \ufffd garbage' });
+    edit(run, msg('node-2', 3), { type: 'legacy' });
+    const report = checkRun(run);
+    expect(report.verdict).toBe('fail');
+    expect(report.failures.map((f) => [f.node, f.kind, f.seq, f.incarnation])).toEqual([
+      ['slave-1', 'wrong_content', 5, 1],
+      ['slave-2', 'wrong_content', 3, 1],
+    ]);
+    expect(report.failures[0]?.detail).toContain('"Received message: I am still alive, client: node-1"');
+    expect(report.failures[1]?.detail).toContain('type "legacy", expected "heartbeat"');
+    // Still logged once: not also missing.
+    expect(row(report, 'slave-1').missing).toEqual([]);
+  });
+});
+
 describe('rule b: messages in flight at a fault are excused, counted and shown', () => {
   it('excuses messages lost in a cut with the fault and window they used', () => {
     const report = checkRun(kcp());
@@ -498,6 +517,45 @@ describe('rule b: messages in flight at a fault are excused, counted and shown',
       expect.objectContaining({ node: 'slave-1', kind: 'not_seen_again', fault: 0 }),
       expect.objectContaining({ node: 'slave-1', kind: 'missing', seq: 1, incarnation: 2 }),
     ]);
+  });
+
+  describe('at the run’s end', () => {
+    const lastSeq = (run: RunRecord): number =>
+      Math.max(...(run.slaves['slave-1'] ?? []).filter((l) => l.event === 'sent').map((l) => l.seq as number));
+    const endDisc: Match = (l) => l.event === 'disconnect' && l.node === 'node-1' && ms(l.timestamp) > 6000;
+
+    it('does not excuse the last message before a clean FIN (closed)', () => {
+      const run = simulate();
+      const last = lastSeq(run);
+      expect(sentAt(run, 'slave-1', last)).toBeGreaterThan(6050 - IN_FLIGHT_SLACK_MS);
+      remove(run, msg('node-1', last));
+      edit(run, endDisc, { seq: last - 1 });
+      const report = checkRun(run);
+      expect(report.failures).toEqual([expect.objectContaining({ node: 'slave-1', kind: 'missing', seq: last })]);
+      expect(report.excused).toEqual([]);
+    });
+
+    it('does not excuse a message whose seq a later disconnect carries', () => {
+      const run = simulate();
+      const last = lastSeq(run);
+      remove(run, msg('node-1', last));
+      edit(run, endDisc, { reason: 'shutdown' });
+      expect(checkRun(run).failures).toEqual([
+        expect.objectContaining({ node: 'slave-1', kind: 'missing', seq: last }),
+      ]);
+    });
+
+    it('excuses, and lists, the last message of a connection the master shut down', () => {
+      const run = simulate();
+      const last = lastSeq(run);
+      remove(run, msg('node-1', last));
+      edit(run, endDisc, { reason: 'shutdown', seq: last - 1 });
+      const report = checkRun(run);
+      expectPass(report);
+      expect(report.excused).toEqual([
+        expect.objectContaining({ node: 'slave-1', seq: last, fault: expect.objectContaining({ action: 'run-end' }) }),
+      ]);
+    });
   });
 
   it('excuses messages around a master restart until the first message logged after it', () => {
@@ -566,7 +624,11 @@ describe('rule c: one disconnect per fault, with a fitting reason, in time', () 
     const run = simulate({ faults });
     remove(run, disc('node-1', 'timeout'));
     const report = checkRun(run);
-    expect(kinds(report)).not.toContain('missing_disconnect');
+    // No fault requires it; but conn 1 now never ends, which "exactly one disconnect per connection" catches.
+    expect(report.failures.map((f) => [f.node, f.kind, f.fault])).toEqual([
+      ['slave-1', 'missing_disconnect', undefined],
+    ]);
+    expect(report.failures[0]?.detail).toContain('conn 1 ');
   });
 
   it('requires shutdown disconnects from the old master before its shutdown line', () => {
@@ -612,10 +674,57 @@ describe('rule d: spurious disconnects', () => {
     expect(report.endOfRunDisconnects).toBe(3);
   });
 
-  it('counts an extra disconnect after a kill as spurious ("exactly one")', () => {
+  it('counts an extra disconnect after a kill as duplicated ("exactly one")', () => {
     const run = kcp();
     const i = indexOf(run, disc('node-2', 'closed'));
     run.master.splice(i + 1, 0, { ...(run.master[i] as RunLogLine), reason: 'reset' });
+    const report = checkRun(run);
+    expect(report.failures).toEqual([expect.objectContaining({ node: 'slave-2', kind: 'duplicated_disconnect' })]);
+    expect(report.expectations[0]?.seen?.reason).toBe('closed');
+  });
+});
+
+describe('rule g: exactly one disconnect per connection', () => {
+  it('fails a run-end connection logged as disconnected twice, even with end-of-run reasons', () => {
+    const run = kcp();
+    const i = indexOf(run, (l) => l.event === 'disconnect' && l.node === 'node-3' && ms(l.timestamp) > 6000);
+    const line = run.master[i] as RunLogLine;
+    run.master.splice(i + 1, 0, { ...line, reason: 'shutdown' });
+    const report = checkRun(run);
+    expect(report.verdict).toBe('fail');
+    expect(report.failures).toEqual([expect.objectContaining({ node: 'slave-3', kind: 'duplicated_disconnect' })]);
+    expect(report.failures[0]?.detail).toContain(`conn ${line.conn as number} `);
+    expect(report.endOfRunDisconnects).toBe(3);
+  });
+
+  it('fails connections that never end, naming each conn, but not twice for a fault’s missing disconnect', () => {
+    const run = kcp();
+    const ends = run.master.filter((l) => l.event === 'disconnect' && ms(l.timestamp) > 6000);
+    run.master = run.master.filter((l) => !ends.includes(l));
+    const report = checkRun(run);
+    expect(ends).toHaveLength(3);
+    expect(report.failures.map((f) => [f.node, f.kind, f.fault]).sort()).toEqual([
+      ['slave-1', 'missing_disconnect', undefined],
+      ['slave-2', 'missing_disconnect', undefined],
+      ['slave-3', 'missing_disconnect', undefined],
+    ]);
+    for (const end of ends) {
+      expect(report.failures.map((f) => f.detail)).toContainEqual(
+        expect.stringContaining(`conn ${end.conn as number} `),
+      );
+    }
+
+    const kill = kcp();
+    remove(kill, disc('node-2', 'closed'));
+    expect(checkRun(kill).failures).toEqual([
+      expect.objectContaining({ node: 'slave-2', kind: 'missing_disconnect', fault: 0 }),
+    ]);
+  });
+
+  it('does not count a disconnect followed by messages on the same connection as its end', () => {
+    const run = kcp();
+    const i = indexOf(run, msg('node-1', 8));
+    run.master.splice(i, 0, { ...(run.master[i] as RunLogLine), event: 'disconnect', reason: 'timeout', seq: 7 });
     expect(kinds(checkRun(run))).toEqual(['spurious_disconnect']);
   });
 });
@@ -710,6 +819,10 @@ describe('the run-directory fixtures', () => {
     ['spurious-disconnect', { node: 'slave-1', kind: 'spurious_disconnect' }],
     ['late-disconnect', { node: 'slave-2', kind: 'late_disconnect', fault: 0 }],
     ['wrong-reason', { node: 'slave-2', kind: 'wrong_reason', fault: 0 }],
+    ['wrong-content', { node: 'slave-1', kind: 'wrong_content', seq: 4 }],
+    ['duplicated-disconnect', { node: 'slave-3', kind: 'duplicated_disconnect' }],
+    ['unended-connection', { node: 'slave-2', kind: 'missing_disconnect' }],
+    ['lost-last-message', { node: 'slave-2', kind: 'missing', seq: 9 }],
   ])('fails %s with exactly the doctored failure', async (name, failure) => {
     const report = checkRun(await readRunDirectory(join(FIXTURES, name)));
     expect(report.verdict).toBe('fail');
