@@ -6,6 +6,15 @@ export function heartbeatTimeoutOf(scenario: Scenario): number {
   return scenario.heartbeatTimeoutMs ?? 3 * scenario.heartbeatIntervalMs;
 }
 
+/**
+ * The slaves' reconnect backoff cap in a run: at most 1 s (4 intervals when
+ * shorter), so a node is back within about a second of its recovery and the
+ * checker's recovery bounds hold.
+ */
+export function reconnectMaxDelayOf(scenario: Scenario): number {
+  return Math.min(1000, 4 * scenario.heartbeatIntervalMs);
+}
+
 /** A line of the master's log, parsed: the documented fields plus the event's own. */
 export type MasterLogLine = Record<string, unknown> & { event: string };
 

@@ -1,6 +1,6 @@
 export { RunError, heartbeatTimeoutOf, type Backend, type BackendSinks, type StartedCluster } from './backend';
 export { checkRun, type CheckReport, type Verdict } from './checker';
-export { DEFAULT_DOCKER_IMAGE, DockerBackend, removeRunResources } from './docker';
+export { DEFAULT_DOCKER_IMAGE, DOCKER_PROJECT_PREFIX, DockerBackend, removeRunResources } from './docker';
 export { LocalBackend } from './local/local-backend';
 export { formatTable, toJUnitXml, writeReports } from './report';
 export { RunDirectoryError, readRunDirectory } from './run-directory';

@@ -67,7 +67,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
   writeFileSync(timelineFile, '');
 
   const progress = new Progress(options.progress ?? process.stderr, scenario);
-  const hellos = new HelloWatch(Array.from({ length: scenario.slaves }, (_, index) => `slave-${index + 1}`));
+  const hellos = new HelloWatch();
   const sinks = {
     onMasterLine: (line: MasterLogLine): void => {
       progress.count(line);
@@ -82,7 +82,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
     progress.start();
     cluster = await bringUp(backend, scenario, runDir, sinks, signal);
     const readyTimeoutMs = (options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS) + 3 * scenario.heartbeatIntervalMs;
-    await hellos.all(readyTimeoutMs, signal);
+    await hellos.all(Object.values(cluster.nodes), readyTimeoutMs, signal);
     t0 = Date.now();
     progress.running(t0);
 
@@ -260,19 +260,20 @@ function waitUntil(atMs: number, signal: AbortSignal | undefined): Promise<void>
 
 /** Watches the master's log for the hello of every slave. */
 class HelloWatch {
-  private readonly missing: Set<string>;
+  /** Node ids whose hello the master logged; kept from the first line, as hellos may precede `up()`'s return. */
+  private readonly seen = new Set<string>();
+  private missing = new Set<string>();
   private wake: (() => void) | undefined;
-
-  constructor(nodes: readonly string[]) {
-    this.missing = new Set(nodes);
-  }
 
   see(line: MasterLogLine): void {
     if (line.event !== 'message' || line.type !== 'hello' || typeof line.node !== 'string') return;
+    this.seen.add(line.node);
     if (this.missing.delete(line.node) && this.missing.size === 0) this.wake?.();
   }
 
-  async all(timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
+  /** Resolves once every one of `nodes` (node ids as the master logs them) has said hello. */
+  async all(nodes: readonly string[], timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
+    this.missing = new Set(nodes.filter((node) => !this.seen.has(node)));
     if (this.missing.size === 0) return;
     let timer: NodeJS.Timeout | undefined;
     const ready = new Promise<void>((resolve, reject) => {

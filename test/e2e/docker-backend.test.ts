@@ -11,7 +11,8 @@ import {
   type DockerCluster,
 } from '../../src/orchestrator/docker';
 import type { Action } from '../../src/orchestrator/types';
-import { sh } from '../helpers/docker';
+import { DOCKER_PROJECT_PREFIX, formatTable, loadScenario, runScenario } from '../../src/orchestrator';
+import { ROOT, sh } from '../helpers/docker';
 import { pollUntil } from '../helpers/wait';
 
 jest.setTimeout(300_000);
@@ -71,15 +72,9 @@ describe('DockerBackend (real Docker)', () => {
 
   beforeAll(async () => {
     runDir = mkdtempSync(join(tmpdir(), 'picluster-docker-backend-'));
-    const present = await docker
-      .getImage(IMAGE)
-      .inspect()
-      .then(
-        () => true,
-        () => false,
-      );
-    // compose.test.ts builds the same image; built here only when this file runs alone on a fresh machine.
-    if (!present) await sh('scripts/build-images.sh', [], { IMAGE, OFFLINE_BASE: process.env.OFFLINE_BASE ?? '1' });
+    // Always built: an image left by an earlier checkout would test old code. The build
+    // cache makes this quick when compose.test.ts has just built the same sources.
+    await sh('scripts/build-images.sh', [], { IMAGE, OFFLINE_BASE: process.env.OFFLINE_BASE ?? '1' }, 1_200_000);
   });
 
   afterAll(async () => {
@@ -330,4 +325,22 @@ describe('DockerBackend (real Docker)', () => {
     expect(await projectResources(project)).toEqual({ containers: 0, networks: 0 });
     expect(DockerBackend.liveProjects()).toEqual([]);
   });
+
+  it('runs a scenario end to end through the runner: every action confirmed, verdict PASS', async () => {
+    const scenario = loadScenario(join(ROOT, 'test', 'fixtures', 'scenarios', 'local-faults.yaml'));
+    const outDir = join(runDir, 'runner');
+    const result = await runScenario(scenario, {
+      backend: new DockerBackend({ image: IMAGE }),
+      outDir,
+      progress: false,
+    });
+    expect(result.complete).toBe(true);
+    expect(result.info.backend).toBe('docker');
+    if (result.report.verdict !== 'pass')
+      throw new Error(`verdict ${result.report.verdict}:\n${formatTable(result.report)}`);
+    // The containers' names, from Docker's DNS: <project>-slave-N.
+    for (let n = 1; n <= scenario.slaves; n++) {
+      expect(result.info.nodes[`slave-${n}`]).toMatch(new RegExp(`^${DOCKER_PROJECT_PREFIX}.+-slave-${n}$`));
+    }
+  }, 180_000);
 });

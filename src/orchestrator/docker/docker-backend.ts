@@ -6,6 +6,7 @@ import Docker from 'dockerode';
 import { checkInteger } from '../../common';
 import {
   heartbeatTimeoutOf,
+  reconnectMaxDelayOf,
   RunError,
   type Backend,
   type BackendSinks,
@@ -198,6 +199,7 @@ export class DockerCluster implements StartedCluster {
       SLAVES: String(scenario.slaves),
       HEARTBEAT_INTERVAL_MS: String(scenario.heartbeatIntervalMs),
       HEARTBEAT_TIMEOUT_MS: String(heartbeatTimeoutOf(scenario)),
+      RECONNECT_MAX_DELAY_MS: String(reconnectMaxDelayOf(scenario)),
       // The log is parsed: a LOG_FORMAT=text in the caller's environment must not reach the nodes.
       LOG_FORMAT: 'json',
     });

@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   heartbeatTimeoutOf,
+  reconnectMaxDelayOf,
   RunError,
   type Backend,
   type BackendSinks,
@@ -21,9 +22,6 @@ export const DEFAULT_LOCAL_STOP_GRACE_MS = 5000;
 
 /** Longest wait for a node's readiness line or a fault's confirmation, in ms. */
 export const DEFAULT_LOCAL_CONFIRM_TIMEOUT_MS = 10_000;
-
-/** Cap of a slave's reconnect backoff, in ms, so a healed or restarted link is used again quickly. */
-const MAX_RECONNECT_DELAY_MS = 1000;
 
 export interface LocalBackendOptions {
   /** The `picluster` CLI each node runs, with the running Node.js. Default {@link DEFAULT_LOCAL_CLI_PATH}. */
@@ -435,7 +433,7 @@ class LocalCluster implements StartedCluster {
         '--heartbeat-interval-ms',
         String(interval),
         '--reconnect-max-delay-ms',
-        String(Math.min(MAX_RECONNECT_DELAY_MS, interval * 4)),
+        String(reconnectMaxDelayOf(this.scenario)),
         '--log-format',
         'json',
       ],
