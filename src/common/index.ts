@@ -4,3 +4,4 @@ export { OptionError, PiclusterError, ProtocolError, type ErrorCode } from './er
 export { LOG_FORMATS, createLog, type Log, type LogFields, type LogFormat, type LoggerOptions } from './logger';
 export { checkInteger } from './options';
 export { DURATION_FORMS, formatDuration, parseDuration, showValue } from './duration';
+export { ExitGuard } from './exit-guard';

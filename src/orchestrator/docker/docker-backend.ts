@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { createWriteStream, existsSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import Docker from 'dockerode';
-import { checkInteger } from '../../common';
+import { ExitGuard, checkInteger } from '../../common';
 import {
   heartbeatTimeoutOf,
   reconnectMaxDelayOf,
@@ -89,24 +89,12 @@ export function resolveDockerBackendOptions(options: Partial<DockerBackendOption
   };
 }
 
-/** Every cluster of this process that is starting or running: what {@link DockerBackend.cleanupAll} takes down. */
-const liveClusters = new Set<DockerCluster>();
-let exitHookInstalled = false;
-
 /**
- * The last resort when the process ends without `down()` (an uncaught error,
- * a second Ctrl-C that exits at once): containers outlive the process, so
- * they are removed here, synchronously, with the `docker` CLI.
+ * Every cluster of this process that is starting or running: what
+ * {@link DockerBackend.cleanupAll} takes down, and, should the process end
+ * without `down()`, what is removed on exit with the `docker` CLI.
  */
-function track(cluster: DockerCluster): void {
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    process.on('exit', () => {
-      for (const live of liveClusters) live.removeSync();
-    });
-  }
-  liveClusters.add(cluster);
-}
+const liveClusters = new ExitGuard<DockerCluster>((cluster) => cluster.removeSync());
 
 /**
  * Runs the cluster as containers from the project's `compose.yaml`, under a
@@ -141,12 +129,12 @@ export class DockerBackend implements Backend {
    * signal handler; never rejects.
    */
   static async cleanupAll(): Promise<void> {
-    await Promise.all([...liveClusters].map((cluster) => cluster.down()));
+    await Promise.all(liveClusters.items.map((cluster) => cluster.down()));
   }
 
   /** The Compose projects of this process's clusters that are starting or running. */
   static liveProjects(): string[] {
-    return [...liveClusters].map((cluster) => cluster.project);
+    return liveClusters.items.map((cluster) => cluster.project);
   }
 }
 
@@ -208,7 +196,7 @@ export class DockerCluster implements StartedCluster {
   /** Brings the project up and starts following every container's log. Called by {@link DockerBackend.up}, which cleans up on failure. */
   async start(): Promise<void> {
     // Tracked from the start: a cleanupAll() during the checks must stop the `up` that would follow them.
-    track(this);
+    liveClusters.hold(this);
     await this.checkEngineAndImage();
     const names = ['master', ...Array.from({ length: this.scenario.slaves }, (_, index) => `slave-${index + 1}`)];
     await Promise.all(names.map((name) => this.openFile(name)));
@@ -621,7 +609,7 @@ export class DockerCluster implements StartedCluster {
         await closed;
       }),
     );
-    liveClusters.delete(this);
+    liveClusters.release(this);
   }
 
   /** One step of `down()`: a failure is recorded and the next step runs. */

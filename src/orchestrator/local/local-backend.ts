@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ExitGuard } from '../../common';
 import {
   heartbeatTimeoutOf,
   reconnectMaxDelayOf,
@@ -62,24 +63,16 @@ export class LocalBackend implements Backend {
   }
 }
 
-/** Every node process any local cluster of this process started and that has not exited yet. */
-const liveChildren = new Set<ChildProcess>();
-let exitHookInstalled = false;
-
 /**
- * The last resort when the runner dies without `down()` (an uncaught error, a
- * second Ctrl-C): nodes are spawned in their own process group, so nothing
- * else would stop them. Only synchronous work is possible in an exit handler.
+ * Every node process any local cluster of this process started and that has
+ * not exited yet: nodes run in their own process group, so nothing else would
+ * stop them if the runner died without `down()`.
  */
+const liveChildren = new ExitGuard<ChildProcess>((child) => child.kill('SIGKILL'));
+
 function track(child: ChildProcess): void {
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    process.on('exit', () => {
-      for (const live of liveChildren) live.kill('SIGKILL');
-    });
-  }
-  liveChildren.add(child);
-  child.once('exit', () => liveChildren.delete(child));
+  liveChildren.hold(child);
+  child.once('exit', () => liveChildren.release(child));
 }
 
 interface ExitStatus {
