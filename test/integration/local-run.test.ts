@@ -32,15 +32,15 @@ afterEach(() => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-/** Node processes (`picluster` nodes) whose parent is `ppid`, from /proc. */
-function nodeProcessesOf(ppid: number): number[] {
+/** Processes whose parent is `ppid` and whose command line has `program` (default: `picluster` nodes), from /proc. */
+function nodeProcessesOf(ppid: number, program = CLI): number[] {
   const pids: number[] = [];
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     try {
       const status = readFileSync(`/proc/${name}/status`, 'utf8');
       const cmdline = readFileSync(`/proc/${name}/cmdline`, 'utf8');
-      if (/^PPid:\s+(\d+)$/m.exec(status)?.[1] === String(ppid) && cmdline.includes(CLI)) pids.push(Number(name));
+      if (/^PPid:\s+(\d+)$/m.exec(status)?.[1] === String(ppid) && cmdline.includes(program)) pids.push(Number(name));
     } catch {
       // Exited while we looked.
     }
@@ -197,6 +197,37 @@ describe('picluster run, local backend', () => {
     expect(run.output.stderr).toContain('nothing was run');
     expect(existsSync(join(tmp, 'runs'))).toBe(false);
   }, 10_000);
+
+  it('stops a restarted master that never says it listens, and reports the restart as failed', async () => {
+    // A stand-in for the CLI: slaves and the first master start normally; a master started
+    // again stays alive and silent, like one too slow to listen.
+    const fake = join(tmp, 'fake-cli.js');
+    const marker = join(tmp, 'master-started-once');
+    writeFileSync(
+      fake,
+      `const fs = require('fs');
+const line = (fields) => process.stdout.write(JSON.stringify({ timestamp: new Date().toISOString(), level: 'info', message: '', ...fields }) + '\\n');
+if (process.argv[2] === 'slave') line({ event: 'starting', node: process.argv[4] });
+else if (!fs.existsSync(${JSON.stringify(marker)})) { fs.writeFileSync(${JSON.stringify(marker)}, ''); line({ event: 'listening', port: 1 }); }
+setInterval(() => undefined, 1000);
+`,
+    );
+    const backend = new LocalBackend({ cliPath: fake, confirmTimeoutMs: 500, stopGraceMs: 200 });
+    const runDir = mkdtempSync(join(tmp, 'fake-'));
+    const cluster = await backend.up(loadScenario(join(SCENARIOS, 'local-short.yaml')), runDir, {
+      onMasterLine: () => undefined,
+    });
+    try {
+      await expect(cluster.apply({ atMs: 0, action: 'master-restart', target: 'master' })).rejects.toThrow(
+        /did not start/,
+      );
+      // Only slaves are left: neither silent master goes on running unseen.
+      expect(nodeProcessesOf(process.pid, fake)).toHaveLength(2);
+    } finally {
+      await cluster.down();
+    }
+    expect(nodeProcessesOf(process.pid, fake)).toEqual([]);
+  }, 15_000);
 
   it('says the run could not be carried out when the docker backend has no image (exit 2)', async () => {
     const run = runCommand([join(SCENARIOS, 'local-short.yaml'), '--backend', 'docker'], {

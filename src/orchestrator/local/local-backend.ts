@@ -392,6 +392,8 @@ class LocalCluster implements StartedCluster {
       );
       return listening.port as number;
     } catch (err) {
+      // A master that did not say it listens (e.g. slow, not dead) must not go on running unseen.
+      await master.terminate(this.options.stopGraceMs, this.options.confirmTimeoutMs).catch(() => undefined);
       throw new RunError('PICLUSTER_ERR_NODE_START', `the master did not start: ${(err as Error).message}`, {
         cause: err,
       });
