@@ -20,10 +20,6 @@ export class HeartbeatMonitor {
     this.schedule(timeoutMs);
   }
 
-  get currentTimeoutMs(): number {
-    return this.timeoutMs;
-  }
-
   touch(now: number): void {
     this.lastFrameAt = now;
   }

@@ -65,3 +65,22 @@ export class RunError extends PiclusterError {
     super(code, message, options);
   }
 }
+
+/** A master log line from a node's stdout, when it is a JSON object with an `event`; anything else is left to the log file. */
+export function parseLogLine(raw: string): MasterLogLine | undefined {
+  try {
+    const value: unknown = JSON.parse(raw);
+    if (typeof value === 'object' && value !== null && typeof (value as { event?: unknown }).event === 'string') {
+      return value as MasterLogLine;
+    }
+  } catch {
+    // Not a JSON line: it stays in the log file, nobody waits for it.
+  }
+  return undefined;
+}
+
+/** The error of a fault that was not carried out or not confirmed, naming the event and its line in the scenario. */
+export function faultFailed(event: ScenarioEvent, why: string, cause?: unknown): RunError {
+  const where = event.line === undefined ? '' : ` (line ${event.line})`;
+  return new RunError('PICLUSTER_ERR_FAULT_FAILED', `${event.action} ${event.target}${where}: ${why}`, { cause });
+}

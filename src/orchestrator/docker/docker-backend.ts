@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import Docker from 'dockerode';
 import { ExitGuard, checkInteger } from '../../common';
 import {
+  faultFailed,
   heartbeatTimeoutOf,
+  parseLogLine,
   reconnectMaxDelayOf,
   RunError,
   type Backend,
@@ -219,17 +221,17 @@ export class DockerCluster implements StartedCluster {
   }
 
   async apply(event: ScenarioEvent): Promise<void> {
-    if (this.closing) throw fault(event, 'the cluster is shutting down');
+    if (this.closing) throw faultFailed(event, 'the cluster is shutting down');
     const node = this.containers.get(event.target);
-    if (node === undefined) throw fault(event, `no node named ${event.target} in this cluster`);
+    if (node === undefined) throw faultFailed(event, `no node named ${event.target} in this cluster`);
     if (event.action === 'master-restart' && node.name !== 'master') {
-      throw fault(event, `master-restart applies to the master, not to ${event.target}`);
+      throw faultFailed(event, `master-restart applies to the master, not to ${event.target}`);
     }
     try {
       await this.carryOut(event.action, node);
     } catch (err) {
       if (err instanceof RunError) throw err;
-      throw fault(event, `${node.containerName}: ${(err as Error).message}`, err);
+      throw faultFailed(event, `${node.containerName}: ${(err as Error).message}`, err);
     }
   }
 
@@ -422,7 +424,7 @@ export class DockerCluster implements StartedCluster {
   }
 
   private onMasterLine(raw: string): void {
-    const line = parseLine(raw);
+    const line = parseLogLine(raw);
     if (line === undefined) return;
     this.sinks.onMasterLine(line);
     for (const waiter of this.waiters) {
@@ -624,23 +626,6 @@ export class DockerCluster implements StartedCluster {
 
 function containerName(info: Docker.ContainerInfo): string {
   return (info.Names[0] ?? info.Id).replace(/^\//, '');
-}
-
-function parseLine(raw: string): MasterLogLine | undefined {
-  try {
-    const value: unknown = JSON.parse(raw);
-    if (typeof value === 'object' && value !== null && typeof (value as { event?: unknown }).event === 'string') {
-      return value as MasterLogLine;
-    }
-  } catch {
-    // Not a JSON line: it stays in the log file, nobody waits for it.
-  }
-  return undefined;
-}
-
-function fault(event: ScenarioEvent, why: string, cause?: unknown): RunError {
-  const where = event.line === undefined ? '' : ` (line ${event.line})`;
-  return new RunError('PICLUSTER_ERR_FAULT_FAILED', `${event.action} ${event.target}${where}: ${why}`, { cause });
 }
 
 function delay(ms: number): Promise<void> {

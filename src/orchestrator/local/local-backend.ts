@@ -4,7 +4,9 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ExitGuard } from '../../common';
 import {
+  faultFailed,
   heartbeatTimeoutOf,
+  parseLogLine,
   reconnectMaxDelayOf,
   RunError,
   type Backend,
@@ -123,7 +125,7 @@ class NodeProcess {
       logFile.write(complete);
       for (const raw of complete.split('\n')) {
         if (raw === '') continue;
-        const line = parseLine(raw);
+        const line = parseLogLine(raw);
         if (line === undefined) continue;
         onLine?.(line);
         for (const waiter of this.waiters) {
@@ -236,18 +238,6 @@ class NodeProcess {
   }
 }
 
-function parseLine(raw: string): MasterLogLine | undefined {
-  try {
-    const value: unknown = JSON.parse(raw);
-    if (typeof value === 'object' && value !== null && typeof (value as { event?: unknown }).event === 'string') {
-      return value as MasterLogLine;
-    }
-  } catch {
-    // Not a JSON line: it stays in the log file, nobody waits for it.
-  }
-  return undefined;
-}
-
 interface SlaveSlot {
   readonly name: string;
   readonly proxy: FaultProxy;
@@ -291,12 +281,12 @@ class LocalCluster implements StartedCluster {
   }
 
   async apply(event: ScenarioEvent): Promise<void> {
-    if (this.downing !== undefined) throw fault(event, 'the cluster is shutting down');
+    if (this.downing !== undefined) throw faultFailed(event, 'the cluster is shutting down');
     try {
       await this.carryOut(event);
     } catch (err) {
       if (err instanceof RunError) throw err;
-      throw fault(event, (err as Error).message, err);
+      throw faultFailed(event, (err as Error).message, err);
     }
   }
 
@@ -321,7 +311,7 @@ class LocalCluster implements StartedCluster {
         await this.running(slot).terminate(stopGraceMs, confirmTimeoutMs);
         return;
       case 'start':
-        if (slot.process?.running) throw fault(event, `${slot.name} is running`);
+        if (slot.process?.running) throw faultFailed(event, `${slot.name} is running`);
         await this.startSlave(slot);
         return;
       case 'restart':
@@ -348,7 +338,7 @@ class LocalCluster implements StartedCluster {
         return;
       default: {
         const never: never = action;
-        throw fault(event, `unknown action ${String(never)}`);
+        throw faultFailed(event, `unknown action ${String(never)}`);
       }
     }
   }
@@ -480,8 +470,4 @@ class LocalCluster implements StartedCluster {
     stream.on('error', (err) => (this.logError ??= err));
     return stream;
   }
-}
-
-function fault(event: ScenarioEvent, why: string, cause?: unknown): RunError {
-  return new RunError('PICLUSTER_ERR_FAULT_FAILED', `${event.action} ${event.target}: ${why}`, { cause });
 }
