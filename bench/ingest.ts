@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { encodeFrame, heartbeatText, toFrame } from '../src/protocol';
+import { encodeFrame, heartbeatText, helloText, toFrame } from '../src/protocol';
 import { fmt, median } from './stats';
 
 const ROOT = join(__dirname, '..', '..');
@@ -21,6 +21,18 @@ const SERVERS = {
   'decode-only': [join(__dirname, 'reference-servers.js'), 'decode-only'],
 } as const;
 export type ServerKind = keyof typeof SERVERS;
+
+/** The hello of a slave that asks for acks: the master then acks, and checks each seq against its ledger. */
+function ackingHello(c: number): string {
+  const node = `slave-${c + 1}`;
+  return encodeFrame(toFrame({ type: 'hello', node, msg: helloText(node), acks: true, boot: `bench-${c}` }));
+}
+
+/** One run's rate, and for the master with acks, how many acks it sent back. */
+interface IngestResult {
+  rate: number;
+  acks: number;
+}
 
 /** Counts newline-terminated lines on a child's stdout, and finds its port in the first JSON line. */
 class LineCounter {
@@ -74,7 +86,12 @@ function payloads(connections: number, perConnection: number): Buffer[] {
  * time until the server has written one line per message (for `decode-only`,
  * until it reports it decoded them all).
  */
-export async function ingestOnce(kind: ServerKind, data: Buffer[], perConnection: number): Promise<number> {
+export async function ingestOnce(
+  kind: ServerKind,
+  data: Buffer[],
+  perConnection: number,
+  withAcks = false,
+): Promise<IngestResult> {
   const total = data.length * perConnection;
   const [script, ...args] = SERVERS[kind];
   const extra = kind === 'master' ? [] : [String(total)];
@@ -82,15 +99,21 @@ export async function ingestOnce(kind: ServerKind, data: Buffer[], perConnection
   try {
     const counter = new LineCounter(child);
     const port = await counter.port;
+    let acks = 0;
     const sockets: Socket[] = await Promise.all(
-      data.map(async () => {
+      data.map(async (_, c) => {
         const socket = connect({ port, host: '127.0.0.1' });
         await once(socket, 'connect');
+        // Read like a slave does: every frame back is an ack.
+        socket.on('data', (chunk: Buffer) => {
+          for (let i = chunk.indexOf(13); i !== -1; i = chunk.indexOf(13, i + 1)) acks += 1;
+        });
+        if (withAcks) socket.write(ackingHello(c));
         return socket;
       }),
     );
-    // Lines before the messages: `listening`, plus one `connect` per slave for the master.
-    const before = kind === 'master' ? 1 + data.length : 1;
+    // Lines before the messages: `listening`, plus one `connect` (and with acks one hello) per slave for the master.
+    const before = kind === 'master' ? 1 + data.length * (withAcks ? 2 : 1) : 1;
     await counter.reach(before);
     const expected = before + (kind === 'decode-only' ? 1 : total);
     const t0 = performance.now();
@@ -98,7 +121,7 @@ export async function ingestOnce(kind: ServerKind, data: Buffer[], perConnection
     await counter.reach(expected);
     const seconds = (performance.now() - t0) / 1000;
     for (const socket of sockets) socket.destroy();
-    return total / seconds;
+    return { rate: total / seconds, acks };
   } finally {
     const exited = once(child, 'exit');
     child.kill('SIGTERM');
@@ -110,12 +133,22 @@ export async function ingestOnce(kind: ServerKind, data: Buffer[], perConnection
 
 export async function reportIngest(connections = 50, perConnection = 10_000, runs = 3): Promise<string[]> {
   const data = payloads(connections, perConnection);
-  const kinds: ServerKind[] = ['decode-only', 'winston-default', 'master'];
-  const rates = new Map<ServerKind, number[]>(kinds.map((k) => [k, []]));
+  const kinds = ['decode-only', 'winston-default', 'master', 'master-acks'] as const;
+  const rates = new Map<(typeof kinds)[number], number[]>(kinds.map((k) => [k, []]));
+  const acksSent: number[] = [];
   for (let run = 0; run < runs; run++) {
-    for (const kind of kinds) rates.get(kind)!.push(await ingestOnce(kind, data, perConnection));
+    for (const kind of kinds) {
+      const result = await ingestOnce(
+        kind === 'master-acks' ? 'master' : kind,
+        data,
+        perConnection,
+        kind === 'master-acks',
+      );
+      rates.get(kind)!.push(result.rate);
+      if (kind === 'master-acks') acksSent.push(result.acks);
+    }
   }
-  const rate = (kind: ServerKind): number => median(rates.get(kind)!);
+  const rate = (kind: (typeof kinds)[number]): number => median(rates.get(kind)!);
   const reference = rate('winston-default');
   const out = [
     `master ingest, ${connections} connections × ${fmt(perConnection)} heartbeats over loopback (median of ${runs} runs, every line counted):`,
@@ -124,6 +157,10 @@ export async function reportIngest(connections = 50, perConnection = 10_000, run
   out.push(`  winston default JSON reference   ${fmt(reference).padStart(10)} messages/s logged`);
   out.push(
     `  picluster master                 ${fmt(rate('master')).padStart(10)} messages/s logged   ratio ${fmt(rate('master') / reference, 2)} × winston default (target ≥ 1.3)`,
+  );
+  const total = connections * perConnection;
+  out.push(
+    `  picluster master, acks on        ${fmt(rate('master-acks')).padStart(10)} messages/s logged   ratio ${fmt(rate('master-acks') / rate('master'), 2)} × acks off (target ≥ 0.9); ${fmt(median(acksSent))} acks for ${fmt(total)} messages`,
   );
   return out;
 }

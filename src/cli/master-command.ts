@@ -63,7 +63,8 @@ export const MASTER_COMMAND: CommandSpec = {
     ...LOG_FLAGS,
   ],
   notes:
-    'Stops on SIGTERM or SIGINT: logs a disconnect (reason "shutdown") for every open connection, then a "shutdown" line, and exits 0.',
+    'Stops on SIGTERM or SIGINT: logs a disconnect (reason "shutdown") for every open connection, then a "shutdown" line, and exits 0.\n' +
+    'Slaves that ask for acks get them, and each of their messages is logged once. With --log-file (JSON), the master reads that file back on start-up to learn the last seq logged per node, so that messages resent after a restart are not logged twice.',
 };
 
 export async function runMaster(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number | 'help'> {
@@ -78,6 +79,9 @@ export async function runMaster(argv: readonly string[], env: NodeJS.ProcessEnv)
   if (values['max-protocol-errors'] !== undefined) options.maxProtocolErrors = values['max-protocol-errors'] as number;
   if (values['health-port'] !== undefined) options.healthPort = values['health-port'] as number;
 
+  const logFile = values['log-file'] as string | undefined;
+  // The master reads back its own log file on start-up; a text-format one cannot be read back.
+  if (logFile !== undefined && values['log-format'] !== 'text') options.recoverFrom = logFile;
   const log = logFromFlags(values);
   const master = new Master(options, log);
   try {

@@ -76,10 +76,37 @@ export const SLAVE_COMMAND: CommandSpec = {
         'Where the node id comes from without --id: the host name, or the name reverse DNS gives this host (the container name under Compose)',
       defaultText: 'hostname',
     },
+    {
+      flag: 'acks',
+      env: 'ACKS',
+      kind: 'choice',
+      choices: ['on', 'off'],
+      description:
+        'Ask the master for acks; keep unacked messages and resend them after a reconnect (a master that never acks gets no resends)',
+      defaultText: 'on',
+    },
+    {
+      flag: 'max-unacked',
+      env: 'MAX_UNACKED',
+      kind: 'integer',
+      min: 1,
+      max: 10_000_000,
+      description: 'Unacked messages kept; when full, the oldest is dropped and logged ("dropped")',
+      defaultText: String(DEFAULT_SLAVE_OPTIONS.maxUnacked),
+    },
+    {
+      flag: 'ack-timeout-ms',
+      env: 'ACK_TIMEOUT_MS',
+      kind: 'integer',
+      min: 1,
+      max: 86_400_000,
+      description: 'With a master that acks: replace a connection that leaves a message unacked this long',
+      defaultText: '3 × the heartbeat interval, at least 1000',
+    },
     ...LOG_FLAGS,
   ],
   notes:
-    'Every message sent is logged as a JSON line with event "sent", its node and seq. SIGTERM closes the connection cleanly.',
+    'Every message sent is logged as a JSON line with event "sent", its node and seq ("resent" when sent again after a reconnect). SIGTERM waits up to 2 s for the acks of what was sent, then closes the connection cleanly.',
 };
 
 /** `host:port`, `host`, `[v6]:port` or `[v6]`; a missing part comes from MASTER_HOST / MASTER_PORT. */
@@ -129,6 +156,9 @@ export async function runSlave(argv: readonly string[], env: NodeJS.ProcessEnv):
       initialDelayMs: Math.min(DEFAULT_SLAVE_OPTIONS.backoff.initialDelayMs, maxDelayMs),
     };
   }
+  if (values.acks !== undefined) options.acks = values.acks === 'on';
+  if (values['max-unacked'] !== undefined) options.maxUnacked = values['max-unacked'] as number;
+  if (values['ack-timeout-ms'] !== undefined) options.ackTimeoutMs = values['ack-timeout-ms'] as number;
   const log = logFromFlags(values);
   const slave = new Slave(options, log).start(idSource);
   onStopSignal(() => void slave.stop());

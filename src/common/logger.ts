@@ -30,6 +30,12 @@ export interface LoggerOptions {
 export interface Log {
   readonly winston: winston.Logger;
   write(fields: LogFields): void;
+  /**
+   * Calls back once every line written so far has been handed to every
+   * destination (the OS has it: a file keeps it even if the process is then
+   * killed). A destination that failed counts as done.
+   */
+  whenWritten(callback: () => void): void;
   /** Writes out every buffered line on every transport, then closes them. Idempotent. */
   close(): Promise<void>;
 }
@@ -158,6 +164,14 @@ class BatchingLineTransport extends Transport {
     callback();
   }
 
+  /** Calls back once every line received so far has reached the destination. */
+  whenWritten(callback: () => void): void {
+    this.flush();
+    if (this.failed) callback();
+    // An empty write's callback runs once every earlier write has reached the OS.
+    else this.destination.write('', () => callback());
+  }
+
   private flush(): void {
     this.scheduled = false;
     if (this.pending === '' || this.failed) return;
@@ -173,8 +187,7 @@ class BatchingLineTransport extends Transport {
     } else if (this.ownsDestination) {
       this.destination.end(() => callback());
     } else {
-      // An empty write's callback runs once every earlier write has reached the OS.
-      this.destination.write('', () => callback());
+      this.whenWritten(() => callback());
     }
   }
 }
@@ -182,7 +195,9 @@ class BatchingLineTransport extends Transport {
 /** One factory for every component's logger. */
 export function createLog(options: LoggerOptions = {}): Log {
   const format = options.format === 'text' ? textLineFormat() : jsonLineFormat();
-  const transports: Transport[] = [new BatchingLineTransport(options.destination ?? process.stdout, false, 'stdout')];
+  const transports: BatchingLineTransport[] = [
+    new BatchingLineTransport(options.destination ?? process.stdout, false, 'stdout'),
+  ];
   if (options.file !== undefined) {
     transports.push(new BatchingLineTransport(createWriteStream(options.file, { flags: 'a' }), true, options.file));
   }
@@ -200,6 +215,19 @@ export function createLog(options: LoggerOptions = {}): Log {
       if (info.level === undefined) info.level = 'info';
       info[LEVEL] = info.level;
       logger.write(info);
+    },
+    whenWritten(callback: () => void): void {
+      if (closing !== undefined) {
+        void closing.then(callback);
+        return;
+      }
+      let waiting = transports.length;
+      for (const transport of transports) {
+        transport.whenWritten(() => {
+          waiting -= 1;
+          if (waiting === 0) callback();
+        });
+      }
     },
     close(): Promise<void> {
       closing ??= (async () => {

@@ -1,5 +1,6 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { systemClock, type Clock, type Log } from '../common';
+import { SeqLedger } from './ledger';
 import { resolveMasterOptions, type MasterOptions } from './options';
 import { Session, type SessionHost } from './session';
 
@@ -14,6 +15,8 @@ export class Master implements SessionHost {
   private healthServer: Server | undefined;
   private readonly sessions = new Set<Session>();
   private readonly byNode = new Map<string, Session>();
+  readonly ledger = new SeqLedger();
+  private readonly acksDue = new Set<Session>();
   private nextConn = 1;
   private stopping: Promise<void> | undefined;
 
@@ -41,6 +44,7 @@ export class Master implements SessionHost {
   }
 
   async start(): Promise<this> {
+    if (this.options.recoverFrom !== undefined) await this.recover(this.options.recoverFrom);
     // A deep accept queue, so a whole cluster reconnecting at once (a master restart) is not
     // throttled by SYN-ACK retransmissions; the kernel caps it at net.core.somaxconn.
     await listen(this.server, { port: this.options.port, host: this.options.host, backlog: 4096 });
@@ -68,16 +72,69 @@ export class Master implements SessionHost {
     return this;
   }
 
-  /** Stops accepting, ends every session (`shutdown`), logs `shutdown`. Idempotent. */
+  /**
+   * Stops accepting, acks what is logged, ends every session (`shutdown`),
+   * logs `shutdown`. Idempotent.
+   */
   stop(signal?: string): Promise<void> {
     this.stopping ??= new Promise<void>((resolve) => {
       this.healthServer?.close();
-      this.server.close(() => resolve());
-      const open = this.sessions.size;
-      for (const session of [...this.sessions]) session.end('shutdown');
-      this.log.write({ event: 'shutdown', message: 'Master stopped', connections: open, signal });
+      const closed = new Promise<void>((done) => this.server.close(() => done()));
+      // The last acks go out before the FINs, so the slaves resend as little as possible to the next master.
+      this.sendAcks(() => {
+        const open = this.sessions.size;
+        for (const session of [...this.sessions]) session.end('shutdown');
+        this.log.write({ event: 'shutdown', message: 'Master stopped', connections: open, signal });
+        void closed.then(resolve);
+      });
     });
     return this.stopping;
+  }
+
+  scheduleAck(session: Session): void {
+    if (this.acksDue.size === 0) setImmediate(() => this.sendAcks());
+    this.acksDue.add(session);
+  }
+
+  /**
+   * One ack per session that has something to ack, sent once the lines it
+   * covers are written: acks are batched per turn of the event loop, and an
+   * acked message is one the log has, whatever happens to this process next.
+   */
+  private sendAcks(then?: () => void): void {
+    const due: Array<[Session, number]> = [];
+    for (const session of this.acksDue) {
+      const seq = session.ackDue();
+      if (seq !== undefined) due.push([session, seq]);
+    }
+    this.acksDue.clear();
+    if (due.length === 0 && then === undefined) return;
+    this.log.whenWritten(() => {
+      for (const [session, seq] of due) session.sendAck(seq);
+      then?.();
+    });
+  }
+
+  private async recover(file: string): Promise<void> {
+    const started = this.clock.now();
+    let recovery;
+    try {
+      recovery = await this.ledger.recover(file);
+    } catch (err) {
+      const error = err as NodeJS.ErrnoException;
+      if (error.code === 'ENOENT') return;
+      throw err;
+    }
+    if (recovery.lines === 0) return;
+    this.log.write({
+      event: 'recovered',
+      message: `Recovered the last seq of ${recovery.nodes} nodes from ${file}`,
+      file,
+      nodes: recovery.nodes,
+      lines: recovery.lines,
+      unreadable: recovery.unreadable,
+      ms: this.clock.now() - started,
+    });
   }
 
   claim(session: Session, node: string): void {

@@ -25,6 +25,12 @@ export interface MasterOptions {
    * master accepts connections without filling its log. Unset: none.
    */
   healthPort?: number;
+  /**
+   * A log file of this master's (JSON lines, usually its `LOG_FILE`) to read
+   * on start-up: the last seq logged per node, so that messages resent after
+   * a master restart are not logged twice. Missing file: nothing to recover.
+   */
+  recoverFrom?: string;
 }
 
 export const DEFAULT_MASTER_PORT = 12345;

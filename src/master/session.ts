@@ -1,7 +1,8 @@
 import type { Socket } from 'node:net';
 import { ProtocolError, type Clock, type Log } from '../common';
-import { FrameDecoder, excerptOf, toMessage, wireTypeOf, type Message } from '../protocol';
+import { FrameDecoder, encodeFrame, excerptOf, toMessage, toSkip, wireTypeOf, type Message } from '../protocol';
 import { HeartbeatMonitor } from './heartbeat-monitor';
+import type { SeqLedger } from './ledger';
 import type { MasterOptions } from './options';
 
 /** Why a connection ended; one `disconnect` line carries exactly one. */
@@ -12,11 +13,17 @@ export interface SessionHost {
   readonly options: MasterOptions;
   readonly clock: Clock;
   readonly log: Log;
+  readonly ledger: SeqLedger;
   /** The session now speaks for `node`; the host ends any other session of that node. */
   claim(session: Session, node: string): void;
   /** The session has ended and logged its disconnect. */
   release(session: Session): void;
+  /** The session has something to ack once the lines logged so far are written. */
+  scheduleAck(session: Session): void;
 }
+
+/** Acks are cumulative, so one can be skipped: a peer that does not read them must not fill our memory. */
+const MAX_UNREAD_ACK_BYTES = 64 * 1024;
 
 /** One slave connection: its decoder, its node id, its heartbeat monitor. */
 export class Session {
@@ -24,6 +31,15 @@ export class Session {
   node: string;
   private namedNode = false;
   private lastSeq: number | undefined;
+  /** The peer's hello asked for acks: its numbered messages go through the ledger. */
+  private acks = false;
+  /** Highest seq acked on this connection; -1 before the first ack (the answer to hello). */
+  private ackedSeq = -1;
+  private duplicates = 0;
+  /** Messages not logged because they came beyond a missing seq (they come again, resent). */
+  private ahead = 0;
+  /** The ledger's seq when this connection last asked for a resend: one request per gap. */
+  private resendAskedAt = -1;
   private protocolErrors = 0;
   private ended = false;
   private peerReason: DisconnectReason = 'closed';
@@ -79,6 +95,8 @@ export class Session {
       seq: this.lastSeq,
       reason,
       conn: this.conn,
+      duplicates: this.duplicates > 0 ? this.duplicates : undefined,
+      ahead: this.ahead > 0 ? this.ahead : undefined,
       ...extra,
     });
     this.socket.destroy();
@@ -88,6 +106,10 @@ export class Session {
   private onFrame(value: Record<string, unknown>): void {
     if (this.ended) return;
     this.monitor.touch(this.now);
+    if (this.acks && value.type === 'skip') {
+      this.onSkip(value);
+      return;
+    }
     const message = toMessage(value);
     if (message instanceof ProtocolError) {
       this.onProtocolError(message);
@@ -108,15 +130,109 @@ export class Session {
       this.node = message.node;
       this.host.claim(this, message.node);
     }
-    if (message.seq !== undefined) this.lastSeq = message.seq;
-    if (message.type === 'hello' && message.heartbeatIntervalMs !== undefined) {
-      const { heartbeatTimeoutMs, heartbeatTimeoutFactor } = this.host.options;
-      this.monitor.setTimeoutMs(heartbeatTimeoutMs ?? heartbeatTimeoutFactor * message.heartbeatIntervalMs);
+    if (message.type === 'hello') {
+      if (message.heartbeatIntervalMs !== undefined) {
+        const { heartbeatTimeoutMs, heartbeatTimeoutFactor } = this.host.options;
+        this.monitor.setTimeoutMs(heartbeatTimeoutMs ?? heartbeatTimeoutFactor * message.heartbeatIntervalMs);
+      }
+      if (message.acks === true && message.boot !== undefined) this.startAcking(message.boot);
+    } else if (this.acks && message.seq !== undefined && !this.admit(message.seq)) {
+      return;
     }
+    if (message.seq !== undefined) this.lastSeq = message.seq;
     this.logMessage(message);
   }
 
+  private startAcking(boot: string): void {
+    this.acks = true;
+    this.ackedSeq = -1;
+    this.host.ledger.hello(this.node, boot);
+    // Answered even with nothing logged yet: the peer learns that this master acks.
+    this.host.scheduleAck(this);
+  }
+
+  /**
+   * Whether a numbered message of an acking peer is logged: only the next
+   * one. A resend of one logged before is counted; one beyond a missing seq
+   * (bytes lost on the way, while the connection lived on) is dropped, and
+   * the peer is asked, once per gap, to resend from the first missing one.
+   */
+  private admit(seq: number): boolean {
+    const { ledger } = this.host;
+    const verdict = ledger.record(this.node, seq);
+    if (verdict === 'next') {
+      this.host.scheduleAck(this);
+      return true;
+    }
+    if (verdict === 'duplicate') {
+      this.duplicates += 1;
+      this.host.scheduleAck(this);
+      return false;
+    }
+    this.ahead += 1;
+    const missingAfter = ledger.lastSeq(this.node);
+    if (this.resendAskedAt !== missingAfter) {
+      this.resendAskedAt = missingAfter;
+      // At once, not batched: every frame until the resend arrives is dropped too.
+      this.host.log.whenWritten(() => this.sendAck(missingAfter, true));
+    }
+    return false;
+  }
+
+  /** The peer has none of the seqs up to `to` any more (its outbox was full): log those never logged as a gap. */
+  private onSkip(value: Record<string, unknown>): void {
+    const skip = toSkip(value);
+    if (skip === undefined || skip.node !== this.node) {
+      this.onProtocolError(
+        new ProtocolError(
+          'PICLUSTER_ERR_INVALID_FIELD',
+          'a skip needs this node and "to", an integer ≥ 1',
+          excerptOf(JSON.stringify(value)),
+        ),
+      );
+      return;
+    }
+    const gap = this.host.ledger.skip(this.node, skip.to);
+    if (gap !== undefined) {
+      const { from, to } = gap;
+      this.host.log.write({
+        event: 'gap',
+        level: 'warn',
+        message: from === to ? `Message lost: seq ${from}` : `Messages lost: seq ${from}-${to}`,
+        node: this.node,
+        from,
+        to,
+        conn: this.conn,
+      });
+    }
+    this.host.scheduleAck(this);
+  }
+
+  /** The seq an ack sent now may carry: everything logged so far; `undefined` if nothing is due. */
+  ackDue(): number | undefined {
+    if (this.ended || !this.acks) return undefined;
+    const seq = this.host.ledger.lastSeq(this.node);
+    return seq === this.ackedSeq ? undefined : seq;
+  }
+
+  /**
+   * Sends an ack for `seq` (from {@link ackDue}, once the lines up to it are
+   * written); with `resend`, even if `seq` was acked before.
+   */
+  sendAck(seq: number, resend = false): void {
+    if (this.ended || this.socket.writableLength > MAX_UNREAD_ACK_BYTES) return;
+    if (resend) {
+      this.socket.write(encodeFrame({ type: 'ack', node: this.node, seq, resend: true }));
+    } else if (seq > this.ackedSeq) {
+      this.socket.write(encodeFrame({ type: 'ack', node: this.node, seq }));
+    } else {
+      return;
+    }
+    this.ackedSeq = Math.max(this.ackedSeq, seq);
+  }
+
   private logMessage(message: Message): void {
+    const hello = message.type === 'hello' ? message : undefined;
     this.host.log.write({
       event: 'message',
       message: 'Received message: ' + message.msg,
@@ -124,6 +240,8 @@ export class Session {
       seq: message.seq,
       type: wireTypeOf(message),
       conn: this.conn,
+      acks: hello?.acks,
+      boot: hello?.boot,
     });
   }
 

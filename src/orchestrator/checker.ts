@@ -8,6 +8,11 @@
  * messages 1, 2, 3 … across reconnects, and a process started again (after a
  * kill, a stop, a restart) is a new incarnation that starts again at 1.
  *
+ * A slave that asks for acks (its hello says `acks: true`) resends what was
+ * not acked after any reconnect, and the master logs each message once: for
+ * it, nothing is excused as in flight but what a `kill` took with the process
+ * and what a fault still active at the run's end kept from being resent.
+ *
  * Pure: no I/O, no clock. `readRunDirectory` (run-directory.ts) builds the
  * input; report.ts formats the output.
  */
@@ -95,11 +100,12 @@ export interface MessageRef {
   seq: number;
 }
 
-/** A timeline entry, or the end of the run (index -1). */
+/** A timeline entry, the end of the run (index -1), or the slave's own outbox (index -2). */
 export interface FaultRef {
-  /** 0-based index in timeline.jsonl; -1 for `run-end`. */
+  /** 0-based index in timeline.jsonl; -1 for `run-end`; -2 for `dropped`. */
   index: number;
-  action: Action | 'run-end';
+  /** `dropped`: the slave dropped it unacked from a full outbox, and the master logged the gap. */
+  action: Action | 'run-end' | 'dropped';
   target: string;
   atMs: number;
 }
@@ -218,6 +224,10 @@ interface Incarnation {
   index: number;
   startedAt: number;
   sent: Map<number, SentMessage>;
+  /** It asked for acks: it resends what was not acked, so only a kill may lose messages. */
+  acks: boolean;
+  /** Seqs it dropped unacked from a full outbox (its `dropped` lines). */
+  dropped: Set<number>;
 }
 
 interface SlaveModel {
@@ -239,6 +249,8 @@ interface MasterMessage {
   /** The line's `message`: `Received message: <text>`. */
   text: string | undefined;
   conn: number | undefined;
+  /** A hello that asked for acks: it opens a connection and is no numbered message. */
+  opening: boolean;
   sent?: SentMessage;
 }
 
@@ -281,6 +293,8 @@ interface MasterMark {
 
 interface MasterModel {
   messages: MasterMessage[];
+  /** Node id -> the seq ranges its `gap` lines reported. */
+  gaps: Map<string, Array<{ from: number; to: number }>>;
   disconnects: MasterDisconnect[];
   conns: Map<string, ConnInfo>;
   listenings: MasterMark[];
@@ -313,6 +327,12 @@ interface Window {
   to: number;
   /** Only messages of this incarnation (a kill breaks only the process it kills). */
   incarnation?: number;
+  /**
+   * Whether it excuses the messages of a slave that asked for acks too: only
+   * when the process died unclean (a kill; a stop while it could not reach
+   * the master) or a fault outlasted the run, so nothing could be resent.
+   */
+  evenWithAcks: boolean;
 }
 
 const KILL_REASONS = ['closed', 'reset'];
@@ -479,13 +499,21 @@ class Checker {
         const at = this.time(line.timestamp, `${name}.jsonl line ${i + 1}`);
         if (line.event === 'starting' || current === undefined) {
           // A log that begins mid-process (no `starting`) still is one incarnation.
-          current = { index: model.incarnations.length + 1, startedAt: at, sent: new Map() };
+          current = {
+            index: model.incarnations.length + 1,
+            startedAt: at,
+            sent: new Map(),
+            acks: line.event === 'starting' && line.acks === true,
+            dropped: new Set(),
+          };
           model.incarnations.push(current);
         }
         switch (line.event) {
           case 'sent': {
             const seq = int(line.seq);
-            if (seq === undefined || seq < 1) {
+            if (line.type === 'hello' && line.acks === true && line.seq === undefined) {
+              current.acks = true;
+            } else if (seq === undefined || seq < 1) {
               this.fail({ node: name, kind: 'invalid_run', detail: `${name}.jsonl line ${i + 1}: sent without a seq` });
             } else if (current.sent.has(seq)) {
               this.fail({
@@ -508,6 +536,11 @@ class Checker {
                 loggedAt: [],
               });
             }
+            break;
+          }
+          case 'dropped': {
+            const seq = int(line.seq);
+            if (seq !== undefined) current.dropped.add(seq);
             break;
           }
           case 'connected':
@@ -556,6 +589,7 @@ class Checker {
   private buildMaster(): MasterModel {
     const model: MasterModel = {
       messages: [],
+      gaps: new Map(),
       disconnects: [],
       conns: new Map(),
       listenings: [],
@@ -613,7 +647,18 @@ class Checker {
             type: str(line.type) ?? 'unknown',
             text: str(line.message),
             conn,
+            opening: line.type === 'hello' && line.acks === true && line.seq === undefined,
           });
+          break;
+        }
+        case 'gap': {
+          const from = int(line.from);
+          const to = int(line.to);
+          const node = str(line.node);
+          if (from === undefined || to === undefined || node === undefined) break;
+          const gaps = model.gaps.get(node) ?? [];
+          gaps.push({ from, to });
+          model.gaps.set(node, gaps);
           break;
         }
         case 'disconnect': {
@@ -656,6 +701,7 @@ class Checker {
   private attributeMessages(): void {
     const groups = new Map<string, MasterMessage[]>();
     for (const m of this.master.messages) {
+      if (m.opening) continue;
       const key = m.conn === undefined ? `line:${m.index}` : `${connKey(m.masterIncarnation, m.conn)}:${m.node}`;
       const group = groups.get(key);
       if (group === undefined) groups.set(key, [m]);
@@ -864,6 +910,8 @@ class Checker {
               from: fault.started - (this.intervalMs + IN_FLIGHT_SLACK_MS),
               to: fault.confirmed + IN_FLIGHT_SLACK_MS,
               incarnation: this.incarnationAt(slave, fault.started)?.index,
+              // A clean stop waits for the acks of what was sent, when the master can be reached.
+              evenWithAcks: action === 'kill' || why !== undefined,
             });
           }
           st.alive = action === 'restart';
@@ -903,6 +951,7 @@ class Checker {
               name: target,
               from: fault.started - IN_FLIGHT_SLACK_MS,
               to: end === undefined ? this.runEnd : end.confirmed + CUT_RECOVERY_SLACK_MS,
+              evenWithAcks: end === undefined,
             });
           }
           if (action === 'disconnect') st.cut = true;
@@ -957,6 +1006,7 @@ class Checker {
           name: slave.name,
           from: fault.started - IN_FLIGHT_SLACK_MS,
           to: firstAfter?.at ?? this.runEnd,
+          evenWithAcks: next === undefined,
         });
       }
       const skip = !st.alive
@@ -1229,12 +1279,15 @@ class Checker {
               w.name === slave.name &&
               sent.at >= w.from &&
               sent.at <= w.to &&
-              (w.incarnation === undefined || w.incarnation === inc.index),
+              (w.incarnation === undefined || w.incarnation === inc.index) &&
+              (w.evenWithAcks || !inc.acks),
           );
           const end = this.finalShutdownWindow();
+          // With acks, the run's end loses nothing: slaves stop first and wait for their acks.
           const excuse =
             window ??
-            (sent.at >= end.from && this.mayBeLostAtRunEnd(slave, inc, sent)
+            this.droppedExcuse(slave, inc, sent) ??
+            (!inc.acks && sent.at >= end.from && this.mayBeLostAtRunEnd(slave, inc, sent)
               ? { ...end, name: slave.name }
               : undefined);
           if (excuse !== undefined) {
@@ -1290,12 +1343,30 @@ class Checker {
     return ended !== undefined && RUN_END_LOSSY_REASONS.includes(ended.reason);
   }
 
+  /**
+   * A message the slave dropped unacked from its full outbox is lost by
+   * design, provided the master said so: a `gap` line covering its seq.
+   */
+  private droppedExcuse(slave: SlaveModel, inc: Incarnation, sent: SentMessage): Window | undefined {
+    if (!inc.dropped.has(sent.seq)) return undefined;
+    const gaps = this.master.gaps.get(slave.node) ?? [];
+    if (!gaps.some((gap) => gap.from <= sent.seq && sent.seq <= gap.to)) return undefined;
+    return {
+      fault: { index: -2, action: 'dropped', target: slave.name, atMs: sent.at - this.runStart },
+      name: slave.name,
+      from: sent.at,
+      to: sent.at,
+      evenWithAcks: true,
+    };
+  }
+
   /** Messages sent as the last master stops can't be logged by it. */
   private finalShutdownWindow(): Window {
     const last = this.master.shutdowns.find((s) => s.masterIncarnation === this.master.lastIncarnation);
     return {
       fault: { index: -1, action: 'run-end', target: 'master', atMs: this.input.info.durationMs },
       name: '',
+      evenWithAcks: false,
       from: (last?.at ?? this.runEnd) - IN_FLIGHT_SLACK_MS,
       // Open-ended; shown as the run's end.
       to: this.runEnd,

@@ -103,11 +103,17 @@ export function formatTable(report: CheckReport): string {
   if (report.excused.length > 0) {
     const groups = new Map<string, number[]>();
     for (const x of report.excused) {
-      const key = `${x.node} incarnation ${x.incarnation} at ${x.fault.index < 0 ? 'run end' : `#${x.fault.index} ${x.fault.action}`}`;
+      const at =
+        x.fault.action === 'dropped'
+          ? 'a full outbox (dropped, gap logged)'
+          : x.fault.index < 0
+            ? 'run end'
+            : `#${x.fault.index} ${x.fault.action}`;
+      const key = `${x.node} incarnation ${x.incarnation} at ${at}`;
       groups.set(key, [...(groups.get(key) ?? []), x.seq]);
     }
     out.push(
-      `In flight at a fault (excused, not missing): ${report.excused.length}: ${[...groups]
+      `Lost by design (excused, not missing): ${report.excused.length}: ${[...groups]
         .map(([key, seqs]) => `${key.replace(' at ', ` seq ${seqRanges(seqs)} at `)}`)
         .join('; ')}`,
     );

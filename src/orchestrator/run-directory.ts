@@ -9,6 +9,11 @@ export const RUN_FILES = {
   info: 'run.json',
   timeline: 'timeline.jsonl',
   master: 'master.jsonl',
+  /**
+   * The local backend's master also writes its log here (`--log-file`), to
+   * read it back when it restarts; the checker reads `master.jsonl`.
+   */
+  masterLogFile: 'master-log-file.jsonl',
   /** `slave-3` -> `slave-3.jsonl`. */
   slave: (name: string): string => `${name}.jsonl`,
 } as const;

@@ -8,13 +8,18 @@ export {
   type FrameSink,
 } from './frame';
 export {
+  MAX_BOOT_ID_LENGTH,
   MAX_NODE_ID_LENGTH,
   heartbeatText,
   helloText,
   isValidNodeId,
   toFrame,
+  toAck,
   toMessage,
+  toSkip,
   wireTypeOf,
+  type Ack,
+  type Skip,
   type HeartbeatMessage,
   type HelloMessage,
   type LegacyMessage,

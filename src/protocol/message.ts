@@ -7,7 +7,7 @@ interface MessageFields {
   msg: string;
   /** The slave's id. The seed's format has none. */
   node?: string;
-  /** 1, 2, 3… per slave, across reconnects. */
+  /** 1, 2, 3… per slave incarnation, across reconnects. */
   seq?: number;
   /** Sender's clock, ms since the epoch. */
   ts?: number;
@@ -17,6 +17,13 @@ export interface HelloMessage extends MessageFields {
   type: 'hello';
   /** The slave's heartbeat interval; the master derives its timeout from it. */
   heartbeatIntervalMs?: number;
+  /**
+   * The slave asks for acks (wire `acks: true`). Such a hello opens a
+   * connection and carries no `seq`: the numbered messages follow it.
+   */
+  acks?: boolean;
+  /** Identifies the slave's incarnation (process); its seq starts at 1 again with a new one. */
+  boot?: string;
 }
 
 export interface HeartbeatMessage extends MessageFields {
@@ -36,7 +43,32 @@ export interface OtherMessage extends MessageFields {
 
 export type Message = HelloMessage | HeartbeatMessage | LegacyMessage | OtherMessage;
 
+/** What the master sends back to a slave that asked for acks: every seq up to `seq` is logged. */
+export interface Ack {
+  type: 'ack';
+  node: string;
+  /** The highest seq logged, all before it logged too (0: none yet). */
+  seq: number;
+  /**
+   * Set when a message came beyond seqs that never did (a network that lost
+   * bytes): resend every unacked message, in order, from `seq + 1`.
+   */
+  resend?: true;
+}
+
+/**
+ * A slave's answer to an ack that asks for a resend when it no longer has
+ * the seqs the master is missing (dropped from a full outbox): every seq up
+ * to `to` is gone for good, and the master logs those it lacks as a gap.
+ */
+export interface Skip {
+  type: 'skip';
+  node: string;
+  to: number;
+}
+
 export const MAX_NODE_ID_LENGTH = 128;
+export const MAX_BOOT_ID_LENGTH = 64;
 const MAX_INTERVAL_MS = 24 * 60 * 60 * 1000;
 
 /** The `type` a message had on the wire (`legacy` when it had none). */
@@ -80,17 +112,51 @@ export function toMessage(frame: Record<string, unknown>): Message | ProtocolErr
       return { type: 'legacy', ...fields };
     case 'heartbeat':
       return { type: 'heartbeat', ...fields };
-    case 'hello': {
-      const interval = frame.interval_ms;
-      if (interval === undefined) return { type: 'hello', ...fields };
-      if (!(Number.isSafeInteger(interval) && (interval as number) > 0 && (interval as number) <= MAX_INTERVAL_MS)) {
-        return invalid('interval_ms', `an integer from 1 to ${MAX_INTERVAL_MS}`, frame);
-      }
-      return { type: 'hello', ...fields, heartbeatIntervalMs: interval as number };
-    }
+    case 'hello':
+      return toHello(frame, fields);
     default:
       return { type: 'other', wireType: type, ...fields };
   }
+}
+
+function toHello(frame: Record<string, unknown>, fields: MessageFields): HelloMessage | ProtocolError {
+  const { interval_ms: interval, acks, boot } = frame;
+  const hello: HelloMessage = { type: 'hello', ...fields };
+  if (interval !== undefined) {
+    if (!(Number.isSafeInteger(interval) && (interval as number) > 0 && (interval as number) <= MAX_INTERVAL_MS)) {
+      return invalid('interval_ms', `an integer from 1 to ${MAX_INTERVAL_MS}`, frame);
+    }
+    hello.heartbeatIntervalMs = interval as number;
+  }
+  if (acks !== undefined) {
+    if (typeof acks !== 'boolean') return invalid('acks', 'true or false', frame);
+    hello.acks = acks;
+  }
+  if (boot !== undefined) {
+    if (!(typeof boot === 'string' && boot.length > 0 && boot.length <= MAX_BOOT_ID_LENGTH)) {
+      return invalid('boot', `a string of 1 to ${MAX_BOOT_ID_LENGTH} characters`, frame);
+    }
+    hello.boot = boot;
+  }
+  if (hello.acks === true) {
+    if (hello.node === undefined) return invalid('node', 'set when acks are asked for', frame);
+    if (hello.boot === undefined) return invalid('boot', 'set when acks are asked for', frame);
+  }
+  return hello;
+}
+
+/** The ack a decoded frame carries, if it is one; anything else (a seed master says nothing) is `undefined`. */
+export function toAck(frame: Record<string, unknown>): Ack | undefined {
+  const { type, node, seq, resend } = frame;
+  if (type !== 'ack' || !isValidNodeId(node) || !(Number.isSafeInteger(seq) && (seq as number) >= 0)) return undefined;
+  return resend === true ? { type, node, seq: seq as number, resend } : { type, node, seq: seq as number };
+}
+
+/** The skip a decoded frame carries, if it is a well-formed one. */
+export function toSkip(frame: Record<string, unknown>): Skip | undefined {
+  const { type, node, to } = frame;
+  if (type !== 'skip' || !isValidNodeId(node) || !(Number.isSafeInteger(to) && (to as number) >= 1)) return undefined;
+  return { type, node, to: to as number };
 }
 
 /** The wire form of a message, the inverse of `toMessage`. */
@@ -101,8 +167,10 @@ export function toFrame(message: Message): Record<string, unknown> {
   if (message.seq !== undefined) frame.seq = message.seq;
   if (message.ts !== undefined) frame.ts = message.ts;
   frame.msg = message.msg;
-  if (message.type === 'hello' && message.heartbeatIntervalMs !== undefined) {
-    frame.interval_ms = message.heartbeatIntervalMs;
+  if (message.type === 'hello') {
+    if (message.heartbeatIntervalMs !== undefined) frame.interval_ms = message.heartbeatIntervalMs;
+    if (message.acks !== undefined) frame.acks = message.acks;
+    if (message.boot !== undefined) frame.boot = message.boot;
   }
   return frame;
 }

@@ -17,6 +17,19 @@ export interface SlaveOptions {
   connectTimeoutMs: number;
   /** Delays between reconnection attempts. */
   backoff: BackoffOptions;
+  /**
+   * Ask the master for acks: keep every message until it is acked and resend
+   * the unacked ones, in order, after a reconnect. Default true.
+   */
+  acks: boolean;
+  /** Most unacked messages kept; when full, the oldest is dropped (and logged). Default 1000. */
+  maxUnacked: number;
+  /**
+   * With a master that acks: a connection with a message unacked this long
+   * is taken as dead and replaced, in ms. Default: 3 × the heartbeat
+   * interval, at least 1000.
+   */
+  ackTimeoutMs?: number;
 }
 
 export const DEFAULT_SLAVE_OPTIONS: Readonly<Omit<SlaveOptions, 'node'>> = {
@@ -25,7 +38,14 @@ export const DEFAULT_SLAVE_OPTIONS: Readonly<Omit<SlaveOptions, 'node'>> = {
   heartbeatIntervalMs: 5000,
   connectTimeoutMs: 5000,
   backoff: DEFAULT_BACKOFF,
+  acks: true,
+  maxUnacked: 1000,
 };
+
+/** The ack timeout a slave runs with: its own, or 3 × its heartbeat interval, at least 1 s. */
+export function ackTimeoutOf(options: SlaveOptions): number {
+  return options.ackTimeoutMs ?? Math.max(1000, 3 * options.heartbeatIntervalMs);
+}
 
 export function resolveSlaveOptions(partial: Partial<SlaveOptions> = {}): SlaveOptions {
   const options: SlaveOptions = { ...DEFAULT_SLAVE_OPTIONS, node: hostname(), ...partial };
@@ -40,5 +60,7 @@ export function resolveSlaveOptions(partial: Partial<SlaveOptions> = {}): SlaveO
   checkInteger('connectTimeoutMs', options.connectTimeoutMs, 1, 600_000);
   checkInteger('backoff.initialDelayMs', options.backoff.initialDelayMs, 1, 600_000);
   checkInteger('backoff.maxDelayMs', options.backoff.maxDelayMs, options.backoff.initialDelayMs, 3_600_000);
+  checkInteger('maxUnacked', options.maxUnacked, 1, 10_000_000);
+  if (options.ackTimeoutMs !== undefined) checkInteger('ackTimeoutMs', options.ackTimeoutMs, 1, 86_400_000);
   return options;
 }

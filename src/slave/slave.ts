@@ -1,27 +1,45 @@
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { Backoff, systemClock, type Clock, type Log, type TimerHandle } from '../common';
-import { encodeFrame, heartbeatText, helloText, toFrame, type Message } from '../protocol';
-import { resolveSlaveOptions, type SlaveOptions } from './options';
+import { FrameDecoder, encodeFrame, heartbeatText, helloText, toAck, toFrame, type Message } from '../protocol';
+import { ackTimeoutOf, resolveSlaveOptions, type SlaveOptions } from './options';
+import { Outbox } from './outbox';
 
-/** How long `stop()` waits for the master to acknowledge our FIN before dropping the socket. */
+/** How long `stop()` waits for the last acks, then for the master to acknowledge our FIN. */
 const CLOSE_GRACE_MS = 2000;
+/** Acks are small; anything longer from the master is not one. */
+const MAX_ACK_FRAME_BYTES = 1024;
 
 /**
  * A slave: connects to the master, says hello, then sends a heartbeat every
  * interval, numbering every message across reconnects. Any failure leads to a
- * reconnect after a jittered, capped, exponential backoff. It never needs the
- * master to write anything back.
+ * reconnect after a jittered, capped, exponential backoff.
+ *
+ * With acks (the default), it keeps each message until the master acks it and
+ * resends the unacked ones, in order, after a reconnect; a connection whose
+ * acks stop coming is replaced. It never needs the master to write anything
+ * back: until a master has acked once, none of that applies (the seed's
+ * master only reads).
  */
 export class Slave {
   readonly options: SlaveOptions;
+  /** This process's incarnation: a restarted slave numbers its messages from 1 again. */
+  readonly boot = randomBytes(8).toString('hex');
   private socket: Socket | undefined;
+  /** Why the current connection ended, for the `disconnected` line. */
+  private failure = 'closed';
   private seq = 0;
   private heartbeatsSent = 0;
   private timer: TimerHandle | undefined;
+  private ackTimer: TimerHandle | undefined;
   private stopping = false;
+  /** A master has acked at least once: unacked messages are resent, and silence means a dead link. */
+  private masterAcks = false;
+  private readonly outbox: Outbox;
   private readonly backoff: Backoff;
   private resolveDone!: () => void;
+  private drained: (() => void) | undefined;
   /** Settles once the slave has stopped, by `stop()` or after `heartbeatCount` heartbeats. */
   readonly done = new Promise<void>((resolve) => (this.resolveDone = resolve));
 
@@ -32,42 +50,73 @@ export class Slave {
   ) {
     this.options = resolveSlaveOptions(options);
     this.backoff = new Backoff(this.options.backoff);
+    this.outbox = new Outbox(this.options.maxUnacked);
   }
 
-  /** Messages sent so far; the last one's seq. */
+  /** Messages numbered so far; the last one's seq. */
   get lastSeq(): number {
     return this.seq;
   }
 
+  /** Messages sent and not acked yet. */
+  get unacked(): number {
+    return this.outbox.size;
+  }
+
   /** `idSource` only goes into the `starting` line, to say where the node id came from. */
   start(idSource?: string): this {
-    const { node, masterHost, masterPort, heartbeatIntervalMs } = this.options;
+    const { node, masterHost, masterPort, heartbeatIntervalMs, acks } = this.options;
     this.write('starting', `Slave ${node} starting`, {
       master: `${masterHost}:${masterPort}`,
       interval_ms: heartbeatIntervalMs,
       id_source: idSource,
+      acks,
+      boot: acks ? this.boot : undefined,
     });
     this.connect(1);
     return this;
   }
 
-  /** Closes the connection cleanly (FIN) and stops. Idempotent. */
+  /**
+   * Stops sending, waits (a little) for the acks of what was sent, then closes
+   * the connection cleanly (FIN) and stops. Idempotent.
+   */
   async stop(): Promise<void> {
     if (!this.stopping) {
       this.stopping = true;
       this.cancelTimer();
       const socket = this.socket;
-      if (socket !== undefined && !socket.destroyed) {
+      if (socket !== undefined && !socket.destroyed && !socket.connecting) {
         const closed = once(socket, 'close');
+        const grace = this.clock.setTimeout(() => socket.destroy(), 2 * CLOSE_GRACE_MS);
+        if (this.masterAcks && this.outbox.size > 0) await this.acksOrGrace(closed);
         socket.end();
-        const grace = this.clock.setTimeout(() => socket.destroy(), CLOSE_GRACE_MS);
         await closed;
         this.clock.clearTimeout(grace);
       }
-      this.write('stopped', `Slave ${this.options.node} stopped`, { sent: this.seq });
+      this.cancelAckTimer();
+      socket?.destroy();
+      this.write('stopped', `Slave ${this.options.node} stopped`, {
+        sent: this.seq,
+        unacked: this.masterAcks && this.outbox.size > 0 ? this.outbox.size : undefined,
+      });
       this.resolveDone();
     }
     return this.done;
+  }
+
+  /** Resolves once everything sent is acked, the connection closed, or after the grace. */
+  private async acksOrGrace(closed: Promise<unknown>): Promise<void> {
+    let timer: TimerHandle | undefined;
+    await Promise.race([
+      closed,
+      new Promise<void>((resolve) => {
+        this.drained = resolve;
+        timer = this.clock.setTimeout(resolve, CLOSE_GRACE_MS);
+      }),
+    ]);
+    if (timer !== undefined) this.clock.clearTimeout(timer);
+    this.drained = undefined;
   }
 
   private connect(attempt: number): void {
@@ -75,32 +124,111 @@ export class Slave {
     this.write('connecting', `Connecting to ${masterHost}:${masterPort}`, { attempt });
     const socket = connect({ host: masterHost, port: masterPort, noDelay: true });
     this.socket = socket;
-    let failure = 'closed';
+    this.failure = 'closed';
     // A cut network drops SYNs silently; without this a connect would hang for minutes.
     socket.setTimeout(connectTimeoutMs, () => {
-      failure = 'connect_timeout';
+      this.failure = 'connect_timeout';
       socket.destroy();
     });
     socket.on('connect', () => {
       socket.setTimeout(0);
       this.backoff.reset();
       this.write('connected', `Connected to ${masterHost}:${masterPort}`, { local_port: socket.localPort });
-      this.send('hello');
+      this.sayHello(socket);
       this.scheduleHeartbeat();
     });
-    // Whatever the master says (nothing, for the seed's master) must not fill our buffers.
-    socket.resume();
+    this.readAcks(socket);
     socket.on('error', (err: NodeJS.ErrnoException) => {
-      failure = err.code ?? err.message;
+      if (socket === this.socket) this.failure = err.code ?? err.message;
     });
-    socket.on('close', () => this.onClose(socket, failure));
+    socket.on('close', () => this.onClose(socket, this.failure));
+  }
+
+  /**
+   * Acks from the master. Anything else it writes is read and dropped, so a
+   * chatty master cannot fill our buffers (the seed's master writes nothing).
+   */
+  private readAcks(socket: Socket): void {
+    const decoder = new FrameDecoder(
+      {
+        frame: (frame) => {
+          const ack = toAck(frame);
+          if (ack !== undefined && ack.node === this.options.node && socket === this.socket) {
+            this.onAck(ack.seq);
+            if (ack.resend === true) this.resend(socket, ack.seq);
+          }
+        },
+        error: () => undefined,
+      },
+      { maxFrameBytes: MAX_ACK_FRAME_BYTES },
+    );
+    socket.on('data', (chunk: Buffer) => {
+      if (this.options.acks) decoder.push(chunk);
+    });
+  }
+
+  private onAck(seq: number): void {
+    this.masterAcks = true;
+    this.outbox.ack(seq);
+    this.cancelAckTimer();
+    if (this.outbox.size > 0) this.armAckTimer();
+    else this.drained?.();
+  }
+
+  private sayHello(socket: Socket): void {
+    const { node, heartbeatIntervalMs, acks } = this.options;
+    if (!acks) {
+      this.send('hello');
+      return;
+    }
+    // A hello that asks for acks opens a connection and has no seq: the resent messages follow it in order.
+    const hello: Message = { type: 'hello', node, ts: this.clock.now(), msg: helloText(node), heartbeatIntervalMs };
+    hello.acks = true;
+    hello.boot = this.boot;
+    socket.write(encodeFrame(toFrame(hello)));
+    this.write('sent', hello.msg, { type: 'hello', acks: true, boot: this.boot });
+    this.resendPending(socket);
+    // The answer to hello is due at once from a master that acks.
+    if (this.masterAcks) this.armAckTimer();
+  }
+
+  /**
+   * The master lacks the seqs after `acked`: resend every kept message, in
+   * order; first, if the oldest kept is past `acked + 1`, say that the ones
+   * before it are gone (dropped from a full outbox) with a `skip`.
+   */
+  private resend(socket: Socket, acked: number): void {
+    const oldest = this.outbox.pending()[0]?.seq ?? this.seq + 1;
+    if (oldest > acked + 1) {
+      const { node } = this.options;
+      socket.write(encodeFrame({ type: 'skip', node, to: oldest - 1 }));
+      this.write('skipped', `Told the master that seq ${acked + 1}-${oldest - 1} are gone`, {
+        level: 'warn',
+        from: acked + 1,
+        to: oldest - 1,
+      });
+    }
+    this.resendPending(socket);
+  }
+
+  private resendPending(socket: Socket): void {
+    for (const message of this.outbox.pending()) {
+      socket.write(message.frame);
+      this.write('resent', `Resent message ${message.seq}`, { seq: message.seq, type: message.type });
+    }
   }
 
   private onClose(socket: Socket, reason: string): void {
     if (socket !== this.socket) return;
     this.cancelTimer();
+    this.cancelAckTimer();
+    // Nothing to resend to a master that never acked: it would log each message again.
+    if (!this.masterAcks) this.outbox.clear();
     if (this.stopping) return;
-    this.write('disconnected', 'Disconnected from master', { reason });
+    this.write('disconnected', 'Disconnected from master', {
+      reason,
+      unacked: this.masterAcks ? this.outbox.size : undefined,
+    });
     const { attempt, delayMs } = this.backoff.next();
     this.write('reconnecting', `Reconnecting in ${delayMs} ms`, { attempt, delay_ms: delayMs });
     this.timer = this.clock.setTimeout(() => this.connect(attempt + 1), delayMs);
@@ -120,14 +248,50 @@ export class Slave {
   }
 
   private send(type: 'hello' | 'heartbeat'): void {
-    const { node, heartbeatIntervalMs } = this.options;
+    const { node, heartbeatIntervalMs, acks } = this.options;
     this.seq += 1;
     const message: Message =
       type === 'hello'
         ? { type, node, seq: this.seq, ts: this.clock.now(), msg: helloText(node), heartbeatIntervalMs }
         : { type, node, seq: this.seq, ts: this.clock.now(), msg: heartbeatText(node) };
-    this.socket?.write(encodeFrame(toFrame(message)));
+    const frame = encodeFrame(toFrame(message));
+    if (acks) this.keep({ seq: this.seq, type, frame });
+    this.socket?.write(frame);
     this.write('sent', message.msg, { seq: this.seq, type });
+  }
+
+  private keep(message: { seq: number; type: string; frame: string }): void {
+    const dropped = this.outbox.push(message);
+    // Dropped silently while no master acks: then the outbox only bounds memory.
+    if (dropped !== undefined && this.masterAcks) {
+      this.write('dropped', `Dropped unacked message ${dropped.seq}: more than ${this.outbox.capacity} unacked`, {
+        level: 'warn',
+        seq: dropped.seq,
+      });
+    }
+    if (this.masterAcks && this.ackTimer === undefined) this.armAckTimer();
+  }
+
+  /** A connection that leaves a message unacked this long is dead, whatever TCP says: replace it. */
+  private armAckTimer(): void {
+    const timeoutMs = ackTimeoutOf(this.options);
+    this.ackTimer = this.clock.setTimeout(() => {
+      this.ackTimer = undefined;
+      const socket = this.socket;
+      if (socket === undefined || socket.destroyed || this.stopping) return;
+      this.write('ack_timeout', `No ack for ${timeoutMs} ms: dropping the connection`, {
+        level: 'warn',
+        timeout_ms: timeoutMs,
+        unacked: this.outbox.size,
+      });
+      this.failure = 'ack_timeout';
+      socket.destroy();
+    }, timeoutMs);
+  }
+
+  private cancelAckTimer(): void {
+    if (this.ackTimer !== undefined) this.clock.clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
   }
 
   private cancelTimer(): void {

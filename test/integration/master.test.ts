@@ -66,7 +66,8 @@ describe('master', () => {
 
   it('logs every message of our slave with node, seq and type, and its disconnect with the last seq', async () => {
     await startMaster();
-    const { slave, slaveLog } = startSlave('slave-a', { heartbeatCount: 5 });
+    // Without acks, as in the seed's design: the hello is numbered too.
+    const { slave, slaveLog } = startSlave('slave-a', { heartbeatCount: 5, acks: false });
     await slave.done;
     const disconnect = await sink.waitForEvent('disconnect', { node: 'slave-a' });
     expect(disconnect).toMatchObject({ message: 'Client disconnected', reason: 'closed', seq: 6 });
@@ -290,8 +291,9 @@ describe('slave reconnect', () => {
     sink = new LogSink();
     master = await new Master({ port, host: '127.0.0.1' }, sink.log).start();
     cleanups.push(() => master.stop());
-    const hello = await sink.waitForEvent('message', { node: 'r', type: 'hello' }, 5000);
-    expect(hello.seq as number).toBeGreaterThan(3);
+    await sink.waitForEvent('message', { node: 'r', type: 'hello' }, 5000);
+    const heartbeat = await sink.waitForEvent('message', { node: 'r', type: 'heartbeat' });
+    expect(heartbeat.seq as number).toBeGreaterThan(3);
     const reconnecting = slaveLog.events('reconnecting');
     expect(reconnecting[0]).toMatchObject({ attempt: 1 });
     expect(reconnecting.every((line: LogLine) => (line.delay_ms as number) <= FAST_BACKOFF.maxDelayMs)).toBe(true);

@@ -572,6 +572,104 @@ describe('rule b: messages in flight at a fault are excused, counted and shown',
   });
 });
 
+/** The same run, as slaves that ask for acks would log it: their `starting` lines say so. */
+function withAcks(run: RunRecord): RunRecord {
+  for (const lines of Object.values(run.slaves)) {
+    for (const line of lines) if (line.event === 'starting') line.acks = true;
+  }
+  return run;
+}
+
+describe('rule b with acks: only a kill, or a fault that outlasts the run, may lose a message', () => {
+  it('fails messages lost in a cut or a pause: they should have been resent', () => {
+    const report = checkRun(withAcks(kcp()));
+    expect(report.excused.filter((x) => x.node === 'slave-3' || x.node === 'slave-1')).toEqual([]);
+    const missing = only(report, 'missing');
+    expect(missing.length).toBeGreaterThan(5);
+    expect(new Set(missing.map((f) => f.node))).toEqual(new Set(['slave-3', 'slave-1']));
+  });
+
+  it('still excuses what a kill took with the process', () => {
+    const run = withAcks(simulate({ slaves: 1, faults: [{ atMs: 1500, action: 'kill', target: 'slave-1' }] }));
+    const last = Math.max(
+      ...(run.slaves['slave-1'] ?? [])
+        .filter((l) => l.event === 'sent' && ms(l.timestamp) < 1500)
+        .map((l) => l.seq as number),
+    );
+    remove(run, msg('node-1', last));
+    const report = checkRun(run);
+    expectPass(report);
+    expect(report.excused).toEqual([
+      expect.objectContaining({ seq: last, fault: expect.objectContaining({ action: 'kill' }) }),
+    ]);
+  });
+
+  it('excuses nothing at a clean stop, a master restart or the run’s end', () => {
+    const lastBefore = (run: RunRecord, atMs: number): number =>
+      Math.max(
+        ...(run.slaves['slave-1'] ?? [])
+          .filter((l) => l.event === 'sent' && ms(l.timestamp) < atMs)
+          .map((l) => l.seq as number),
+      );
+    const stop = withAcks(simulate({ slaves: 1, faults: [{ atMs: 1500, action: 'stop', target: 'slave-1' }] }));
+    remove(stop, msg('node-1', lastBefore(stop, 1500)));
+    const restart = withAcks(
+      simulate({ slaves: 1, faults: [{ atMs: 2000, action: 'master-restart', target: 'master' }] }),
+    );
+    remove(restart, msg('node-1', lastBefore(restart, 2000)));
+    const end = withAcks(simulate({ slaves: 1 }));
+    const last = lastBefore(end, Infinity);
+    remove(end, msg('node-1', last));
+    edit(end, (l) => l.event === 'disconnect' && ms(l.timestamp) > 6000, { reason: 'shutdown', seq: last - 1 });
+    for (const run of [stop, restart, end]) {
+      const report = checkRun(run);
+      expect(kinds(report)).toEqual(['missing']);
+      expect(report.excused).toEqual([]);
+    }
+  });
+
+  it('excuses a cut that lasts to the run’s end: nothing could be resent', () => {
+    const run = withAcks(simulate({ slaves: 1, faults: [{ atMs: 5000, action: 'disconnect', target: 'slave-1' }] }));
+    const report = checkRun(run);
+    expect(report.excused.length).toBeGreaterThan(0);
+    expect(only(report, 'missing')).toEqual([]);
+  });
+
+  it('excuses a message the slave dropped from a full outbox only when the master logged the gap', () => {
+    const run = withAcks(simulate({ slaves: 1 }));
+    const lines = run.slaves['slave-1']!;
+    const sent5 = lines.find((l) => l.event === 'sent' && l.seq === 5)!;
+    lines.splice(lines.indexOf(sent5) + 1, 0, { ...sent5, event: 'dropped', level: 'warn' });
+    remove(run, msg('node-1', 5));
+    expect(only(checkRun(run), 'missing')).toEqual([expect.objectContaining({ seq: 5 })]);
+    const at = indexOf(run, msg('node-1', 6));
+    const gap = { ...run.master[at]!, event: 'gap', level: 'warn', from: 5, to: 5 };
+    run.master.splice(at, 0, gap);
+    const report = checkRun(run);
+    expectPass(report);
+    expect(report.excused).toEqual([
+      expect.objectContaining({ seq: 5, fault: expect.objectContaining({ action: 'dropped', index: -2 }) }),
+    ]);
+  });
+
+  it('takes a hello that asked for acks, without a seq, as the connection’s opening, not a message', () => {
+    const run = simulate({ slaves: 1 });
+    const hello = (l: RunLogLine): boolean => l.type === 'hello';
+    for (const line of run.slaves['slave-1']!.filter(hello)) {
+      line.acks = true;
+      delete line.seq;
+    }
+    for (const line of run.master.filter(hello)) {
+      line.acks = true;
+      delete line.seq;
+    }
+    // Seqs then start at 2 (the simulator numbered the hello 1): still one message each, nothing unexpected.
+    const report = checkRun(run);
+    expectPass(report);
+    expect(row(report, 'slave-1').unexpected).toBe(0);
+  });
+});
+
 describe('rule c: one disconnect per fault, with a fitting reason, in time', () => {
   it('reports a kill without a disconnect', () => {
     const run = kcp();

@@ -1,5 +1,5 @@
 import { ProtocolError } from '../../src/common';
-import { heartbeatText, helloText, toFrame, toMessage, wireTypeOf, type Message } from '../../src/protocol';
+import { heartbeatText, helloText, toAck, toFrame, toMessage, wireTypeOf, type Message } from '../../src/protocol';
 
 describe('toMessage', () => {
   it('reads the seed format, a frame with only msg, as a legacy message', () => {
@@ -62,5 +62,33 @@ describe('toMessage', () => {
     ];
     for (const message of messages) expect(toMessage(toFrame(message))).toEqual(message);
     expect(toFrame({ type: 'legacy', msg: 'old' })).toEqual({ msg: 'old' });
+  });
+});
+
+describe('acks on the wire', () => {
+  it('reads a hello that asks for acks, with its boot id, and writes it back the same', () => {
+    const frame = { type: 'hello', node: 'n', msg: 'hi', interval_ms: 100, acks: true, boot: 'b1' };
+    const hello = toMessage(frame);
+    expect(hello).toEqual({ type: 'hello', node: 'n', msg: 'hi', heartbeatIntervalMs: 100, acks: true, boot: 'b1' });
+    expect(toFrame(hello as Message)).toEqual(frame);
+  });
+
+  it.each([
+    [{ type: 'hello', node: 'n', acks: 'yes', boot: 'b' }, 'acks'],
+    [{ type: 'hello', node: 'n', acks: true }, 'boot'],
+    [{ type: 'hello', acks: true, boot: 'b' }, 'node'],
+    [{ type: 'hello', node: 'n', boot: 'x'.repeat(65) }, 'boot'],
+  ])('refuses a bad hello %j (field %s)', (frame, field) => {
+    const error = toMessage(frame) as ProtocolError;
+    expect(error).toBeInstanceOf(ProtocolError);
+    expect(error.code).toBe('PICLUSTER_ERR_INVALID_FIELD');
+    expect(error.message).toContain(`"${field}"`);
+  });
+
+  it('reads an ack, and nothing else as one', () => {
+    expect(toAck({ type: 'ack', node: 'n', seq: 0 })).toEqual({ type: 'ack', node: 'n', seq: 0 });
+    expect(toAck({ type: 'ack', node: 'n', seq: -1 })).toBeUndefined();
+    expect(toAck({ type: 'ack', seq: 3 })).toBeUndefined();
+    expect(toAck({ type: 'heartbeat', node: 'n', seq: 3 })).toBeUndefined();
   });
 });

@@ -15,6 +15,7 @@ import {
   type StartedCluster,
 } from '../backend';
 import type { Scenario, ScenarioEvent } from '../types';
+import { RUN_FILES } from '../run-directory';
 import { FaultProxy } from './fault-proxy';
 
 /** The `picluster` CLI of this build: `dist/orchestrator/local` -> `dist/cli/main.js`. */
@@ -369,6 +370,9 @@ class LocalCluster implements StartedCluster {
         String(this.timeoutMs),
         '--log-format',
         'json',
+        // The master's own copy of its log, which a restarted master reads back (the last seq per node).
+        '--log-file',
+        join(this.runDir, RUN_FILES.masterLogFile),
       ],
       this.masterLog!,
       (line) => this.sinks.onMasterLine(line),

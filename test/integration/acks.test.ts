@@ -1,0 +1,267 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { once } from 'node:events';
+import type { Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Master } from '../../src/master';
+import { FaultProxy } from '../../src/orchestrator/local/fault-proxy';
+import { FrameDecoder, toAck } from '../../src/protocol';
+import { Slave } from '../../src/slave';
+import { CliProcess } from '../helpers/cli';
+import { LogSink } from '../helpers/log-sink';
+import { rawClient, seedMaster } from '../helpers/peers';
+import { pollUntil } from '../helpers/wait';
+
+const FAST_BACKOFF = { initialDelayMs: 20, maxDelayMs: 100, factor: 2 };
+const cleanups: Array<() => Promise<unknown> | unknown> = [];
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function startMaster(sink: LogSink, options: ConstructorParameters<typeof Master>[0] = {}): Promise<Master> {
+  const master = await new Master({ port: 0, host: '127.0.0.1', ...options }, sink.log).start();
+  cleanups.push(() => master.stop());
+  return master;
+}
+
+/** A peer that asks for acks and writes frames by hand; `acks` holds the seq of every ack it got. */
+async function ackingPeer(port: number, node: string, boot: string) {
+  const socket: Socket = await rawClient(port);
+  const acks: number[] = [];
+  const resends: number[] = [];
+  const decoder = new FrameDecoder({
+    frame: (frame) => {
+      const ack = toAck(frame);
+      if (ack?.node === node) (ack.resend === true ? resends : acks).push(ack.seq);
+    },
+    error: () => undefined,
+  });
+  socket.on('data', (chunk: Buffer) => decoder.push(chunk));
+  const hello = { type: 'hello', node, msg: `Hello World, I am client ${node}`, acks: true, boot };
+  socket.write(JSON.stringify(hello) + '\r');
+  return {
+    socket,
+    acks,
+    resends,
+    skip: (to: number) => socket.write(JSON.stringify({ type: 'skip', node, to }) + '\r'),
+    /** Writes the frames in one write, so they arrive in one piece. */
+    send: (...seqs: number[]) =>
+      socket.write(
+        seqs.map((seq) => JSON.stringify({ type: 'heartbeat', node, seq, msg: `beat ${seq}` }) + '\r').join(''),
+      ),
+    /** Resolves once an ack of at least `seq` came. */
+    acked: (seq: number) =>
+      pollUntil(
+        () => (acks.some((s) => s >= seq) ? true : undefined),
+        5000,
+        () => `acks: ${acks.join(',')}`,
+      ),
+    close: async () => {
+      socket.end();
+      await once(socket, 'close');
+    },
+  };
+}
+
+const heartbeatSeqs = (sink: LogSink, node: string): unknown[] =>
+  sink.events('message', node).flatMap((line) => (line.type === 'hello' ? [] : [line.seq]));
+
+describe('acks', () => {
+  it('answers a hello that asks for acks at once, then acks cumulatively what it logged', async () => {
+    const sink = new LogSink();
+    const master = await startMaster(sink);
+    const peer = await ackingPeer(master.port, 'a', 'boot-1');
+    await peer.acked(0);
+    expect(peer.acks[0]).toBe(0);
+    peer.send(1, 2, 3);
+    await peer.acked(3);
+    // Batched: three messages in one chunk get one ack, not three.
+    expect(peer.acks).toEqual([0, 3]);
+    const hello = sink.events('message', 'a')[0]!;
+    expect(hello).toMatchObject({ type: 'hello', acks: true, boot: 'boot-1' });
+    expect(hello).not.toHaveProperty('seq');
+  });
+
+  it('logs a resent message once and counts the duplicate', async () => {
+    const sink = new LogSink();
+    const master = await startMaster(sink);
+    const peer = await ackingPeer(master.port, 'd', 'b1');
+    peer.send(1, 2, 3, 2, 3, 4);
+    await peer.acked(4);
+    expect(heartbeatSeqs(sink, 'd')).toEqual([1, 2, 3, 4]);
+    await peer.close();
+    const disconnect = await sink.waitForEvent('disconnect', { node: 'd' });
+    expect(disconnect).toMatchObject({ reason: 'closed', seq: 4, duplicates: 2 });
+  });
+
+  it('asks once for a resend when messages come beyond a missing seq, and logs none of them until it fills', async () => {
+    const sink = new LogSink();
+    const master = await startMaster(sink);
+    const peer = await ackingPeer(master.port, 'g', 'b1');
+    peer.send(1, 2, 5, 6, 7);
+    await pollUntil(
+      () => (peer.resends.length > 0 ? true : undefined),
+      5000,
+      () => 'no resend asked',
+    );
+    expect(peer.resends).toEqual([2]);
+    expect(heartbeatSeqs(sink, 'g')).toEqual([1, 2]);
+    peer.send(3, 4, 5, 6, 7);
+    await peer.acked(7);
+    expect(heartbeatSeqs(sink, 'g')).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(peer.resends).toEqual([2]);
+    expect(sink.events('gap')).toEqual([]);
+    await peer.close();
+    expect(await sink.waitForEvent('disconnect', { node: 'g' })).toMatchObject({ ahead: 3 });
+  });
+
+  it('logs a gap when the peer says, with a skip, that it has the missing seqs no more', async () => {
+    const sink = new LogSink();
+    const master = await startMaster(sink);
+    const peer = await ackingPeer(master.port, 's', 'b1');
+    peer.send(1, 5);
+    await pollUntil(
+      () => (peer.resends.length > 0 ? true : undefined),
+      5000,
+      () => 'no resend asked',
+    );
+    peer.skip(4);
+    peer.send(5, 6);
+    await peer.acked(6);
+    expect(heartbeatSeqs(sink, 's')).toEqual([1, 5, 6]);
+    expect(sink.events('gap', 's')).toEqual([
+      expect.objectContaining({ level: 'warn', from: 2, to: 4, message: 'Messages lost: seq 2-4' }),
+    ]);
+  });
+
+  it('keeps the last seq across connections of one incarnation and starts again with a new one', async () => {
+    const sink = new LogSink();
+    const master = await startMaster(sink);
+    const first = await ackingPeer(master.port, 'n', 'boot-a');
+    first.send(1, 2);
+    await first.acked(2);
+    await first.close();
+    const again = await ackingPeer(master.port, 'n', 'boot-a');
+    await again.acked(2); // the hello's answer says what is logged already
+    again.send(2, 3);
+    await again.acked(3);
+    await again.close();
+    const restarted = await ackingPeer(master.port, 'n', 'boot-b');
+    await restarted.acked(0);
+    expect(restarted.acks[0]).toBe(0);
+    restarted.send(1);
+    await restarted.acked(1);
+    expect(heartbeatSeqs(sink, 'n')).toEqual([1, 2, 3, 1]);
+    expect(sink.events('gap')).toEqual([]);
+  });
+
+  it('does not dedup peers that did not ask for acks, and sends them nothing', async () => {
+    const sink = new LogSink();
+    const master = await startMaster(sink);
+    const socket = await rawClient(master.port);
+    let received = 0;
+    socket.on('data', (chunk: Buffer) => (received += chunk.length));
+    socket.write(
+      '{"type":"hello","node":"old","seq":1,"msg":"hi"}\r{"type":"heartbeat","node":"old","seq":1,"msg":"x"}\r',
+    );
+    await sink.waitFor((line) => line.event === 'message' && line.node === 'old' && line.type === 'heartbeat');
+    socket.end();
+    await sink.waitForEvent('disconnect', { node: 'old' });
+    expect(sink.events('message', 'old').map((line) => line.seq)).toEqual([1, 1]);
+    expect(received).toBe(0);
+  });
+});
+
+describe('slave with acks', () => {
+  it('resends, in order, what a network cut swallowed: every heartbeat logged exactly once', async () => {
+    const sink = new LogSink();
+    const master = await startMaster(sink, { heartbeatTimeoutMs: 300 });
+    const proxy = await new FaultProxy({ upstreamPort: () => master.port }).listen();
+    cleanups.push(() => proxy.close());
+    const slaveLog = new LogSink();
+    const slave = new Slave(
+      {
+        masterPort: proxy.port,
+        node: 'cut',
+        heartbeatIntervalMs: 20,
+        ackTimeoutMs: 200,
+        backoff: FAST_BACKOFF,
+        connectTimeoutMs: 300,
+      },
+      slaveLog.log,
+    ).start();
+    cleanups.push(() => slave.stop());
+    await sink.waitForEvent('message', { node: 'cut', seq: 5 });
+    proxy.cut();
+    await slaveLog.waitForEvent('ack_timeout');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const lastSentInCut = slave.lastSeq;
+    proxy.heal();
+    await sink.waitForEvent('message', { node: 'cut', seq: lastSentInCut + 5 }, 5000);
+    await slave.stop();
+    await sink.waitFor((line) => line.event === 'disconnect' && line.node === 'cut' && line.reason === 'closed');
+    const sent = slaveLog.events('sent').flatMap((line) => (line.type === 'heartbeat' ? [line.seq] : []));
+    expect(heartbeatSeqs(sink, 'cut')).toEqual(sent);
+    expect(slaveLog.events('resent').length).toBeGreaterThan(0);
+    expect(sink.events('gap')).toEqual([]);
+    expect(slave.unacked).toBe(0);
+  });
+
+  it('against a master that never acks: bounded outbox, nothing dropped or resent in the log', async () => {
+    const seed = await seedMaster();
+    cleanups.push(() => seed.close());
+    const slaveLog = new LogSink();
+    const slave = new Slave(
+      {
+        masterPort: seed.port,
+        node: 's',
+        heartbeatIntervalMs: 5,
+        heartbeatCount: 30,
+        maxUnacked: 4,
+        ackTimeoutMs: 20,
+        backoff: FAST_BACKOFF,
+      },
+      slaveLog.log,
+    ).start();
+    await slave.done;
+    expect(slave.unacked).toBeLessThanOrEqual(4);
+    expect(seed.messages).toHaveLength(31);
+    for (const event of ['dropped', 'resent', 'ack_timeout']) expect(slaveLog.events(event)).toEqual([]);
+  });
+});
+
+describe('master restart with LOG_FILE', () => {
+  it('reads back the last seq per node, so messages resent to the new master are not logged twice', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'picluster-acks-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const logFile = join(dir, 'master.jsonl');
+    const startMasterCli = async () => {
+      const master = new CliProcess(['master', '--port', '0', '--host', '127.0.0.1'], { LOG_FILE: logFile });
+      cleanups.push(() => master.kill('SIGKILL'));
+      const listening = await master.waitForEvent('listening');
+      return { master, port: listening.port as number };
+    };
+
+    const first = await startMasterCli();
+    const peer = await ackingPeer(first.port, 'r', 'boot-r');
+    peer.send(1, 2, 3);
+    await peer.acked(3);
+    peer.send(4); // logged, perhaps not acked before the restart: the peer resends it
+    await first.master.waitForEvent('message', { node: 'r', seq: 4 });
+    first.master.kill('SIGTERM');
+    expect(await first.master.exited).toEqual({ code: 0, signal: null });
+
+    const second = await startMasterCli();
+    expect(second.master.events('recovered')[0]).toMatchObject({ nodes: 1, unreadable: 0 });
+    const again = await ackingPeer(second.port, 'r', 'boot-r');
+    await again.acked(4);
+    again.send(3, 4, 5);
+    await again.acked(5);
+    await again.close();
+    const disconnect = await second.master.waitForEvent('disconnect', { node: 'r' });
+    expect(disconnect).toMatchObject({ duplicates: 2, seq: 5 });
+    expect(second.master.events('message', 'r').flatMap((l) => (l.type === 'hello' ? [] : [l.seq]))).toEqual([5]);
+    expect(second.master.events('gap')).toEqual([]);
+  });
+});
