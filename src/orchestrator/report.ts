@@ -113,7 +113,7 @@ export function formatTable(report: CheckReport): string {
       groups.set(key, [...(groups.get(key) ?? []), x.seq]);
     }
     out.push(
-      `Lost by design (excused, not missing): ${report.excused.length}: ${[...groups]
+      `In flight at a fault or dropped (excused, not missing): ${report.excused.length}: ${[...groups]
         .map(([key, seqs]) => `${key.replace(' at ', ` seq ${seqRanges(seqs)} at `)}`)
         .join('; ')}`,
     );

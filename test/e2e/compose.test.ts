@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import Docker from 'dockerode';
+import { parseLogLine } from '../../src/orchestrator/backend';
 import { ContainerLog, ROOT, runOnce, sh } from '../helpers/docker';
 
 jest.setTimeout(900_000);
@@ -26,7 +27,7 @@ describe('images and compose (real Docker)', () => {
   });
 
   afterAll(async () => {
-    await compose('down', '--timeout', '5', '--remove-orphans').catch(() => undefined);
+    await compose('down', '--timeout', '5', '--remove-orphans', '--volumes').catch(() => undefined);
   });
 
   it('built one image for linux/amd64 and linux/arm64 that runs picluster on each (arm64 under emulation)', async () => {
@@ -71,6 +72,16 @@ describe('images and compose (real Docker)', () => {
       expect(shutdown.connections).toBe(2);
       expect(log.lines.filter((l) => l.event === 'disconnect' && l.reason === 'shutdown')).toHaveLength(2);
       expect((await master.inspect()).Config.User).toBe('node');
+
+      // Started again, the master reads its LOG_FILE back from the volume: the last seq of every slave.
+      await compose('start', 'master');
+      let recovered: Record<string, unknown> | undefined;
+      for (const deadline = Date.now() + 60_000; recovered === undefined && Date.now() < deadline; ) {
+        const lines = (await compose('logs', '--no-log-prefix', 'master')).split('\n');
+        recovered = lines.map((line) => parseLogLine(line)).find((line) => line?.event === 'recovered');
+        if (recovered === undefined) await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      expect(recovered).toMatchObject({ nodes: 3, unreadable: 0 });
     } finally {
       log.close();
     }
