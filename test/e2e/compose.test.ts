@@ -76,7 +76,7 @@ describe('images and compose (real Docker)', () => {
       // Started again, the master reads its LOG_FILE back from the volume: the last seq of every slave.
       await compose('start', 'master');
       let recovered: Record<string, unknown> | undefined;
-      for (const deadline = Date.now() + 60_000; recovered === undefined && Date.now() < deadline; ) {
+      for (const deadline = Date.now() + 60_000; recovered === undefined && Date.now() < deadline;) {
         const lines = (await compose('logs', '--no-log-prefix', 'master')).split('\n');
         recovered = lines.map((line) => parseLogLine(line)).find((line) => line?.event === 'recovered');
         if (recovered === undefined) await new Promise((resolve) => setTimeout(resolve, 500));
