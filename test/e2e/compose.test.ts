@@ -78,7 +78,10 @@ describe('images and compose (real Docker)', () => {
       let recovered: Record<string, unknown> | undefined;
       for (const deadline = Date.now() + 60_000; recovered === undefined && Date.now() < deadline;) {
         const lines = (await compose('logs', '--no-log-prefix', 'master')).split('\n');
-        recovered = lines.map((line) => parseLogLine(line)).find((line) => line?.event === 'recovered');
+        // Compose may lead each line with a terminal control sequence.
+        recovered = lines
+          .map((line) => parseLogLine(line.slice(line.indexOf('{'))))
+          .find((line) => line?.event === 'recovered');
         if (recovered === undefined) await new Promise((resolve) => setTimeout(resolve, 500));
       }
       expect(recovered).toMatchObject({ nodes: 3, unreadable: 0 });
