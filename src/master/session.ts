@@ -36,6 +36,8 @@ export class Session {
   /** Highest seq acked on this connection; -1 before the first ack (the answer to hello). */
   private ackedSeq = -1;
   private duplicates = 0;
+  /** An ack is scheduled with the host: one request per turn, not one per message. */
+  private ackScheduled = false;
   /** Messages not logged because they came beyond a missing seq (they come again, resent). */
   private ahead = 0;
   /** The ledger's seq when this connection last asked for a resend: one request per gap. */
@@ -148,7 +150,7 @@ export class Session {
     this.ackedSeq = -1;
     this.host.ledger.hello(this.node, boot);
     // Answered even with nothing logged yet: the peer learns that this master acks.
-    this.host.scheduleAck(this);
+    this.requestAck();
   }
 
   /**
@@ -161,12 +163,12 @@ export class Session {
     const { ledger } = this.host;
     const verdict = ledger.record(this.node, seq);
     if (verdict === 'next') {
-      this.host.scheduleAck(this);
+      this.requestAck();
       return true;
     }
     if (verdict === 'duplicate') {
       this.duplicates += 1;
-      this.host.scheduleAck(this);
+      this.requestAck();
       return false;
     }
     this.ahead += 1;
@@ -205,11 +207,18 @@ export class Session {
         conn: this.conn,
       });
     }
+    this.requestAck();
+  }
+
+  private requestAck(): void {
+    if (this.ackScheduled) return;
+    this.ackScheduled = true;
     this.host.scheduleAck(this);
   }
 
   /** The seq an ack sent now may carry: everything logged so far; `undefined` if nothing is due. */
   ackDue(): number | undefined {
+    this.ackScheduled = false;
     if (this.ended || !this.acks) return undefined;
     const seq = this.host.ledger.lastSeq(this.node);
     return seq === this.ackedSeq ? undefined : seq;

@@ -594,7 +594,7 @@ export class DockerCluster implements StartedCluster {
       await Promise.all(followers.map((follower) => follower.settled(LOG_SETTLE_MS)));
       await Promise.all(followers.map((follower) => this.step(`read ${follower.label}`, () => follower.catchUp())));
       await this.step('docker compose down', () =>
-        this.compose.run(['down', '--timeout', t, '--remove-orphans'], timeoutMs),
+        this.compose.run(['down', '--timeout', t, '--remove-orphans', '--volumes'], timeoutMs),
       );
       const left = await removeRunResources(this.project, this.docker);
       this.warnings.push(...left.errors);
