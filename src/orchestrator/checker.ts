@@ -819,7 +819,9 @@ class Checker {
       const confirmed = this.time(entry.confirmedAt, `timeline.jsonl line ${index + 1} confirmedAt`);
       faults.push({ ref, started, confirmed });
     });
-    return faults;
+    // The runner records a fault when it is confirmed; a slow one (a master restart) may be
+    // recorded after one that began later. The model walks them in the order they began.
+    return faults.sort((a, b) => a.started - b.started || a.ref.index - b.ref.index);
   }
 
   private addExpectation(

@@ -377,6 +377,20 @@ describe('checkRun on correct runs', () => {
     expectPass(checkRun(simulate({ slaves: 2, faults })));
   });
 
+  it('walks the faults in the order they began, not the order the timeline recorded them', () => {
+    const run = simulate({
+      slaves: 2,
+      faults: [
+        { atMs: 2000, action: 'kill', target: 'slave-2' },
+        { atMs: 3000, action: 'master-restart', target: 'master' },
+        { atMs: 3100, action: 'start', target: 'slave-2' },
+      ],
+    });
+    // A slow master restart is confirmed, and recorded, after the start that began later.
+    run.timeline = [run.timeline[0]!, run.timeline[2]!, run.timeline[1]!];
+    expectPass(checkRun(run));
+  });
+
   it('expects a shutdown disconnect per connected slave at a master restart, and each seen again', () => {
     const report = checkRun(
       simulate({ slaves: 3, faults: [{ atMs: 2000, action: 'master-restart', target: 'master' }] }),
