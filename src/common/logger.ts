@@ -130,6 +130,10 @@ class BatchingLineTransport extends Transport {
   private scheduled = false;
   /** Set when the destination failed (a closed pipe, a full disk): its lines are dropped from then on. */
   private failed = false;
+  /** Writes handed to the destination whose callback has not run yet. */
+  private unwritten = 0;
+  /** `whenWritten` callbacks, run when `unwritten` drops to 0. */
+  private waiters: Array<() => void> = [];
 
   constructor(
     private readonly destination: Writable,
@@ -143,6 +147,7 @@ class BatchingLineTransport extends Transport {
       if (this.failed) return;
       this.failed = true;
       this.pending = '';
+      this.runWaiters();
       process.stderr.write(
         `picluster: cannot write log lines to ${this.name} (${err.code ?? err.message}); dropping them\n`,
       );
@@ -164,12 +169,15 @@ class BatchingLineTransport extends Transport {
     callback();
   }
 
-  /** Calls back once every line received so far has reached the destination. */
+  /**
+   * Calls back once every line received so far has reached the destination:
+   * with the callback of the last write, not with a write of its own (acks
+   * ask for this every turn of the event loop).
+   */
   whenWritten(callback: () => void): void {
     this.flush();
-    if (this.failed) callback();
-    // An empty write's callback runs once every earlier write has reached the OS.
-    else this.destination.write('', () => callback());
+    if (this.failed || this.unwritten === 0) callback();
+    else this.waiters.push(callback);
   }
 
   private flush(): void {
@@ -177,7 +185,17 @@ class BatchingLineTransport extends Transport {
     if (this.pending === '' || this.failed) return;
     const chunk = this.pending;
     this.pending = '';
-    this.destination.write(chunk);
+    this.unwritten += 1;
+    this.destination.write(chunk, () => {
+      this.unwritten -= 1;
+      if (this.unwritten === 0) this.runWaiters();
+    });
+  }
+
+  private runWaiters(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const waiter of waiters) waiter();
   }
 
   override _final(callback: (err?: Error | null) => void): void {
