@@ -6,6 +6,7 @@ import {
   DockerBackend,
   LocalBackend,
   ScenarioError,
+  SwarmBackend,
   formatTable,
   loadScenario,
   runScenario,
@@ -14,15 +15,15 @@ import {
 } from '../orchestrator';
 import { parseCommand, UsageError, type CommandSpec } from './flags';
 
-export type BackendChoice = 'local' | 'docker' | 'auto';
-export const BACKEND_CHOICES: readonly BackendChoice[] = ['local', 'docker', 'auto'];
+export type BackendChoice = 'local' | 'docker' | 'swarm' | 'auto';
+export const BACKEND_CHOICES: readonly BackendChoice[] = ['local', 'docker', 'swarm', 'auto'];
 
 /** Exit code after Ctrl-C (128 + SIGINT). */
 const EXIT_INTERRUPTED = 130;
 
 export const RUN_COMMAND: CommandSpec = {
   name: 'run',
-  usage: 'picluster run <scenario.yaml>... [--backend local|docker|auto] [--out DIR]',
+  usage: 'picluster run <scenario.yaml>... [--backend local|docker|swarm|auto] [--out DIR]',
   summary: "Run fault scenarios on a live cluster, one after another, then check the master's log against each.",
   flags: [
     {
@@ -31,7 +32,7 @@ export const RUN_COMMAND: CommandSpec = {
       kind: 'choice',
       choices: BACKEND_CHOICES,
       description:
-        'Where the nodes run: child processes on loopback (local), containers from compose.yaml (docker), or docker when an engine answers and has the image (auto)',
+        'Where the nodes run: child processes on loopback (local), containers from compose.yaml (docker), a stack from compose.yaml on the swarm this engine manages, all tasks on its node (swarm), or docker when an engine answers and has the image (auto)',
       defaultText: 'auto',
     },
     {
@@ -70,6 +71,7 @@ function pickBackend(choice: BackendChoice, env: NodeJS.ProcessEnv): Backend {
   if (choice === 'local') return new LocalBackend();
   const image = env.PICLUSTER_IMAGE || DEFAULT_DOCKER_IMAGE;
   if (choice === 'docker') return new DockerBackend({ image });
+  if (choice === 'swarm') return new SwarmBackend({ image });
   if (!dockerEngineAnswers()) {
     process.stderr.write('picluster run: no Docker engine answers: using the local backend\n');
     return new LocalBackend();
@@ -113,8 +115,9 @@ function interruptOnSignals(controller: AbortController): () => void {
     if (controller.signal.aborted) process.exit(EXIT_INTERRUPTED);
     process.stderr.write(`\npicluster run: ${signal}: stopping the cluster (again to quit at once)\n`);
     controller.abort();
-    // docker compose runs in its own process group, out of reach of this signal: remove its projects now.
+    // docker compose and docker stack run in their own process groups, out of reach of this signal: remove their projects and stacks now.
     void DockerBackend.cleanupAll();
+    void SwarmBackend.cleanupAll();
   };
   // SIGHUP too: a closed terminal would kill the runner and leave its nodes (own process groups) running.
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];

@@ -2,6 +2,7 @@ export { RunError, heartbeatTimeoutOf, type Backend, type BackendSinks, type Sta
 export { checkRun, type CheckReport, type Verdict } from './checker';
 export { DEFAULT_DOCKER_IMAGE, DOCKER_PROJECT_PREFIX, DockerBackend, removeRunResources } from './docker';
 export { LocalBackend } from './local/local-backend';
+export { SWARM_STACK_PREFIX, SwarmBackend, removeStackResources } from './swarm';
 export { formatTable, toJUnitXml, writeReports } from './report';
 export { RunDirectoryError, readRunDirectory } from './run-directory';
 export { runScenario, type RunOptions, type RunResult } from './runner';

@@ -12,7 +12,7 @@ import {
 } from '../../src/orchestrator/docker';
 import type { Action } from '../../src/orchestrator/types';
 import { DOCKER_PROJECT_PREFIX, formatTable, loadScenario, runScenario } from '../../src/orchestrator';
-import { ROOT, sh } from '../helpers/docker';
+import { ROOT, pollAsync, sh, withoutFrameHeaders } from '../helpers/docker';
 import { pollUntil } from '../helpers/wait';
 
 jest.setTimeout(300_000);
@@ -30,33 +30,18 @@ const scenario: Scenario = {
   events: [],
 };
 
-/** A container's stdout lines as Docker holds them (non-TTY output: 8-byte frame headers). */
+/** A container's stdout lines as Docker holds them. */
 async function dockerStdout(id: string): Promise<string[]> {
   const raw = await docker.getContainer(id).logs({ follow: false, stdout: true, stderr: false });
-  let text = '';
-  for (let i = 0; i + 8 <= raw.length;) {
-    const size = raw.readUInt32BE(i + 4);
-    text += raw.subarray(i + 8, i + 8 + size).toString('utf8');
-    i += 8 + size;
-  }
-  return text.split('\n').filter((line) => line !== '');
+  return withoutFrameHeaders(raw)
+    .split('\n')
+    .filter((line) => line !== '');
 }
 
 function fileLines(file: string): string[] {
   return readFileSync(file, 'utf8')
     .split('\n')
     .filter((line) => line !== '');
-}
-
-/** Resolves once `find` resolves something other than undefined, checking every 50 ms. */
-async function pollAsync<T>(find: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const found = await find();
-    if (found !== undefined) return found;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 async function projectResources(project: string): Promise<{ containers: number; networks: number; volumes: number }> {

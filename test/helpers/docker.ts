@@ -78,6 +78,33 @@ export class ContainerLog {
   }
 }
 
+/** A container's output as Docker gives it without a TTY, as text: each chunk has an 8-byte header (stream, 0, 0, 0, size32be). */
+export function withoutFrameHeaders(raw: Buffer): string {
+  let text = '';
+  for (let i = 0; i + 8 <= raw.length;) {
+    const size = raw.readUInt32BE(i + 4);
+    text += raw.subarray(i + 8, i + 8 + size).toString('utf8');
+    i += 8 + size;
+  }
+  return text;
+}
+
+/** Resolves once `find` resolves something other than undefined, checking every `everyMs`. */
+export async function pollAsync<T>(
+  find: () => Promise<T | undefined>,
+  timeoutMs: number,
+  what: string,
+  everyMs = 50,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found = await find();
+    if (found !== undefined) return found;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+}
+
 /** Runs a one-off container to completion and returns its exit code and stdout. */
 export async function runOnce(
   docker: Docker,
@@ -96,15 +123,44 @@ export async function runOnce(
     await container.start();
     const { StatusCode } = (await container.wait()) as { StatusCode: number };
     const raw = (await container.logs({ stdout: true, stderr: false })) as unknown as Buffer;
-    // Without a TTY each chunk has an 8-byte header (stream, 0, 0, 0, size32be).
-    let stdout = '';
-    for (let i = 0; i + 8 <= raw.length;) {
-      const size = raw.readUInt32BE(i + 4);
-      stdout += raw.subarray(i + 8, i + 8 + size).toString('utf8');
-      i += 8 + size;
-    }
-    return { code: StatusCode, stdout };
+    return { code: StatusCode, stdout: withoutFrameHeaders(raw) };
   } finally {
     await container.remove({ force: true });
   }
+}
+
+/** The engine's part in a Swarm, and how to undo what {@link joinSwarm} did. */
+export interface SwarmSession {
+  /** Whether {@link joinSwarm} made the engine a swarm (and {@link SwarmSession.leave} leaves it). */
+  readonly created: boolean;
+  /** `docker swarm leave --force` if this session created the swarm; nothing otherwise. Idempotent. */
+  leave(): Promise<void>;
+}
+
+/**
+ * Makes the engine a single-node Swarm manager (`docker swarm init
+ * --advertise-addr 127.0.0.1`) unless it already is one, which is then used
+ * and left as it is.
+ */
+export async function joinSwarm(docker: Docker): Promise<SwarmSession> {
+  const swarm = ((await docker.info()) as { Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean } }).Swarm;
+  if (swarm?.LocalNodeState === 'active' && swarm.ControlAvailable === true) {
+    return { created: false, leave: async () => undefined };
+  }
+  if (swarm?.LocalNodeState !== 'inactive') {
+    throw new Error(`the engine is in a swarm as ${swarm?.LocalNodeState ?? 'unknown'}, not as a manager`);
+  }
+  // `swarm init` makes this bridge and `swarm leave` keeps it: removed on leaving if it was not there before.
+  const hadBridge = (await docker.listNetworks({ filters: { name: ['docker_gwbridge'] } })).length > 0;
+  await sh('docker', ['swarm', 'init', '--advertise-addr', '127.0.0.1']);
+  const leave = async (): Promise<void> => {
+    await sh('docker', ['swarm', 'leave', '--force']);
+    if (!hadBridge)
+      await docker
+        .getNetwork('docker_gwbridge')
+        .remove()
+        .catch(() => undefined);
+  };
+  let left: Promise<void> | undefined;
+  return { created: true, leave: () => (left ??= leave()) };
 }

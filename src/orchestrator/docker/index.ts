@@ -1,14 +1,24 @@
 export {
-  DEFAULT_COMPOSE_FILE,
   DEFAULT_DOCKER_COMPOSE_TIMEOUT_MS,
   DEFAULT_DOCKER_CONFIRM_TIMEOUT_MS,
-  DEFAULT_DOCKER_IMAGE,
   DEFAULT_DOCKER_STOP_TIMEOUT_S,
+  COMPOSE_PROJECT_LABEL,
   DOCKER_PROJECT_PREFIX,
   DockerBackend,
   DockerCluster,
+  removeRunResources,
   resolveDockerBackendOptions,
   type DockerBackendOptions,
 } from './docker-backend';
-export { COMPOSE_PROJECT_LABEL, removeRunResources, type RemovedResources } from './compose';
+export {
+  DEFAULT_COMPOSE_FILE,
+  DEFAULT_DOCKER_IMAGE,
+  ContainerCluster,
+  liveClustersOf,
+  resolveContainerBackendOptions,
+  type ContainerBackendOptions,
+  type NodeContainer,
+} from './container-cluster';
+export { DockerCli, startFailed } from './docker-cli';
+export { attemptRemoval, removeLabelled, removeLabelledSync, type RemovedResources } from './labelled-resources';
 export { ContainerLogFollower, parseDockerTimestamp } from './log-follower';

@@ -1,0 +1,520 @@
+import { once } from 'node:events';
+import { createWriteStream, existsSync, type WriteStream } from 'node:fs';
+import { join } from 'node:path';
+import Docker from 'dockerode';
+import { ExitGuard, checkInteger } from '../../common';
+import {
+  faultFailed,
+  parseLogLine,
+  RunError,
+  type BackendSinks,
+  type MasterLogLine,
+  type StartedCluster,
+} from '../backend';
+import type { Action, Scenario, ScenarioEvent } from '../types';
+import { ContainerLogFollower } from './log-follower';
+
+/** The image both services run when neither the options nor `PICLUSTER_IMAGE` name one. */
+export const DEFAULT_DOCKER_IMAGE = 'picluster:latest';
+
+/** The project's `compose.yaml`: `{src,dist}/orchestrator/docker` -> the repository root. */
+export const DEFAULT_COMPOSE_FILE = join(__dirname, '..', '..', '..', 'compose.yaml');
+
+/** How often a wait on the engine (a fault's confirmation, tasks to run) polls it, in ms. */
+const POLL_MS = 50;
+
+/** How long `down()` waits for each followed log stream to end once its container stopped, in ms. */
+const LOG_SETTLE_MS = 3000;
+
+/** What the backends that run the cluster as containers (docker, swarm) take. */
+export interface ContainerBackendOptions {
+  /**
+   * The image of both services, by name or id; it must be in the engine's
+   * image store (nothing is pulled). Default: `PICLUSTER_IMAGE`, else {@link DEFAULT_DOCKER_IMAGE}.
+   */
+  image: string;
+  /** The Compose file that defines the cluster. Default {@link DEFAULT_COMPOSE_FILE}. */
+  composeFile: string;
+  /** The Docker API client. Default: `new Docker()` (`DOCKER_HOST` or the local socket, as the `docker` CLI). */
+  docker: Docker;
+  /** SIGTERM -> SIGKILL grace of `stop`, `restart`, `master-restart` and `down()`, in s (0 to 60). Default 5. */
+  stopTimeoutS: number;
+  /** Longest wait for a fault's confirmation, in ms (100 to 300000). Default: 15000 (docker), 30000 (swarm). */
+  confirmTimeoutMs: number;
+}
+
+/** Fills in the defaults of {@link ContainerBackendOptions}, the backend's own ones in `defaults`, and checks the ranges. */
+export function resolveContainerBackendOptions(
+  options: Partial<ContainerBackendOptions>,
+  defaults: Pick<ContainerBackendOptions, 'stopTimeoutS' | 'confirmTimeoutMs'>,
+): ContainerBackendOptions {
+  return {
+    image: options.image ?? (process.env.PICLUSTER_IMAGE || DEFAULT_DOCKER_IMAGE),
+    composeFile: options.composeFile ?? DEFAULT_COMPOSE_FILE,
+    docker: options.docker ?? new Docker(),
+    stopTimeoutS: checkInteger('stopTimeoutS', options.stopTimeoutS ?? defaults.stopTimeoutS, 0, 60),
+    confirmTimeoutMs: checkInteger(
+      'confirmTimeoutMs',
+      options.confirmTimeoutMs ?? defaults.confirmTimeoutMs,
+      100,
+      300_000,
+    ),
+  };
+}
+
+/**
+ * Every cluster of this process that is starting or running: what the
+ * backends' `cleanupAll` take down, and, should the process end without
+ * `down()`, what is removed on exit with the `docker` CLI.
+ */
+const liveClusters = new ExitGuard<ContainerCluster>((cluster) => cluster.removeSync());
+
+/** This process's clusters of one kind that are starting or running, in the order they started. */
+export function liveClustersOf<T extends ContainerCluster>(kind: abstract new (...args: never[]) => T): T[] {
+  return liveClusters.items.filter((cluster): cluster is T => cluster instanceof kind);
+}
+
+/** A container of the cluster: the master or one slave. */
+export interface NodeContainer {
+  /** `master` or `slave-N`. */
+  readonly name: string;
+  readonly id: string;
+  readonly containerName: string;
+  readonly container: Docker.Container;
+  readonly follower: ContainerLogFollower;
+}
+
+interface LineWaiter {
+  match: (line: MasterLogLine) => boolean;
+  resolve: (line: MasterLogLine) => void;
+  reject: (err: Error) => void;
+}
+
+/**
+ * A cluster whose nodes are containers of this engine: writes each node's
+ * log to the run directory, carries out faults through the Docker API and
+ * confirms them by the container's state. A subclass brings the containers up
+ * ({@link launch}), takes them down ({@link takeDown}) and restarts the master.
+ */
+export abstract class ContainerCluster<
+  O extends ContainerBackendOptions = ContainerBackendOptions,
+> implements StartedCluster {
+  readonly nodes: Record<string, string> = {};
+  /** What went wrong while following logs or tearing down: `down()` never rejects, so it is recorded here. */
+  readonly warnings: string[] = [];
+  protected readonly docker: Docker;
+  /** The nodes by name (`master`, `slave-N`). */
+  protected readonly containers = new Map<string, NodeContainer>();
+  /** The network `disconnect` cuts a node from. */
+  protected networkName = '';
+  protected closing = false;
+  private readonly files = new Map<string, WriteStream>();
+  private readonly waiters = new Set<LineWaiter>();
+  /** Endpoint aliases of each node whose network is cut, to reconnect it as it was. */
+  private readonly cutAliases = new Map<string, string[]>();
+  private downing: Promise<void> | undefined;
+
+  protected constructor(
+    /** What labels every resource of the run: the Compose project or the Swarm stack. */
+    readonly runName: string,
+    protected readonly options: O,
+    protected readonly scenario: Scenario,
+    private readonly runDir: string,
+    private readonly sinks: BackendSinks,
+  ) {
+    this.docker = options.docker;
+  }
+
+  /**
+   * Brings the cluster up and follows every node's log. When that fails
+   * half-way, takes down what was started, then rejects with a {@link RunError}.
+   */
+  async start(): Promise<void> {
+    // Tracked from the start: a cleanupAll() during the checks must stop the commands that would follow them.
+    liveClusters.hold(this);
+    try {
+      await this.launch();
+    } catch (err) {
+      await this.down();
+      if (err instanceof RunError) throw err;
+      throw new RunError('PICLUSTER_ERR_NODE_START', `${this.runName}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async apply(event: ScenarioEvent): Promise<void> {
+    if (this.closing) throw faultFailed(event, 'the cluster is shutting down');
+    const node = this.containers.get(event.target);
+    if (node === undefined) throw faultFailed(event, `no node named ${event.target} in this cluster`);
+    if (event.action === 'master-restart' && node.name !== 'master') {
+      throw faultFailed(event, `master-restart applies to the master, not to ${event.target}`);
+    }
+    try {
+      await this.carryOut(event.action, node);
+    } catch (err) {
+      if (err instanceof RunError) throw err;
+      throw faultFailed(event, `${node.containerName}: ${(err as Error).message}`, err);
+    }
+  }
+
+  /**
+   * Stops the slaves, then the master (each writes its last lines), reads
+   * every log to its end, removes the run's resources and closes the log
+   * files. Idempotent; never rejects.
+   */
+  down(): Promise<void> {
+    this.downing ??= this.teardown();
+    return this.downing;
+  }
+
+  /** For a process `exit` handler: kills the commands in flight, removes the run's resources synchronously. */
+  abstract removeSync(): void;
+
+  /** Starts the nodes and their log followers; {@link start} takes down what it leaves on failure. */
+  protected abstract launch(): Promise<void>;
+
+  /** The run-specific part of `down()`: stops the nodes, reads their logs to the end, removes the resources. */
+  protected abstract takeDown(): Promise<void>;
+
+  /** `master-restart`, confirmed by the master's new `listening` line. */
+  protected abstract restartMaster(node: NodeContainer): Promise<void>;
+
+  /** The aliases a node is reconnected with when it was not cut by this cluster. */
+  protected abstract defaultAliases(node: NodeContainer): string[];
+
+  private async carryOut(action: Action, node: NodeContainer): Promise<void> {
+    const { container } = node;
+    const t = this.options.stopTimeoutS;
+    switch (action) {
+      case 'disconnect':
+        return this.disconnect(node);
+      case 'reconnect':
+        return this.reconnect(node);
+      case 'kill':
+        return this.act(
+          node,
+          'stopped',
+          () => container.kill(),
+          (info) => !info.State.Running,
+        );
+      case 'stop':
+        return this.act(
+          node,
+          'stopped',
+          () => container.stop({ t }),
+          (info) => !info.State.Running,
+        );
+      case 'start':
+        await this.act(
+          node,
+          'running',
+          () => container.start(),
+          (info) => info.State.Running,
+        );
+        await node.follower.follow();
+        return;
+      case 'restart':
+        return this.restart(node);
+      case 'pause':
+        return this.act(
+          node,
+          'paused',
+          () => container.pause(),
+          (info) => info.State.Paused,
+        );
+      case 'unpause':
+        return this.act(
+          node,
+          'running',
+          () => container.unpause(),
+          (info) => info.State.Running && !info.State.Paused,
+        );
+      case 'master-restart':
+        return this.restartMaster(node);
+      default: {
+        const never: never = action;
+        throw new Error(`unknown action ${String(never)}`);
+      }
+    }
+  }
+
+  /** `docker restart`, confirmed by a new `StartedAt`; then the log is followed again (the old stream ended). */
+  protected async restart(node: NodeContainer): Promise<void> {
+    const before = (await node.container.inspect()).State.StartedAt;
+    await this.act(
+      node,
+      'restarted',
+      () => node.container.restart({ t: this.options.stopTimeoutS }),
+      (info) => info.State.Running && info.State.StartedAt !== before,
+    );
+    await node.follower.follow();
+  }
+
+  private async disconnect(node: NodeContainer): Promise<void> {
+    const network = this.networkName;
+    const endpoint = (await node.container.inspect()).NetworkSettings.Networks[network];
+    if (endpoint !== undefined) this.cutAliases.set(node.name, endpoint.Aliases ?? []);
+    await this.act(
+      node,
+      `disconnected from ${network}`,
+      () => this.docker.getNetwork(network).disconnect({ Container: node.id, Force: true }),
+      (info) => info.NetworkSettings.Networks[network] === undefined,
+    );
+  }
+
+  private async reconnect(node: NodeContainer): Promise<void> {
+    const network = this.networkName;
+    const aliases = this.cutAliases.get(node.name) ?? this.defaultAliases(node);
+    await this.act(
+      node,
+      `connected to ${network}`,
+      () => this.docker.getNetwork(network).connect({ Container: node.id, EndpointConfig: { Aliases: aliases } }),
+      (info) => info.NetworkSettings.Networks[network] !== undefined,
+    );
+    this.cutAliases.delete(node.name);
+  }
+
+  /**
+   * Calls the Docker API, then polls the container until `accept` holds. A call
+   * that fails is fine if the container is already as wanted (a kill of a
+   * stopped container, a reconnect of a connected one): the state is what counts.
+   */
+  protected async act(
+    node: NodeContainer,
+    what: string,
+    call: () => Promise<unknown>,
+    accept: (info: Docker.ContainerInspectInfo) => boolean,
+  ): Promise<void> {
+    try {
+      await call();
+    } catch (err) {
+      const info = await node.container.inspect().catch(() => undefined);
+      if (info !== undefined && accept(info)) return;
+      throw err;
+    }
+    let state: Docker.ContainerInspectInfo['State'] | undefined;
+    await this.waitUntil(
+      what,
+      async () => {
+        const info = await node.container.inspect();
+        state = info.State;
+        return accept(info) ? info : undefined;
+      },
+      this.options.confirmTimeoutMs,
+      () =>
+        state === undefined
+          ? ''
+          : ` (status ${state.Status}, running ${state.Running}, paused ${state.Paused}, started ${state.StartedAt})`,
+    );
+  }
+
+  /** Polls `find` until it gives something, within `timeoutMs`; gives up early once the cluster is shutting down. */
+  protected async waitUntil<T>(
+    what: string,
+    find: () => Promise<T | undefined>,
+    timeoutMs = this.options.confirmTimeoutMs,
+    lastSeen: () => string = () => '',
+  ): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = await find();
+      if (found !== undefined) return found;
+      if (this.closing) throw new Error(`not ${what}: the cluster is shutting down`);
+      if (Date.now() > deadline) throw new Error(`not ${what} after ${timeoutMs} ms${lastSeen()}`);
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    }
+  }
+
+  /** The first master line from now on that matches, within the confirmation timeout. */
+  protected nextMasterLine(
+    match: (line: MasterLogLine) => boolean,
+    what: string,
+  ): { line: Promise<MasterLogLine>; cancel(): void } {
+    let settle!: { resolve: (line: MasterLogLine) => void; reject: (err: Error) => void };
+    const line = new Promise<MasterLogLine>((resolve, reject) => (settle = { resolve, reject }));
+    // A waiter that is cancelled never rejects unobserved.
+    line.catch(() => undefined);
+    const timeoutMs = this.options.confirmTimeoutMs;
+    const timer = setTimeout(
+      () => waiter.reject(new Error(`no ${what} in the master's log within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    const waiter: LineWaiter = {
+      match,
+      resolve: (found) => {
+        this.waiters.delete(waiter);
+        clearTimeout(timer);
+        settle.resolve(found);
+      },
+      reject: (err) => {
+        this.waiters.delete(waiter);
+        clearTimeout(timer);
+        settle.reject(err);
+      },
+    };
+    this.waiters.add(waiter);
+    return { line, cancel: () => waiter.reject(new Error('cancelled')) };
+  }
+
+  private onMasterLine(raw: string): void {
+    const line = parseLogLine(raw);
+    if (line === undefined) return;
+    this.sinks.onMasterLine(line);
+    for (const waiter of this.waiters) {
+      if (waiter.match(line)) waiter.resolve(line);
+    }
+  }
+
+  /** Rejects (`PICLUSTER_ERR_BACKEND_UNAVAILABLE`) unless the Compose file exists; `why` says what it is needed for. */
+  protected checkComposeFile(why: string): void {
+    const { composeFile } = this.options;
+    if (!existsSync(composeFile)) {
+      throw new RunError('PICLUSTER_ERR_BACKEND_UNAVAILABLE', `no compose file at ${composeFile}: ${why}`);
+    }
+  }
+
+  /** The engine's answer to `request`; rejects (`PICLUSTER_ERR_BACKEND_UNAVAILABLE`) when no engine answers. */
+  protected async askEngine<T>(request: () => Promise<T>): Promise<T> {
+    try {
+      return await request();
+    } catch (err) {
+      throw new RunError(
+        'PICLUSTER_ERR_BACKEND_UNAVAILABLE',
+        `no Docker engine answers (${(err as Error).message}); start one, or run scripts/setup-docker.sh`,
+        { cause: err },
+      );
+    }
+  }
+
+  /** The image of the options, from the engine's image store; rejects with `PICLUSTER_ERR_IMAGE_MISSING` when not there. */
+  protected async inspectImage(): Promise<Docker.ImageInspectInfo> {
+    const { image } = this.options;
+    try {
+      return await this.docker.getImage(image).inspect();
+    } catch (err) {
+      const missing = (err as { statusCode?: number }).statusCode === 404;
+      throw new RunError(
+        missing ? 'PICLUSTER_ERR_IMAGE_MISSING' : 'PICLUSTER_ERR_BACKEND_UNAVAILABLE',
+        missing
+          ? `the image ${image} is not in the local image store (nothing is pulled); build it with ` +
+              `\`npm run build && OFFLINE_BASE=1 IMAGE=${image} scripts/build-images.sh\`, or name another one with PICLUSTER_IMAGE`
+          : `cannot inspect the image ${image}: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
+  }
+
+  /** Opens (appends to) `<runDir>/<name>.jsonl` for the master and each slave; resolves with their names. */
+  protected async openFiles(): Promise<string[]> {
+    const names = ['master', ...Array.from({ length: this.scenario.slaves }, (_, index) => `slave-${index + 1}`)];
+    await Promise.all(names.map((name) => this.openFile(name)));
+    return names;
+  }
+
+  private async openFile(name: string): Promise<void> {
+    const path = join(this.runDir, `${name}.jsonl`);
+    const file = createWriteStream(path, { flags: 'a' });
+    // Until it is open, an error (no such directory) would be thrown as an unhandled 'error' event.
+    file.on('error', (err) => this.warnings.push(`${path}: ${err.message}`));
+    this.files.set(name, file);
+    try {
+      await once(file, 'open');
+    } catch (err) {
+      throw new RunError('PICLUSTER_ERR_RUN_DIR', `cannot write ${path}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** Whether `name` is a node of this run (one with a log file). */
+  protected isNode(name: string): boolean {
+    return this.files.has(name);
+  }
+
+  /** Makes `info` the container of node `name`, with a log follower that writes its lines to the node's file (not yet following). */
+  protected track(name: string, info: Docker.ContainerInfo): NodeContainer {
+    const file = this.files.get(name) as WriteStream;
+    const container = this.docker.getContainer(info.Id);
+    const containerName = containerNameOf(info);
+    const onLine =
+      name === 'master'
+        ? (raw: string): void => {
+            file.write(raw + '\n');
+            this.onMasterLine(raw);
+          }
+        : (raw: string): void => void file.write(raw + '\n');
+    const node: NodeContainer = {
+      name,
+      id: info.Id,
+      containerName,
+      container,
+      follower: new ContainerLogFollower(container, `${name} (${containerName})`, onLine),
+    };
+    this.containers.set(name, node);
+    return node;
+  }
+
+  protected async followAll(): Promise<void> {
+    await Promise.all([...this.containers.values()].map((node) => node.follower.follow()));
+  }
+
+  protected throwIfClosing(): void {
+    if (this.closing) throw new RunError('PICLUSTER_ERR_RUN_ABORTED', `${this.runName}: taken down while starting`);
+  }
+
+  /** Unpauses every paused node. */
+  protected async unpauseAll(): Promise<void> {
+    // A paused process would get SIGTERM only when thawed, i.e. SIGKILL after the grace: thawed first, it writes its last lines.
+    await Promise.all(
+      [...this.containers.values()].map((node) =>
+        this.step(`unpause ${node.containerName}`, async () => {
+          if ((await node.container.inspect()).State.Paused) await node.container.unpause();
+        }),
+      ),
+    );
+  }
+
+  /** Once its container stopped, reads a followed log to its end. */
+  protected async readToEnd(follower: ContainerLogFollower): Promise<void> {
+    await follower.settled(LOG_SETTLE_MS);
+    await this.step(`read ${follower.label}`, () => follower.catchUp());
+  }
+
+  protected async readAllToEnd(): Promise<void> {
+    await Promise.all([...this.containers.values()].map((node) => this.readToEnd(node.follower)));
+  }
+
+  /** Closes the nodes' followers and `others`, and records their errors. */
+  protected closeFollowers(others: readonly ContainerLogFollower[] = []): void {
+    for (const follower of [...[...this.containers.values()].map((node) => node.follower), ...others]) {
+      follower.close();
+      this.warnings.push(...follower.errors);
+    }
+  }
+
+  /** One step of `down()`: a failure is recorded and the next step runs. */
+  protected async step(what: string, action: () => Promise<unknown>): Promise<void> {
+    try {
+      await action();
+    } catch (err) {
+      this.warnings.push(`${what}: ${(err as Error).message}`);
+    }
+  }
+
+  private async teardown(): Promise<void> {
+    this.closing = true;
+    for (const waiter of this.waiters) waiter.reject(new Error('the cluster is shutting down'));
+    await this.takeDown();
+    await Promise.all(
+      [...this.files.values()].map(async (file) => {
+        if (file.closed || file.destroyed) return;
+        const closed = once(file, 'close').catch(() => undefined);
+        file.end();
+        await closed;
+      }),
+    );
+    liveClusters.release(this);
+  }
+}
+
+/** A container's name without Docker's leading slash. */
+export function containerNameOf(info: Docker.ContainerInfo): string {
+  return (info.Names[0] ?? info.Id).replace(/^\//, '');
+}

@@ -1,0 +1,12 @@
+export {
+  DEFAULT_SWARM_CONFIRM_TIMEOUT_MS,
+  DEFAULT_SWARM_DEPLOY_TIMEOUT_MS,
+  DEFAULT_SWARM_STOP_TIMEOUT_S,
+  SWARM_RUN_OVERRIDE,
+  SWARM_STACK_PREFIX,
+  SwarmBackend,
+  SwarmCluster,
+  resolveSwarmBackendOptions,
+  type SwarmBackendOptions,
+} from './swarm-backend';
+export { STACK_NAMESPACE_LABEL, removeStackResources, type RemovedStackResources } from './stack';

@@ -1,0 +1,312 @@
+import { randomBytes } from 'node:crypto';
+import Docker from 'dockerode';
+import { checkInteger } from '../../common';
+import { heartbeatTimeoutOf, reconnectMaxDelayOf, RunError, type Backend, type BackendSinks } from '../backend';
+import {
+  ContainerCluster,
+  liveClustersOf,
+  resolveContainerBackendOptions,
+  startFailed,
+  type ContainerBackendOptions,
+  type ContainerLogFollower,
+  type NodeContainer,
+} from '../docker';
+import type { Scenario } from '../types';
+import { STACK_NAMESPACE_LABEL, SwarmStack, removeStackResources } from './stack';
+
+/** Every run deploys a stack of its own: this prefix and 8 random hex digits. */
+export const SWARM_STACK_PREFIX = 'picluster-swarm-';
+
+/** Grace between SIGTERM and SIGKILL for `stop`, `restart`, `master-restart` and `down()`, in seconds. */
+export const DEFAULT_SWARM_STOP_TIMEOUT_S = 5;
+
+/** Longest wait for a fault to show in the container's state (or the new master's `listening` line), in ms. */
+export const DEFAULT_SWARM_CONFIRM_TIMEOUT_MS = 30_000;
+
+/** Longest wait for `docker stack deploy` and for every task of the stack to run, in ms. */
+export const DEFAULT_SWARM_DEPLOY_TIMEOUT_MS = 180_000;
+
+/**
+ * What the backend deploys on top of the Compose file (a second file, on
+ * stdin): Swarm must not replace a killed or stopped slave by itself, so a
+ * fault lasts until the scenario ends it (a `start` starts the same container
+ * again), as with the other backends; the master's task is replaced at once
+ * when it exits, which is how a master restart is carried out.
+ */
+export const SWARM_RUN_OVERRIDE = [
+  'services:',
+  '  master: { deploy: { restart_policy: { condition: any, delay: 0s } } }',
+  '  slave: { deploy: { restart_policy: { condition: none } } }',
+  '',
+].join('\n');
+
+/** The slaves' connect timeout in a run, in ms. */
+const SWARM_CONNECT_TIMEOUT_MS = 1000;
+
+const SERVICE_LABEL = 'com.docker.swarm.service.name';
+const TASK_NAME_LABEL = 'com.docker.swarm.task.name';
+
+export interface SwarmBackendOptions extends ContainerBackendOptions {
+  /** Longest wait for the deploy and for every task to run, in ms (1000 to 3600000). Default 180000. */
+  deployTimeoutMs: number;
+}
+
+/** Fills in the defaults of {@link SwarmBackendOptions} and checks the ranges. */
+export function resolveSwarmBackendOptions(options: Partial<SwarmBackendOptions> = {}): SwarmBackendOptions {
+  return {
+    ...resolveContainerBackendOptions(options, {
+      stopTimeoutS: DEFAULT_SWARM_STOP_TIMEOUT_S,
+      confirmTimeoutMs: DEFAULT_SWARM_CONFIRM_TIMEOUT_MS,
+    }),
+    deployTimeoutMs: checkInteger(
+      'deployTimeoutMs',
+      options.deployTimeoutMs ?? DEFAULT_SWARM_DEPLOY_TIMEOUT_MS,
+      1000,
+      3_600_000,
+    ),
+  };
+}
+
+/**
+ * Runs the cluster as a Docker Swarm stack deployed from the project's
+ * `compose.yaml` (`docker stack deploy`, a stack of its own per run,
+ * `picluster-swarm-<hex>`), on a swarm whose manager is the engine it talks
+ * to. Faults act on the task containers of that node through the Docker API:
+ * kill, stop, start, restart, pause, a network cut (disconnect from the
+ * stack's overlay network); a master restart stops the master's container and
+ * Swarm starts a new task, since a master container restarted behind Swarm's
+ * back would have no DNS name. Slave `slave-N` is task slot N, with node id
+ * `<stack>_slave-N` (its host name, from a Swarm template).
+ */
+export class SwarmBackend implements Backend {
+  readonly name = 'swarm' as const;
+  readonly options: SwarmBackendOptions;
+
+  constructor(options: Partial<SwarmBackendOptions> = {}) {
+    this.options = resolveSwarmBackendOptions(options);
+  }
+
+  async up(scenario: Scenario, runDir: string, sinks: BackendSinks): Promise<SwarmCluster> {
+    const cluster = new SwarmCluster(this.options, scenario, runDir, sinks);
+    await cluster.start();
+    return cluster;
+  }
+
+  /** Takes down every stack this process deployed and has not taken down yet. For a signal handler; never rejects. */
+  static async cleanupAll(): Promise<void> {
+    await Promise.all(liveClustersOf(SwarmCluster).map((cluster) => cluster.down()));
+  }
+}
+
+/** A running stack. Returned by {@link SwarmBackend.up}. */
+export class SwarmCluster extends ContainerCluster<SwarmBackendOptions> {
+  private readonly swarmStack: SwarmStack;
+  /** Followers of master containers replaced by a master restart (already read to their end): their errors count at `down()`. */
+  private readonly retired: ContainerLogFollower[] = [];
+  /** The environment the Compose file is interpolated with; the image id and the placement are added once known. */
+  private readonly stackEnv: Record<string, string>;
+  private deployed = false;
+
+  constructor(options: SwarmBackendOptions, scenario: Scenario, runDir: string, sinks: BackendSinks) {
+    super(`${SWARM_STACK_PREFIX}${randomBytes(4).toString('hex')}`, options, scenario, runDir, sinks);
+    this.networkName = `${this.stack}_default`;
+    this.stackEnv = {
+      SLAVES: String(scenario.slaves),
+      HEARTBEAT_INTERVAL_MS: String(scenario.heartbeatIntervalMs),
+      HEARTBEAT_TIMEOUT_MS: String(heartbeatTimeoutOf(scenario)),
+      RECONNECT_MAX_DELAY_MS: String(reconnectMaxDelayOf(scenario)),
+      // A new master task has a new address, and until Swarm's DNS drops the old one a connection
+      // attempt to it gets no answer at all: give up on it quickly (the slave's default is 5 s).
+      CONNECT_TIMEOUT_MS: String(SWARM_CONNECT_TIMEOUT_MS),
+      // The node id is the host name Swarm gives each task: `<stack>_slave-<slot>`.
+      SLAVE_NODE_ID_FROM: 'hostname',
+      // Faults go through this engine: every task runs on its node (the placement is set once its id is known).
+      SLAVES_PER_NODE: '0',
+      LOG_FORMAT: 'json',
+    };
+    this.swarmStack = new SwarmStack(this.stack, options.composeFile, this.stackEnv);
+  }
+
+  /** The stack: every service, container, network and volume of the run carries `com.docker.stack.namespace=<stack>`. */
+  get stack(): string {
+    return this.runName;
+  }
+
+  /** For a process `exit` handler: removes the stack and its resources synchronously. */
+  removeSync(): void {
+    if (this.deployed) this.swarmStack.removeSync();
+  }
+
+  protected async launch(): Promise<void> {
+    await this.checkEngine();
+    const names = await this.openFiles();
+    this.throwIfClosing();
+    this.deployed = true;
+    try {
+      await this.swarmStack.deploy(SWARM_RUN_OVERRIDE, this.options.deployTimeoutMs);
+    } catch (err) {
+      throw startFailed(err);
+    }
+    await this.waitForTasks(names);
+    for (let n = 1; n <= this.scenario.slaves; n++) {
+      const node = this.containers.get(`slave-${n}`) as NodeContainer;
+      this.nodes[node.name] = (await node.container.inspect()).Config.Hostname;
+    }
+    this.throwIfClosing();
+    await this.followAll();
+  }
+
+  /**
+   * Stops the master's container (SIGTERM, so it logs its shutdown) and lets
+   * Swarm start a new task, which keeps the volume (same node) and gets the
+   * service's DNS name. Confirmed by the new master's `listening` line. (Started
+   * again behind Swarm's back, the old container would have no DNS name: Swarm
+   * unregisters a task once it exited.)
+   */
+  protected async restartMaster(old: NodeContainer): Promise<void> {
+    const listening = this.nextMasterLine((line) => line.event === 'listening', 'new listening line');
+    try {
+      await this.act(
+        old,
+        'stopped',
+        () => old.container.stop({ t: this.options.stopTimeoutS }),
+        (info) => !info.State.Running,
+      );
+      const found = await this.waitUntil('a new master task running', async () => {
+        const [info] = await this.running('master');
+        return info !== undefined && info.Id !== old.id ? info : undefined;
+      });
+      // The old task's last lines (its shutdown) go to the file before the new one's.
+      await this.readToEnd(old.follower);
+      old.follower.close();
+      this.retired.push(old.follower);
+      await this.track('master', found).follower.follow();
+      await listening.line;
+    } finally {
+      listening.cancel();
+    }
+  }
+
+  /** A node cut by someone else is reconnected without aliases. */
+  protected defaultAliases(): string[] {
+    return [];
+  }
+
+  /**
+   * Stops the slaves' containers, then the master's, reads every log to its
+   * end, `docker stack rm`, and removes by label whatever is left (the
+   * master's volume too).
+   */
+  protected async takeDown(): Promise<void> {
+    await this.swarmStack.abort();
+    if (!this.deployed) return;
+    const t = this.options.stopTimeoutS;
+    const nodes = [...this.containers.values()];
+    await this.unpauseAll();
+    const stop = (node: NodeContainer): Promise<void> =>
+      this.step(`stop ${node.containerName}`, async () => {
+        if ((await node.container.inspect()).State.Running) await node.container.stop({ t });
+      });
+    await Promise.all(nodes.filter((node) => node.name !== 'master').map(stop));
+    // Scaled to 0, not stopped: Swarm would start a new master task at once.
+    await this.step('scale the master to 0', () => this.scaleMasterToZero());
+    await Promise.all(nodes.filter((node) => node.name === 'master').map(stop));
+    await this.readAllToEnd();
+    await this.step('docker stack rm', () => this.swarmStack.remove(this.options.deployTimeoutMs));
+    this.warnings.push(...(await removeStackResources(this.stack, this.docker)).errors);
+    this.closeFollowers(this.retired);
+  }
+
+  private async checkEngine(): Promise<void> {
+    this.checkComposeFile('the stack is deployed from it');
+    const { Swarm: swarm } = await this.askEngine(
+      () =>
+        this.docker.info() as Promise<{
+          Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean; NodeID?: string };
+        }>,
+    );
+    if (swarm?.LocalNodeState !== 'active' || swarm.ControlAvailable !== true || !swarm.NodeID) {
+      throw new RunError(
+        'PICLUSTER_ERR_BACKEND_UNAVAILABLE',
+        `this Docker engine is not a Swarm manager (swarm state: ${swarm?.LocalNodeState ?? 'unknown'}); ` +
+          'make it one with `docker swarm init --advertise-addr 127.0.0.1`',
+      );
+    }
+    this.stackEnv.MASTER_PLACEMENT = `node.id == ${swarm.NodeID}`;
+    this.stackEnv.SLAVE_PLACEMENT = `node.id == ${swarm.NodeID}`;
+    // By id: a Swarm node pulls an image named by a tag before each task starts, and there may be no registry.
+    this.stackEnv.PICLUSTER_IMAGE = (await this.inspectImage()).Id;
+  }
+
+  /** The stack's running containers of one service (`master`, `slave`). */
+  private async running(service: string): Promise<Docker.ContainerInfo[]> {
+    return this.docker.listContainers({
+      filters: {
+        label: [`${STACK_NAMESPACE_LABEL}=${this.stack}`, `${SERVICE_LABEL}=${this.stack}_${service}`],
+        status: ['running'],
+      },
+    });
+  }
+
+  /** Waits until the master and every slave slot have a running container on this node, and tracks them. */
+  private async waitForTasks(names: string[]): Promise<void> {
+    try {
+      await this.waitUntil(
+        'every task running',
+        async () => {
+          for (const info of [...(await this.running('master')), ...(await this.running('slave'))]) {
+            const name = nodeNameOf(info);
+            if (this.isNode(name) && !this.containers.has(name)) this.track(name, info);
+          }
+          return names.every((name) => this.containers.has(name)) ? true : undefined;
+        },
+        this.options.deployTimeoutMs,
+      );
+    } catch (err) {
+      const missing = names.filter((name) => !this.containers.has(name));
+      throw new RunError(
+        'PICLUSTER_ERR_NODE_START',
+        `${this.stack}: no running task on this node for ${missing.join(', ')}` +
+          `${await this.taskErrors()} (${(err as Error).message})`,
+        { cause: err },
+      );
+    }
+  }
+
+  /** What Swarm says about tasks that did not start, for error messages. */
+  private async taskErrors(): Promise<string> {
+    try {
+      const tasks = (await this.docker.listTasks({
+        filters: { label: [`${STACK_NAMESPACE_LABEL}=${this.stack}`] },
+      })) as Array<{ Slot?: number; Status?: { State?: string; Err?: string } }>;
+      const errors = tasks
+        .filter((task) => task.Status?.Err)
+        .map((task) => `slot ${task.Slot ?? '?'}: ${task.Status?.State} (${task.Status?.Err})`);
+      return errors.length > 0 ? `; Swarm says: ${[...new Set(errors)].join('; ')}` : '';
+    } catch {
+      return '';
+    }
+  }
+
+  /** Swarm stops the master's task (SIGTERM, then SIGKILL after the grace period) and starts none. */
+  private async scaleMasterToZero(): Promise<void> {
+    const service = this.docker.getService(`${this.stack}_master`);
+    const info = (await service.inspect()) as { Version: { Index: number }; Spec: { Mode?: { Replicated?: object } } };
+    await service.update({ ...info.Spec, Mode: { Replicated: { Replicas: 0 } }, version: info.Version.Index });
+    const master = this.containers.get('master');
+    if (master === undefined) return;
+    await this.waitUntil(
+      'the master stopped',
+      async () => ((await master.container.inspect()).State.Running ? undefined : true),
+      (this.options.stopTimeoutS + 10) * 1000,
+    );
+  }
+}
+
+/** `master`, or `slave-N` for the task in slot N (its task name is `<stack>_slave.N.<task id>`). */
+function nodeNameOf(info: Docker.ContainerInfo): string {
+  const service = info.Labels[SERVICE_LABEL] ?? '';
+  const slot = (info.Labels[TASK_NAME_LABEL] ?? '').split('.')[1];
+  if (service.endsWith('_master')) return 'master';
+  return service.endsWith('_slave') && slot !== undefined ? `slave-${slot}` : '';
+}

@@ -1,0 +1,114 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Docker from 'dockerode';
+import {
+  SWARM_STACK_PREFIX,
+  SwarmBackend,
+  formatTable,
+  loadScenario,
+  removeStackResources,
+  runScenario,
+} from '../../src/orchestrator';
+import { STACK_NAMESPACE_LABEL } from '../../src/orchestrator/swarm';
+import { ContainerLog, ROOT, joinSwarm, pollAsync, sh, type SwarmSession } from '../helpers/docker';
+
+jest.setTimeout(300_000);
+
+const docker = new Docker();
+const IMAGE = process.env.E2E_IMAGE ?? 'picluster:e2e';
+const STACK = `picluster-e2e-${process.pid}`;
+
+/** Services, containers, networks and volumes whose stack label starts with `prefix`. */
+async function stackResources(prefix: string): Promise<string[]> {
+  const ofStack = (labels: Record<string, string> | undefined): boolean =>
+    (labels?.[STACK_NAMESPACE_LABEL] ?? '').startsWith(prefix);
+  const services = (await docker.listServices()) as Array<{
+    Spec?: { Name?: string; Labels?: Record<string, string> };
+  }>;
+  const containers = await docker.listContainers({ all: true });
+  const networks = await docker.listNetworks();
+  const volumes = (await docker.listVolumes()).Volumes ?? [];
+  return [
+    ...services.filter((s) => ofStack(s.Spec?.Labels)).map((s) => `service ${s.Spec?.Name}`),
+    ...containers.filter((c) => ofStack(c.Labels)).map((c) => `container ${c.Names[0]}`),
+    ...networks.filter((n) => ofStack(n.Labels)).map((n) => `network ${n.Name}`),
+    ...volumes.filter((v) => ofStack(v.Labels ?? undefined)).map((v) => `volume ${v.Name}`),
+  ];
+}
+
+describe('Docker Swarm: compose.yaml as a stack, and a scenario on the swarm backend (real Docker)', () => {
+  let swarm: SwarmSession | undefined;
+  let runDir: string;
+
+  beforeAll(async () => {
+    runDir = mkdtempSync(join(tmpdir(), 'picluster-swarm-'));
+    // Always built, as in the other e2e tests: an image left by an earlier checkout would test old code.
+    await sh('scripts/build-images.sh', [], { IMAGE, OFFLINE_BASE: process.env.OFFLINE_BASE ?? '1' }, 1_200_000);
+    swarm = await joinSwarm(docker);
+  });
+
+  afterAll(async () => {
+    // Also after a failure: the stack, whatever the backend left, then the swarm if this test made it.
+    await sh('docker', ['stack', 'rm', STACK]).catch(() => undefined);
+    await removeStackResources(STACK, docker);
+    await SwarmBackend.cleanupAll();
+    await swarm?.leave();
+    rmSync(runDir, { recursive: true, force: true });
+  });
+
+  it('deploys compose.yaml unchanged with docker stack deploy: the master logs a hello from 3 slaves, each with its own id', async () => {
+    // By id, so that Swarm does not try to pull the image (there is no registry).
+    const imageId = (await docker.getImage(IMAGE).inspect()).Id;
+    await sh(
+      'docker',
+      ['stack', 'deploy', '--resolve-image', 'never', '--detach=true', '--compose-file', 'compose.yaml', STACK],
+      { PICLUSTER_IMAGE: imageId, SLAVE_NODE_ID_FROM: 'hostname', SLAVES: '3', HEARTBEAT_INTERVAL_MS: '300' },
+    );
+    const masterInfo = await pollAsync(
+      async () =>
+        (
+          await docker.listContainers({
+            filters: { label: [`${STACK_NAMESPACE_LABEL}=${STACK}`, `com.docker.swarm.service.name=${STACK}_master`] },
+          })
+        )[0],
+      120_000,
+      'a running master task',
+    );
+    const log = await ContainerLog.follow(docker, docker.getContainer(masterInfo.Id));
+    try {
+      const slaves = [1, 2, 3].map((n) => `${STACK}_slave-${n}`);
+      for (const node of slaves) {
+        await log.waitFor((l) => l.event === 'message' && l.node === node && l.type === 'hello', 120_000);
+      }
+      await log.waitFor(
+        (l) => l.event === 'message' && l.node === slaves[2] && l.type === 'heartbeat' && (l.seq as number) >= 3,
+      );
+      const named = new Set(log.lines.filter((l) => l.event === 'message').map((l) => l.node));
+      expect([...named].sort()).toEqual(slaves);
+    } finally {
+      log.close();
+    }
+    await sh('docker', ['stack', 'rm', STACK]);
+    expect((await removeStackResources(STACK, docker)).errors).toEqual([]);
+    expect(await stackResources(STACK)).toEqual([]);
+  });
+
+  it('runs a scenario with every kind of fault but restart on the swarm backend: verdict PASS, nothing left', async () => {
+    const scenario = loadScenario(join(ROOT, 'test', 'fixtures', 'scenarios', 'local-faults.yaml'));
+    const result = await runScenario(scenario, {
+      backend: new SwarmBackend({ image: IMAGE }),
+      outDir: join(runDir, 'run'),
+      progress: false,
+    });
+    expect(result.complete).toBe(true);
+    expect(result.info.backend).toBe('swarm');
+    if (result.report.verdict !== 'pass') {
+      throw new Error(`verdict ${result.report.verdict}:\n${formatTable(result.report)}`);
+    }
+    for (let n = 1; n <= scenario.slaves; n++) {
+      expect(result.info.nodes[`slave-${n}`]).toMatch(new RegExp(`^${SWARM_STACK_PREFIX}[0-9a-f]{8}_slave-${n}$`));
+    }
+    expect(await stackResources(SWARM_STACK_PREFIX)).toEqual([]);
+  }, 180_000);
+});
