@@ -5,11 +5,26 @@ import { hostname, networkInterfaces } from 'node:os';
 export type NodeIdSource = 'hostname' | 'reverse-dns';
 export const NODE_ID_SOURCES: readonly NodeIdSource[] = ['hostname', 'reverse-dns'];
 
+/** A Swarm task id: 25 lower-case letters and digits. */
+const SWARM_TASK_ID = /^[a-z0-9]{25}$/;
+
 /**
- * The first label of the name that reverse DNS gives this host's first
- * non-loopback address. In a Compose project, Docker's DNS answers with the
- * container name (`picluster-slave-3.picluster_default`), which is stable per
- * replica slot, unlike the container's host name (a random id).
+ * The node id a reverse-DNS name stands for. Compose: the container name, its
+ * first label (`picluster-slave-3.picluster_default` -> `picluster-slave-3`).
+ * Swarm: `<service>.<slot>.<task id>.<network>` (`<service>.<node id>.…` for
+ * a global service) -> `<service>-<slot>`, since every task of a service
+ * shares the first label; a task that replaces another keeps the slot.
+ */
+export function nodeIdFromPtrName(name: string): string | undefined {
+  const [first, second, third] = name.split('.');
+  if (!first) return undefined;
+  return second !== undefined && third !== undefined && SWARM_TASK_ID.test(third) ? `${first}-${second}` : first;
+}
+
+/**
+ * The node id reverse DNS gives this host's first non-loopback address (see
+ * {@link nodeIdFromPtrName}): stable per replica slot, unlike the container's
+ * host name (a random id).
  */
 export async function nodeIdFromReverseDns(attempts = 10, delayMs = 200): Promise<string | undefined> {
   const address = Object.values(networkInterfaces())
@@ -20,8 +35,9 @@ export async function nodeIdFromReverseDns(attempts = 10, delayMs = 200): Promis
     try {
       // resolvePtr, not reverse(): c-ares' reverse() returns nothing from Docker's DNS.
       const arpa = address.split('.').reverse().join('.') + '.in-addr.arpa';
-      const label = (await dns.resolvePtr(arpa))[0]?.split('.')[0];
-      if (label) return label;
+      const name = (await dns.resolvePtr(arpa))[0];
+      const node = name === undefined ? undefined : nodeIdFromPtrName(name);
+      if (node) return node;
     } catch {
       // The name may not be registered yet right after the container starts.
     }

@@ -63,7 +63,7 @@ describe('Docker Swarm: compose.yaml as a stack, and a scenario on the swarm bac
     await sh(
       'docker',
       ['stack', 'deploy', '--resolve-image', 'never', '--detach=true', '--compose-file', 'compose.yaml', STACK],
-      { PICLUSTER_IMAGE: imageId, SLAVE_NODE_ID_FROM: 'hostname', SLAVES: '3', HEARTBEAT_INTERVAL_MS: '300' },
+      { PICLUSTER_IMAGE: imageId, SLAVES: '3', HEARTBEAT_INTERVAL_MS: '300' },
     );
     const masterInfo = await pollAsync(
       async () =>

@@ -31,12 +31,18 @@ export const DEFAULT_SWARM_DEPLOY_TIMEOUT_MS = 180_000;
  * stdin): Swarm must not replace a killed or stopped slave by itself, so a
  * fault lasts until the scenario ends it (a `start` starts the same container
  * again), as with the other backends; the master's task is replaced at once
- * when it exits, which is how a master restart is carried out.
+ * when it exits, which is how a master restart is carried out. A slave takes
+ * its id from its host name, `<stack>_slave-<slot>`, the same id reverse DNS
+ * gives it otherwise: Swarm's DNS forgets a task that exited, so a slave
+ * started again behind Swarm's back would find no name there.
  */
 export const SWARM_RUN_OVERRIDE = [
   'services:',
   '  master: { deploy: { restart_policy: { condition: any, delay: 0s } } }',
-  '  slave: { deploy: { restart_policy: { condition: none } } }',
+  '  slave:',
+  "    hostname: '{{.Service.Name}}-{{.Task.Slot}}'",
+  '    environment: { NODE_ID_FROM: hostname }',
+  '    deploy: { restart_policy: { condition: none } }',
   '',
 ].join('\n');
 
@@ -118,8 +124,6 @@ export class SwarmCluster extends ContainerCluster<SwarmBackendOptions> {
       // A new master task has a new address, and until Swarm's DNS drops the old one a connection
       // attempt to it gets no answer at all: give up on it quickly (the slave's default is 5 s).
       CONNECT_TIMEOUT_MS: String(SWARM_CONNECT_TIMEOUT_MS),
-      // The node id is the host name Swarm gives each task: `<stack>_slave-<slot>`.
-      SLAVE_NODE_ID_FROM: 'hostname',
       // Faults go through this engine: every task runs on its node (the placement is set once its id is known).
       SLAVES_PER_NODE: '0',
       LOG_FORMAT: 'json',
@@ -148,10 +152,8 @@ export class SwarmCluster extends ContainerCluster<SwarmBackendOptions> {
       throw startFailed(err);
     }
     await this.waitForTasks(names);
-    for (let n = 1; n <= this.scenario.slaves; n++) {
-      const node = this.containers.get(`slave-${n}`) as NodeContainer;
-      this.nodes[node.name] = (await node.container.inspect()).Config.Hostname;
-    }
+    // The id each slave takes from reverse DNS: service and task slot (src/slave/node-id.ts).
+    for (let n = 1; n <= this.scenario.slaves; n++) this.nodes[`slave-${n}`] = `${this.stack}_slave-${n}`;
     this.throwIfClosing();
     await this.followAll();
   }
