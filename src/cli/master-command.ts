@@ -88,7 +88,7 @@ export async function runMaster(argv: readonly string[], env: NodeJS.ProcessEnv)
     await master.start();
   } catch (err) {
     const error = err as NodeJS.ErrnoException;
-    log.write({ event: 'error', level: 'error', message: `Cannot listen: ${error.message}`, code: error.code });
+    log.write({ event: 'error', level: 'error', message: `Cannot start: ${error.message}`, code: error.code });
     await log.close();
     return 1;
   }

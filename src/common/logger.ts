@@ -130,10 +130,11 @@ class BatchingLineTransport extends Transport {
   private scheduled = false;
   /** Set when the destination failed (a closed pipe, a full disk): its lines are dropped from then on. */
   private failed = false;
-  /** Writes handed to the destination whose callback has not run yet. */
-  private unwritten = 0;
-  /** `whenWritten` callbacks, run when `unwritten` drops to 0. */
-  private waiters: Array<() => void> = [];
+  /** Writes handed to the destination, and those whose callback ran (they complete in order). */
+  private writesStarted = 0;
+  private writesDone = 0;
+  /** `whenWritten` callbacks, each waiting for the write it came after. */
+  private waiters: Array<{ write: number; callback: () => void }> = [];
 
   constructor(
     private readonly destination: Writable,
@@ -171,13 +172,14 @@ class BatchingLineTransport extends Transport {
 
   /**
    * Calls back once every line received so far has reached the destination:
-   * with the callback of the last write, not with a write of its own (acks
-   * ask for this every turn of the event loop).
+   * with the callback of the last write so far, not with a write of its own
+   * (acks ask for this every turn of the event loop), and not waiting for
+   * the writes that follow it.
    */
   whenWritten(callback: () => void): void {
     this.flush();
-    if (this.failed || this.unwritten === 0) callback();
-    else this.waiters.push(callback);
+    if (this.failed || this.writesDone === this.writesStarted) callback();
+    else this.waiters.push({ write: this.writesStarted, callback });
   }
 
   private flush(): void {
@@ -185,17 +187,19 @@ class BatchingLineTransport extends Transport {
     if (this.pending === '' || this.failed) return;
     const chunk = this.pending;
     this.pending = '';
-    this.unwritten += 1;
+    const write = ++this.writesStarted;
     this.destination.write(chunk, () => {
-      this.unwritten -= 1;
-      if (this.unwritten === 0) this.runWaiters();
+      this.writesDone = write;
+      this.runWaiters();
     });
   }
 
+  /** Runs the callbacks whose write is done (all of them once the destination failed). */
   private runWaiters(): void {
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const waiter of waiters) waiter();
+    // Waiters are queued in write order: the due ones lead.
+    let count = 0;
+    while (count < this.waiters.length && (this.failed || this.waiters[count]!.write <= this.writesDone)) count++;
+    for (const waiter of this.waiters.splice(0, count)) waiter.callback();
   }
 
   override _final(callback: (err?: Error | null) => void): void {

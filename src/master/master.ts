@@ -4,6 +4,9 @@ import { SeqLedger } from './ledger';
 import { resolveMasterOptions, type MasterOptions } from './options';
 import { Session, type SessionHost } from './session';
 
+/** How long `stop()` waits for the log to take its lines, to send the last acks before closing, in ms. */
+const LAST_ACKS_GRACE_MS = 1000;
+
 /**
  * The master: accepts slaves over TCP and logs every message and every
  * disconnect. `start()` resolves once it listens; `stop()` ends every session
@@ -80,13 +83,21 @@ export class Master implements SessionHost {
     this.stopping ??= new Promise<void>((resolve) => {
       this.healthServer?.close();
       const closed = new Promise<void>((done) => this.server.close(() => done()));
-      // The last acks go out before the FINs, so the slaves resend as little as possible to the next master.
-      this.sendAcks(() => {
+      let ended = false;
+      const endSessions = (): void => {
+        if (ended) return;
+        ended = true;
+        this.clock.clearTimeout(grace);
         const open = this.sessions.size;
         for (const session of [...this.sessions]) session.end('shutdown');
         this.log.write({ event: 'shutdown', message: 'Master stopped', connections: open, signal });
         void closed.then(resolve);
-      });
+      };
+      // The last acks go out before the FINs, so the slaves resend as little as possible to the
+      // next master; a log destination that no longer takes writes must not keep them open.
+      this.sendAcks();
+      const grace = this.clock.setTimeout(endSessions, LAST_ACKS_GRACE_MS);
+      this.log.whenWritten(endSessions);
     });
     return this.stopping;
   }
@@ -101,17 +112,16 @@ export class Master implements SessionHost {
    * covers are written: acks are batched per turn of the event loop, and an
    * acked message is one the log has, whatever happens to this process next.
    */
-  private sendAcks(then?: () => void): void {
+  private sendAcks(): void {
     const due: Array<[Session, number]> = [];
     for (const session of this.acksDue) {
       const seq = session.ackDue();
       if (seq !== undefined) due.push([session, seq]);
     }
     this.acksDue.clear();
-    if (due.length === 0 && then === undefined) return;
+    if (due.length === 0) return;
     this.log.whenWritten(() => {
       for (const [session, seq] of due) session.sendAck(seq);
-      then?.();
     });
   }
 

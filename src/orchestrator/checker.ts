@@ -320,6 +320,17 @@ interface Expectation {
   group: keyof CheckReport['latency'];
 }
 
+/** What the checker knows of a slave while it walks the timeline. */
+interface SlaveState {
+  alive: boolean;
+  cut: boolean;
+  paused: boolean;
+  /** When its current or latest cut or pause began: what it sent since may wait in its outbox. */
+  disruptedFrom?: number;
+  /** When that cut or pause ended; after it, the slave resends. */
+  recoveredAt?: number;
+}
+
 interface Window {
   fault: FaultRef;
   name: string;
@@ -865,7 +876,9 @@ class Checker {
 
   /** Walks the timeline with each slave's state (alive, cut, paused) and sets what each fault must produce. */
   private buildExpectations(faults: readonly Fault[]): void {
-    const state = new Map(this.slaves.map((s) => [s.name, { alive: true, cut: false, paused: false }]));
+    const state = new Map<string, SlaveState>(
+      this.slaves.map((s) => [s.name, { alive: true, cut: false, paused: false }]),
+    );
     const recoveryDeadline = (fault: Fault): number =>
       Math.min(fault.confirmed + this.timeoutMs + RECOVERY_SLACK_MS, this.runEnd);
     const finalShutdown = this.master.shutdowns.find((s) => s.masterIncarnation === this.master.lastIncarnation);
@@ -881,7 +894,7 @@ class Checker {
         return;
       }
       const slave = this.slaveByName.get(target) as SlaveModel;
-      const st = state.get(target) as { alive: boolean; cut: boolean; paused: boolean };
+      const st = state.get(target) as SlaveState;
       const connected = this.slaveConnectedAt(slave, fault.started);
       const why = !st.alive
         ? 'the slave was not running'
@@ -906,10 +919,17 @@ class Checker {
             });
           }
           if (st.alive) {
+            // With acks, a kill also takes what a cut or pause kept unacked, if the resend was not done yet.
+            const unresent =
+              st.disruptedFrom !== undefined &&
+              (st.cut || st.paused || fault.started <= (st.recoveredAt ?? Infinity) + CUT_RECOVERY_SLACK_MS);
             this.windows.push({
               fault: fault.ref,
               name: target,
-              from: fault.started - (this.intervalMs + IN_FLIGHT_SLACK_MS),
+              from: Math.min(
+                fault.started - (this.intervalMs + IN_FLIGHT_SLACK_MS),
+                unresent ? (st.disruptedFrom as number) - IN_FLIGHT_SLACK_MS : Infinity,
+              ),
               to: fault.confirmed + IN_FLIGHT_SLACK_MS,
               incarnation: this.incarnationAt(slave, fault.started)?.index,
               // A clean stop waits for the acks of what was sent, when the master can be reached.
@@ -918,6 +938,8 @@ class Checker {
           }
           st.alive = action === 'restart';
           st.paused = false;
+          // A new process starts with nothing unacked.
+          st.disruptedFrom = undefined;
           if (action === 'restart') this.recovery(fault, slave, st.cut ? 'the slave is cut off' : undefined);
           break;
         }
@@ -956,6 +978,10 @@ class Checker {
               evenWithAcks: end === undefined,
             });
           }
+          if (st.alive && !st.cut && !st.paused) {
+            st.disruptedFrom = fault.started;
+            st.recoveredAt = undefined;
+          }
           if (action === 'disconnect') st.cut = true;
           else if (st.alive) st.paused = true;
           break;
@@ -964,6 +990,7 @@ class Checker {
         case 'unpause': {
           if (action === 'reconnect') st.cut = false;
           else st.paused = false;
+          if (!st.cut && !st.paused) st.recoveredAt = fault.confirmed;
           const skip = !st.alive
             ? 'the slave is not running'
             : st.cut
@@ -978,11 +1005,7 @@ class Checker {
     });
   }
 
-  private masterRestart(
-    fault: Fault,
-    state: Map<string, { alive: boolean; cut: boolean; paused: boolean }>,
-    deadline: number,
-  ): void {
+  private masterRestart(fault: Fault, state: Map<string, SlaveState>, deadline: number): void {
     const { listenings, shutdowns, messages } = this.master;
     let old: MasterMark | undefined;
     for (const l of listenings) if (l.at <= fault.started) old = l;
@@ -990,7 +1013,7 @@ class Checker {
     const shutdown = shutdowns.find((s) => s.masterIncarnation === oldIncarnation && s.at >= fault.started);
     const next = listenings.find((l) => l.masterIncarnation === oldIncarnation + 1);
     for (const slave of this.slaves) {
-      const st = state.get(slave.name) as { alive: boolean; cut: boolean; paused: boolean };
+      const st = state.get(slave.name) as SlaveState;
       const connected = this.slaveConnectedAt(slave, fault.started);
       const must = st.alive && !st.cut && !st.paused && connected;
       // Any connection the old master still held must end with `shutdown`, wanted or not.

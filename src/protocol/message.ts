@@ -141,6 +141,8 @@ function toHello(frame: Record<string, unknown>, fields: MessageFields): HelloMe
   if (hello.acks === true) {
     if (hello.node === undefined) return invalid('node', 'set when acks are asked for', frame);
     if (hello.boot === undefined) return invalid('boot', 'set when acks are asked for', frame);
+    // Such a hello opens a connection; numbering it would put it among the messages the ledger dedups.
+    if (hello.seq !== undefined) return invalid('seq', 'absent from a hello that asks for acks', frame);
   }
   return hello;
 }

@@ -36,6 +36,8 @@ export class Slave {
   private stopping = false;
   /** A master has acked at least once: unacked messages are resent, and silence means a dead link. */
   private masterAcks = false;
+  /** The master answered this connection's hello: what was held back for it may go. */
+  private helloAnswered = false;
   private readonly outbox: Outbox;
   private readonly backoff: Backoff;
   private resolveDone!: () => void;
@@ -132,6 +134,7 @@ export class Slave {
     });
     socket.on('connect', () => {
       socket.setTimeout(0);
+      this.helloAnswered = false;
       this.backoff.reset();
       this.write('connected', `Connected to ${masterHost}:${masterPort}`, { local_port: socket.localPort });
       this.sayHello(socket);
@@ -155,7 +158,9 @@ export class Slave {
           const ack = toAck(frame);
           if (ack !== undefined && ack.node === this.options.node && socket === this.socket) {
             this.onAck(ack.seq);
-            if (ack.resend === true) this.resend(socket, ack.seq);
+            // The answer to hello says what the master has: send the rest, in order.
+            if (!this.helloAnswered || ack.resend === true) this.resend(socket, ack.seq);
+            this.helloAnswered = true;
           }
         },
         error: () => undefined,
@@ -181,14 +186,20 @@ export class Slave {
       this.send('hello');
       return;
     }
-    // A hello that asks for acks opens a connection and has no seq: the resent messages follow it in order.
-    const hello: Message = { type: 'hello', node, ts: this.clock.now(), msg: helloText(node), heartbeatIntervalMs };
-    hello.acks = true;
-    hello.boot = this.boot;
+    // A hello that asks for acks opens a connection and has no seq. With a master known to ack,
+    // numbered messages wait for its answer (the seq it has), so that none is logged on a
+    // connection whose hello was lost and none is resent twice; an unanswered hello times out.
+    const hello: Message = {
+      type: 'hello',
+      node,
+      ts: this.clock.now(),
+      msg: helloText(node),
+      heartbeatIntervalMs,
+      acks: true,
+      boot: this.boot,
+    };
     socket.write(encodeFrame(toFrame(hello)));
     this.write('sent', hello.msg, { type: 'hello', acks: true, boot: this.boot });
-    this.resendPending(socket);
-    // The answer to hello is due at once from a master that acks.
     if (this.masterAcks) this.armAckTimer();
   }
 
@@ -222,8 +233,6 @@ export class Slave {
     if (socket !== this.socket) return;
     this.cancelTimer();
     this.cancelAckTimer();
-    // Nothing to resend to a master that never acked: it would log each message again.
-    if (!this.masterAcks) this.outbox.clear();
     if (this.stopping) return;
     this.write('disconnected', 'Disconnected from master', {
       reason,
@@ -256,7 +265,8 @@ export class Slave {
         : { type, node, seq: this.seq, ts: this.clock.now(), msg: heartbeatText(node) };
     const frame = encodeFrame(toFrame(message));
     if (acks) this.keep({ seq: this.seq, type, frame });
-    this.socket?.write(frame);
+    // Held for the answer to hello when the master acks; written at once to one that never has.
+    if (!acks || this.helloAnswered || !this.masterAcks) this.socket?.write(frame);
     this.write('sent', message.msg, { seq: this.seq, type });
   }
 

@@ -3,6 +3,8 @@ import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { createLog } from '../../src/common';
 import { Master } from '../../src/master';
 import { FaultProxy } from '../../src/orchestrator/local/fault-proxy';
 import { FrameDecoder, toAck } from '../../src/protocol';
@@ -170,6 +172,20 @@ describe('acks', () => {
     await sink.waitForEvent('disconnect', { node: 'old' });
     expect(sink.events('message', 'old').map((line) => line.seq)).toEqual([1, 1]);
     expect(received).toBe(0);
+  });
+});
+
+describe('master stop', () => {
+  it('closes every connection even when its log destination no longer takes writes', async () => {
+    const stalled = new Writable({ write: () => undefined }); // never calls back
+    const master = await new Master({ port: 0, host: '127.0.0.1' }, createLog({ destination: stalled })).start();
+    const peer = await ackingPeer(master.port, 'st', 'b');
+    peer.send(1);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const closed = once(peer.socket, 'close');
+    await master.stop();
+    await closed;
+    expect(master.connectionCount).toBe(0);
   });
 });
 

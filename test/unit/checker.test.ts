@@ -618,6 +618,28 @@ describe('rule b with acks: only a kill, or a fault that outlasts the run, may l
     ]);
   });
 
+  it('lets a kill during a cut, or just after it, excuse what the cut kept unacked; not a kill long after', () => {
+    const cutThenKill = (killAtMs: number): RunRecord =>
+      withAcks(
+        simulate({
+          slaves: 1,
+          faults: [
+            { atMs: 2000, action: 'disconnect', target: 'slave-1' },
+            { atMs: 3000, action: 'reconnect', target: 'slave-1' },
+            { atMs: killAtMs, action: 'kill', target: 'slave-1' },
+          ],
+        }),
+      );
+    for (const killAtMs of [2500, 4000]) {
+      const report = checkRun(cutThenKill(killAtMs));
+      expect(only(report, 'missing')).toEqual([]);
+      expect(report.excused.length).toBeGreaterThan(0);
+      expect(report.excused.every((x) => x.fault.action === 'kill')).toBe(true);
+    }
+    // 3010 + 2000 ms after the cut ended, the resend was due: the cut's losses are failures again.
+    expect(only(checkRun(cutThenKill(5500)), 'missing').length).toBeGreaterThan(0);
+  });
+
   it('excuses nothing at a clean stop, a master restart or the run’s end', () => {
     const lastBefore = (run: RunRecord, atMs: number): number =>
       Math.max(

@@ -78,6 +78,7 @@ describe('acks on the wire', () => {
     [{ type: 'hello', node: 'n', acks: true }, 'boot'],
     [{ type: 'hello', acks: true, boot: 'b' }, 'node'],
     [{ type: 'hello', node: 'n', boot: 'x'.repeat(65) }, 'boot'],
+    [{ type: 'hello', node: 'n', acks: true, boot: 'b', seq: 1 }, 'seq'],
   ])('refuses a bad hello %j (field %s)', (frame, field) => {
     const error = toMessage(frame) as ProtocolError;
     expect(error).toBeInstanceOf(ProtocolError);
