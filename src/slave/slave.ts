@@ -209,7 +209,8 @@ export class Slave {
    * before it are gone (dropped from a full outbox) with a `skip`.
    */
   private resend(socket: Socket, acked: number): void {
-    const oldest = this.outbox.pending()[0]?.seq ?? this.seq + 1;
+    const pending = this.outbox.pending();
+    const oldest = pending[0]?.seq ?? this.seq + 1;
     if (oldest > acked + 1) {
       const { node } = this.options;
       socket.write(encodeFrame({ type: 'skip', node, to: oldest - 1 }));
@@ -219,11 +220,7 @@ export class Slave {
         to: oldest - 1,
       });
     }
-    this.resendPending(socket);
-  }
-
-  private resendPending(socket: Socket): void {
-    for (const message of this.outbox.pending()) {
+    for (const message of pending) {
       socket.write(message.frame);
       this.write('resent', `Resent message ${message.seq}`, { seq: message.seq, type: message.type });
     }
