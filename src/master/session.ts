@@ -33,6 +33,8 @@ export class Session {
   private lastSeq: number | undefined;
   /** The peer's hello asked for acks: its numbered messages go through the ledger. */
   private acks = false;
+  /** The peer's process id from that hello: a gap belongs to it. */
+  private boot = '';
   /** Highest seq acked on this connection; -1 before the first ack (the answer to hello). */
   private ackedSeq = -1;
   private duplicates = 0;
@@ -147,6 +149,7 @@ export class Session {
 
   private startAcking(boot: string): void {
     this.acks = true;
+    this.boot = boot;
     this.ackedSeq = -1;
     this.host.ledger.hello(this.node, boot);
     // Answered even with nothing logged yet: the peer learns that this master acks.
@@ -202,6 +205,7 @@ export class Session {
         level: 'warn',
         message: from === to ? `Message lost: seq ${from}` : `Messages lost: seq ${from}-${to}`,
         node: this.node,
+        boot: this.boot,
         from,
         to,
         conn: this.conn,

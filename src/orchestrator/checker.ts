@@ -226,6 +226,8 @@ interface Incarnation {
   sent: Map<number, SentMessage>;
   /** It asked for acks: it resends what was not acked, so only a kill may lose messages. */
   acks: boolean;
+  /** The process id its `starting` line gave (`boot`), which the master's `gap` lines name. */
+  boot: string | undefined;
   /** Seqs it dropped unacked from a full outbox (its `dropped` lines). */
   dropped: Set<number>;
 }
@@ -293,8 +295,8 @@ interface MasterMark {
 
 interface MasterModel {
   messages: MasterMessage[];
-  /** Node id -> the seq ranges its `gap` lines reported. */
-  gaps: Map<string, Array<{ from: number; to: number }>>;
+  /** Node id -> the seq ranges its `gap` lines reported, each for one slave process (`boot`). */
+  gaps: Map<string, Array<{ boot: string; from: number; to: number }>>;
   disconnects: MasterDisconnect[];
   conns: Map<string, ConnInfo>;
   listenings: MasterMark[];
@@ -515,6 +517,7 @@ class Checker {
             startedAt: at,
             sent: new Map(),
             acks: line.event === 'starting' && line.acks === true,
+            boot: line.event === 'starting' ? str(line.boot) : undefined,
             dropped: new Set(),
           };
           model.incarnations.push(current);
@@ -666,9 +669,10 @@ class Checker {
           const from = int(line.from);
           const to = int(line.to);
           const node = str(line.node);
-          if (from === undefined || to === undefined || node === undefined) break;
+          const boot = str(line.boot);
+          if (from === undefined || to === undefined || node === undefined || boot === undefined) break;
           const gaps = model.gaps.get(node) ?? [];
-          gaps.push({ from, to });
+          gaps.push({ boot, from, to });
           model.gaps.set(node, gaps);
           break;
         }
@@ -1370,12 +1374,13 @@ class Checker {
 
   /**
    * A message the slave dropped unacked from its full outbox is lost by
-   * design, provided the master said so: a `gap` line covering its seq.
+   * design, provided the master said so: a `gap` line of the same process
+   * covering its seq (a new process numbers from 1 again).
    */
   private droppedExcuse(slave: SlaveModel, inc: Incarnation, sent: SentMessage): Window | undefined {
     if (!inc.dropped.has(sent.seq)) return undefined;
     const gaps = this.master.gaps.get(slave.node) ?? [];
-    if (!gaps.some((gap) => gap.from <= sent.seq && sent.seq <= gap.to)) return undefined;
+    if (!gaps.some((gap) => gap.boot === inc.boot && gap.from <= sent.seq && sent.seq <= gap.to)) return undefined;
     return {
       fault: { index: -2, action: 'dropped', target: slave.name, atMs: sent.at - this.runStart },
       name: slave.name,

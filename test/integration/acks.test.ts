@@ -133,7 +133,7 @@ describe('acks', () => {
     await peer.acked(6);
     expect(heartbeatSeqs(sink, 's')).toEqual([1, 5, 6]);
     expect(sink.events('gap', 's')).toEqual([
-      expect.objectContaining({ level: 'warn', from: 2, to: 4, message: 'Messages lost: seq 2-4' }),
+      expect.objectContaining({ level: 'warn', boot: 'b1', from: 2, to: 4, message: 'Messages lost: seq 2-4' }),
     ]);
   });
 

@@ -586,10 +586,14 @@ describe('rule b: messages in flight at a fault are excused, counted and shown',
   });
 });
 
-/** The same run, as slaves that ask for acks would log it: their `starting` lines say so. */
+/** The same run, as slaves that ask for acks would log it: their `starting` lines say so, with a process id. */
 function withAcks(run: RunRecord): RunRecord {
-  for (const lines of Object.values(run.slaves)) {
-    for (const line of lines) if (line.event === 'starting') line.acks = true;
+  for (const [name, lines] of Object.entries(run.slaves)) {
+    let process = 0;
+    for (const line of lines.filter((l) => l.event === 'starting')) {
+      line.acks = true;
+      line.boot = `${name}-boot-${++process}`;
+    }
   }
   return run;
 }
@@ -679,13 +683,33 @@ describe('rule b with acks: only a kill, or a fault that outlasts the run, may l
     remove(run, msg('node-1', 5));
     expect(only(checkRun(run), 'missing')).toEqual([expect.objectContaining({ seq: 5 })]);
     const at = indexOf(run, msg('node-1', 6));
-    const gap = { ...run.master[at]!, event: 'gap', level: 'warn', from: 5, to: 5 };
+    const gap = { ...run.master[at]!, event: 'gap', level: 'warn', boot: 'slave-1-boot-1', from: 5, to: 5 };
     run.master.splice(at, 0, gap);
     const report = checkRun(run);
     expectPass(report);
     expect(report.excused).toEqual([
       expect.objectContaining({ seq: 5, fault: expect.objectContaining({ action: 'dropped', index: -2 }) }),
     ]);
+  });
+
+  it('takes a gap only for the slave process that it names: a new process numbers from 1 again', () => {
+    const run = withAcks(simulate({ slaves: 1, faults: [{ atMs: 3000, action: 'restart', target: 'slave-1' }] }));
+    const lines = run.slaves['slave-1']!;
+    const second = lines.filter((l) => l.event === 'starting')[1]!;
+    const sent2 = lines.find((l, i) => i > lines.indexOf(second) && l.event === 'sent' && l.seq === 2)!;
+    lines.splice(lines.indexOf(sent2) + 1, 0, { ...sent2, event: 'dropped', level: 'warn' });
+    remove(run, msg('node-1', 2, 1));
+    // The first process's gap, logged before the restart, covers seq 2 too.
+    const at = indexOf(run, msg('node-1', 3));
+    run.master.splice(at, 0, {
+      ...run.master[at]!,
+      event: 'gap',
+      level: 'warn',
+      boot: 'slave-1-boot-1',
+      from: 2,
+      to: 2,
+    });
+    expect(only(checkRun(run), 'missing')).toEqual([expect.objectContaining({ seq: 2 })]);
   });
 
   it('takes a hello that asked for acks, without a seq, as the connection’s opening, not a message', () => {
