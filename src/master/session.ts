@@ -31,10 +31,12 @@ export class Session {
   node: string;
   private namedNode = false;
   private lastSeq: number | undefined;
-  /** The peer's hello asked for acks: its numbered messages go through the ledger. */
-  private acks = false;
-  /** The peer's process id from that hello: a gap belongs to it. */
-  private boot = '';
+  /**
+   * The process id (`boot`) of a peer whose hello asked for acks: its numbered
+   * messages go through the ledger, and a gap is logged for that process.
+   * Undefined for a peer that did not ask.
+   */
+  private boot: string | undefined;
   /** Highest seq acked on this connection; -1 before the first ack (the answer to hello). */
   private ackedSeq = -1;
   private duplicates = 0;
@@ -110,7 +112,7 @@ export class Session {
   private onFrame(value: Record<string, unknown>): void {
     if (this.ended) return;
     this.monitor.touch(this.now);
-    if (this.acks && value.type === 'skip') {
+    if (this.boot !== undefined && value.type === 'skip') {
       this.onSkip(value);
       return;
     }
@@ -140,7 +142,7 @@ export class Session {
         this.monitor.setTimeoutMs(heartbeatTimeoutMs ?? heartbeatTimeoutFactor * message.heartbeatIntervalMs);
       }
       if (message.acks === true && message.boot !== undefined) this.startAcking(message.boot);
-    } else if (this.acks && message.seq !== undefined && !this.admit(message.seq)) {
+    } else if (this.boot !== undefined && message.seq !== undefined && !this.admit(message.seq)) {
       return;
     }
     if (message.seq !== undefined) this.lastSeq = message.seq;
@@ -148,7 +150,6 @@ export class Session {
   }
 
   private startAcking(boot: string): void {
-    this.acks = true;
     this.boot = boot;
     this.ackedSeq = -1;
     this.host.ledger.hello(this.node, boot);
@@ -223,7 +224,7 @@ export class Session {
   /** The seq an ack sent now may carry: everything logged so far; `undefined` if nothing is due. */
   ackDue(): number | undefined {
     this.ackScheduled = false;
-    if (this.ended || !this.acks) return undefined;
+    if (this.ended || this.boot === undefined) return undefined;
     const seq = this.host.ledger.lastSeq(this.node);
     return seq === this.ackedSeq ? undefined : seq;
   }
