@@ -10,7 +10,7 @@ import {
 import { parseCommand, UsageError, type CommandSpec } from './flags';
 
 /** Exit code per verdict: 0 pass, 1 fail, 2 the run cannot be judged. */
-export const CHECK_EXIT_CODES: Readonly<Record<Verdict, number>> = { pass: 0, fail: 1, error: 2 };
+export const CHECK_EXIT_CODES: Readonly<Record<Verdict, number>> = { pass: 0, fail: 1, inconclusive: 2 };
 
 export const CHECK_COMMAND: CommandSpec = {
   name: 'check',
@@ -25,8 +25,9 @@ export const CHECK_COMMAND: CommandSpec = {
   ],
   notes: [
     'Ground truth is the slaves\' "sent" lines and the timeline, never what the master claims.',
-    'Exit codes: 0 pass, 1 fail, 2 the run cannot be judged (unreadable or malformed run directory,',
-    'a fault the runner could not confirm) or a usage error.',
+    'Exit codes: 0 pass, 1 fail, 2 the run cannot be judged (an interrupted run, an unreadable or malformed',
+    'run directory, a fault the runner could not confirm, or one confirmed too late to judge its timing)',
+    'or a usage error.',
   ].join('\n'),
 };
 
@@ -51,7 +52,7 @@ export async function runCheck(
   } catch (error) {
     if (error instanceof RunDirectoryError) {
       err.write(`picluster check: cannot check ${dir}: ${error.message} (${error.code})\n`);
-      return CHECK_EXIT_CODES.error;
+      return CHECK_EXIT_CODES.inconclusive;
     }
     throw error;
   }
@@ -62,7 +63,7 @@ export async function runCheck(
       out.write(`Wrote ${files.join(', ')}\n`);
     } catch (error) {
       err.write(`picluster check: cannot write reports into ${dir}: ${(error as Error).message}\n`);
-      return CHECK_EXIT_CODES.error;
+      return CHECK_EXIT_CODES.inconclusive;
     }
   }
   return CHECK_EXIT_CODES[report.verdict];

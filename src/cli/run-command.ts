@@ -48,8 +48,9 @@ export const RUN_COMMAND: CommandSpec = {
     'Every scenario file is validated before anything starts. Each run directory holds scenario.yaml, run.json,',
     "timeline.jsonl, master.jsonl, slave-N.jsonl and the checker's reports; each report's table goes to stdout,",
     'progress to stderr. Exits 0 when every run passes, 1 when one fails its check, 2 when one could not be',
-    'carried out (a node that would not start, a fault not confirmed) or a scenario is invalid, 130 on Ctrl-C,',
-    'which stops every node first.',
+    'carried out or judged (a node that would not start, a fault not confirmed) or a scenario is invalid, 130',
+    'on Ctrl-C, which stops every node first; run.json then records the interruption, and "picluster check"',
+    'on that directory exits 2.',
   ].join('\n'),
 };
 
@@ -114,7 +115,8 @@ function interruptOnSignals(controller: AbortController): () => void {
   const handler = (signal: NodeJS.Signals): void => {
     if (controller.signal.aborted) process.exit(EXIT_INTERRUPTED);
     process.stderr.write(`\npicluster run: ${signal}: stopping the cluster (again to quit at once)\n`);
-    controller.abort();
+    // The reason names the signal: run.json records it as the run's interruption.
+    controller.abort(signal);
     // docker compose and docker stack run in their own process groups, out of reach of this signal: remove their projects and stacks now.
     void DockerBackend.cleanupAll();
     void SwarmBackend.cleanupAll();
@@ -157,7 +159,7 @@ export async function runRun(argv: readonly string[], env: NodeJS.ProcessEnv): P
         process.stdout.write(formatTable(result.report));
         process.stdout.write(`run directory: ${result.runDir}\n`);
         const code =
-          !result.complete || result.report.verdict === 'error' ? 2 : result.report.verdict === 'fail' ? 1 : 0;
+          !result.complete || result.report.verdict === 'inconclusive' ? 2 : result.report.verdict === 'fail' ? 1 : 0;
         exitCode = Math.max(exitCode, code);
       } catch (err) {
         if (!(err instanceof PiclusterError)) throw err;

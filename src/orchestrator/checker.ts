@@ -16,7 +16,10 @@
  * Pure: no I/O, no clock. `readRunDirectory` (run-directory.ts) builds the
  * input; report.ts formats the output.
  */
+import { CONFIRM_LIMIT_MS, cutBound, killBound, recoveryBound, type Bound } from './bounds';
 import type { Action, RunInfo, TimelineEntry } from './types';
+
+export { KILL_DETECT_MS } from './bounds';
 
 /**
  * Messages sent up to this long before a fault began (plus one heartbeat
@@ -32,19 +35,6 @@ export const IN_FLIGHT_SLACK_MS = 500;
  * messages it sends meanwhile are lost. In flight until the end plus this.
  */
 export const CUT_RECOVERY_SLACK_MS = 2000;
-
-/** A killed or stopped slave's connection must be logged as closed within this long of the fault's confirmation. */
-export const KILL_DETECT_MS = 2000;
-
-/**
- * A cut or pause must be logged as a `timeout` within heartbeat timeout +
- * interval + this of its start: the master's timer starts at the last frame,
- * up to an interval before the cut, and fires on a loaded machine late.
- */
-export const CUT_DETECT_SLACK_MS = 1000;
-
-/** After a recovery is confirmed, the slave must be seen again within the heartbeat timeout + this. */
-export const RECOVERY_SLACK_MS = 5000;
 
 /**
  * How far the master's timestamp for a message may precede the slave's `sent`
@@ -71,7 +61,8 @@ export interface RunRecord {
   slaves: Record<string, RunLogLine[]>;
 }
 
-export type Verdict = 'pass' | 'fail' | 'error';
+/** `inconclusive`: the run cannot be judged (interrupted, a fault not confirmed in time, an unusable record). */
+export type Verdict = 'pass' | 'fail' | 'inconclusive';
 
 export type FailureKind =
   | 'missing'
@@ -86,13 +77,25 @@ export type FailureKind =
   | 'wrong_reason'
   | 'late_disconnect'
   | 'spurious_disconnect'
-  | 'not_seen_again'
-  | 'fault_not_confirmed'
-  /** The record itself is unusable (e.g. a slave without a log, a master that never listened): nothing can be decided. */
-  | 'invalid_run';
+  | 'not_seen_again';
 
-/** Failure kinds that mean "the run cannot be judged" (verdict `error`) rather than "the master got it wrong". */
-export const ERROR_KINDS: readonly FailureKind[] = ['fault_not_confirmed', 'invalid_run'];
+/** Why something cannot be judged: the master is neither right nor wrong about it. */
+export type InconclusiveKind =
+  /** The record itself is unusable (e.g. a slave without a log, a master that never listened). */
+  | 'invalid_run'
+  /** The run was stopped before its end (`run.json` `interrupted`). */
+  | 'interrupted'
+  /** A fault the runner could not carry out or confirm: what followed cannot be told from it. */
+  | 'fault_not_confirmed'
+  /** A fault confirmed beyond {@link CONFIRM_LIMIT_MS} after its request, whose effect came late or not at all. */
+  | 'slow_confirmation';
+
+/** Inconclusive kinds that make the whole run unjudgeable, whatever else it shows; the others concern one check. */
+export const RUN_INCONCLUSIVE_KINDS: readonly InconclusiveKind[] = [
+  'invalid_run',
+  'interrupted',
+  'fault_not_confirmed',
+];
 
 export interface MessageRef {
   /** 1-based: the slave's first process is incarnation 1. */
@@ -108,6 +111,9 @@ export interface FaultRef {
   action: Action | 'run-end' | 'dropped';
   target: string;
   atMs: number;
+  /** A timeline entry's times (ISO): requested by the schedule, and confirmed in effect. */
+  requestedAt?: string;
+  confirmedAt?: string;
 }
 
 export interface NodeRow {
@@ -137,16 +143,19 @@ export interface NodeRow {
   detectionLatenciesMs: number[];
 }
 
-export interface Failure {
+export interface Failure<Kind extends string = FailureKind> {
   /** Scenario name of the slave (`slave-2`); the logged node id when it is no slave's. */
   node: string;
-  kind: FailureKind;
+  kind: Kind;
   seq?: number;
   incarnation?: number;
   /** Timeline index of the fault this is about. */
   fault?: number;
   detail: string;
 }
+
+/** Something the checker cannot judge, and why. */
+export type Inconclusive = Failure<InconclusiveKind>;
 
 export interface TimeWindow {
   from: string;
@@ -175,8 +184,11 @@ export interface ExpectationResult {
   /** What is looked at: from (ISO) … deadline (ISO). */
   from: string;
   deadline: string;
+  /** How the deadline follows from the fault's confirmation (or, at a master restart, the old master's shutdown line). */
+  bound: string;
   seen?: { at: string; latencyMs: number; reason?: string; conn?: number };
-  ok: boolean;
+  /** `not_applicable` for `expect: none`; `inconclusive` never counts as passed. */
+  status: 'pass' | 'fail' | 'inconclusive' | 'not_applicable';
   note?: string;
 }
 
@@ -197,6 +209,10 @@ export interface CheckReport {
   nodes: NodeRow[];
   expectations: ExpectationResult[];
   failures: Failure[];
+  /** What cannot be judged: the run as a whole (interrupted, unusable, a fault not confirmed), or single checks. */
+  inconclusive: Inconclusive[];
+  /** Set when the run was stopped before its end. */
+  interrupted?: RunInfo['interrupted'];
   excused: ExcusedMessage[];
   /** Detection latency of matched disconnects, by kind of fault. */
   latency: { killStop: LatencySummary; cutPause: LatencySummary; masterRestart: LatencySummary };
@@ -306,8 +322,13 @@ interface MasterModel {
 
 interface Fault {
   ref: FaultRef;
+  /** When the schedule called for it. */
+  requested: number;
+  /** When the harness began applying it. */
   started: number;
   confirmed: number;
+  /** Confirmed beyond {@link CONFIRM_LIMIT_MS} after its request: its timing cannot be judged. */
+  slow: boolean;
 }
 
 interface Expectation {
@@ -316,10 +337,23 @@ interface Expectation {
   name: string;
   from: number;
   deadline: number;
+  /** The bound counted from the request rather than the confirmation: an effect by then is in time, however slow the confirmation. */
+  strictDeadline: number;
   /** Master-restart: the disconnect must come from this master incarnation, before this line. */
   masterIncarnation?: number;
   beforeIndex?: number;
   group: keyof CheckReport['latency'];
+}
+
+/** Where and until when a fault's effect is looked for. */
+interface EffectWindow {
+  from: number;
+  /** The fault's confirmation + its bound. */
+  deadline: number;
+  /** The fault's request + its bound. */
+  strictDeadline: number;
+  /** How `deadline` was derived, for reports. */
+  bound: string;
 }
 
 /** What the checker knows of a slave while it walks the timeline. */
@@ -398,6 +432,7 @@ export function checkRun(input: RunRecord): CheckReport {
 
 class Checker {
   private readonly failures: Failure[] = [];
+  private readonly inconclusive: Inconclusive[] = [];
   private readonly excused: ExcusedMessage[] = [];
   private readonly expectations: Expectation[] = [];
   private readonly windows: Window[] = [];
@@ -416,14 +451,27 @@ class Checker {
     const { info } = input;
     this.runStart = this.time(info.startedAt, 'run.json startedAt');
     this.runEnd = this.time(info.endedAt, 'run.json endedAt');
-    // The runner tears the cluster down (slaves, then the master) once the scenario's duration is over.
-    this.scenarioEnd = Math.min(this.runStart + info.durationMs, this.runEnd);
+    // The runner tears the cluster down (slaves, then the master) once the scenario's duration is over,
+    // or as soon as the run is interrupted.
+    const interruptedAt =
+      info.interrupted === undefined ? Infinity : this.time(info.interrupted.at, 'run.json interrupted.at');
+    this.scenarioEnd = Math.min(this.runStart + info.durationMs, this.runEnd, interruptedAt);
     this.intervalMs = info.heartbeatIntervalMs;
     this.timeoutMs = info.heartbeatTimeoutMs;
   }
 
   run(): CheckReport {
     const { info } = this.input;
+    if (info.interrupted !== undefined) {
+      const { signal, at } = info.interrupted;
+      this.cannotJudge({
+        node: 'run',
+        kind: 'interrupted',
+        detail: `the run was interrupted (${signal}) at ${this.rel(Date.parse(at))}, before its end at ${this.rel(
+          this.runStart + info.durationMs,
+        )}: what its teardown did is not the master's doing`,
+      });
+    }
     this.buildSlaves();
     this.master = this.buildMaster();
     this.attributeMessages();
@@ -440,12 +488,15 @@ class Checker {
       masterRestart: summarize(this.latencies('masterRestart')),
     };
     const { otherConnections, endOfRunDisconnects } = this.judgeUnmatchedDisconnects();
-    const failures = this.failures;
-    const verdict: Verdict = failures.some((f) => ERROR_KINDS.includes(f.kind))
-      ? 'error'
+    const { failures, inconclusive } = this;
+    // A definite failure outweighs one check that cannot be judged, not a run that cannot be.
+    const verdict: Verdict = inconclusive.some((x) => RUN_INCONCLUSIVE_KINDS.includes(x.kind))
+      ? 'inconclusive'
       : failures.length > 0
         ? 'fail'
-        : 'pass';
+        : inconclusive.length > 0
+          ? 'inconclusive'
+          : 'pass';
     return {
       verdict,
       scenario: info.scenario,
@@ -457,6 +508,8 @@ class Checker {
       nodes: this.slaves.map((slave) => this.nodeRow(slave)),
       expectations: this.expectations.map((e) => e.result),
       failures,
+      inconclusive,
+      interrupted: info.interrupted,
       excused: this.excused,
       latency,
       otherConnections,
@@ -470,10 +523,14 @@ class Checker {
     this.failures.push(failure);
   }
 
+  private cannotJudge(what: Inconclusive): void {
+    this.inconclusive.push(what);
+  }
+
   private time(value: unknown, where: string): number {
     const ms = typeof value === 'string' ? Date.parse(value) : NaN;
     if (Number.isNaN(ms)) {
-      this.fail({
+      this.cannotJudge({
         node: 'run',
         kind: 'invalid_run',
         detail: `${where}: timestamp ${JSON.stringify(value)} is not ISO`,
@@ -497,14 +554,18 @@ class Checker {
       const lines = slaves[name];
       const twin = this.slaveByNode.get(node);
       if (twin !== undefined) {
-        this.fail({ node: name, kind: 'invalid_run', detail: `${name} and ${twin.name} share node id "${node}"` });
+        this.cannotJudge({
+          node: name,
+          kind: 'invalid_run',
+          detail: `${name} and ${twin.name} share node id "${node}"`,
+        });
       }
       const model: SlaveModel = { name, node, lineCount: lines?.length ?? 0, incarnations: [], states: [] };
       this.slaves.push(model);
       this.slaveByNode.set(node, model);
       this.slaveByName.set(name, model);
       if (lines === undefined || lines.length === 0) {
-        this.fail({ node: name, kind: 'invalid_run', detail: `${name}: its log is missing or empty` });
+        this.cannotJudge({ node: name, kind: 'invalid_run', detail: `${name}: its log is missing or empty` });
         continue;
       }
       let current: Incarnation | undefined;
@@ -528,9 +589,13 @@ class Checker {
             if (line.type === 'hello' && line.acks === true && line.seq === undefined) {
               current.acks = true;
             } else if (seq === undefined || seq < 1) {
-              this.fail({ node: name, kind: 'invalid_run', detail: `${name}.jsonl line ${i + 1}: sent without a seq` });
+              this.cannotJudge({
+                node: name,
+                kind: 'invalid_run',
+                detail: `${name}.jsonl line ${i + 1}: sent without a seq`,
+              });
             } else if (current.sent.has(seq)) {
-              this.fail({
+              this.cannotJudge({
                 node: name,
                 kind: 'invalid_run',
                 seq,
@@ -570,12 +635,12 @@ class Checker {
     }
     const extra = Object.keys(slaves).filter((name) => !(name in info.nodes));
     for (const name of extra) {
-      this.fail({ node: name, kind: 'invalid_run', detail: `${name}: has a log but is not in run.json nodes` });
+      this.cannotJudge({ node: name, kind: 'invalid_run', detail: `${name}: has a log but is not in run.json nodes` });
     }
     if (this.slaves.length === 0) {
-      this.fail({ node: 'run', kind: 'invalid_run', detail: 'run.json names no slave nodes: nothing to check' });
+      this.cannotJudge({ node: 'run', kind: 'invalid_run', detail: 'run.json names no slave nodes: nothing to check' });
     } else if (this.slaves.every((s) => s.incarnations.every((inc) => inc.sent.size === 0))) {
-      this.fail({ node: 'run', kind: 'invalid_run', detail: 'no slave sent a message: nothing to check' });
+      this.cannotJudge({ node: 'run', kind: 'invalid_run', detail: 'no slave sent a message: nothing to check' });
     }
   }
 
@@ -702,7 +767,7 @@ class Checker {
       for (const d of endingDisconnects(info).slice(1)) d.duplicate = true;
     }
     if (model.listenings.length === 0) {
-      this.fail({ node: 'master', kind: 'invalid_run', detail: 'master.jsonl has no "listening" line' });
+      this.cannotJudge({ node: 'master', kind: 'invalid_run', detail: 'master.jsonl has no "listening" line' });
     }
     return model;
   }
@@ -810,10 +875,18 @@ class Checker {
   private buildFaults(): Fault[] {
     const faults: Fault[] = [];
     this.input.timeline.forEach((entry, index) => {
-      const ref: FaultRef = { index, action: entry.action, target: entry.target, atMs: entry.atMs };
+      const requestedAt = entry.requestedAt ?? entry.startedAt;
+      const ref: FaultRef = {
+        index,
+        action: entry.action,
+        target: entry.target,
+        atMs: entry.atMs,
+        requestedAt,
+        confirmedAt: entry.confirmedAt,
+      };
       const known = entry.action === 'master-restart' || this.slaveByName.has(entry.target);
       if (!known) {
-        this.fail({
+        this.cannotJudge({
           node: entry.target,
           kind: 'invalid_run',
           fault: index,
@@ -822,7 +895,7 @@ class Checker {
         return;
       }
       if (entry.error !== undefined || entry.confirmedAt === undefined) {
-        this.fail({
+        this.cannotJudge({
           node: entry.target,
           kind: 'fault_not_confirmed',
           fault: index,
@@ -830,9 +903,11 @@ class Checker {
         });
         return;
       }
-      const started = this.time(entry.startedAt, `timeline.jsonl line ${index + 1} startedAt`);
-      const confirmed = this.time(entry.confirmedAt, `timeline.jsonl line ${index + 1} confirmedAt`);
-      faults.push({ ref, started, confirmed });
+      const where = `timeline.jsonl line ${index + 1}`;
+      const requested = this.time(requestedAt, `${where} requestedAt`);
+      const started = this.time(entry.startedAt, `${where} startedAt`);
+      const confirmed = this.time(entry.confirmedAt, `${where} confirmedAt`);
+      faults.push({ ref, requested, started, confirmed, slow: confirmed - requested > CONFIRM_LIMIT_MS });
     });
     // The runner records a fault when it is confirmed; a slow one (a master restart) may be
     // recorded after one that began later. The model walks them in the order they began.
@@ -844,10 +919,10 @@ class Checker {
     slave: SlaveModel,
     check: ExpectationResult['check'],
     expect: ExpectationResult['expect'],
-    from: number,
-    deadline: number,
+    window: EffectWindow,
     extra: Partial<Pick<Expectation, 'masterIncarnation' | 'beforeIndex'>> & { reasons?: string[]; note?: string },
   ): void {
+    const { from, deadline, strictDeadline, bound } = window;
     const action = fault.ref.action;
     const group: Expectation['group'] =
       action === 'master-restart'
@@ -860,6 +935,7 @@ class Checker {
       name: slave.name,
       from,
       deadline,
+      strictDeadline,
       group,
       masterIncarnation: extra.masterIncarnation,
       beforeIndex: extra.beforeIndex,
@@ -872,10 +948,25 @@ class Checker {
         reasons: extra.reasons,
         from: iso(from),
         deadline: iso(deadline),
-        ok: expect !== 'must',
+        bound,
+        status: expect === 'none' ? 'not_applicable' : expect === 'may' ? 'pass' : 'fail',
         note: extra.note,
       },
     });
+  }
+
+  /**
+   * Where a fault's effect is looked for: from its request to its
+   * confirmation plus `bound`, capped at `cap` (the run's end, for a node seen again).
+   */
+  private effectWindow(fault: Fault, b: Bound, cap = Infinity): EffectWindow {
+    const capped = fault.confirmed + b.ms > cap ? `, capped at the run's end (${this.rel(cap)})` : '';
+    return {
+      from: fault.requested,
+      deadline: Math.min(fault.confirmed + b.ms, cap),
+      strictDeadline: Math.min(fault.requested + b.ms, cap),
+      bound: `confirmation + ${b.derivation}${capped}`,
+    };
   }
 
   /** Walks the timeline with each slave's state (alive, cut, paused) and sets what each fault must produce. */
@@ -883,8 +974,6 @@ class Checker {
     const state = new Map<string, SlaveState>(
       this.slaves.map((s) => [s.name, { alive: true, cut: false, paused: false }]),
     );
-    const recoveryDeadline = (fault: Fault): number =>
-      Math.min(fault.confirmed + this.timeoutMs + RECOVERY_SLACK_MS, this.runEnd);
     const finalShutdown = this.master.shutdowns.find((s) => s.masterIncarnation === this.master.lastIncarnation);
     const masterEnd = finalShutdown?.at ?? this.runEnd;
 
@@ -894,7 +983,7 @@ class Checker {
         faults.slice(position + 1).find((f) => f.ref.action === ending && f.ref.target === target);
 
       if (action === 'master-restart') {
-        this.masterRestart(fault, state, recoveryDeadline(fault));
+        this.masterRestart(fault, state);
         return;
       }
       const slave = this.slaveByName.get(target) as SlaveModel;
@@ -914,13 +1003,11 @@ class Checker {
         case 'kill':
         case 'stop':
         case 'restart': {
-          const deadline = fault.confirmed + KILL_DETECT_MS;
+          const window = this.effectWindow(fault, killBound());
           if (why === undefined) {
-            this.addExpectation(fault, slave, 'disconnect', 'must', fault.started, deadline, { reasons: KILL_REASONS });
+            this.addExpectation(fault, slave, 'disconnect', 'must', window, { reasons: KILL_REASONS });
           } else {
-            this.addExpectation(fault, slave, 'disconnect', 'none', fault.started, deadline, {
-              note: `no disconnect expected: ${why}`,
-            });
+            this.addExpectation(fault, slave, 'disconnect', 'none', window, { note: `no disconnect expected: ${why}` });
           }
           if (st.alive) {
             // With acks, a kill also takes what a cut or pause kept unacked, if the resend was not done yet.
@@ -957,21 +1044,20 @@ class Checker {
         case 'disconnect':
         case 'pause': {
           const end = endOf(action === 'disconnect' ? 'reconnect' : 'unpause');
-          const lastsMs = (end?.confirmed ?? masterEnd) - fault.started;
-          const boundMs = this.timeoutMs + this.intervalMs + CUT_DETECT_SLACK_MS;
-          const deadline = fault.started + boundMs;
+          const b = cutBound(this.input.info);
+          const window = this.effectWindow(fault, b);
           if (why === undefined) {
-            const must = lastsMs > boundMs;
-            this.addExpectation(fault, slave, 'disconnect', must ? 'must' : 'may', fault.started, deadline, {
+            // Surely in effect from its confirmation until its end began: the least it lasted.
+            const lastsMs = (end?.started ?? masterEnd) - fault.confirmed;
+            const must = lastsMs > b.ms;
+            this.addExpectation(fault, slave, 'disconnect', must ? 'must' : 'may', window, {
               reasons: ['timeout'],
-              note: `${action === 'disconnect' ? 'cut' : 'pause'} of ${lastsMs} ms ${
-                must ? `> ${boundMs} ms: a timeout is required` : `≤ ${boundMs} ms: a timeout is allowed, not required`
+              note: `${action === 'disconnect' ? 'cut' : 'pause'} of at least ${lastsMs} ms ${
+                must ? `> ${b.ms} ms: a timeout is required` : `≤ ${b.ms} ms: a timeout is allowed, not required`
               }`,
             });
           } else {
-            this.addExpectation(fault, slave, 'disconnect', 'none', fault.started, deadline, {
-              note: `no disconnect expected: ${why}`,
-            });
+            this.addExpectation(fault, slave, 'disconnect', 'none', window, { note: `no disconnect expected: ${why}` });
           }
           if (st.alive) {
             this.windows.push({
@@ -1009,7 +1095,7 @@ class Checker {
     });
   }
 
-  private masterRestart(fault: Fault, state: Map<string, SlaveState>, deadline: number): void {
+  private masterRestart(fault: Fault, state: Map<string, SlaveState>): void {
     const { listenings, shutdowns, messages } = this.master;
     let old: MasterMark | undefined;
     for (const l of listenings) if (l.at <= fault.started) old = l;
@@ -1021,7 +1107,14 @@ class Checker {
       const connected = this.slaveConnectedAt(slave, fault.started);
       const must = st.alive && !st.cut && !st.paused && connected;
       // Any connection the old master still held must end with `shutdown`, wanted or not.
-      this.addExpectation(fault, slave, 'disconnect', must ? 'must' : 'may', fault.started, shutdown?.at ?? Infinity, {
+      const byShutdown = shutdown?.at ?? Infinity;
+      const window: EffectWindow = {
+        from: fault.requested,
+        deadline: byShutdown,
+        strictDeadline: byShutdown,
+        bound: "before the old master's shutdown line",
+      };
+      this.addExpectation(fault, slave, 'disconnect', must ? 'must' : 'may', window, {
         reasons: ['shutdown'],
         masterIncarnation: oldIncarnation,
         beforeIndex: shutdown?.index ?? Infinity,
@@ -1043,7 +1136,7 @@ class Checker {
         : st.cut || st.paused
           ? 'the slave is cut off or paused'
           : undefined;
-      this.recovery(fault, slave, skip, next?.at ?? fault.started, deadline);
+      this.recovery(fault, slave, skip, next?.at ?? fault.requested);
     }
   }
 
@@ -1053,18 +1146,13 @@ class Checker {
    * the hello itself, so not after its confirmation). When the master never
    * dropped the connection (a short cut or pause), any message on it will do.
    */
-  private recovery(
-    fault: Fault,
-    slave: SlaveModel,
-    skip: string | undefined,
-    from = fault.started,
-    deadline = Math.min(fault.confirmed + this.timeoutMs + RECOVERY_SLACK_MS, this.runEnd),
-  ): void {
+  private recovery(fault: Fault, slave: SlaveModel, skip: string | undefined, from = fault.requested): void {
+    const window = { ...this.effectWindow(fault, recoveryBound(this.input.info), this.runEnd), from };
     if (skip !== undefined) {
-      this.addExpectation(fault, slave, 'recovery', 'none', from, deadline, { note: `not checked: ${skip}` });
+      this.addExpectation(fault, slave, 'recovery', 'none', window, { note: `not checked: ${skip}` });
       return;
     }
-    this.addExpectation(fault, slave, 'recovery', 'must', from, deadline, {});
+    this.addExpectation(fault, slave, 'recovery', 'must', window, {});
   }
 
   // -- disconnects -----------------------------------------------------------
@@ -1101,56 +1189,94 @@ class Checker {
         );
         const reasons = e.result.reasons ?? [];
         const inTime = (d: MasterDisconnect): boolean =>
-          d.at <= e.deadline && (e.beforeIndex === undefined || d.index < e.beforeIndex);
+          e.beforeIndex === undefined ? this.timing(e, d.at) !== 'late' : d.index < e.beforeIndex;
         const fitting = candidates.find((c) => reasons.includes(c.reason) && inTime(c));
         // A `may` takes only a disconnect that fits; anything else is left to be judged as spurious.
         const d = e.result.expect === 'may' ? fitting : (fitting ?? candidates[0]);
-        const { action, target, atMs, index } = e.fault.ref;
-        const what = `${action} of ${action === 'master-restart' ? 'the master' : target} at ${atMs} ms`;
+        const what = this.faultText(e.fault);
         if (d === undefined) {
-          if (e.result.expect === 'must') {
-            e.result.ok = false;
-            this.fail({
-              node: slave.name,
-              kind: 'missing_disconnect',
-              fault: index,
-              detail: `${slave.name} (${slave.node}): no disconnect logged for the ${what}; expected reason ${reasons.join(
-                '|',
-              )} by ${this.rel(e.deadline)}`,
-            });
+          if (e.result.expect !== 'must') return;
+          const expected = `expected reason ${reasons.join('|')} by ${this.rel(e.deadline)}`;
+          if (this.timing(e, undefined) === 'unknown') {
+            this.slowConfirmation(e, `no disconnect logged; ${expected}`);
+            return;
           }
+          this.fail({
+            node: slave.name,
+            kind: 'missing_disconnect',
+            fault: e.fault.ref.index,
+            detail: `${slave.name} (${slave.node}): no disconnect logged for the ${what}; ${expected}`,
+          });
           return;
         }
         d.matched = true;
         const latencyMs = d.at - e.fault.started;
         e.result.seen = { at: iso(d.at), latencyMs, reason: d.reason, conn: d.conn };
-        e.result.ok = true;
+        e.result.status = 'pass';
         if (!reasons.includes(d.reason)) {
-          e.result.ok = false;
+          e.result.status = 'fail';
           this.fail({
             node: slave.name,
             kind: 'wrong_reason',
-            fault: index,
+            fault: e.fault.ref.index,
             detail: `${slave.name} (${slave.node}): disconnect at ${this.rel(d.at)} for the ${what} has reason "${
               d.reason
             }"; expected ${reasons.join('|')}`,
           });
         }
-        if (!inTime(d)) {
-          e.result.ok = false;
-          const bound =
-            e.beforeIndex !== undefined && d.index > e.beforeIndex
-              ? `after the master's shutdown line (${this.rel(e.deadline)})`
-              : `${latencyMs} ms after the fault began, beyond the bound ${this.rel(e.deadline)}`;
-          this.fail({
-            node: slave.name,
-            kind: 'late_disconnect',
-            fault: index,
-            detail: `${slave.name} (${slave.node}): disconnect for the ${what} logged at ${this.rel(d.at)}, ${bound}`,
-          });
+        if (e.beforeIndex !== undefined) {
+          if (d.index > e.beforeIndex)
+            this.lateDisconnect(e, d, `after the master's shutdown line (${this.rel(e.deadline)})`);
+          return;
+        }
+        const timing = this.timing(e, d.at);
+        if (timing === 'unknown') this.slowConfirmation(e, `disconnect logged at ${this.rel(d.at)}`);
+        else if (timing === 'late') {
+          this.lateDisconnect(e, d, `${latencyMs} ms after the fault began, beyond the bound ${this.rel(e.deadline)}`);
         }
       });
     }
+  }
+
+  /**
+   * Whether an effect at `at` (undefined: none was seen) came in time for its
+   * expectation. An effect within the bound of the fault's request is in time;
+   * one within the bound of its confirmation too, unless the confirmation took
+   * longer than {@link CONFIRM_LIMIT_MS}: then nobody can tell (`unknown`).
+   */
+  private timing(e: Expectation, at: number | undefined): 'in_time' | 'late' | 'unknown' {
+    if (at !== undefined && at <= e.strictDeadline) return 'in_time';
+    if (e.fault.slow) return 'unknown';
+    return at !== undefined && at <= e.deadline ? 'in_time' : 'late';
+  }
+
+  private faultText(fault: Fault): string {
+    const { action, target, atMs } = fault.ref;
+    return `${action} of ${action === 'master-restart' ? 'the master' : target} at ${atMs} ms`;
+  }
+
+  private lateDisconnect(e: Expectation, d: MasterDisconnect, bound: string): void {
+    e.result.status = 'fail';
+    this.fail({
+      node: e.name,
+      kind: 'late_disconnect',
+      fault: e.fault.ref.index,
+      detail: `${e.name} (${d.node}): disconnect for the ${this.faultText(e.fault)} logged at ${this.rel(d.at)}, ${bound}`,
+    });
+  }
+
+  /** The expectation cannot be judged: its fault was confirmed too late to tell when it took effect. */
+  private slowConfirmation(e: Expectation, seen: string): void {
+    if (e.result.status !== 'fail') e.result.status = 'inconclusive';
+    const { fault } = e;
+    this.cannotJudge({
+      node: e.name,
+      kind: 'slow_confirmation',
+      fault: fault.ref.index,
+      detail: `${e.name}: the ${this.faultText(fault)} was confirmed ${fault.confirmed - fault.requested} ms after its request (limit ${CONFIRM_LIMIT_MS} ms); ${seen}, not within the bound of the request (${this.rel(
+        e.strictDeadline,
+      )}): whether the master was in time cannot be told`,
+    });
   }
 
   private connOf(d: MasterDisconnect): ConnInfo | undefined {
@@ -1204,7 +1330,7 @@ class Checker {
           e.name === slave.name &&
           e.result.check === 'disconnect' &&
           e.result.expect === 'must' &&
-          !e.result.ok &&
+          e.result.status !== 'pass' &&
           e.result.seen === undefined &&
           e.from >= info.openedAt &&
           (e.masterIncarnation === undefined || e.masterIncarnation === info.masterIncarnation),
@@ -1266,21 +1392,27 @@ class Checker {
         // A connection that outlived a short cut or pause: the master never lost the node.
         return mayKeep && info.openedAt < e.from && (info.closedAt === undefined || info.closedAt >= e.from);
       });
-      const { action, target, atMs, index } = e.fault.ref;
-      if (sighting !== undefined && sighting.at <= e.deadline) {
+      const timing = this.timing(e, sighting?.at);
+      if (sighting !== undefined && timing !== 'late') {
         e.result.seen = { at: iso(sighting.at), latencyMs: sighting.at - e.fault.started, conn: sighting.conn };
-        e.result.ok = true;
+      }
+      if (timing === 'in_time') {
+        e.result.status = 'pass';
         continue;
       }
-      e.result.ok = false;
-      const what = `${action} of ${action === 'master-restart' ? 'the master' : target} at ${atMs} ms`;
+      const first = sighting === undefined ? 'not seen again' : `first seen again at ${this.rel(sighting.at)}`;
+      if (timing === 'unknown') {
+        this.slowConfirmation(e, first);
+        continue;
+      }
+      e.result.status = 'fail';
       this.fail({
         node: slave.name,
         kind: 'not_seen_again',
-        fault: index,
-        detail: `${slave.name} (${slave.node}) not seen again (connect + hello) after the ${what} by ${this.rel(
-          e.deadline,
-        )}${sighting === undefined ? '' : `; first seen at ${this.rel(sighting.at)}`}`,
+        fault: e.fault.ref.index,
+        detail: `${slave.name} (${slave.node}) not seen again (connect + hello) after the ${this.faultText(
+          e.fault,
+        )} by ${this.rel(e.deadline)}${sighting === undefined ? '' : `; ${first}`}`,
       });
     }
   }

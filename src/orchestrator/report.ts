@@ -1,6 +1,14 @@
 import { writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { seqRanges, type CheckReport, type ExpectationResult, type Failure, type LatencySummary } from './checker';
+import {
+  RUN_INCONCLUSIVE_KINDS,
+  seqRanges,
+  type CheckReport,
+  type ExpectationResult,
+  type Failure,
+  type Inconclusive,
+  type LatencySummary,
+} from './checker';
 
 /** Files `writeReports` puts into a run directory. */
 export const REPORT_FILES = { json: 'report.json', junit: 'junit.xml' } as const;
@@ -42,13 +50,58 @@ function seenText(e: ExpectationResult): string {
   return `${what} +${e.seen.latencyMs} ms`;
 }
 
+function plural(n: number, what: string): string {
+  return `${n} ${what}${n === 1 ? '' : 's'}`;
+}
+
+/** The run-level reasons it cannot be judged, e.g. `interrupted`, `fault_not_confirmed`. */
+function runInconclusiveKinds(report: CheckReport): string[] {
+  return [...new Set(report.inconclusive.filter((x) => RUN_INCONCLUSIVE_KINDS.includes(x.kind)).map((x) => x.kind))];
+}
+
 function verdictLine(report: CheckReport): string {
-  const { verdict, failures } = report;
+  const { verdict, failures, inconclusive } = report;
   if (verdict === 'pass') return 'VERDICT: PASS — every message and every disconnect accounted for';
-  const count = `${failures.length} failure${failures.length === 1 ? '' : 's'}`;
-  return verdict === 'fail'
-    ? `VERDICT: FAIL — ${count}`
-    : `VERDICT: ERROR — the run cannot be judged (${count}; see above)`;
+  const unjudged = inconclusive.length === 0 ? '' : `; ${plural(inconclusive.length, 'thing')} cannot be judged`;
+  if (verdict === 'fail') return `VERDICT: FAIL — ${plural(failures.length, 'failure')}${unjudged}`;
+  const kinds = runInconclusiveKinds(report);
+  const why =
+    kinds.length > 0
+      ? `the run cannot be judged: ${kinds.join(', ')}`
+      : `${plural(inconclusive.length, 'check')} cannot be judged, none failed`;
+  return `VERDICT: INCONCLUSIVE — ${why} (see above)`;
+}
+
+/** `+1.501s → +1.531s`: when a fault was requested and when it was confirmed. */
+function faultTimes(report: CheckReport, e: ExpectationResult): string {
+  const { requestedAt, confirmedAt } = e.fault;
+  if (requestedAt === undefined || confirmedAt === undefined) return '-';
+  return `${relative(report, requestedAt)} → ${relative(report, confirmedAt)}`;
+}
+
+const STATUS_TEXT: Readonly<Record<ExpectationResult['status'], string>> = {
+  pass: 'ok',
+  fail: 'FAIL',
+  inconclusive: 'INCONCLUSIVE',
+  not_applicable: 'n/a',
+};
+
+function problemTable(title: string, problems: ReadonlyArray<Failure | Inconclusive>): string[] {
+  if (problems.length === 0) return [];
+  const listed = problems.slice(0, MAX_LISTED_FAILURES);
+  const out = [
+    '',
+    `${title} (${problems.length}):`,
+    ...table(
+      ['NODE', 'KIND', 'SEQ', 'DETAIL'],
+      listed.map((f) => [f.node, f.kind, f.seq === undefined ? '-' : `seq ${f.seq}`, f.detail]),
+      new Set(),
+    ).map((l) => `  ${l}`),
+  ];
+  if (problems.length > listed.length) {
+    out.push(`  … and ${problems.length - listed.length} more (report.json lists them all)`);
+  }
+  return out;
 }
 
 /** A terminal report: a row per slave, the fault expectations, the failures, and a one-line verdict. */
@@ -85,14 +138,18 @@ export function formatTable(report: CheckReport): string {
       e.node,
       e.check,
       e.expect + (e.reasons === undefined ? '' : ` ${e.reasons.join('|')}`),
+      faultTimes(report, e),
       `by ${relative(report, e.deadline)}`,
       seenText(e),
-      e.expect === 'none' ? 'n/a' : e.ok ? 'ok' : 'FAIL',
+      STATUS_TEXT[e.status],
+      e.bound,
     ]);
     out.push(
-      ...table(['FAULT', 'NODE', 'CHECK', 'EXPECT', 'DEADLINE', 'SEEN', 'RESULT'], rows, new Set()).map(
-        (l) => `  ${l}`,
-      ),
+      ...table(
+        ['FAULT', 'NODE', 'CHECK', 'EXPECT', 'REQUESTED → CONFIRMED', 'DEADLINE', 'SEEN', 'RESULT', 'BOUND'],
+        rows,
+        new Set(),
+      ).map((l) => `  ${l}`),
     );
   }
 
@@ -124,20 +181,8 @@ export function formatTable(report: CheckReport): string {
     );
   }
 
-  if (report.failures.length > 0) {
-    out.push('', `Failures (${report.failures.length}):`);
-    const listed = report.failures.slice(0, MAX_LISTED_FAILURES);
-    out.push(
-      ...table(
-        ['NODE', 'KIND', 'SEQ', 'DETAIL'],
-        listed.map((f) => [f.node, f.kind, f.seq === undefined ? '-' : `seq ${f.seq}`, f.detail]),
-        new Set(),
-      ).map((l) => `  ${l}`),
-    );
-    if (report.failures.length > listed.length) {
-      out.push(`  … and ${report.failures.length - listed.length} more (report.json lists them all)`);
-    }
-  }
+  out.push(...problemTable('Failures', report.failures));
+  out.push(...problemTable('Cannot be judged', report.inconclusive));
   out.push('', verdictLine(report), '');
   return out.join('\n');
 }
@@ -160,9 +205,10 @@ export function escapeXml(text: string): string {
 interface TestCase {
   classname: string;
   name: string;
-  failures: Failure[];
-  /** `error` rather than `failure`: the run could not be judged. */
+  failures: ReadonlyArray<Failure | Inconclusive>;
+  /** `error` rather than `failure`: the record or the harness is at fault, not the master. */
   error?: boolean;
+  /** Why it was not judged: nothing expected, or it cannot be judged. Never shown as passed. */
   skipped?: string;
 }
 
@@ -170,7 +216,8 @@ function testCaseXml(tc: TestCase): string {
   const head = `  <testcase classname="${escapeXml(tc.classname)}" name="${escapeXml(tc.name)}" time="0"`;
   if (tc.failures.length === 0 && tc.skipped === undefined) return `${head}/>`;
   const body: string[] = [];
-  if (tc.skipped !== undefined) body.push(`    <skipped message="${escapeXml(tc.skipped)}"/>`);
+  if (tc.failures.length === 0 && tc.skipped !== undefined)
+    body.push(`    <skipped message="${escapeXml(tc.skipped)}"/>`);
   if (tc.failures.length > 0) {
     const tag = tc.error === true ? 'error' : 'failure';
     const kinds = [...new Set(tc.failures.map((f) => f.kind))].join(', ');
@@ -195,12 +242,17 @@ export function toJUnitXml(report: CheckReport, runName: string): string {
     for (const f of taken) remaining.delete(f);
     return taken;
   };
+  const runProblems = report.inconclusive.filter((x) => RUN_INCONCLUSIVE_KINDS.includes(x.kind));
+  const interruption = runProblems.find((x) => x.kind === 'interrupted');
+  // A run that cannot be judged as a whole passes no check: each is skipped with the reason.
+  const unjudged = runProblems.length === 0 ? undefined : `not judged: ${runProblems.map((x) => x.detail).join('; ')}`;
   const cases: TestCase[] = [];
   cases.push({
     classname: `${base}.run`,
-    name: 'run record is usable and every fault was carried out',
-    failures: take((f) => f.kind === 'invalid_run' || f.kind === 'fault_not_confirmed'),
+    name: 'run record is usable, the run was not interrupted, and every fault was carried out',
+    failures: runProblems.filter((x) => x.kind !== 'interrupted'),
     error: true,
+    skipped: interruption?.detail,
   });
   const messageKinds = new Set(['missing', 'duplicated', 'out_of_order', 'unexpected', 'wrong_content']);
   for (const n of report.nodes) {
@@ -226,19 +278,29 @@ export function toJUnitXml(report: CheckReport, runName: string): string {
       e.check === 'disconnect' ? ['missing_disconnect', 'wrong_reason', 'late_disconnect'] : ['not_seen_again'];
     const expected =
       e.check === 'disconnect' ? `disconnect ${e.expect} (${e.reasons?.join('|') ?? 'none'})` : 'seen again';
+    const slow = report.inconclusive.find(
+      (x) => x.kind === 'slow_confirmation' && x.fault === e.fault.index && x.node === e.node,
+    );
     cases.push({
       classname: `${base}.faults`,
       name: `${faultName(e)}: ${e.node} ${expected}`,
       failures: take((f) => f.fault === e.fault.index && f.node === e.node && kinds.includes(f.kind)),
-      skipped: e.expect === 'none' ? (e.note ?? 'nothing expected') : undefined,
+      skipped:
+        e.expect === 'none'
+          ? (e.note ?? 'nothing expected')
+          : slow !== undefined
+            ? `inconclusive: ${slow.detail}`
+            : undefined,
     });
   }
   const rest = [...remaining];
   if (rest.length > 0) cases.push({ classname: `${base}.other`, name: 'messages from unknown nodes', failures: rest });
+  if (unjudged !== undefined) for (const c of cases.slice(1)) c.skipped ??= unjudged;
 
   const failures = cases.filter((c) => c.failures.length > 0 && c.error !== true).length;
   const errors = cases.filter((c) => c.failures.length > 0 && c.error === true).length;
   const skipped = cases.filter((c) => c.skipped !== undefined && c.failures.length === 0).length;
+  const unjudgedNote = unjudged === undefined ? [] : [['inconclusive', unjudged] as const];
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
     `<testsuite name="${escapeXml(runName)}" tests="${cases.length}" failures="${failures}" errors="${errors}" skipped="${skipped}" timestamp="${escapeXml(report.startedAt)}">`,
@@ -250,6 +312,7 @@ export function toJUnitXml(report: CheckReport, runName: string): string {
         ['verdict', report.verdict],
         ['heartbeatIntervalMs', String(report.heartbeatIntervalMs)],
         ['heartbeatTimeoutMs', String(report.heartbeatTimeoutMs)],
+        ...unjudgedNote,
       ] as const
     ).map(([name, value]) => `    <property name="${name}" value="${escapeXml(value)}"/>`),
     '  </properties>',

@@ -100,6 +100,13 @@ function runInfo(file: string, text: string): RunInfo {
   if (!isObject(nodes) || !Object.values(nodes).every((id) => typeof id === 'string' && id !== '')) {
     problem('nodes', 'an object of slave name -> node id');
   }
+  const interrupted = value.interrupted;
+  if (
+    interrupted !== undefined &&
+    !(isObject(interrupted) && typeof interrupted.signal === 'string' && isIso(interrupted.at))
+  ) {
+    problem('interrupted', 'an object with "signal" (a string) and "at" (an ISO timestamp)');
+  }
   for (const name of Object.keys(nodes as object)) {
     // The name becomes a file name: nothing that could leave the directory.
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) problem('nodes', 'names like "slave-1"');
@@ -116,6 +123,7 @@ function timeline(file: string, text: string): TimelineEntry[] {
       bad(`unknown action ${JSON.stringify(value.action)}`);
     if (typeof value.target !== 'string') bad('no "target"');
     if (typeof value.atMs !== 'number') bad('no "atMs"');
+    if (value.requestedAt !== undefined && !isIso(value.requestedAt)) bad('"requestedAt" is not ISO');
     if (!isIso(value.startedAt)) bad('no ISO "startedAt"');
     if (value.confirmedAt !== undefined && !isIso(value.confirmedAt)) bad('"confirmedAt" is not ISO');
     if (value.error !== undefined && typeof value.error !== 'string') bad('"error" is not a string');

@@ -5,7 +5,7 @@ import { heartbeatTimeoutOf, RunError, type Backend, type MasterLogLine, type St
 import { checkRun, type CheckReport } from './checker';
 import { writeReports } from './report';
 import { readRunDirectory } from './run-directory';
-import type { RunInfo, Scenario, ScenarioEvent, TimelineEntry } from './types';
+import type { RunInfo, RunInterruption, Scenario, ScenarioEvent, TimelineEntry } from './types';
 
 /** Where run directories go when no `outDir` is given, relative to the working directory. */
 export const DEFAULT_RUNS_DIR = 'runs';
@@ -31,7 +31,11 @@ export interface RunOptions {
   runsDir?: string;
   /** The progress display: a live line on a TTY, one final line otherwise; `false` for none. Default `process.stderr`. */
   progress?: ProgressStream | false;
-  /** Aborting brings the cluster down and makes `runScenario` reject with `PICLUSTER_ERR_RUN_ABORTED`. */
+  /**
+   * Aborting brings the cluster down and makes `runScenario` reject with
+   * `PICLUSTER_ERR_RUN_ABORTED`; `run.json` records the interruption, with the
+   * abort's reason as its signal when that is a string (`'SIGINT'`).
+   */
   signal?: AbortSignal;
   /** Longest wait for every slave's hello after start-up, in ms, on top of 3 heartbeat intervals. Default 15000. */
   readyTimeoutMs?: number;
@@ -78,6 +82,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
   const upAt = Date.now();
   let t0: number | undefined;
   let cluster: StartedCluster | undefined;
+  const interruption = watchInterruption(signal);
   try {
     progress.start();
     cluster = await bringUp(backend, scenario, runDir, sinks, signal);
@@ -87,11 +92,12 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
     progress.running(t0);
 
     const started = cluster;
-    const carryOut = async (event: ScenarioEvent): Promise<void> => {
+    const carryOut = async (event: ScenarioEvent, requestedAt: string): Promise<void> => {
       const entry: TimelineEntry = {
         action: event.action,
         target: event.target,
         atMs: event.atMs,
+        requestedAt,
         startedAt: new Date().toISOString(),
       };
       try {
@@ -110,7 +116,8 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
     const chains = new Map<string, Promise<void>>();
     for (const event of scenario.events) {
       await waitUntil(t0 + event.atMs, signal);
-      const chain = (chains.get(event.target) ?? Promise.resolve()).then(() => carryOut(event));
+      const requestedAt = new Date().toISOString();
+      const chain = (chains.get(event.target) ?? Promise.resolve()).then(() => carryOut(event, requestedAt));
       chains.set(event.target, chain);
     }
     await waitUntil(t0 + scenario.durationMs, signal);
@@ -119,7 +126,9 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
     progress.finish(`${err instanceof Error ? err.message : String(err)}; stopping`);
     // The first error is the one to report; down() still stops everything when it rejects.
     await cluster?.down().catch(() => undefined);
-    if (cluster !== undefined) writeRunInfo(runDir, runInfo(scenario, backend, cluster, t0 ?? upAt));
+    if (cluster !== undefined) {
+      writeRunInfo(runDir, { ...runInfo(scenario, backend, cluster, t0 ?? upAt), interrupted: interruption() });
+    }
     throw err;
   }
 
@@ -172,6 +181,23 @@ function runInfo(scenario: Scenario, backend: Backend, cluster: StartedCluster, 
     heartbeatTimeoutMs: heartbeatTimeoutOf(scenario),
     durationMs: scenario.durationMs,
     nodes: { ...cluster.nodes },
+  };
+}
+
+/**
+ * Remembers when `signal` aborts; the returned function gives the interruption
+ * to record (the signal's name when the caller aborted with one as its reason).
+ */
+function watchInterruption(signal: AbortSignal | undefined): () => RunInterruption | undefined {
+  let at: number | undefined;
+  signal?.addEventListener('abort', () => (at = Date.now()), { once: true });
+  return () => {
+    if (signal === undefined || !signal.aborted) return undefined;
+    const reason: unknown = signal.reason;
+    return {
+      signal: typeof reason === 'string' ? reason : 'abort',
+      at: new Date(at ?? Date.now()).toISOString(),
+    };
   };
 }
 

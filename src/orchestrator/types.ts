@@ -65,17 +65,37 @@ export interface RunInfo {
   durationMs: number;
   /** Scenario name of each slave (`slave-3`) -> the node id it uses in the master's log. */
   nodes: Record<string, string>;
+  /** Set when the run was stopped before its end (Ctrl-C, SIGTERM…): such a run cannot be judged. */
+  interrupted?: RunInterruption;
 }
 
-/** One line of `timeline.jsonl`: a fault the runner carried out. */
+/** Why and when a run was stopped before its end. */
+export interface RunInterruption {
+  /** The signal that stopped it (`SIGINT`), or `abort` when the caller aborted it otherwise. */
+  signal: string;
+  /** When (ISO). */
+  at: string;
+}
+
+/**
+ * One line of `timeline.jsonl`: a fault the runner carried out, with its three
+ * times. Its effect (a disconnect, a hello) may come at any time from the
+ * request to the confirmation plus the fault's bound: the harness cannot know
+ * when, between the two, the engine or the kernel made it happen.
+ */
 export interface TimelineEntry {
   action: Action;
   target: string;
   /** Scheduled offset, in ms from the start of the run. */
   atMs: number;
-  /** When the runner began the action (ISO). */
+  /**
+   * When the schedule called for it (ISO): the runner reached `atMs`. Later
+   * runs always write it; a run directory without it is read with `startedAt`.
+   */
+  requestedAt?: string;
+  /** When the harness began applying it (ISO): after the previous event on the same node was confirmed. */
   startedAt: string;
-  /** When the action was confirmed to have taken effect (ISO); unset when it failed. */
+  /** When it was confirmed to have taken effect (ISO): container state, proxy state, process state; unset when it failed. */
   confirmedAt?: string;
   /** Why it failed, when it did. */
   error?: string;

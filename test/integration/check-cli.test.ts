@@ -37,6 +37,14 @@ describe('picluster check', () => {
     expect(code).toBe(1);
   });
 
+  it('exits 2 on slow-confirmation: a check that cannot be judged is not passed', async () => {
+    const { code, stdout } = await runCli(['check', join(FIXTURES, 'slow-confirmation'), '--no-write']);
+    expect(stdout).toMatch(/^\s*slave-3\s+slow_confirmation\s.*confirmed 10500 ms after its request/m);
+    expect(stdout).toMatch(/^\s*#2 disconnect slave-3 @1000ms .* INCONCLUSIVE /m);
+    expect(stdout).toContain('VERDICT: INCONCLUSIVE — 1 check cannot be judged, none failed');
+    expect(code).toBe(2);
+  });
+
   it('writes report.json and junit.xml into the run directory unless --no-write', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'picluster-check-cli-'));
     try {

@@ -9,7 +9,7 @@ import { LocalBackend } from '../../src/orchestrator/local/local-backend';
 import { formatTable } from '../../src/orchestrator/report';
 import { runScenario } from '../../src/orchestrator/runner';
 import type { RunInfo, TimelineEntry } from '../../src/orchestrator/types';
-import { CLI } from '../helpers/cli';
+import { CLI, runCli } from '../helpers/cli';
 import { pollUntil } from '../helpers/wait';
 
 const ROOT = join(__dirname, '..', '..');
@@ -186,7 +186,14 @@ describe('picluster run, local backend', () => {
     const master = lines(masterLog);
     expect(master.at(-1)!.event).toBe('shutdown');
     expect(master.filter((line) => line.event === 'disconnect' && line.reason === 'shutdown')).toEqual([]);
-  }, 20_000);
+    // The run says it was interrupted, and cannot be judged.
+    const info = JSON.parse(readFileSync(join(outDir, 'run.json'), 'utf8')) as { interrupted?: { signal: string } };
+    expect(info.interrupted?.signal).toBe('SIGINT');
+    const check = await runCli(['check', outDir, '--no-write']);
+    expect(check.stdout).toMatch(/^\s*run\s+interrupted\s.*the run was interrupted \(SIGINT\)/m);
+    expect(check.stdout).toContain('VERDICT: INCONCLUSIVE — the run cannot be judged: interrupted');
+    expect(check.code).toBe(2);
+  }, 60_000);
 
   it('validates every scenario before anything starts', async () => {
     const broken = join(tmp, 'broken.yaml');
