@@ -1,4 +1,4 @@
-import { DEFAULT_MASTER_OPTIONS, Master, type MasterOptions } from '../master';
+import { DEFAULT_MASTER_OPTIONS, MAX_FRAME_DEPTH_LIMIT, Master, type MasterOptions } from '../master';
 import { LOG_FLAGS, logFromFlags, onStopSignal } from './common-flags';
 import { parseCommand, type CommandSpec } from './flags';
 
@@ -43,6 +43,15 @@ export const MASTER_COMMAND: CommandSpec = {
       defaultText: String(DEFAULT_MASTER_OPTIONS.maxFrameBytes),
     },
     {
+      flag: 'max-frame-depth',
+      env: 'MAX_FRAME_DEPTH',
+      kind: 'integer',
+      min: 1,
+      max: MAX_FRAME_DEPTH_LIMIT,
+      description: 'Deepest nesting of arrays and objects accepted in a frame, checked before it is parsed',
+      defaultText: String(DEFAULT_MASTER_OPTIONS.maxFrameDepth),
+    },
+    {
       flag: 'max-protocol-errors',
       env: 'MAX_PROTOCOL_ERRORS',
       kind: 'integer',
@@ -76,6 +85,7 @@ export async function runMaster(argv: readonly string[], env: NodeJS.ProcessEnv)
   if (values['heartbeat-timeout-ms'] !== undefined)
     options.heartbeatTimeoutMs = values['heartbeat-timeout-ms'] as number;
   if (values['max-frame-bytes'] !== undefined) options.maxFrameBytes = values['max-frame-bytes'] as number;
+  if (values['max-frame-depth'] !== undefined) options.maxFrameDepth = values['max-frame-depth'] as number;
   if (values['max-protocol-errors'] !== undefined) options.maxProtocolErrors = values['max-protocol-errors'] as number;
   if (values['health-port'] !== undefined) options.healthPort = values['health-port'] as number;
 

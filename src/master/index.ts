@@ -1,3 +1,9 @@
 export { Master } from './master';
-export { DEFAULT_MASTER_OPTIONS, DEFAULT_MASTER_PORT, resolveMasterOptions, type MasterOptions } from './options';
+export {
+  DEFAULT_MASTER_OPTIONS,
+  DEFAULT_MASTER_PORT,
+  MAX_FRAME_DEPTH_LIMIT,
+  resolveMasterOptions,
+  type MasterOptions,
+} from './options';
 export type { DisconnectReason } from './session';

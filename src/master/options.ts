@@ -1,5 +1,5 @@
 import { checkInteger } from '../common';
-import { DEFAULT_MAX_FRAME_BYTES } from '../protocol';
+import { DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_FRAME_DEPTH } from '../protocol';
 
 export interface MasterOptions {
   /** TCP port; 0 picks a free one. Default 12345, the seed's. */
@@ -17,6 +17,8 @@ export interface MasterOptions {
   heartbeatTimeoutFactor: number;
   /** Largest frame accepted, in bytes. Default 1 MiB. */
   maxFrameBytes: number;
+  /** Deepest nesting of arrays and objects a frame may have, checked before it is parsed. Default 64. */
+  maxFrameDepth: number;
   /** Protocol errors one connection may make before it is closed. Default 10. */
   maxProtocolErrors: number;
   /**
@@ -35,11 +37,18 @@ export interface MasterOptions {
 
 export const DEFAULT_MASTER_PORT = 12345;
 
+/**
+ * The deepest `maxFrameDepth` may be set: deep enough for any message, far
+ * from what would overflow a recursive routine's stack (thousands of levels).
+ */
+export const MAX_FRAME_DEPTH_LIMIT = 1000;
+
 export const DEFAULT_MASTER_OPTIONS: Readonly<MasterOptions> = {
   port: DEFAULT_MASTER_PORT,
   defaultHeartbeatIntervalMs: 5000,
   heartbeatTimeoutFactor: 3,
   maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
+  maxFrameDepth: DEFAULT_MAX_FRAME_DEPTH,
   maxProtocolErrors: 10,
 };
 
@@ -51,6 +60,7 @@ export function resolveMasterOptions(partial: Partial<MasterOptions> = {}): Mast
   checkInteger('defaultHeartbeatIntervalMs', options.defaultHeartbeatIntervalMs, 1, 86_400_000);
   checkInteger('heartbeatTimeoutFactor', options.heartbeatTimeoutFactor, 1, 1000);
   checkInteger('maxFrameBytes', options.maxFrameBytes, 64, 1024 * 1024 * 1024);
+  checkInteger('maxFrameDepth', options.maxFrameDepth, 1, MAX_FRAME_DEPTH_LIMIT);
   checkInteger('maxProtocolErrors', options.maxProtocolErrors, 1, 1_000_000);
   if (options.healthPort !== undefined) checkInteger('healthPort', options.healthPort, 0, 65535);
   return options;

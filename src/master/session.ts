@@ -6,7 +6,18 @@ import type { SeqLedger } from './ledger';
 import type { MasterOptions } from './options';
 
 /** Why a connection ended; one `disconnect` line carries exactly one. */
-export type DisconnectReason = 'closed' | 'reset' | 'timeout' | 'protocol_error' | 'replaced' | 'shutdown';
+export type DisconnectReason =
+  | 'closed'
+  | 'reset'
+  | 'timeout'
+  | 'protocol_error'
+  | 'replaced'
+  | 'shutdown'
+  /** Handling the peer's input threw: a bug of ours, which costs that connection only. */
+  | 'internal_error';
+
+/** The stack excerpt an `internal_error` disconnect carries, in characters. */
+const INTERNAL_ERROR_EXCERPT_CHARS = 240;
 
 /** What a session needs from the master that owns it. */
 export interface SessionHost {
@@ -65,7 +76,7 @@ export class Session {
     const { options, clock, log } = host;
     this.decoder = new FrameDecoder(
       { frame: (value) => this.onFrame(value), error: (error) => this.onProtocolError(error) },
-      { maxFrameBytes: options.maxFrameBytes },
+      { maxFrameBytes: options.maxFrameBytes, maxFrameDepth: options.maxFrameDepth },
     );
     this.monitor = new HeartbeatMonitor(
       clock,
@@ -76,17 +87,35 @@ export class Session {
 
     socket.on('data', (chunk: Buffer) => {
       this.now = clock.now();
-      this.decoder.push(chunk);
+      this.guarded(() => this.decoder.push(chunk));
     });
     socket.on('end', () => {
-      // A peer that half-closes right after its last frame, without a separator, still gets it logged.
-      this.decoder.end();
       this.peerReason = 'closed';
+      // A peer that half-closes right after its last frame, without a separator, still gets it logged.
+      this.guarded(() => this.decoder.end());
     });
     socket.on('error', (err: NodeJS.ErrnoException) => {
       this.peerReason = err.code === 'ETIMEDOUT' ? 'timeout' : 'reset';
     });
     socket.on('close', () => this.end(this.peerReason));
+  }
+
+  /**
+   * Runs the handling of the peer's input. Whatever it throws is our bug, but
+   * the peer's input led to it: that connection ends (`internal_error`, with
+   * the error's code and a stack excerpt) and every other one goes on.
+   */
+  private guarded(handle: () => void): void {
+    try {
+      handle();
+    } catch (err) {
+      const error = err instanceof Error ? err : new Error(String(err));
+      const code = (error as NodeJS.ErrnoException).code ?? error.name;
+      this.end('internal_error', {
+        code,
+        error: excerptOf(error.stack ?? error.message, INTERNAL_ERROR_EXCERPT_CHARS),
+      });
+    }
   }
 
   /** Ends the session: logs its one `disconnect` line and closes the socket. Idempotent. */

@@ -7,6 +7,8 @@ const LF = 0x0a;
 /** The seed's separator: a frame is one JSON object followed by `\r`. */
 export const FRAME_SEPARATOR = '\r';
 export const DEFAULT_MAX_FRAME_BYTES = 1024 * 1024;
+/** Deepest nesting of arrays and objects a frame may have; a message needs 1. */
+export const DEFAULT_MAX_FRAME_DEPTH = 64;
 const EXCERPT_CHARS = 64;
 
 /** Encodes one value as a frame. */
@@ -25,6 +27,40 @@ export interface FrameSink {
 export interface FrameDecoderOptions {
   /** Largest frame accepted, in bytes, without its separator. Default 1 MiB. */
   maxFrameBytes?: number;
+  /** Deepest nesting of arrays and objects accepted, checked before the frame is parsed. Default 64. */
+  maxFrameDepth?: number;
+}
+
+/**
+ * Whether a JSON text nests arrays and objects deeper than `maxDepth`,
+ * looking at the text only. No peer's value then reaches a recursive routine
+ * (a `JSON.stringify` of an excerpt, a formatter) deep enough to overflow the
+ * stack. A text with no more openers than `maxDepth` cannot be deeper: two
+ * native scans decide that for almost every frame.
+ */
+export function nestsDeeperThan(text: string, maxDepth: number): boolean {
+  let openers = 0;
+  for (const opener of ['{', '[']) {
+    for (let i = text.indexOf(opener); i !== -1 && openers <= maxDepth; i = text.indexOf(opener, i + 1)) openers++;
+  }
+  if (openers <= maxDepth) return false;
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (inString) {
+      if (code === 0x5c)
+        i++; // backslash: the next character is escaped
+      else if (code === 0x22) inString = false;
+    } else if (code === 0x22) {
+      inString = true;
+    } else if (code === 0x7b || code === 0x5b) {
+      if (++depth > maxDepth) return true;
+    } else if (code === 0x7d || code === 0x5d) {
+      depth--;
+    }
+  }
+  return false;
 }
 
 /**
@@ -72,6 +108,7 @@ function firstSeparator(chunk: Buffer): number {
  */
 export class FrameDecoder {
   readonly maxFrameBytes: number;
+  readonly maxFrameDepth: number;
   private utf8 = new StringDecoder('utf8');
   /** The incomplete frame's text, and its size in bytes. */
   private pending = '';
@@ -84,6 +121,7 @@ export class FrameDecoder {
     options: FrameDecoderOptions = {},
   ) {
     this.maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+    this.maxFrameDepth = options.maxFrameDepth ?? DEFAULT_MAX_FRAME_DEPTH;
   }
 
   /** Bytes of an incomplete frame held back, waiting for its separator. */
@@ -178,6 +216,16 @@ export class FrameDecoder {
   }
 
   private parseFrame(text: string): void {
+    if (nestsDeeperThan(text, this.maxFrameDepth)) {
+      this.sink.error(
+        new ProtocolError(
+          'PICLUSTER_ERR_FRAME_TOO_DEEP',
+          `frame nests arrays and objects deeper than ${this.maxFrameDepth}`,
+          excerptOf(text),
+        ),
+      );
+      return;
+    }
     let value: unknown;
     try {
       value = JSON.parse(text);

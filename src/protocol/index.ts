@@ -1,5 +1,6 @@
 export {
   DEFAULT_MAX_FRAME_BYTES,
+  DEFAULT_MAX_FRAME_DEPTH,
   FRAME_SEPARATOR,
   FrameDecoder,
   encodeFrame,

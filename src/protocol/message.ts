@@ -76,8 +76,22 @@ export function wireTypeOf(message: Message): string {
   return message.type === 'other' ? message.wireType : message.type;
 }
 
+/**
+ * A short, printable view of a field's value that never walks it: an array
+ * or object is named, not serialized, however deep or large a peer made it.
+ */
+function previewOf(value: unknown): string {
+  if (Array.isArray(value)) return `[array of ${value.length}]`;
+  if (typeof value === 'object' && value !== null) return '{object}';
+  if (typeof value === 'string') return JSON.stringify(value.slice(0, EXCERPT_SOURCE_CHARS));
+  return String(value);
+}
+
+/** More characters than any excerpt shows: the rest of a long string is cut before it is escaped. */
+const EXCERPT_SOURCE_CHARS = 128;
+
 function invalid(field: string, expected: string, frame: Record<string, unknown>): ProtocolError {
-  const shown = excerptOf(`${field}=${JSON.stringify(frame[field]) ?? 'undefined'}`);
+  const shown = excerptOf(`${field}=${previewOf(frame[field])}`);
   return new ProtocolError('PICLUSTER_ERR_INVALID_FIELD', `field "${field}" must be ${expected}`, shown);
 }
 

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import type { ProtocolError } from '../../src/common';
-import { FrameDecoder, encodeFrame, excerptOf } from '../../src/protocol';
+import { DEFAULT_MAX_FRAME_DEPTH, FrameDecoder, encodeFrame, excerptOf } from '../../src/protocol';
+import { nestsDeeperThan } from '../../src/protocol/frame';
 
 type Event = { frame: Record<string, unknown> } | { error: string };
 
@@ -193,6 +194,49 @@ describe('FrameDecoder', () => {
     decoder.push(Buffer.from('{"msg":"last"}'));
     decoder.end();
     expect(events).toEqual([{ frame: { msg: 'last' } }]);
+  });
+});
+
+describe('maximum nesting depth', () => {
+  /** Depth of arrays and objects in a JSON value, walked without recursion. */
+  function depthOf(value: unknown): number {
+    let deepest = 0;
+    const stack: Array<[unknown, number]> = [[value, 0]];
+    while (stack.length > 0) {
+      const [v, d] = stack.pop()!;
+      if (typeof v !== 'object' || v === null) continue;
+      deepest = Math.max(deepest, d + 1);
+      for (const child of Object.values(v)) stack.push([child, d + 1]);
+    }
+    return deepest;
+  }
+
+  it('refuses a 50,000-deep frame before parsing it, and goes on with the next frame', () => {
+    const deep = `{"msg": ${'['.repeat(50_000)}${']'.repeat(50_000)}}\r`;
+    const { decoder, events } = collect();
+    decoder.push(Buffer.from(deep + encodeFrame({ msg: 'after' })));
+    expect(events).toEqual([{ error: 'PICLUSTER_ERR_FRAME_TOO_DEEP' }, { frame: { msg: 'after' } }]);
+  });
+
+  it(`accepts ${DEFAULT_MAX_FRAME_DEPTH} levels by default and refuses one more`, () => {
+    const nested = (levels: number): string => `${'{"a":'.repeat(levels - 1)}{}${'}'.repeat(levels - 1)}\r`;
+    const { decoder, events } = collect();
+    decoder.push(Buffer.from(nested(DEFAULT_MAX_FRAME_DEPTH) + nested(DEFAULT_MAX_FRAME_DEPTH + 1)));
+    expect(events.map((e) => ('error' in e ? e.error : 'frame'))).toEqual(['frame', 'PICLUSTER_ERR_FRAME_TOO_DEEP']);
+  });
+
+  it('does not count brackets inside strings, escaped quotes included', () => {
+    expect(nestsDeeperThan(JSON.stringify({ msg: '[[[{{{"\\"[[[' }), 2)).toBe(false);
+    expect(nestsDeeperThan('{"a":"\\"[[["}', 1)).toBe(false);
+    expect(nestsDeeperThan('{"a":[[1]]}', 2)).toBe(true);
+  });
+
+  it('measures the depth of any JSON value exactly (property)', () => {
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 8 }), fc.integer({ min: 1, max: 8 }), (value, max) => {
+        expect(nestsDeeperThan(JSON.stringify(value), max)).toBe(depthOf(value) > max);
+      }),
+    );
   });
 });
 

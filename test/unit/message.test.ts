@@ -53,6 +53,17 @@ describe('toMessage', () => {
     expect((result as ProtocolError).excerpt.startsWith(`${field}=`)).toBe(true);
   });
 
+  it('names a bad field of any depth or size without walking it', () => {
+    // 50,000 levels, built without recursion, as JSON.parse would hand them over.
+    let deep: unknown = [];
+    for (let i = 0; i < 50_000; i++) deep = [deep];
+    const error = toMessage({ msg: deep, node: 'n' }) as ProtocolError;
+    expect(error.code).toBe('PICLUSTER_ERR_INVALID_FIELD');
+    expect(error.excerpt).toBe('msg=[array of 1]');
+    expect((toMessage({ node: { a: 1 } }) as ProtocolError).excerpt).toBe('node={object}');
+    expect((toMessage({ node: 'x'.repeat(10_000) }) as ProtocolError).excerpt).toMatch(/^node="x{50,}…$/);
+  });
+
   it('round-trips through toFrame', () => {
     const messages: Message[] = [
       { type: 'hello', node: 'a', seq: 1, ts: 1, msg: 'hi', heartbeatIntervalMs: 100 },
