@@ -34,6 +34,16 @@ export const MASTER_COMMAND: CommandSpec = {
       defaultText: '3 × the interval its hello announced (5000 ms if none)',
     },
     {
+      flag: 'max-heartbeat-timeout-ms',
+      env: 'MAX_HEARTBEAT_TIMEOUT_MS',
+      kind: 'integer',
+      min: 1,
+      max: 86_400_000,
+      description:
+        'Longest heartbeat timeout a hello can obtain by announcing its interval (a "limit" line says when it applies)',
+      defaultText: String(DEFAULT_MASTER_OPTIONS.maxHeartbeatTimeoutMs),
+    },
+    {
       flag: 'max-frame-bytes',
       env: 'MAX_FRAME_BYTES',
       kind: 'integer',
@@ -84,6 +94,8 @@ export async function runMaster(argv: readonly string[], env: NodeJS.ProcessEnv)
   if (values.host !== undefined) options.host = values.host as string;
   if (values['heartbeat-timeout-ms'] !== undefined)
     options.heartbeatTimeoutMs = values['heartbeat-timeout-ms'] as number;
+  if (values['max-heartbeat-timeout-ms'] !== undefined)
+    options.maxHeartbeatTimeoutMs = values['max-heartbeat-timeout-ms'] as number;
   if (values['max-frame-bytes'] !== undefined) options.maxFrameBytes = values['max-frame-bytes'] as number;
   if (values['max-frame-depth'] !== undefined) options.maxFrameDepth = values['max-frame-depth'] as number;
   if (values['max-protocol-errors'] !== undefined) options.maxProtocolErrors = values['max-protocol-errors'] as number;

@@ -15,6 +15,13 @@ export interface MasterOptions {
   defaultHeartbeatIntervalMs: number;
   /** Multiple of the announced interval after which a node is silent. Default 3. */
   heartbeatTimeoutFactor: number;
+  /**
+   * Longest heartbeat timeout a peer's hello can obtain, in ms: a peer must not
+   * hold a connection (a descriptor) idle for days by announcing a long
+   * interval. A `limit` line says when it applies. Default 60000; a fixed
+   * `heartbeatTimeoutMs` is the operator's choice and is not clamped.
+   */
+  maxHeartbeatTimeoutMs: number;
   /** Largest frame accepted, in bytes. Default 1 MiB. */
   maxFrameBytes: number;
   /** Deepest nesting of arrays and objects a frame may have, checked before it is parsed. Default 64. */
@@ -47,6 +54,7 @@ export const DEFAULT_MASTER_OPTIONS: Readonly<MasterOptions> = {
   port: DEFAULT_MASTER_PORT,
   defaultHeartbeatIntervalMs: 5000,
   heartbeatTimeoutFactor: 3,
+  maxHeartbeatTimeoutMs: 60_000,
   maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
   maxFrameDepth: DEFAULT_MAX_FRAME_DEPTH,
   maxProtocolErrors: 10,
@@ -59,6 +67,7 @@ export function resolveMasterOptions(partial: Partial<MasterOptions> = {}): Mast
     checkInteger('heartbeatTimeoutMs', options.heartbeatTimeoutMs, 1, 86_400_000);
   checkInteger('defaultHeartbeatIntervalMs', options.defaultHeartbeatIntervalMs, 1, 86_400_000);
   checkInteger('heartbeatTimeoutFactor', options.heartbeatTimeoutFactor, 1, 1000);
+  checkInteger('maxHeartbeatTimeoutMs', options.maxHeartbeatTimeoutMs, 1, 86_400_000);
   checkInteger('maxFrameBytes', options.maxFrameBytes, 64, 1024 * 1024 * 1024);
   checkInteger('maxFrameDepth', options.maxFrameDepth, 1, MAX_FRAME_DEPTH_LIMIT);
   checkInteger('maxProtocolErrors', options.maxProtocolErrors, 1, 1_000_000);

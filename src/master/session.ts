@@ -166,16 +166,33 @@ export class Session {
       this.host.claim(this, message.node);
     }
     if (message.type === 'hello') {
-      if (message.heartbeatIntervalMs !== undefined) {
-        const { heartbeatTimeoutMs, heartbeatTimeoutFactor } = this.host.options;
-        this.monitor.setTimeoutMs(heartbeatTimeoutMs ?? heartbeatTimeoutFactor * message.heartbeatIntervalMs);
-      }
+      if (message.heartbeatIntervalMs !== undefined) this.applyAnnouncedInterval(message.heartbeatIntervalMs);
       if (message.acks === true && message.boot !== undefined) this.startAcking(message.boot);
     } else if (this.boot !== undefined && message.seq !== undefined && !this.admit(message.seq)) {
       return;
     }
     if (message.seq !== undefined) this.lastSeq = message.seq;
     this.logMessage(message);
+  }
+
+  /** The timeout a hello's interval asks for, at most the master's limit; a fixed timeout stays as it is. */
+  private applyAnnouncedInterval(intervalMs: number): void {
+    const { heartbeatTimeoutMs, heartbeatTimeoutFactor, maxHeartbeatTimeoutMs } = this.host.options;
+    if (heartbeatTimeoutMs !== undefined) return;
+    const askedMs = heartbeatTimeoutFactor * intervalMs;
+    if (askedMs > maxHeartbeatTimeoutMs) {
+      this.host.log.write({
+        event: 'limit',
+        level: 'warn',
+        message: `Heartbeat timeout of ${askedMs} ms clamped to ${maxHeartbeatTimeoutMs} ms`,
+        limit: 'heartbeat_timeout',
+        node: this.node,
+        conn: this.conn,
+        asked_ms: askedMs,
+        applied_ms: maxHeartbeatTimeoutMs,
+      });
+    }
+    this.monitor.setTimeoutMs(Math.min(askedMs, maxHeartbeatTimeoutMs));
   }
 
   private startAcking(boot: string): void {
