@@ -62,6 +62,16 @@ export const MASTER_COMMAND: CommandSpec = {
       defaultText: String(DEFAULT_MASTER_OPTIONS.maxFrameDepth),
     },
     {
+      flag: 'max-connections',
+      env: 'MAX_CONNECTIONS',
+      kind: 'integer',
+      min: 1,
+      max: 1_000_000,
+      description:
+        'Connections open at once; more are refused and counted in a "limit" line each second (lowered at start to what ulimit -n allows)',
+      defaultText: String(DEFAULT_MASTER_OPTIONS.maxConnections),
+    },
+    {
       flag: 'max-protocol-errors',
       env: 'MAX_PROTOCOL_ERRORS',
       kind: 'integer',
@@ -99,6 +109,7 @@ export async function runMaster(argv: readonly string[], env: NodeJS.ProcessEnv)
   if (values['max-frame-bytes'] !== undefined) options.maxFrameBytes = values['max-frame-bytes'] as number;
   if (values['max-frame-depth'] !== undefined) options.maxFrameDepth = values['max-frame-depth'] as number;
   if (values['max-protocol-errors'] !== undefined) options.maxProtocolErrors = values['max-protocol-errors'] as number;
+  if (values['max-connections'] !== undefined) options.maxConnections = values['max-connections'] as number;
   if (values['health-port'] !== undefined) options.healthPort = values['health-port'] as number;
 
   const logFile = values['log-file'] as string | undefined;

@@ -1,11 +1,15 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { systemClock, type Clock, type Log } from '../common';
+import { connectionLimit, openFilesLimit } from './descriptor-limit';
 import { SeqLedger } from './ledger';
 import { resolveMasterOptions, type MasterOptions } from './options';
 import { Session, type SessionHost } from './session';
 
 /** How long `stop()` waits for the log to take its lines, to send the last acks before closing, in ms. */
 const LAST_ACKS_GRACE_MS = 1000;
+
+/** Refused connections are counted in one `limit` line per this many ms, not one line each. */
+const REFUSALS_WINDOW_MS = 1000;
 
 /**
  * The master: accepts slaves over TCP and logs every message and every
@@ -22,6 +26,8 @@ export class Master implements SessionHost {
   private readonly acksDue = new Set<Session>();
   private nextConn = 1;
   private stopping: Promise<void> | undefined;
+  /** Connections refused since the last `limit` line about them; a line is due while it is > 0. */
+  private refused = 0;
 
   constructor(
     options: Partial<MasterOptions>,
@@ -30,6 +36,7 @@ export class Master implements SessionHost {
   ) {
     this.options = resolveMasterOptions(options);
     this.server = createServer((socket) => this.accept(socket));
+    this.server.on('drop', () => this.onRefused());
   }
 
   /** The port actually listened on (useful with port 0). */
@@ -48,6 +55,7 @@ export class Master implements SessionHost {
 
   async start(): Promise<this> {
     if (this.options.recoverFrom !== undefined) await this.recover(this.options.recoverFrom);
+    this.limitConnections();
     // A deep accept queue, so a whole cluster reconnecting at once (a master restart) is not
     // throttled by SYN-ACK retransmissions; the kernel caps it at net.core.somaxconn.
     await listen(this.server, { port: this.options.port, host: this.options.host, backlog: 4096 });
@@ -145,6 +153,43 @@ export class Master implements SessionHost {
       unreadable: recovery.unreadable,
       ms: this.clock.now() - started,
     });
+  }
+
+  /** Takes only as many connections as there are descriptors for, so none is refused unlogged. */
+  private limitConnections(): void {
+    const { maxConnections } = this.options;
+    const openFiles = openFilesLimit();
+    const limit = connectionLimit(maxConnections, openFiles);
+    this.server.maxConnections = limit;
+    if (limit < maxConnections) {
+      this.log.write({
+        event: 'limit',
+        level: 'warn',
+        message: `At most ${limit} connections: the descriptor limit is ${openFiles} (raise it with ulimit -n)`,
+        limit: 'descriptors',
+        max_connections: maxConnections,
+        applied: limit,
+        open_files: openFiles,
+      });
+    }
+  }
+
+  private onRefused(): void {
+    if (this.refused++ > 0) return;
+    const timer = this.clock.setTimeout(() => {
+      const refused = this.refused;
+      this.refused = 0;
+      this.log.write({
+        event: 'limit',
+        level: 'warn',
+        message: `Refused ${refused} connection${refused === 1 ? '' : 's'}: ${this.sessions.size} open, at most ${this.server.maxConnections}`,
+        limit: 'connections',
+        refused,
+        open: this.sessions.size,
+        applied: this.server.maxConnections,
+      });
+    }, REFUSALS_WINDOW_MS);
+    timer.unref?.();
   }
 
   claim(session: Session, node: string): void {

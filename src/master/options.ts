@@ -26,6 +26,12 @@ export interface MasterOptions {
   maxFrameBytes: number;
   /** Deepest nesting of arrays and objects a frame may have, checked before it is parsed. Default 64. */
   maxFrameDepth: number;
+  /**
+   * Connections open at once; more are refused, and counted in a `limit` line
+   * once a second. Lowered at start to what the descriptor limit allows
+   * (a `limit` line says so). Default 10000.
+   */
+  maxConnections: number;
   /** Protocol errors one connection may make before it is closed. Default 10. */
   maxProtocolErrors: number;
   /**
@@ -58,6 +64,7 @@ export const DEFAULT_MASTER_OPTIONS: Readonly<MasterOptions> = {
   maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
   maxFrameDepth: DEFAULT_MAX_FRAME_DEPTH,
   maxProtocolErrors: 10,
+  maxConnections: 10_000,
 };
 
 export function resolveMasterOptions(partial: Partial<MasterOptions> = {}): MasterOptions {
@@ -71,6 +78,7 @@ export function resolveMasterOptions(partial: Partial<MasterOptions> = {}): Mast
   checkInteger('maxFrameBytes', options.maxFrameBytes, 64, 1024 * 1024 * 1024);
   checkInteger('maxFrameDepth', options.maxFrameDepth, 1, MAX_FRAME_DEPTH_LIMIT);
   checkInteger('maxProtocolErrors', options.maxProtocolErrors, 1, 1_000_000);
+  checkInteger('maxConnections', options.maxConnections, 1, 1_000_000);
   if (options.healthPort !== undefined) checkInteger('healthPort', options.healthPort, 0, 65535);
   return options;
 }

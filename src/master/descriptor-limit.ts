@@ -1,0 +1,36 @@
+import { readFileSync } from 'node:fs';
+
+/**
+ * Descriptors a master keeps for itself beyond its connections: stdio, the
+ * log file, the listening and health sockets, libuv's own (epoll, signals,
+ * the thread pool's pipes), with room to spare.
+ */
+export const RESERVED_DESCRIPTORS = 64;
+
+/**
+ * The process's soft limit on open files, from `/proc/self/limits` (Linux);
+ * undefined where that file is not there or says `unlimited`.
+ */
+export function openFilesLimit(
+  read: (file: string) => string = (file) => readFileSync(file, 'utf8'),
+): number | undefined {
+  let text: string;
+  try {
+    text = read('/proc/self/limits');
+  } catch {
+    return undefined;
+  }
+  const soft = /^Max open files\s+(\d+)/m.exec(text)?.[1];
+  return soft === undefined ? undefined : Number(soft);
+}
+
+/**
+ * How many connections the master can take: its option, lowered to what the
+ * descriptor limit leaves. Past the descriptor limit the kernel's accept
+ * fails and libuv closes the connection unseen; below it Node refuses it with
+ * a `drop` event, which the master logs.
+ */
+export function connectionLimit(maxConnections: number, openFiles: number | undefined): number {
+  if (openFiles === undefined) return maxConnections;
+  return Math.max(1, Math.min(maxConnections, openFiles - RESERVED_DESCRIPTORS));
+}

@@ -1,0 +1,110 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import type { Socket } from 'node:net';
+import { Master } from '../../src/master';
+import { RESERVED_DESCRIPTORS } from '../../src/master/descriptor-limit';
+import { Slave } from '../../src/slave';
+import { CLI } from '../helpers/cli';
+import { LogSink } from '../helpers/log-sink';
+import { rawClient } from '../helpers/peers';
+import { pollUntil } from '../helpers/wait';
+
+let sink: LogSink;
+let master: Master;
+const cleanups: Array<() => Promise<unknown> | unknown> = [];
+
+async function startMaster(options: ConstructorParameters<typeof Master>[0] = {}): Promise<void> {
+  sink = new LogSink();
+  master = await new Master({ port: 0, host: '127.0.0.1', ...options }, sink.log).start();
+  cleanups.push(() => master.stop());
+}
+
+async function client(): Promise<Socket> {
+  const socket = await rawClient(master.port);
+  cleanups.push(() => socket.destroy());
+  return socket;
+}
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+describe('a master under hostile input', () => {
+  it('refuses a 50,000-deep frame and keeps serving a live slave, which loses nothing', async () => {
+    await startMaster();
+    const slaveLog = new LogSink();
+    const slave = new Slave(
+      { masterHost: '127.0.0.1', masterPort: master.port, node: 'good', heartbeatIntervalMs: 100 },
+      slaveLog.log,
+    ).start();
+    cleanups.push(() => slave.stop());
+    await sink.waitForEvent('message', { node: 'good', type: 'heartbeat' }, 10_000);
+
+    const hostile = await client();
+    hostile.write(`{"msg": ${'['.repeat(50_000)}${']'.repeat(50_000)}}\r{"msg":"after the deep one"}\r`);
+    expect(await sink.waitForEvent('protocol_error', {}, 10_000)).toMatchObject({
+      code: 'PICLUSTER_ERR_FRAME_TOO_DEEP',
+    });
+    await sink.waitForEvent('message', { message: 'Received message: after the deep one' }, 10_000);
+    // The good slave goes on: a heartbeat sent after the deep frame is logged.
+    const sentAfter = await slaveLog.waitFor((l) => l.event === 'sent' && (l.seq as number) > 3, 10_000);
+    await sink.waitForEvent('message', { node: 'good', seq: sentAfter.seq }, 10_000);
+    await slave.stop();
+    const seqs = (lines: Array<Record<string, unknown>>): unknown[] =>
+      lines.filter((l) => l.seq !== undefined).map((l) => l.seq);
+    const sent = seqs(slaveLog.events('sent'));
+    // The slave stops only once every message is acked, so each is logged by now.
+    const logged = seqs(sink.events('message', 'good'));
+    expect(new Set(logged).size).toBe(logged.length);
+    expect([...logged].sort((a, b) => (a as number) - (b as number))).toEqual(sent);
+  }, 30_000);
+});
+
+describe('connection limits', () => {
+  it('refuses connections beyond --max-connections and counts them in one limit line', async () => {
+    await startMaster({ maxConnections: 3 });
+    for (let i = 0; i < 3; i++) await client();
+    await pollUntil(
+      () => (sink.events('connect').length === 3 ? true : undefined),
+      10_000,
+      () => `connect lines: ${sink.events('connect').length}`,
+    );
+    const refused = [await client(), await client()];
+    await Promise.all(refused.map((socket) => once(socket, 'close')));
+    const line = await sink.waitForEvent('limit', { limit: 'connections' }, 10_000);
+    expect(line).toMatchObject({ level: 'warn', refused: 2, open: 3, applied: 3 });
+    expect(sink.events('connect')).toHaveLength(3);
+  }, 30_000);
+
+  it('takes no more connections than the descriptor limit allows, and says so at start', async () => {
+    const openFiles = 200;
+    const child = spawn(
+      'bash',
+      ['-c', `ulimit -n ${openFiles} && exec "$0" "$@"`, process.execPath, CLI, 'master', '--port', '0'],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    cleanups.push(() => child.kill('SIGKILL'));
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
+    const lines = (): Array<Record<string, unknown>> =>
+      stdout
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+    await pollUntil(
+      () => lines().find((l) => l.event === 'listening'),
+      15_000,
+      () => `stdout: ${stdout}`,
+    );
+    expect(lines().find((l) => l.event === 'limit')).toMatchObject({
+      limit: 'descriptors',
+      max_connections: 10_000,
+      applied: openFiles - RESERVED_DESCRIPTORS,
+      open_files: openFiles,
+    });
+    child.kill('SIGTERM');
+    await once(child, 'exit');
+  }, 30_000);
+});
