@@ -1,10 +1,26 @@
+import { isInterrupted } from './conditions';
 import { reportDecoder } from './decoder';
+import { reportDockerLatency } from './docker-latency';
 import { reportIngest } from './ingest';
+import { reportLateness } from './lateness';
 
+/** `npm run bench` runs decoder and ingest; `lateness` and `docker-latency` (minutes each) run only when named. */
 async function main(): Promise<void> {
   const only = process.argv[2];
+  if (only !== undefined && !['decoder', 'ingest', 'lateness', 'docker-latency'].includes(only)) {
+    throw new Error(`unknown benchmark ${only}: decoder, ingest, lateness or docker-latency`);
+  }
   if (only === undefined || only === 'decoder') for (const line of reportDecoder()) console.log(line);
   if (only === undefined || only === 'ingest') for (const line of await reportIngest()) console.log(line);
+  if (only === 'lateness') for (const line of await reportLateness()) console.log(line);
+  if (only === 'docker-latency') for (const line of await reportDockerLatency()) console.log(line);
 }
 
-void main();
+main().catch((err: unknown) => {
+  if (isInterrupted(err)) {
+    process.exitCode = 130;
+    return;
+  }
+  console.error(err);
+  process.exitCode ||= 1;
+});
