@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
@@ -18,6 +18,42 @@ jest.setTimeout(300_000);
 const docker = new Docker();
 const IMAGE = process.env.E2E_IMAGE ?? 'picluster:e2e';
 const STACK = `picluster-e2e-${process.pid}`;
+
+type JsonLine = Record<string, unknown> & { event: string; timestamp: string };
+
+/** The JSON lines of a node's log in a run directory. */
+function logLines(runDir: string, name: string): JsonLine[] {
+  return readFileSync(join(runDir, `${name}.jsonl`), 'utf8')
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as JsonLine);
+}
+
+/**
+ * After the run's master restart: each slave's connection attempts that began
+ * once the new master logged `listening` and failed, and how long after that
+ * line the new master logged the slave's hello.
+ */
+function afterMasterRestart(
+  runDir: string,
+  nodes: Record<string, string>,
+): Array<{ name: string; failed: string[]; helloAfterListeningMs: number | undefined }> {
+  const master = logLines(runDir, 'master');
+  const listening = Date.parse(master.filter((l) => l.event === 'listening')[1]?.timestamp ?? '');
+  if (Number.isNaN(listening)) throw new Error('no second listening line in master.jsonl');
+  return Object.entries(nodes).map(([name, node]) => {
+    const failed: string[] = [];
+    let attemptAt = -Infinity;
+    for (const line of logLines(runDir, name)) {
+      if (line.event === 'connecting') attemptAt = Date.parse(line.timestamp);
+      if (line.event === 'disconnected' && attemptAt >= listening) failed.push(String(line.reason));
+    }
+    const hello = master.find(
+      (l) => l.event === 'message' && l.type === 'hello' && l.node === node && Date.parse(l.timestamp) > listening,
+    );
+    return { name, failed, helloAfterListeningMs: hello && Date.parse(hello.timestamp) - listening };
+  });
+}
 
 /** Services, containers, networks and volumes whose stack label starts with `prefix`. */
 async function stackResources(prefix: string): Promise<string[]> {
@@ -103,6 +139,15 @@ describe('Docker Swarm: compose.yaml as a stack, and a scenario on the swarm bac
     });
     expect(result.complete).toBe(true);
     expect(result.info.backend).toBe('swarm');
+    // The new master's name resolves once it listens (no health check holds it out of Swarm's DNS):
+    // no attempt begun after its `listening` line fails to find it.
+    const restart = afterMasterRestart(result.runDir, result.info.nodes);
+    process.stdout.write(
+      `swarm master restart, hello after the new master's listening: ${restart
+        .map((r) => `${r.name} ${r.helloAfterListeningMs ?? '-'} ms`)
+        .join(', ')}\n`,
+    );
+    expect(restart.filter((r) => r.failed.includes('ENOTFOUND'))).toEqual([]);
     if (result.report.verdict !== 'pass') {
       throw new Error(`verdict ${result.report.verdict}:\n${formatTable(result.report)}`);
     }

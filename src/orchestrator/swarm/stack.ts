@@ -23,13 +23,14 @@ export class SwarmStack {
   }
 
   /**
-   * `docker stack deploy` of the Compose file plus `override` (a second
-   * Compose file, given on stdin), referring to images as they are: nothing is
-   * resolved against a registry.
+   * `docker stack deploy` of `stackFile` (the text of a Compose file, given
+   * on stdin; relative paths in it are taken from the Compose file's
+   * directory), referring to images as they are: nothing is resolved against
+   * a registry.
    */
-  deploy(override: string, timeoutMs: number): Promise<string> {
-    const args = ['deploy', '--resolve-image', 'never', '--detach=true', '--compose-file', this.file];
-    return this.cli.run([...args, '--compose-file', '-', this.stack], timeoutMs, override);
+  deploy(stackFile: string, timeoutMs: number): Promise<string> {
+    const args = ['deploy', '--resolve-image', 'never', '--detach=true', '--compose-file', '-', this.stack];
+    return this.cli.run(args, timeoutMs, stackFile);
   }
 
   /** `docker stack rm`: Swarm removes the services, their tasks and the stack's networks, in the background. */

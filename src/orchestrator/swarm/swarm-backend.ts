@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import Docker from 'dockerode';
+import { isMap, parseDocument } from 'yaml';
 import { checkInteger } from '../../common';
 import { heartbeatTimeoutOf, reconnectMaxDelayOf, RunError, type Backend, type BackendSinks } from '../backend';
 import {
@@ -26,25 +28,54 @@ export const DEFAULT_SWARM_CONFIRM_TIMEOUT_MS = 30_000;
 /** Longest wait for `docker stack deploy` and for every task of the stack to run, in ms. */
 export const DEFAULT_SWARM_DEPLOY_TIMEOUT_MS = 180_000;
 
+/** One change a run makes to the Compose file: the key at `path` gets `value`; `undefined` removes it. */
+export interface SwarmRunChange {
+  path: readonly string[];
+  value: unknown;
+}
+
 /**
- * What the backend deploys on top of the Compose file (a second file, on
- * stdin): Swarm must not replace a killed or stopped slave by itself, so a
- * fault lasts until the scenario ends it (a `start` starts the same container
- * again), as with the other backends; the master's task is replaced at once
- * when it exits, which is how a master restart is carried out. A slave takes
- * its id from its host name, `<stack>_slave-<slot>`, the same id reverse DNS
- * gives it otherwise: Swarm's DNS forgets a task that exited, so a slave
- * started again behind Swarm's back would find no name there.
+ * What a run changes in the Compose file before it deploys it. The master's
+ * health check goes: Swarm adds a task's name to its DNS only once the task's
+ * first probe has passed (500 ms after it starts, then a `node` process), so
+ * after a master restart the slaves would find no `master` for a probe
+ * interval after the new one listens, and the run would time Docker's probe
+ * schedule, not the slaves; a run confirms the new master from its log. (Not
+ * overridable by a second Compose file: `test` lists merge by appending, and
+ * `disable: true` next to a `test` is rejected.) The master's task is
+ * replaced at once when it exits, which is how a master restart is carried
+ * out. Swarm must not replace a killed or stopped slave by itself, so a fault
+ * lasts until the scenario ends it (a `start` starts the same container
+ * again), as with the other backends. A slave takes its id from its host
+ * name, `<stack>_slave-<slot>`, the same id reverse DNS gives it otherwise:
+ * Swarm's DNS forgets a task that exited, so a slave started again behind
+ * Swarm's back would find no name there.
  */
-export const SWARM_RUN_OVERRIDE = [
-  'services:',
-  '  master: { deploy: { restart_policy: { condition: any, delay: 0s } } }',
-  '  slave:',
-  "    hostname: '{{.Service.Name}}-{{.Task.Slot}}'",
-  '    environment: { NODE_ID_FROM: hostname }',
-  '    deploy: { restart_policy: { condition: none } }',
-  '',
-].join('\n');
+export const SWARM_RUN_CHANGES: readonly SwarmRunChange[] = [
+  { path: ['services', 'master', 'healthcheck'], value: undefined },
+  { path: ['services', 'master', 'deploy', 'restart_policy'], value: { condition: 'any', delay: '0s' } },
+  { path: ['services', 'slave', 'hostname'], value: '{{.Service.Name}}-{{.Task.Slot}}' },
+  { path: ['services', 'slave', 'environment', 'NODE_ID_FROM'], value: 'hostname' },
+  { path: ['services', 'slave', 'deploy', 'restart_policy'], value: { condition: 'none' } },
+];
+
+/**
+ * The Compose file a run deploys: `composeText` with {@link SWARM_RUN_CHANGES}
+ * made, its `${…}` left for `docker stack deploy` to fill in. Rejects
+ * (`PICLUSTER_ERR_BACKEND_UNAVAILABLE`) a file that is not YAML or lacks the
+ * `master` or `slave` service.
+ */
+export function swarmRunStackFile(composeText: string, file = 'the compose file'): string {
+  const doc = parseDocument(composeText);
+  const missing = ['master', 'slave'].find((service) => !isMap(doc.getIn(['services', service])));
+  const problem = doc.errors[0]?.message ?? (missing === undefined ? undefined : `no service ${missing}`);
+  if (problem !== undefined) throw new RunError('PICLUSTER_ERR_BACKEND_UNAVAILABLE', `${file}: ${problem}`);
+  for (const { path, value } of SWARM_RUN_CHANGES) {
+    if (value === undefined) doc.deleteIn(path);
+    else doc.setIn(path, value);
+  }
+  return doc.toString();
+}
 
 /** The slaves' connect timeout in a run, in ms. */
 const SWARM_CONNECT_TIMEOUT_MS = 1000;
@@ -111,6 +142,8 @@ export class SwarmCluster extends ContainerCluster<SwarmBackendOptions> {
   private readonly retired: ContainerLogFollower[] = [];
   /** The environment the Compose file is interpolated with; the image id and the placement are added once known. */
   private readonly stackEnv: Record<string, string>;
+  /** The Compose file with the run's changes ({@link swarmRunStackFile}); read before the deploy. */
+  private stackFile = '';
   private deployed = false;
 
   constructor(options: SwarmBackendOptions, scenario: Scenario, runDir: string, sinks: BackendSinks) {
@@ -147,7 +180,7 @@ export class SwarmCluster extends ContainerCluster<SwarmBackendOptions> {
     this.throwIfClosing();
     this.deployed = true;
     try {
-      await this.swarmStack.deploy(SWARM_RUN_OVERRIDE, this.options.deployTimeoutMs);
+      await this.swarmStack.deploy(this.stackFile, this.options.deployTimeoutMs);
     } catch (err) {
       throw startFailed(err);
     }
@@ -221,6 +254,8 @@ export class SwarmCluster extends ContainerCluster<SwarmBackendOptions> {
 
   private async checkEngine(): Promise<void> {
     this.checkComposeFile('the stack is deployed from it');
+    const { composeFile } = this.options;
+    this.stackFile = swarmRunStackFile(readFileSync(composeFile, 'utf8'), composeFile);
     const { Swarm: swarm } = await this.askEngine(
       () =>
         this.docker.info() as Promise<{
