@@ -160,6 +160,8 @@ export type Inconclusive = Failure<InconclusiveKind>;
 export interface TimeWindow {
   from: string;
   to: string;
+  /** How `from` and `to` follow from the fault's times. */
+  bound: string;
 }
 
 export interface ExcusedMessage extends MessageRef {
@@ -380,6 +382,8 @@ interface Window {
    * the master) or a fault outlasted the run, so nothing could be resent.
    */
   evenWithAcks: boolean;
+  /** How `from` and `to` were derived, for reports. */
+  bound: string;
 }
 
 const KILL_REASONS = ['closed', 'reset'];
@@ -1014,6 +1018,7 @@ class Checker {
             const unresent =
               st.disruptedFrom !== undefined &&
               (st.cut || st.paused || fault.started <= (st.recoveredAt ?? Infinity) + CUT_RECOVERY_SLACK_MS);
+            const inFlight = `interval ${this.intervalMs} + in-flight slack ${IN_FLIGHT_SLACK_MS} ms before the start`;
             this.windows.push({
               fault: fault.ref,
               name: target,
@@ -1022,6 +1027,11 @@ class Checker {
                 unresent ? (st.disruptedFrom as number) - IN_FLIGHT_SLACK_MS : Infinity,
               ),
               to: fault.confirmed + IN_FLIGHT_SLACK_MS,
+              bound: `from ${
+                unresent
+                  ? `${IN_FLIGHT_SLACK_MS} ms before the cut or pause whose messages were not resent yet, or `
+                  : ''
+              }${inFlight}, to the confirmation + ${IN_FLIGHT_SLACK_MS} ms`,
               incarnation: this.incarnationAt(slave, fault.started)?.index,
               // A clean stop waits for the acks of what was sent, when the master can be reached.
               evenWithAcks: action === 'kill' || why !== undefined,
@@ -1066,6 +1076,11 @@ class Checker {
               from: fault.started - IN_FLIGHT_SLACK_MS,
               to: end === undefined ? this.runEnd : end.confirmed + CUT_RECOVERY_SLACK_MS,
               evenWithAcks: end === undefined,
+              bound: `from in-flight slack ${IN_FLIGHT_SLACK_MS} ms before the start, to ${
+                end === undefined
+                  ? "the run's end"
+                  : `its end's confirmation + cut recovery slack ${CUT_RECOVERY_SLACK_MS} ms`
+              }`,
             });
           }
           if (st.alive && !st.cut && !st.paused) {
@@ -1129,6 +1144,9 @@ class Checker {
           from: fault.started - IN_FLIGHT_SLACK_MS,
           to: firstAfter?.at ?? this.runEnd,
           evenWithAcks: next === undefined,
+          bound: `from in-flight slack ${IN_FLIGHT_SLACK_MS} ms before the start, to ${
+            firstAfter === undefined ? "the run's end" : "the node's first message logged by the new master"
+          }`,
         });
       }
       const skip = !st.alive
@@ -1459,7 +1477,7 @@ class Checker {
               seq: sent.seq,
               sentAt: iso(sent.at),
               fault: excuse.fault,
-              window: { from: iso(excuse.from), to: iso(excuse.to) },
+              window: { from: iso(excuse.from), to: iso(excuse.to), bound: excuse.bound },
             });
             continue;
           }
@@ -1519,6 +1537,7 @@ class Checker {
       from: sent.at,
       to: sent.at,
       evenWithAcks: true,
+      bound: 'the message itself: dropped by the slave, logged as a gap by the master',
     };
   }
 
@@ -1532,6 +1551,7 @@ class Checker {
       from: (last?.at ?? this.runEnd) - IN_FLIGHT_SLACK_MS,
       // Open-ended; shown as the run's end.
       to: this.runEnd,
+      bound: `from in-flight slack ${IN_FLIGHT_SLACK_MS} ms before the last master's shutdown, to the run's end`,
     };
   }
 

@@ -166,7 +166,7 @@ export function formatTable(report: CheckReport): string {
           : x.fault.index < 0
             ? 'run end'
             : `#${x.fault.index} ${x.fault.action}`;
-      const key = `${x.node} incarnation ${x.incarnation} at ${at}`;
+      const key = `${x.node} incarnation ${x.incarnation} at ${at} (${x.window.bound})`;
       groups.set(key, [...(groups.get(key) ?? []), x.seq]);
     }
     out.push(

@@ -506,6 +506,9 @@ describe('rule b: messages in flight at a fault are excused, counted and shown',
     for (const x of cut) {
       expect(x.fault).toMatchObject({ action: 'disconnect', target: 'slave-3', index: 1 });
       expect(ms(x.window.from)).toBe(2000 - IN_FLIGHT_SLACK_MS);
+      expect(x.window.bound).toBe(
+        `from in-flight slack ${IN_FLIGHT_SLACK_MS} ms before the start, to its end's confirmation + cut recovery slack 2000 ms`,
+      );
       expect(ms(x.window.to)).toBe(4610 + 2000);
     }
     expect(row(report, 'slave-3').sent).toBe(row(report, 'slave-3').logged + cut.length);
