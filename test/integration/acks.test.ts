@@ -9,7 +9,7 @@ import { Master } from '../../src/master';
 import { FaultProxy } from '../../src/orchestrator/local/fault-proxy';
 import { FrameDecoder, toAck } from '../../src/protocol';
 import { Slave } from '../../src/slave';
-import { CliProcess } from '../helpers/cli';
+import { CliProcess, SPAWN_TEST_TIMEOUT_MS } from '../helpers/cli';
 import { LogSink } from '../helpers/log-sink';
 import { rawClient, seedMaster } from '../helpers/peers';
 import { pollUntil } from '../helpers/wait';
@@ -248,36 +248,40 @@ describe('slave with acks', () => {
 });
 
 describe('master restart with LOG_FILE', () => {
-  it('reads back the last seq per node, so messages resent to the new master are not logged twice', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'picluster-acks-'));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const logFile = join(dir, 'master.jsonl');
-    const startMasterCli = async () => {
-      const master = new CliProcess(['master', '--port', '0', '--host', '127.0.0.1'], { LOG_FILE: logFile });
-      cleanups.push(() => master.kill('SIGKILL'));
-      const listening = await master.waitForEvent('listening');
-      return { master, port: listening.port as number };
-    };
+  it(
+    'reads back the last seq per node, so messages resent to the new master are not logged twice',
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'picluster-acks-'));
+      cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+      const logFile = join(dir, 'master.jsonl');
+      const startMasterCli = async () => {
+        const master = new CliProcess(['master', '--port', '0', '--host', '127.0.0.1'], { LOG_FILE: logFile });
+        cleanups.push(() => master.kill('SIGKILL'));
+        const listening = await master.waitForEvent('listening');
+        return { master, port: listening.port as number };
+      };
 
-    const first = await startMasterCli();
-    const peer = await ackingPeer(first.port, 'r', 'boot-r');
-    peer.send(1, 2, 3);
-    await peer.acked(3);
-    peer.send(4); // logged, perhaps not acked before the restart: the peer resends it
-    await first.master.waitForEvent('message', { node: 'r', seq: 4 });
-    first.master.kill('SIGTERM');
-    expect(await first.master.exited).toEqual({ code: 0, signal: null });
+      const first = await startMasterCli();
+      const peer = await ackingPeer(first.port, 'r', 'boot-r');
+      peer.send(1, 2, 3);
+      await peer.acked(3);
+      peer.send(4); // logged, perhaps not acked before the restart: the peer resends it
+      await first.master.waitForEvent('message', { node: 'r', seq: 4 });
+      first.master.kill('SIGTERM');
+      expect(await first.master.exited).toEqual({ code: 0, signal: null });
 
-    const second = await startMasterCli();
-    expect(second.master.events('recovered')[0]).toMatchObject({ nodes: 1, unreadable: 0 });
-    const again = await ackingPeer(second.port, 'r', 'boot-r');
-    await again.acked(4);
-    again.send(3, 4, 5);
-    await again.acked(5);
-    await again.close();
-    const disconnect = await second.master.waitForEvent('disconnect', { node: 'r' });
-    expect(disconnect).toMatchObject({ duplicates: 2, seq: 5 });
-    expect(second.master.events('message', 'r').flatMap((l) => (l.type === 'hello' ? [] : [l.seq]))).toEqual([5]);
-    expect(second.master.events('gap')).toEqual([]);
-  });
+      const second = await startMasterCli();
+      expect(second.master.events('recovered')[0]).toMatchObject({ nodes: 1, unreadable: 0 });
+      const again = await ackingPeer(second.port, 'r', 'boot-r');
+      await again.acked(4);
+      again.send(3, 4, 5);
+      await again.acked(5);
+      await again.close();
+      const disconnect = await second.master.waitForEvent('disconnect', { node: 'r' });
+      expect(disconnect).toMatchObject({ duplicates: 2, seq: 5 });
+      expect(second.master.events('message', 'r').flatMap((l) => (l.type === 'hello' ? [] : [l.seq]))).toEqual([5]);
+      expect(second.master.events('gap')).toEqual([]);
+    },
+    SPAWN_TEST_TIMEOUT_MS,
+  );
 });

@@ -1,11 +1,14 @@
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI, CliProcess, runCli } from '../helpers/cli';
+import { CLI, CliProcess, runCli, SPAWN_TEST_TIMEOUT_MS } from '../helpers/cli';
 import { rawClient } from '../helpers/peers';
 import { pollUntil } from '../helpers/wait';
 
 const ROOT = join(__dirname, '..', '..');
+
+// Every test here starts picluster processes.
+jest.setTimeout(SPAWN_TEST_TIMEOUT_MS);
 
 const children: CliProcess[] = [];
 function start(args: string[], env: Record<string, string> = {}): CliProcess {
