@@ -4,6 +4,7 @@ import { Master } from '../../src/master';
 import { Slave } from '../../src/slave';
 import { LogSink, type LogLine } from '../helpers/log-sink';
 import { rawClient, seedMaster, seedPeer } from '../helpers/peers';
+import { pollUntil } from '../helpers/wait';
 
 const FAST_BACKOFF = { initialDelayMs: 20, maxDelayMs: 100, factor: 2 };
 /**
@@ -285,7 +286,11 @@ describe('seed compatibility of our slave', () => {
       slaveLog.log,
     ).start();
     await slave.done;
-    await waitUntil(() => seed.disconnects === 1);
+    await pollUntil(
+      () => (seed.disconnects === 1 ? true : undefined),
+      5000,
+      () => `disconnects: ${seed.disconnects}`,
+    );
     expect(seed.messages).toEqual([
       'Hello World, I am client 7',
       'I am still alive, client: 7',
@@ -315,11 +320,3 @@ describe('slave reconnect', () => {
     await slave.stop();
   });
 });
-
-async function waitUntil(condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
