@@ -164,11 +164,19 @@ describe('acks', () => {
     const socket = await rawClient(master.port);
     let received = 0;
     socket.on('data', (chunk: Buffer) => (received += chunk.length));
+    const closed = once(socket, 'close');
     socket.write(
       '{"type":"hello","node":"old","seq":1,"msg":"hi"}\r{"type":"heartbeat","node":"old","seq":1,"msg":"x"}\r',
     );
     await sink.waitFor((line) => line.event === 'message' && line.node === 'old' && line.type === 'heartbeat');
+    // Acks go out in order, after the lines they cover: once a peer that asks for them gets the
+    // ack of a message logged after those of "old", any ack for "old" has been written too.
+    const witness = await ackingPeer(master.port, 'witness', 'b1');
+    witness.send(1);
+    await witness.acked(1);
+    // And it would have come before the master's FIN on the same connection.
     socket.end();
+    await closed;
     await sink.waitForEvent('disconnect', { node: 'old' });
     expect(sink.events('message', 'old').map((line) => line.seq)).toEqual([1, 1]);
     expect(received).toBe(0);
@@ -181,7 +189,12 @@ describe('master stop', () => {
     const master = await new Master({ port: 0, host: '127.0.0.1' }, createLog({ destination: stalled })).start();
     const peer = await ackingPeer(master.port, 'st', 'b');
     peer.send(1);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // Taken in (its line waits for the stalled log, and so does its ack).
+    await pollUntil(
+      () => (master.ledger.lastSeq('st') === 1 ? true : undefined),
+      5000,
+      () => `the master's last seq of st: ${master.ledger.lastSeq('st')}`,
+    );
     const closed = once(peer.socket, 'close');
     await master.stop();
     await closed;
@@ -208,15 +221,18 @@ describe('slave with acks', () => {
       slaveLog.log,
     ).start();
     cleanups.push(() => slave.stop());
-    await sink.waitForEvent('message', { node: 'cut', seq: 5 });
+    const cutConn = (await sink.waitForEvent('message', { node: 'cut', seq: 5 })).conn;
     proxy.cut();
-    await slaveLog.waitForEvent('ack_timeout');
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    const cutAt = slaveLog.lines.length;
+    // The slave finds the link dead, and the master lets go of the connection it had.
+    await slaveLog.waitFor((line) => line.event === 'ack_timeout' && slaveLog.lines.indexOf(line) >= cutAt);
+    await sink.waitForEvent('disconnect', { node: 'cut', conn: cutConn });
     const lastSentInCut = slave.lastSeq;
     proxy.heal();
-    await sink.waitForEvent('message', { node: 'cut', seq: lastSentInCut + 5 }, 5000);
+    await sink.waitForEvent('message', { node: 'cut', seq: lastSentInCut + 5 }, 10_000);
     await slave.stop();
-    await sink.waitFor((line) => line.event === 'disconnect' && line.node === 'cut' && line.reason === 'closed');
+    const lastConn = sink.events('message', 'cut').at(-1)!.conn;
+    await sink.waitForEvent('disconnect', { node: 'cut', conn: lastConn, reason: 'closed' });
     const sent = slaveLog.events('sent').flatMap((line) => (line.type === 'heartbeat' ? [line.seq] : []));
     expect(heartbeatSeqs(sink, 'cut')).toEqual(sent);
     expect(slaveLog.events('resent').length).toBeGreaterThan(0);
