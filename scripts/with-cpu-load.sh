@@ -23,18 +23,33 @@ stop_load() {
   wait "${pids[@]}" 2>/dev/null || true
   pids=()
 }
+child=''
+# A command started in the background ignores SIGINT (bash does that to
+# background jobs): pass an interruption on as SIGTERM, which picluster run and
+# jest handle as Ctrl-C, and wait for the command to stop its nodes.
+interrupt() {
+  [[ -n $child ]] && kill -TERM "$child" 2>/dev/null && wait "$child" 2>/dev/null
+  stop_load
+  exit "$1"
+}
 trap stop_load EXIT
-trap 'stop_load; exit 130' INT
-trap 'stop_load; exit 143' TERM
+trap 'interrupt 130' INT
+trap 'interrupt 143' TERM
 
 for ((i = 0; i < procs; i++)); do
-  # A shell loop: no allocation, no I/O, one core each.
-  sh -c 'while :; do :; done' &
+  # A shell loop, one core each; it stops by itself once this script is gone, even if
+  # SIGKILLed (no trap runs then). `kill -0` is a builtin: the loop stays CPU-bound.
+  sh -c 'while kill -0 "$1" 2>/dev/null; do :; done' busy $$ &
   pids+=($!)
 done
 echo "with-cpu-load: $procs busy processes (pids ${pids[*]}) while: $*" >&2
 
 status=0
-"$@" || status=$?
+# In the background and waited for, so that a signal to this script is handled at
+# once (bash runs traps only between foreground commands).
+"$@" &
+child=$!
+wait "$child" || status=$?
+child=''
 stop_load
 exit "$status"

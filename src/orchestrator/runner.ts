@@ -277,10 +277,18 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Pro
   });
 }
 
-/** Resolves at wall-clock time `atMs` (a schedule, not a readiness wait). */
+/** Resolves at wall-clock time `atMs`, never before (a schedule, not a readiness wait). */
 function waitUntil(atMs: number, signal: AbortSignal | undefined): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
-  const reached = new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, atMs - Date.now()))));
+  const reached = new Promise<void>((resolve) => {
+    // Node's timers run on a monotonic millisecond clock that may fire 1 ms before Date.now() gets there.
+    const check = (): void => {
+      const leftMs = atMs - Date.now();
+      if (leftMs <= 0) resolve();
+      else timer = setTimeout(check, leftMs);
+    };
+    check();
+  });
   return abortable(reached, signal).finally(() => clearTimeout(timer));
 }
 

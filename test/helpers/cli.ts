@@ -6,6 +6,13 @@ import { pollUntil } from './wait';
 
 export const CLI = join(__dirname, '..', '..', 'dist', 'cli', 'main.js');
 
+/**
+ * Jest timeout of a test that starts `picluster` processes: each takes a
+ * second or more to start on a busy machine, far beyond Jest's default 5 s
+ * for a test that starts several.
+ */
+export const SPAWN_TEST_TIMEOUT_MS = 60_000;
+
 /** A `picluster` child process whose stdout is parsed as JSON lines as they come. */
 export class CliProcess {
   readonly child: ChildProcess;

@@ -9,7 +9,7 @@ import { Master } from '../../src/master';
 import { FaultProxy } from '../../src/orchestrator/local/fault-proxy';
 import { FrameDecoder, toAck } from '../../src/protocol';
 import { Slave } from '../../src/slave';
-import { CliProcess } from '../helpers/cli';
+import { CliProcess, SPAWN_TEST_TIMEOUT_MS } from '../helpers/cli';
 import { LogSink } from '../helpers/log-sink';
 import { rawClient, seedMaster } from '../helpers/peers';
 import { pollUntil } from '../helpers/wait';
@@ -164,11 +164,19 @@ describe('acks', () => {
     const socket = await rawClient(master.port);
     let received = 0;
     socket.on('data', (chunk: Buffer) => (received += chunk.length));
+    const closed = once(socket, 'close');
     socket.write(
       '{"type":"hello","node":"old","seq":1,"msg":"hi"}\r{"type":"heartbeat","node":"old","seq":1,"msg":"x"}\r',
     );
     await sink.waitFor((line) => line.event === 'message' && line.node === 'old' && line.type === 'heartbeat');
+    // Acks go out in order, after the lines they cover: once a peer that asks for them gets the
+    // ack of a message logged after those of "old", any ack for "old" has been written too.
+    const witness = await ackingPeer(master.port, 'witness', 'b1');
+    witness.send(1);
+    await witness.acked(1);
+    // And it would have come before the master's FIN on the same connection.
     socket.end();
+    await closed;
     await sink.waitForEvent('disconnect', { node: 'old' });
     expect(sink.events('message', 'old').map((line) => line.seq)).toEqual([1, 1]);
     expect(received).toBe(0);
@@ -181,7 +189,12 @@ describe('master stop', () => {
     const master = await new Master({ port: 0, host: '127.0.0.1' }, createLog({ destination: stalled })).start();
     const peer = await ackingPeer(master.port, 'st', 'b');
     peer.send(1);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // Taken in (its line waits for the stalled log, and so does its ack).
+    await pollUntil(
+      () => (master.ledger.lastSeq('st') === 1 ? true : undefined),
+      5000,
+      () => `the master's last seq of st: ${master.ledger.lastSeq('st')}`,
+    );
     const closed = once(peer.socket, 'close');
     await master.stop();
     await closed;
@@ -208,15 +221,18 @@ describe('slave with acks', () => {
       slaveLog.log,
     ).start();
     cleanups.push(() => slave.stop());
-    await sink.waitForEvent('message', { node: 'cut', seq: 5 });
+    const cutConn = (await sink.waitForEvent('message', { node: 'cut', seq: 5 })).conn;
     proxy.cut();
-    await slaveLog.waitForEvent('ack_timeout');
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    const cutAt = slaveLog.lines.length;
+    // The slave finds the link dead, and the master lets go of the connection it had.
+    await slaveLog.waitFor((line) => line.event === 'ack_timeout' && slaveLog.lines.indexOf(line) >= cutAt);
+    await sink.waitForEvent('disconnect', { node: 'cut', conn: cutConn });
     const lastSentInCut = slave.lastSeq;
     proxy.heal();
-    await sink.waitForEvent('message', { node: 'cut', seq: lastSentInCut + 5 }, 5000);
+    await sink.waitForEvent('message', { node: 'cut', seq: lastSentInCut + 5 }, 10_000);
     await slave.stop();
-    await sink.waitFor((line) => line.event === 'disconnect' && line.node === 'cut' && line.reason === 'closed');
+    const lastConn = sink.events('message', 'cut').at(-1)!.conn;
+    await sink.waitForEvent('disconnect', { node: 'cut', conn: lastConn, reason: 'closed' });
     const sent = slaveLog.events('sent').flatMap((line) => (line.type === 'heartbeat' ? [line.seq] : []));
     expect(heartbeatSeqs(sink, 'cut')).toEqual(sent);
     expect(slaveLog.events('resent').length).toBeGreaterThan(0);
@@ -248,36 +264,40 @@ describe('slave with acks', () => {
 });
 
 describe('master restart with LOG_FILE', () => {
-  it('reads back the last seq per node, so messages resent to the new master are not logged twice', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'picluster-acks-'));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const logFile = join(dir, 'master.jsonl');
-    const startMasterCli = async () => {
-      const master = new CliProcess(['master', '--port', '0', '--host', '127.0.0.1'], { LOG_FILE: logFile });
-      cleanups.push(() => master.kill('SIGKILL'));
-      const listening = await master.waitForEvent('listening');
-      return { master, port: listening.port as number };
-    };
+  it(
+    'reads back the last seq per node, so messages resent to the new master are not logged twice',
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'picluster-acks-'));
+      cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+      const logFile = join(dir, 'master.jsonl');
+      const startMasterCli = async () => {
+        const master = new CliProcess(['master', '--port', '0', '--host', '127.0.0.1'], { LOG_FILE: logFile });
+        cleanups.push(() => master.kill('SIGKILL'));
+        const listening = await master.waitForEvent('listening');
+        return { master, port: listening.port as number };
+      };
 
-    const first = await startMasterCli();
-    const peer = await ackingPeer(first.port, 'r', 'boot-r');
-    peer.send(1, 2, 3);
-    await peer.acked(3);
-    peer.send(4); // logged, perhaps not acked before the restart: the peer resends it
-    await first.master.waitForEvent('message', { node: 'r', seq: 4 });
-    first.master.kill('SIGTERM');
-    expect(await first.master.exited).toEqual({ code: 0, signal: null });
+      const first = await startMasterCli();
+      const peer = await ackingPeer(first.port, 'r', 'boot-r');
+      peer.send(1, 2, 3);
+      await peer.acked(3);
+      peer.send(4); // logged, perhaps not acked before the restart: the peer resends it
+      await first.master.waitForEvent('message', { node: 'r', seq: 4 });
+      first.master.kill('SIGTERM');
+      expect(await first.master.exited).toEqual({ code: 0, signal: null });
 
-    const second = await startMasterCli();
-    expect(second.master.events('recovered')[0]).toMatchObject({ nodes: 1, unreadable: 0 });
-    const again = await ackingPeer(second.port, 'r', 'boot-r');
-    await again.acked(4);
-    again.send(3, 4, 5);
-    await again.acked(5);
-    await again.close();
-    const disconnect = await second.master.waitForEvent('disconnect', { node: 'r' });
-    expect(disconnect).toMatchObject({ duplicates: 2, seq: 5 });
-    expect(second.master.events('message', 'r').flatMap((l) => (l.type === 'hello' ? [] : [l.seq]))).toEqual([5]);
-    expect(second.master.events('gap')).toEqual([]);
-  });
+      const second = await startMasterCli();
+      expect(second.master.events('recovered')[0]).toMatchObject({ nodes: 1, unreadable: 0 });
+      const again = await ackingPeer(second.port, 'r', 'boot-r');
+      await again.acked(4);
+      again.send(3, 4, 5);
+      await again.acked(5);
+      await again.close();
+      const disconnect = await second.master.waitForEvent('disconnect', { node: 'r' });
+      expect(disconnect).toMatchObject({ duplicates: 2, seq: 5 });
+      expect(second.master.events('message', 'r').flatMap((l) => (l.type === 'hello' ? [] : [l.seq]))).toEqual([5]);
+      expect(second.master.events('gap')).toEqual([]);
+    },
+    SPAWN_TEST_TIMEOUT_MS,
+  );
 });

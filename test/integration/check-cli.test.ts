@@ -1,9 +1,12 @@
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI, runCli } from '../helpers/cli';
+import { CLI, runCli, SPAWN_TEST_TIMEOUT_MS } from '../helpers/cli';
 
 const FIXTURES = join(__dirname, '..', 'fixtures', 'runs');
+
+// Every test here runs picluster as a child process.
+jest.setTimeout(SPAWN_TEST_TIMEOUT_MS);
 
 beforeAll(() => {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "npm run build" first (npm test does)`);

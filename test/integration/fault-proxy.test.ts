@@ -1,9 +1,19 @@
 import { once } from 'node:events';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { FaultProxy } from '../../src/orchestrator/local/fault-proxy';
+import { afterPolls, pollUntil } from '../helpers/wait';
 
-/** Long enough for a byte or a FIN to cross loopback many times over. */
-const QUIET_MS = 300;
+/**
+ * Poll phases after which whatever a faulty proxy did with what it read
+ * during a cut has reached the other end: the longest such chain is three
+ * hops (it reads a FIN, it resets or closes the other end, whose `close`
+ * comes one turn after it reads that).
+ */
+const HOPS = 3;
+
+/** What each end sends right before a cut, to prove the path carried bytes then. */
+const UP = 'up-before';
+const DOWN = 'down-before';
 
 /** A socket's received text and how it ended, as they happen. */
 interface Peer {
@@ -24,15 +34,26 @@ function watch(socket: Socket): Peer {
   return peer;
 }
 
-async function until(check: () => boolean, what: string, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
+const until = (check: () => boolean, what: string): Promise<true> =>
+  pollUntil(
+    () => (check() ? true : undefined),
+    5000,
+    () => `still waiting for ${what}`,
+  );
 
-const quiet = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, QUIET_MS));
+/** Writes `text`; resolves once the kernel has it (on loopback: in the receiving socket's queue). */
+const send = (peer: Peer, text: string): Promise<void> =>
+  new Promise((resolve, reject) => peer.socket.write(text, (err) => (err ? reject(err) : resolve())));
+
+/** Half-closes; resolves once the FIN is sent. */
+const finish = (peer: Peer): Promise<void> => new Promise((resolve) => peer.socket.end(() => resolve()));
+
+/** Sends {@link UP} and {@link DOWN} and waits for both: the path carries bytes both ways now. */
+async function bothWays(slave: Peer, master: Peer): Promise<void> {
+  slave.socket.write(UP);
+  master.socket.write(DOWN);
+  await until(() => master.received === UP && slave.received === DOWN, 'bytes both ways before the cut');
+}
 
 let server: Server;
 let serverPeers: Peer[];
@@ -88,66 +109,94 @@ describe('FaultProxy', () => {
 
   it('drops bytes both ways while cut, and sends no FIN for a master-side close', async () => {
     const { slave, master } = await connected();
+    await bothWays(slave, master);
     proxy.cut();
-    slave.socket.write('lost-up');
-    master.socket.write('lost-down');
-    master.socket.end();
-    await quiet();
-    expect(master.received).toBe('');
-    expect(slave.received).toBe('');
+    await send(slave, 'lost-up');
+    await send(master, 'lost-down');
+    await finish(master);
+    await afterPolls(HOPS);
+    expect(master.received).toBe(UP);
+    expect(slave.received).toBe(DOWN);
     expect(slave.ended).toBe(false);
     expect(slave.closed).toBe(false);
     expect(slave.error).toBeUndefined();
+    // The master's side closed during the cut, so heal ends both connections: whatever the
+    // proxy had passed on during the cut would have come first on each of them.
+    proxy.heal();
+    await until(() => master.closed && slave.closed, 'both ends closed at heal');
+    expect(master.received).toBe(UP);
+    expect(slave.received).toBe(DOWN);
+    expect(slave.ended).toBe(false);
+    expect(slave.error).toBe('ECONNRESET');
   });
 
   it('resumes forwarding after heal on a connection that stayed open', async () => {
     const { slave, master } = await connected();
+    await bothWays(slave, master);
     proxy.cut();
-    slave.socket.write('lost');
-    await quiet();
+    await send(slave, 'lost-up');
+    await send(master, 'lost-down');
+    await afterPolls(HOPS);
     proxy.heal();
-    slave.socket.write('after');
-    master.socket.write('back');
-    await until(() => master.received === 'after' && slave.received === 'back', 'traffic after heal');
+    slave.socket.write('after-up');
+    master.socket.write('after-down');
+    await until(
+      () => master.received.endsWith('after-up') && slave.received.endsWith('after-down'),
+      'traffic after heal',
+    );
+    // Sent before these on the same connections, bytes of the cut would have come first.
+    expect(master.received).toBe(UP + 'after-up');
+    expect(slave.received).toBe(DOWN + 'after-down');
     expect(slave.closed).toBe(false);
   });
 
   it('resets at heal a connection whose upstream closed during the cut', async () => {
     const { slave, master } = await connected();
+    await bothWays(slave, master);
     proxy.cut();
     master.socket.destroy();
-    await quiet();
+    await afterPolls(HOPS);
     expect(slave.closed).toBe(false);
     proxy.heal();
     await until(() => slave.closed, 'the reset');
     expect(slave.error).toBe('ECONNRESET');
+    // A FIN passed on during the cut would have come before the reset.
     expect(slave.ended).toBe(false);
+    expect(slave.received).toBe(DOWN);
   });
 
   it('holds a connection accepted during the cut without an upstream, and resets it at heal', async () => {
+    const before = await connected();
+    await bothWays(before.slave, before.master);
     proxy.cut();
     const held = await client();
-    held.socket.write('hello\r');
-    await quiet();
-    expect(serverPeers).toHaveLength(0);
+    await send(held, 'hello\r');
+    await afterPolls(HOPS);
+    expect(serverPeers).toHaveLength(1);
     expect(held.closed).toBe(false);
     proxy.heal();
     await until(() => held.closed, 'the reset');
     expect(held.error).toBe('ECONNRESET');
-    // A new connection after heal reaches the master again.
+    // A new connection after heal reaches the master again, and is the only one since the cut:
+    // an upstream opened for the held one would have been accepted before it.
     const { slave, master } = await connected();
     slave.socket.write('again');
     await until(() => master.received === 'again', 'bytes after heal');
+    expect(serverPeers).toHaveLength(2);
   });
 
   it('passes a FIN the slave sent during the cut on at heal', async () => {
     const { slave, master } = await connected();
+    await bothWays(slave, master);
     proxy.cut();
-    slave.socket.end();
-    await quiet();
+    await send(slave, 'lost-up');
+    await finish(slave);
+    await afterPolls(HOPS);
     expect(master.ended).toBe(false);
     proxy.heal();
     await until(() => master.ended, 'the FIN upstream');
+    // The bytes the slave sent before its FIN, during the cut, stay dropped.
+    expect(master.received).toBe(UP);
   });
 
   it('resets the slave when the master refuses the upstream connection', async () => {
