@@ -5,6 +5,7 @@ import { Master } from '../../src/master';
 import { RESERVED_DESCRIPTORS } from '../../src/master/descriptor-limit';
 import { Slave } from '../../src/slave';
 import { CLI } from '../helpers/cli';
+import { startInProcessMaster } from '../helpers/master';
 import { LogSink } from '../helpers/log-sink';
 import { rawClient } from '../helpers/peers';
 import { pollUntil } from '../helpers/wait';
@@ -14,9 +15,7 @@ let master: Master;
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
 
 async function startMaster(options: ConstructorParameters<typeof Master>[0] = {}): Promise<void> {
-  sink = new LogSink();
-  master = await new Master({ port: 0, host: '127.0.0.1', ...options }, sink.log).start();
-  cleanups.push(() => master.stop());
+  ({ master, sink } = await startInProcessMaster(options, cleanups));
 }
 
 async function client(): Promise<Socket> {

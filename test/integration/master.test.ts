@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import { Master } from '../../src/master';
 import { Slave } from '../../src/slave';
+import { startInProcessMaster } from '../helpers/master';
 import { LogSink, type LogLine } from '../helpers/log-sink';
 import { rawClient, seedMaster, seedPeer } from '../helpers/peers';
 import { pollUntil } from '../helpers/wait';
@@ -18,9 +19,7 @@ let master: Master;
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
 
 async function startMaster(options: ConstructorParameters<typeof Master>[0] = {}): Promise<void> {
-  sink = new LogSink();
-  master = await new Master({ port: 0, host: '127.0.0.1', ...options }, sink.log).start();
-  cleanups.push(() => master.stop());
+  ({ master, sink } = await startInProcessMaster(options, cleanups));
 }
 
 function startSlave(
