@@ -172,6 +172,12 @@ export interface ExcusedMessage extends MessageRef {
   window: TimeWindow;
 }
 
+/** A message the master logged whose `sent` line a kill took with the slave process (see the checker). */
+export interface SentLineLost extends MessageRef {
+  node: string;
+  fault: FaultRef;
+}
+
 /** One thing a fault makes the checker look for in the master's log. */
 export interface ExpectationResult {
   fault: FaultRef;
@@ -216,6 +222,8 @@ export interface CheckReport {
   /** Set when the run was stopped before its end. */
   interrupted?: RunInfo['interrupted'];
   excused: ExcusedMessage[];
+  /** Logged messages of a killed process whose `sent` lines died with it: not unexpected. */
+  sentLinesLost: SentLineLost[];
   /** Detection latency of matched disconnects, by kind of fault. */
   latency: { killStop: LatencySummary; cutPause: LatencySummary; masterRestart: LatencySummary };
   /** Disconnects of connections that never named a slave node (a probe, a stray client): not checked. */
@@ -444,6 +452,9 @@ class Checker {
   private readonly slaveByNode = new Map<string, SlaveModel>();
   private readonly slaveByName = new Map<string, SlaveModel>();
   private readonly unexpectedByName = new Map<string, number>();
+  /** Logged messages no `sent` line explains, with the slave and process their connection belongs to. */
+  private readonly unexplained: Array<{ m: MasterMessage; slave?: SlaveModel; inc?: Incarnation }> = [];
+  private readonly sentLinesLost: SentLineLost[] = [];
   private master!: MasterModel;
   private readonly runStart: number;
   private readonly runEnd: number;
@@ -481,6 +492,7 @@ class Checker {
     this.attributeMessages();
     const faults = this.buildFaults();
     this.buildExpectations(faults);
+    this.judgeUnexplained();
     this.matchDisconnects();
     this.checkConnections();
     this.checkRecoveries();
@@ -515,6 +527,7 @@ class Checker {
       inconclusive,
       interrupted: info.interrupted,
       excused: this.excused,
+      sentLinesLost: this.sentLinesLost,
       latency,
       otherConnections,
       endOfRunDisconnects,
@@ -813,21 +826,7 @@ class Checker {
           this.checkContent(m, sent);
           continue;
         }
-        const where = `on conn ${m.conn ?? '?'} at ${this.rel(m.at)}`;
-        let why: string;
-        if (slave === undefined) why = `from node "${m.node}", which is no slave of this run`;
-        else if (m.seq === undefined) why = `without a seq from ${slave.name}`;
-        else if (slave.incarnations.some((inc) => inc.sent.has(m.seq as number)))
-          why = `seq ${m.seq} from ${slave.name}, which its process on this connection did not send before then`;
-        else why = `seq ${m.seq} from ${slave.name}, which it never sent`;
-        if (slave !== undefined)
-          this.unexpectedByName.set(slave.name, (this.unexpectedByName.get(slave.name) ?? 0) + 1);
-        this.fail({
-          node: slave?.name ?? m.node,
-          kind: 'unexpected',
-          seq: m.seq,
-          detail: `master logged a ${m.type} message ${why} (${where})`,
-        });
+        this.unexplained.push({ m, slave, inc: best });
       }
     }
     // In log order, so "lower than one logged before" means what it says.
@@ -852,6 +851,65 @@ class Checker {
         highest.set(key, sent.seq);
       }
     }
+  }
+
+  /**
+   * A logged message no `sent` line explains is unexpected, unless a kill
+   * explains it: a slave writes its `sent` line just after the frame, and a
+   * SIGKILL between the two takes the line with the process. Such messages
+   * are the seqs right after the process's last `sent` one, the same kind of
+   * message with the same text, logged within the kill's in-flight window.
+   */
+  private judgeUnexplained(): void {
+    const tails = new Map<Incarnation, number>();
+    for (const { m, slave, inc } of this.unexplained) {
+      const lastSent = inc === undefined ? undefined : [...inc.sent.values()].at(-1);
+      const next = inc === undefined ? undefined : (tails.get(inc) ?? lastSent?.seq ?? 0) + 1;
+      const kill =
+        slave === undefined || inc === undefined || lastSent === undefined || m.seq !== next
+          ? undefined
+          : this.windows.find(
+              (w) =>
+                w.fault.action === 'kill' &&
+                w.name === slave.name &&
+                w.incarnation === inc.index &&
+                m.at >= w.from &&
+                m.at <= w.to + CLOCK_SKEW_MS,
+            );
+      if (
+        kill !== undefined &&
+        inc !== undefined &&
+        m.type === lastSent?.type &&
+        m.text === `Received message: ${lastSent.text}`
+      ) {
+        tails.set(inc, m.seq as number);
+        this.sentLinesLost.push({
+          node: slave?.name ?? m.node,
+          incarnation: inc.index,
+          seq: m.seq as number,
+          fault: kill.fault,
+        });
+        continue;
+      }
+      this.unexpected(m, slave);
+    }
+  }
+
+  private unexpected(m: MasterMessage, slave: SlaveModel | undefined): void {
+    const where = `on conn ${m.conn ?? '?'} at ${this.rel(m.at)}`;
+    let why: string;
+    if (slave === undefined) why = `from node "${m.node}", which is no slave of this run`;
+    else if (m.seq === undefined) why = `without a seq from ${slave.name}`;
+    else if (slave.incarnations.some((inc) => inc.sent.has(m.seq as number)))
+      why = `seq ${m.seq} from ${slave.name}, which its process on this connection did not send before then`;
+    else why = `seq ${m.seq} from ${slave.name}, which it never sent`;
+    if (slave !== undefined) this.unexpectedByName.set(slave.name, (this.unexpectedByName.get(slave.name) ?? 0) + 1);
+    this.fail({
+      node: slave?.name ?? m.node,
+      kind: 'unexpected',
+      seq: m.seq,
+      detail: `master logged a ${m.type} message ${why} (${where})`,
+    });
   }
 
   /** The master must log what the slave sent: its text after `Received message: `, and its type. */

@@ -175,6 +175,12 @@ export function formatTable(report: CheckReport): string {
         .join('; ')}`,
     );
   }
+  if (report.sentLinesLost.length > 0) {
+    const lost = report.sentLinesLost.map(
+      (x) => `${x.node} incarnation ${x.incarnation} seq ${x.seq} at #${x.fault.index} ${x.fault.action}`,
+    );
+    out.push(`Logged, their "sent" lines lost with the killed process (not unexpected): ${lost.join('; ')}`);
+  }
   if (report.otherConnections > 0 || report.endOfRunDisconnects > 0) {
     out.push(
       `Not checked: ${report.otherConnections} disconnect(s) of connections that never named a slave, ${report.endOfRunDisconnects} at the end of the run`,

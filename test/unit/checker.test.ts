@@ -536,6 +536,54 @@ describe('rule b: messages in flight at a fault are excused, counted and shown',
     expect(report.failures).toEqual([expect.objectContaining({ node: 'slave-2', kind: 'missing', seq: last - 2 })]);
   });
 
+  describe('a kill that took the last "sent" lines with the process', () => {
+    /** slave-2's log as if SIGKILL came between its last frames and their `sent` lines. */
+    const killedBeforeLogging = (lost: number): { run: RunRecord; last: number } => {
+      const run = simulate({ faults: [{ atMs: 1500, action: 'kill', target: 'slave-2' }] });
+      const log = run.slaves['slave-2']!;
+      const sent = log.filter((l) => l.event === 'sent' && ms(l.timestamp) < 1500);
+      const last = sent.at(-1)!.seq as number;
+      run.slaves['slave-2'] = log.filter(
+        (l) => !(l.event === 'sent' && ms(l.timestamp) < 1500 && (l.seq as number) > last - lost),
+      );
+      return { run, last };
+    };
+
+    it('takes the logged seqs right after the last "sent" one, in the kill’s window, as sent', () => {
+      const { run, last } = killedBeforeLogging(2);
+      const report = checkRun(run);
+      expectPass(report);
+      expect(report.sentLinesLost).toEqual([
+        expect.objectContaining({
+          node: 'slave-2',
+          incarnation: 1,
+          seq: last - 1,
+          fault: expect.objectContaining({ index: 0 }),
+        }),
+        expect.objectContaining({ node: 'slave-2', incarnation: 1, seq: last }),
+      ]);
+      expect(formatTable(report)).toContain(`slave-2 incarnation 1 seq ${last - 1} at #0 kill`);
+    });
+
+    it('still reports such a seq logged outside the kill’s window, with other text, or after a hole', () => {
+      const { run, last } = killedBeforeLogging(1);
+      const early = indexOf(run, msg('node-2', last));
+      run.master[early] = {
+        ...run.master[early]!,
+        timestamp: iso(1500 - 300 - IN_FLIGHT_SLACK_MS - CLOCK_SKEW_MS - 1),
+      };
+      expect(only(checkRun(run), 'unexpected')).toEqual([expect.objectContaining({ node: 'slave-2', seq: last })]);
+
+      const forged = killedBeforeLogging(1).run;
+      edit(forged, msg('node-2', last), { message: 'Received message: forged' });
+      expect(only(checkRun(forged), 'unexpected')).toEqual([expect.objectContaining({ node: 'slave-2', seq: last })]);
+
+      const hole = killedBeforeLogging(2).run;
+      remove(hole, msg('node-2', last - 1));
+      expect(only(checkRun(hole), 'unexpected')).toEqual([expect.objectContaining({ node: 'slave-2', seq: last })]);
+    });
+  });
+
   it('does not let a kill excuse the next process’s messages', () => {
     const run = simulate({ slaves: 1, faults: [{ atMs: 1500, action: 'restart', target: 'slave-1' }] });
     remove(run, msg('node-1', 1, 1)); // the new process's hello, sent within confirmedAt + slack
