@@ -207,7 +207,7 @@ export abstract class ContainerCluster<
         await this.act(
           node,
           'running',
-          () => container.start(),
+          () => this.startAgain(node),
           (info) => info.State.Running,
         );
         await node.follower.follow();
@@ -259,6 +259,27 @@ export abstract class ContainerCluster<
       () => this.docker.getNetwork(network).disconnect({ Container: node.id, Force: true }),
       (info) => info.NetworkSettings.Networks[network] === undefined,
     );
+  }
+
+  /**
+   * Starts a stopped container again. While it was stopped, another container
+   * may have taken its address (Swarm's overlay hands a dead task's address to
+   * the next task, e.g. a restarted master's): the engine then refuses with
+   * "Address already in use", and the container rejoins the network, under the
+   * same aliases, for a new address first.
+   */
+  private async startAgain(node: NodeContainer): Promise<void> {
+    try {
+      await node.container.start();
+    } catch (err) {
+      if (!/address already in use/i.test((err as Error).message)) throw err;
+      const network = this.docker.getNetwork(this.networkName);
+      const endpoint = (await node.container.inspect()).NetworkSettings.Networks[this.networkName];
+      const aliases = endpoint?.Aliases ?? this.defaultAliases(node);
+      await network.disconnect({ Container: node.id, Force: true });
+      await network.connect({ Container: node.id, EndpointConfig: { Aliases: aliases } });
+      await node.container.start();
+    }
   }
 
   private async reconnect(node: NodeContainer): Promise<void> {
