@@ -81,6 +81,16 @@ export const MASTER_COMMAND: CommandSpec = {
       defaultText: String(DEFAULT_MASTER_OPTIONS.maxProtocolErrors),
     },
     {
+      flag: 'max-frames-per-second',
+      env: 'MAX_FRAMES_PER_SECOND',
+      kind: 'integer',
+      min: 1,
+      max: 1_000_000_000,
+      description:
+        'Frames a connection may send per second (bursts of one second\'s worth); beyond, it is closed (reason "rate_limited")',
+      defaultText: String(DEFAULT_MASTER_OPTIONS.maxFramesPerSecond),
+    },
+    {
       flag: 'health-port',
       env: 'HEALTH_PORT',
       kind: 'integer',
@@ -109,6 +119,8 @@ export async function runMaster(argv: readonly string[], env: NodeJS.ProcessEnv)
   if (values['max-frame-bytes'] !== undefined) options.maxFrameBytes = values['max-frame-bytes'] as number;
   if (values['max-frame-depth'] !== undefined) options.maxFrameDepth = values['max-frame-depth'] as number;
   if (values['max-protocol-errors'] !== undefined) options.maxProtocolErrors = values['max-protocol-errors'] as number;
+  if (values['max-frames-per-second'] !== undefined)
+    options.maxFramesPerSecond = values['max-frames-per-second'] as number;
   if (values['max-connections'] !== undefined) options.maxConnections = values['max-connections'] as number;
   if (values['health-port'] !== undefined) options.healthPort = values['health-port'] as number;
 

@@ -35,6 +35,12 @@ export interface MasterOptions {
   /** Protocol errors one connection may make before it is closed. Default 10. */
   maxProtocolErrors: number;
   /**
+   * Frames one connection may send per second, with bursts of up to one
+   * second's worth; beyond that it is closed (`rate_limited`). Default 10000:
+   * far above a slave's heartbeats plus the resend of a full outbox (1000).
+   */
+  maxFramesPerSecond: number;
+  /**
    * A loopback port for health checks: connections there are accepted and
    * closed at once, and not logged, so a container health check proves the
    * master accepts connections without filling its log. Unset: none.
@@ -64,6 +70,7 @@ export const DEFAULT_MASTER_OPTIONS: Readonly<MasterOptions> = {
   maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
   maxFrameDepth: DEFAULT_MAX_FRAME_DEPTH,
   maxProtocolErrors: 10,
+  maxFramesPerSecond: 10_000,
   maxConnections: 10_000,
 };
 
@@ -78,6 +85,7 @@ export function resolveMasterOptions(partial: Partial<MasterOptions> = {}): Mast
   checkInteger('maxFrameBytes', options.maxFrameBytes, 64, 1024 * 1024 * 1024);
   checkInteger('maxFrameDepth', options.maxFrameDepth, 1, MAX_FRAME_DEPTH_LIMIT);
   checkInteger('maxProtocolErrors', options.maxProtocolErrors, 1, 1_000_000);
+  checkInteger('maxFramesPerSecond', options.maxFramesPerSecond, 1, 1_000_000_000);
   checkInteger('maxConnections', options.maxConnections, 1, 1_000_000);
   if (options.healthPort !== undefined) checkInteger('healthPort', options.healthPort, 0, 65535);
   return options;

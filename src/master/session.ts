@@ -14,7 +14,9 @@ export type DisconnectReason =
   | 'replaced'
   | 'shutdown'
   /** Handling the peer's input threw: a bug of ours, which costs that connection only. */
-  | 'internal_error';
+  | 'internal_error'
+  /** More frames than `maxFramesPerSecond` allows. */
+  | 'rate_limited';
 
 /** The stack excerpt an `internal_error` disconnect carries, in characters. */
 const INTERNAL_ERROR_EXCERPT_CHARS = 240;
@@ -35,6 +37,20 @@ export interface SessionHost {
 
 /** Acks are cumulative, so one can be skipped: a peer that does not read them must not fill our memory. */
 const MAX_UNREAD_ACK_BYTES = 64 * 1024;
+
+/**
+ * Bytes a connection may have read before it yields to the others for a turn
+ * of the event loop: one socket read's worth. Without it, libuv reads a
+ * readable socket up to 32 times in a row, and a flooding peer's 2 MiB would
+ * be handled before another slave's one frame.
+ */
+export const READ_BATCH_BYTES = 64 * 1024;
+
+/**
+ * After a logged protocol error, further ones of the same connection within
+ * this many ms are counted into one line, not logged one by one.
+ */
+export const PROTOCOL_ERROR_BURST_MS = 1000;
 
 /** One slave connection: its decoder, its node id, its heartbeat monitor. */
 export class Session {
@@ -58,6 +74,14 @@ export class Session {
   /** The ledger's seq when this connection last asked for a resend: one request per gap. */
   private resendAskedAt = -1;
   private protocolErrors = 0;
+  /** Protocol errors not logged yet, by code: they go in one line when the burst ends. */
+  private unloggedErrors: Map<string, number> | undefined;
+  private lastUnlogged: ProtocolError | undefined;
+  /** Frames this connection may still send now; refilled at `maxFramesPerSecond`, one second's worth at most. */
+  private frameTokens: number;
+  private tokensCountedAt: number;
+  /** Bytes read since this connection last yielded to the others. */
+  private unyieldedBytes = 0;
   private ended = false;
   private peerReason: DisconnectReason = 'closed';
   private readonly decoder: FrameDecoder;
@@ -83,11 +107,15 @@ export class Session {
       options.heartbeatTimeoutMs ?? options.heartbeatTimeoutFactor * options.defaultHeartbeatIntervalMs,
       (silentMs) => this.end('timeout', { silent_ms: silentMs }),
     );
+    this.frameTokens = options.maxFramesPerSecond;
+    this.tokensCountedAt = clock.now();
     log.write({ event: 'connect', message: 'Client connected', conn, remote, node: remote });
 
     socket.on('data', (chunk: Buffer) => {
       this.now = clock.now();
       this.guarded(() => this.decoder.push(chunk));
+      this.unyieldedBytes += chunk.length;
+      if (this.unyieldedBytes >= READ_BATCH_BYTES) this.yieldToOthers();
     });
     socket.on('end', () => {
       this.peerReason = 'closed';
@@ -118,11 +146,49 @@ export class Session {
     }
   }
 
+  /**
+   * Stops reading this connection until the next turn of the event loop, so
+   * that every other readable connection is read first: a peer that floods
+   * costs the others one batch of its frames per turn, not all it has sent.
+   */
+  private yieldToOthers(): void {
+    this.unyieldedBytes = 0;
+    this.socket.pause();
+    this.host.clock.afterPendingIo(() => {
+      if (!this.ended) this.socket.resume();
+    });
+  }
+
+  /**
+   * Whether the peer may send this frame: a token bucket of one second's
+   * worth of `maxFramesPerSecond`, refilled only when it runs dry (a clock
+   * read per frame would cost more than the check). Beyond it the connection
+   * ends, `rate_limited`: a peer must not turn 3 bytes a frame into a log line
+   * each as fast as loopback carries them.
+   */
+  private takeFrameToken(): boolean {
+    if (this.frameTokens >= 1) {
+      this.frameTokens -= 1;
+      return true;
+    }
+    const perSecond = this.host.options.maxFramesPerSecond;
+    const refill = ((this.now - this.tokensCountedAt) * perSecond) / 1000;
+    this.tokensCountedAt = this.now;
+    this.frameTokens = Math.min(perSecond, this.frameTokens + refill);
+    if (this.frameTokens >= 1) {
+      this.frameTokens -= 1;
+      return true;
+    }
+    this.end('rate_limited', { max_frames_per_second: perSecond });
+    return false;
+  }
+
   /** Ends the session: logs its one `disconnect` line and closes the socket. Idempotent. */
   end(reason: DisconnectReason, extra?: Record<string, unknown>): void {
     if (this.ended) return;
     this.ended = true;
     this.monitor.stop();
+    this.logUnloggedErrors();
     this.host.log.write({
       event: 'disconnect',
       message: 'Client disconnected',
@@ -139,7 +205,7 @@ export class Session {
   }
 
   private onFrame(value: Record<string, unknown>): void {
-    if (this.ended) return;
+    if (this.ended || !this.takeFrameToken()) return;
     this.monitor.touch(this.now);
     if (this.boot !== undefined && value.type === 'skip') {
       this.onSkip(value);
@@ -147,7 +213,7 @@ export class Session {
     }
     const message = toMessage(value);
     if (message instanceof ProtocolError) {
-      this.onProtocolError(message);
+      this.onProtocolError(message, false);
       return;
     }
     if (message.node !== undefined && message.node !== this.node) {
@@ -158,6 +224,7 @@ export class Session {
             `frame names another node than its connection's, "${this.node}"`,
             excerptOf(message.node),
           ),
+          false,
         );
         return;
       }
@@ -241,6 +308,7 @@ export class Session {
           'a skip needs this node and "to", an integer ≥ 1',
           excerptOf(JSON.stringify(value)),
         ),
+        false,
       );
       return;
     }
@@ -305,20 +373,48 @@ export class Session {
     });
   }
 
-  private onProtocolError(error: ProtocolError): void {
-    if (this.ended) return;
+  private onProtocolError(error: ProtocolError, fromFrame = true): void {
+    if (this.ended || (fromFrame && !this.takeFrameToken())) return;
     this.protocolErrors += 1;
+    if (this.unloggedErrors === undefined) {
+      this.logProtocolError(error);
+      this.unloggedErrors = new Map();
+      const burst = this.host.clock.setTimeout(() => {
+        this.logUnloggedErrors();
+        this.unloggedErrors = undefined;
+      }, PROTOCOL_ERROR_BURST_MS);
+      burst.unref?.();
+    } else {
+      this.unloggedErrors.set(error.code, (this.unloggedErrors.get(error.code) ?? 0) + 1);
+      this.lastUnlogged = error;
+    }
+    if (this.protocolErrors >= this.host.options.maxProtocolErrors) {
+      this.end('protocol_error', { errors: this.protocolErrors });
+    }
+  }
+
+  /** The errors of a burst after its first: one line with their count per code and the last one's excerpt. */
+  private logUnloggedErrors(): void {
+    const counts = this.unloggedErrors;
+    const last = this.lastUnlogged;
+    if (counts === undefined || counts.size === 0 || last === undefined) return;
+    let repeated = 0;
+    for (const count of counts.values()) repeated += count;
+    this.logProtocolError(last, { repeated, codes: Object.fromEntries(counts) });
+    counts.clear();
+    this.lastUnlogged = undefined;
+  }
+
+  private logProtocolError(error: ProtocolError, burst?: { repeated: number; codes: Record<string, number> }): void {
     this.host.log.write({
       event: 'protocol_error',
       level: 'warn',
-      message: error.message,
+      message: burst === undefined ? error.message : `${burst.repeated} more protocol errors, the last: ${error.message}`,
       code: error.code,
       excerpt: error.excerpt,
       node: this.node,
       conn: this.conn,
+      ...burst,
     });
-    if (this.protocolErrors >= this.host.options.maxProtocolErrors) {
-      this.end('protocol_error', { errors: this.protocolErrors });
-    }
   }
 }

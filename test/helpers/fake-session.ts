@@ -11,7 +11,17 @@ export class FakeSocket extends EventEmitter {
   remoteAddress = '127.0.0.1';
   remotePort = 5000;
   writableLength = 0;
+  /** Whether the session has stopped reading (it yields to other connections). */
+  paused = false;
   readonly written: string[] = [];
+  pause(): this {
+    this.paused = true;
+    return this;
+  }
+  resume(): this {
+    this.paused = false;
+    return this;
+  }
   write(text: string): boolean {
     this.written.push(text);
     return true;

@@ -1,4 +1,5 @@
 import { resolveMasterOptions } from '../../src/master';
+import { READ_BATCH_BYTES } from '../../src/master/session';
 import { FakeClock } from '../helpers/fake-clock';
 import { fakeSession } from '../helpers/fake-session';
 
@@ -46,5 +47,102 @@ describe('limits a peer cannot choose', () => {
     expect(fixed.sink.events('disconnect')).toEqual([]);
     clock.advance(1);
     expect(await fixed.sink.waitForEvent('disconnect')).toMatchObject({ reason: 'timeout', silent_ms: 100_000 });
+  });
+});
+
+const heartbeat = (seq: number): string => `{"type":"heartbeat","node":"n","seq":${seq},"msg":"beat"}\r`;
+const beats = (from: number, count: number): Buffer =>
+  Buffer.from(Array.from({ length: count }, (_, i) => heartbeat(from + i)).join(''));
+
+describe('frames per second', () => {
+  it('closes a connection that sends more than a second’s worth at once, rate_limited, after logging what was allowed', async () => {
+    const clock = new FakeClock();
+    const { socket, sink } = fakeSession({ clock, options: resolveMasterOptions({ port: 0, maxFramesPerSecond: 5 }) });
+    socket.emit('data', beats(1, 7));
+    expect(await sink.waitForEvent('disconnect')).toMatchObject({
+      reason: 'rate_limited',
+      max_frames_per_second: 5,
+      seq: 5,
+    });
+    expect(sink.events('message').map((l) => l.seq)).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  it('refills at the limit: a peer that keeps to it is never closed', async () => {
+    const clock = new FakeClock();
+    const { socket, sink } = fakeSession({ clock, options: resolveMasterOptions({ port: 0, maxFramesPerSecond: 5 }) });
+    for (let second = 0; second < 4; second++) {
+      socket.emit('data', beats(second * 5 + 1, 5));
+      clock.advance(1000);
+    }
+    await sink.waitForEvent('message', { seq: 20 });
+    expect(sink.events('disconnect')).toEqual([]);
+    // Still counted: a sixth frame in the same second is one too many.
+    socket.emit('data', beats(21, 6));
+    expect(await sink.waitForEvent('disconnect')).toMatchObject({ reason: 'rate_limited', seq: 25 });
+  });
+});
+
+describe('protocol errors in bursts', () => {
+  const options = resolveMasterOptions({ port: 0, maxProtocolErrors: 100 });
+
+  it('logs the first error of a burst, then one line counting the rest by code', async () => {
+    const clock = new FakeClock();
+    const { socket, sink } = fakeSession({ clock, options });
+    socket.emit('data', Buffer.from('nope\r[1]\r[2]\r{"seq":0}\r'));
+    await sink.waitForEvent('protocol_error');
+    sink.log.write({ event: 'marker', message: 'within the burst' });
+    await sink.waitForEvent('marker');
+    expect(sink.events('protocol_error')).toEqual([
+      expect.objectContaining({ code: 'PICLUSTER_ERR_INVALID_JSON', excerpt: 'nope' }),
+    ]);
+    clock.advance(1000);
+    const summary = (await sink.waitFor((l) => l.event === 'protocol_error' && l.repeated !== undefined)) as Record<
+      string,
+      unknown
+    >;
+    expect(summary).toMatchObject({
+      level: 'warn',
+      repeated: 3,
+      codes: { PICLUSTER_ERR_NOT_AN_OBJECT: 2, PICLUSTER_ERR_INVALID_FIELD: 1 },
+      code: 'PICLUSTER_ERR_INVALID_FIELD',
+      excerpt: 'seq=0',
+    });
+    // A new burst starts with a line of its own.
+    socket.emit('data', Buffer.from('again\r'));
+    expect(await sink.waitForEvent('protocol_error', { excerpt: 'again' })).not.toHaveProperty('repeated');
+  });
+
+  it('writes the burst’s count before the disconnect when the errors close the connection', async () => {
+    const { socket, sink } = fakeSession({ options: resolveMasterOptions({ port: 0, maxProtocolErrors: 3 }) });
+    socket.emit('data', Buffer.from('a\rb\rc\r'));
+    await sink.waitForEvent('disconnect');
+    expect(sink.lines.filter((l) => l.event !== 'connect').map((l) => [l.event, l.repeated ?? l.errors])).toEqual([
+      ['protocol_error', undefined],
+      ['protocol_error', 2],
+      ['disconnect', 3],
+    ]);
+  });
+});
+
+describe('reading in bounded batches', () => {
+  it('stops reading a connection for a turn of the event loop once it has read a batch', async () => {
+    const clock = new FakeClock();
+    const turns: Array<() => void> = [];
+    clock.afterPendingIo = (callback) => void turns.push(callback);
+    const { socket, sink } = fakeSession({
+      clock,
+      options: resolveMasterOptions({ port: 0, maxFramesPerSecond: 1_000_000 }),
+    });
+    const frame = heartbeat(1);
+    socket.emit('data', Buffer.from(frame));
+    expect(socket.paused).toBe(false);
+    const batch = beats(2, Math.ceil(READ_BATCH_BYTES / frame.length));
+    socket.emit('data', batch);
+    expect(socket.paused).toBe(true);
+    expect(turns).toHaveLength(1);
+    turns.shift()!();
+    expect(socket.paused).toBe(false);
+    const last = 1 + Math.ceil(READ_BATCH_BYTES / frame.length);
+    expect(await sink.waitForEvent('message', { seq: last })).toBeDefined();
   });
 });
