@@ -36,6 +36,12 @@ export interface Log {
    * killed). A destination that failed counts as done.
    */
   whenWritten(callback: () => void): void;
+  /**
+   * Bytes handed to a destination that it has not taken yet (a slow reader of
+   * stdout, a slow disk), for the destination furthest behind; 0 while every
+   * one keeps up.
+   */
+  readonly backlogBytes: number;
   /** Writes out every buffered line on every transport, then closes them. Idempotent. */
   close(): Promise<void>;
 }
@@ -170,6 +176,11 @@ class BatchingLineTransport extends Transport {
     callback();
   }
 
+  /** Bytes written to the destination and not taken by it yet; 0 once it failed (its lines are dropped). */
+  get backlogBytes(): number {
+    return this.failed ? 0 : this.destination.writableLength;
+  }
+
   /**
    * Calls back once every line received so far has reached the destination:
    * with the callback of the last write so far, not with a write of its own
@@ -250,6 +261,11 @@ export function createLog(options: LoggerOptions = {}): Log {
           if (waiting === 0) callback();
         });
       }
+    },
+    get backlogBytes(): number {
+      let most = 0;
+      for (const transport of transports) most = Math.max(most, transport.backlogBytes);
+      return most;
     },
     close(): Promise<void> {
       closing ??= (async () => {

@@ -32,6 +32,13 @@ export class HeartbeatMonitor {
     this.schedule(Math.max(0, this.lastFrameAt + timeoutMs - this.clock.now()));
   }
 
+  /** Counts silence from `now` again: the peer's frames were there, but the master was not reading them. */
+  restart(now: number): void {
+    this.lastFrameAt = now;
+    this.stop();
+    this.schedule(this.timeoutMs);
+  }
+
   stop(): void {
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;

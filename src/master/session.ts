@@ -47,6 +47,20 @@ const MAX_UNREAD_ACK_BYTES = 64 * 1024;
 export const READ_BATCH_BYTES = 64 * 1024;
 
 /**
+ * A log destination this many bytes behind (a slow reader of stdout) makes
+ * heavy connections wait for it: the master reads no faster than its log is
+ * written, and memory does not grow with the backlog.
+ */
+export const LOG_BACKLOG_HIGH_BYTES = 64 * 1024;
+
+/**
+ * While the log is behind, a read that made more lines than this waits until
+ * the log has written what it had; a slave's heartbeats make one or two a read
+ * and go on, so a flood cannot delay their lines and acks behind its own.
+ */
+export const FAIR_SHARE_LINES = 64;
+
+/**
  * After a logged protocol error, further ones of the same connection within
  * this many ms are counted into one line, not logged one by one.
  */
@@ -82,6 +96,10 @@ export class Session {
   private tokensCountedAt: number;
   /** Bytes read since this connection last yielded to the others. */
   private unyieldedBytes = 0;
+  /** Lines logged while handling the current read. */
+  private linesThisRead = 0;
+  /** Not reading until the log has written what it had: see {@link FAIR_SHARE_LINES}. */
+  private waitingForLog = false;
   private ended = false;
   private peerReason: DisconnectReason = 'closed';
   private readonly decoder: FrameDecoder;
@@ -105,7 +123,9 @@ export class Session {
     this.monitor = new HeartbeatMonitor(
       clock,
       options.heartbeatTimeoutMs ?? options.heartbeatTimeoutFactor * options.defaultHeartbeatIntervalMs,
-      (silentMs) => this.end('timeout', { silent_ms: silentMs }),
+      (silentMs) =>
+        // Silence while the master was not reading is the master's, not the peer's.
+        this.waitingForLog ? this.monitor.restart(clock.now()) : this.end('timeout', { silent_ms: silentMs }),
     );
     this.frameTokens = options.maxFramesPerSecond;
     this.tokensCountedAt = clock.now();
@@ -113,9 +133,14 @@ export class Session {
 
     socket.on('data', (chunk: Buffer) => {
       this.now = clock.now();
+      this.linesThisRead = 0;
       this.guarded(() => this.decoder.push(chunk));
       this.unyieldedBytes += chunk.length;
-      if (this.unyieldedBytes >= READ_BATCH_BYTES) this.yieldToOthers();
+      if (this.linesThisRead > FAIR_SHARE_LINES && this.host.log.backlogBytes > LOG_BACKLOG_HIGH_BYTES) {
+        this.waitForLog();
+      } else if (this.unyieldedBytes >= READ_BATCH_BYTES) {
+        this.yieldToOthers();
+      }
     });
     socket.on('end', () => {
       this.peerReason = 'closed';
@@ -155,6 +180,17 @@ export class Session {
     this.unyieldedBytes = 0;
     this.socket.pause();
     this.host.clock.afterPendingIo(() => {
+      if (!this.ended && !this.waitingForLog) this.socket.resume();
+    });
+  }
+
+  /** Stops reading this connection until every line logged so far is written. */
+  private waitForLog(): void {
+    this.unyieldedBytes = 0;
+    this.waitingForLog = true;
+    this.socket.pause();
+    this.host.log.whenWritten(() => {
+      this.waitingForLog = false;
       if (!this.ended) this.socket.resume();
     });
   }
@@ -361,6 +397,7 @@ export class Session {
 
   private logMessage(message: Message): void {
     const hello = message.type === 'hello' ? message : undefined;
+    this.linesThisRead += 1;
     this.host.log.write({
       event: 'message',
       message: 'Received message: ' + message.msg,
@@ -406,10 +443,12 @@ export class Session {
   }
 
   private logProtocolError(error: ProtocolError, burst?: { repeated: number; codes: Record<string, number> }): void {
+    this.linesThisRead += 1;
     this.host.log.write({
       event: 'protocol_error',
       level: 'warn',
-      message: burst === undefined ? error.message : `${burst.repeated} more protocol errors, the last: ${error.message}`,
+      message:
+        burst === undefined ? error.message : `${burst.repeated} more protocol errors, the last: ${error.message}`,
       code: error.code,
       excerpt: error.excerpt,
       node: this.node,

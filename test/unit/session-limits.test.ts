@@ -1,7 +1,9 @@
 import { resolveMasterOptions } from '../../src/master';
-import { READ_BATCH_BYTES } from '../../src/master/session';
+import type { Log } from '../../src/common';
+import { FAIR_SHARE_LINES, LOG_BACKLOG_HIGH_BYTES, READ_BATCH_BYTES } from '../../src/master/session';
 import { FakeClock } from '../helpers/fake-clock';
 import { fakeSession } from '../helpers/fake-session';
+import { LogSink } from '../helpers/log-sink';
 
 const hello = (intervalMs: number): Buffer =>
   Buffer.from(`{"type":"hello","node":"n","msg":"hi","interval_ms":${intervalMs}}\r`);
@@ -144,5 +146,54 @@ describe('reading in bounded batches', () => {
     expect(socket.paused).toBe(false);
     const last = 1 + Math.ceil(READ_BATCH_BYTES / frame.length);
     expect(await sink.waitForEvent('message', { seq: last })).toBeDefined();
+  });
+});
+
+describe('a log that falls behind', () => {
+  /** The sink's log, but `backlogBytes` far above the mark, and `whenWritten` held until a test releases it. */
+  function laggingLog(sink: LogSink): { log: Log; release(): void } {
+    const held: Array<() => void> = [];
+    const log: Log = {
+      winston: sink.log.winston,
+      write: (fields) => sink.log.write(fields),
+      whenWritten: (callback) => void held.push(callback),
+      backlogBytes: 10 * LOG_BACKLOG_HIGH_BYTES,
+      close: () => sink.log.close(),
+    };
+    return { log, release: () => held.splice(0).forEach((callback) => callback()) };
+  }
+
+  it('makes a read of many lines wait until the log has written them, and lets a read of a few go on', async () => {
+    const sink = new LogSink();
+    const { log, release } = laggingLog(sink);
+    const heavy = fakeSession({ log, options: resolveMasterOptions({ port: 0 }) });
+    const light = fakeSession({ log, options: resolveMasterOptions({ port: 0 }) });
+    light.socket.emit('data', beats(1, 2));
+    expect(light.socket.paused).toBe(false);
+    heavy.socket.emit('data', beats(1, FAIR_SHARE_LINES + 1));
+    expect(heavy.socket.paused).toBe(true);
+    release();
+    expect(heavy.socket.paused).toBe(false);
+  });
+
+  it('does not time out a connection for the silence of its own waiting', async () => {
+    const sink = new LogSink();
+    const { log, release } = laggingLog(sink);
+    const clock = new FakeClock();
+    const { socket } = fakeSession({
+      clock,
+      log,
+      options: resolveMasterOptions({ port: 0, heartbeatTimeoutMs: 1000 }),
+    });
+    socket.emit('data', beats(1, FAIR_SHARE_LINES + 1));
+    expect(socket.paused).toBe(true);
+    clock.advance(5000);
+    sink.log.write({ event: 'marker', message: 'after 5 s of waiting' });
+    await sink.waitForEvent('marker');
+    expect(sink.events('disconnect')).toEqual([]);
+    release();
+    // Once reading again, silence counts: from the last restart of the count, at most one timeout later.
+    clock.advance(1000);
+    expect(await sink.waitForEvent('disconnect')).toMatchObject({ reason: 'timeout' });
   });
 });
