@@ -2,9 +2,9 @@
  * Peers that flood the master, for `npm run bench flood`
  * (`node blaster.js <port> <connections>`). Each connection says an acking
  * hello, then sends numbered heartbeats as fast as the socket takes them,
- * reading (and dropping) the acks; when the master closes it, it reconnects
- * as a new incarnation at once. Runs until its parent goes (the IPC channel),
- * then reports what it sent.
+ * reading (and dropping) the acks — or, with `never-read` as a third
+ * argument, never reading them; when the master closes it, it reconnects as a
+ * new incarnation at once. Runs until its parent goes (the IPC channel).
  */
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
@@ -15,6 +15,7 @@ const FRAMES_PER_WRITE = 500;
 
 const port = Number(process.argv[2]);
 const connections = Number(process.argv[3]);
+const neverRead = process.argv[4] === 'never-read';
 const totals = { frames: 0, connections: 0 };
 
 function blast(node: string): void {
@@ -38,7 +39,8 @@ function blast(node: string): void {
     write();
   });
   socket.on('drain', write);
-  socket.on('data', () => undefined);
+  if (neverRead) socket.pause();
+  else socket.on('data', () => undefined);
   socket.on('error', () => undefined);
   socket.on('close', () => {
     if (process.connected) blast(node);

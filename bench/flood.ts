@@ -1,9 +1,10 @@
 /**
  * A good slave's latency beside peers that flood the master
- * (`npm run bench flood`). One master build, three runs of the same length:
+ * (`npm run bench flood`). One master build, four runs of the same length:
  * the good slave alone (the reference), beside four flooding peers with the
- * master's default limits, and beside them with no frame rate limit (what
- * bounded reading alone achieves). The good slave is an acking peer that
+ * master's default limits, beside them with no frame rate limit (what
+ * bounded reading alone achieves), and beside flooders that never read their
+ * acks (what the master must not buffer for them). The good slave is an acking peer that
  * sends a numbered heartbeat every 10 ms and times, per message, the lag to
  * its `message` line (the master's timestamp, same machine clock) and the
  * round trip to its ack.
@@ -103,7 +104,7 @@ function peakRssMiB(pid: number): number {
   return match ? Number(match[1]) / 1024 : NaN;
 }
 
-async function floodRun(blasters: number, masterArgs: string[]): Promise<RunResult> {
+async function floodRun(blasters: number, masterArgs: string[], blasterArgs: string[]): Promise<RunResult> {
   const master = spawn(
     process.execPath,
     [join(ROOT, 'dist', 'cli', 'main.js'), 'master', '--port', '0', '--host', '127.0.0.1', ...masterArgs],
@@ -120,7 +121,7 @@ async function floodRun(blasters: number, masterArgs: string[]): Promise<RunResu
   try {
     const port = await portPromise;
     if (blasters > 0) {
-      blaster = fork(join(__dirname, 'blaster.js'), [String(port), String(blasters)]);
+      blaster = fork(join(__dirname, 'blaster.js'), [String(port), String(blasters), ...blasterArgs]);
       await once(blaster, 'message');
     }
     const linesBefore = counts.lines;
@@ -154,18 +155,20 @@ async function floodRun(blasters: number, masterArgs: string[]): Promise<RunResu
 }
 
 export async function reportFlood(): Promise<string[]> {
-  const runs: Array<[string, number, string[]]> = [
-    ['alone (reference)', 0, []],
-    [`beside ${BLASTERS} flooders, default limits`, BLASTERS, []],
-    [`beside ${BLASTERS} flooders, no rate limit`, BLASTERS, ['--max-frames-per-second', '1000000000']],
+  const noRateLimit = ['--max-frames-per-second', '1000000000'];
+  const runs: Array<[string, number, string[], string[]]> = [
+    ['alone (reference)', 0, [], []],
+    [`beside ${BLASTERS} flooders, default limits`, BLASTERS, [], []],
+    [`beside ${BLASTERS} flooders, no rate limit`, BLASTERS, noRateLimit, []],
+    [`beside ${BLASTERS} never-reading flooders`, BLASTERS, noRateLimit, ['never-read']],
   ];
   const out = [
     `a good slave (a heartbeat every ${GOOD_INTERVAL_MS} ms, acks on) for ${RUN_MS / 1000} s per run; lag = its message line's timestamp − send time; ms:`,
     `  ${'run'.padEnd(40)} ${'lag p50/p99/max'.padStart(18)} ${'ack rtt p50/p99/max'.padStart(22)}  lost  closed  lines/s  rate_limited  master peak RSS`,
   ];
   let reference: RunResult | undefined;
-  for (const [name, blasters, args] of runs) {
-    const r = await floodRun(blasters, args);
+  for (const [name, blasters, args, blasterArgs] of runs) {
+    const r = await floodRun(blasters, args, blasterArgs);
     reference ??= r;
     const t = (x: Tail): string => `${fmt(x.p50)}/${fmt(x.p99)}/${fmt(x.max)}`;
     out.push(
