@@ -1,5 +1,6 @@
 import { DEFAULT_MASTER_OPTIONS, MAX_FRAME_DEPTH_LIMIT, Master, type MasterOptions } from '../master';
 import { LOG_FLAGS, logFromFlags, onStopSignal } from './common-flags';
+import { TOKEN_FLAGS, tokenFromFlags } from './token-flags';
 import { parseCommand, type CommandSpec } from './flags';
 
 export const MASTER_COMMAND: CommandSpec = {
@@ -99,6 +100,7 @@ export const MASTER_COMMAND: CommandSpec = {
       description: 'Loopback port whose connections are accepted and closed unlogged, for container health checks',
       defaultText: 'none',
     },
+    ...TOKEN_FLAGS,
     ...LOG_FLAGS,
   ],
   notes:
@@ -123,6 +125,7 @@ export async function runMaster(argv: readonly string[], env: NodeJS.ProcessEnv)
     options.maxFramesPerSecond = values['max-frames-per-second'] as number;
   if (values['max-connections'] !== undefined) options.maxConnections = values['max-connections'] as number;
   if (values['health-port'] !== undefined) options.healthPort = values['health-port'] as number;
+  options.token = tokenFromFlags(values);
 
   const logFile = values['log-file'] as string | undefined;
   // The master reads back its own log file on start-up; a text-format one cannot be read back.

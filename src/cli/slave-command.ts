@@ -8,6 +8,7 @@ import {
   type SlaveOptions,
 } from '../slave';
 import { LOG_FLAGS, logFromFlags, onStopSignal } from './common-flags';
+import { TOKEN_FLAGS, tokenFromFlags } from './token-flags';
 import { parseCommand, UsageError, type CommandSpec } from './flags';
 
 export const SLAVE_COMMAND: CommandSpec = {
@@ -103,6 +104,7 @@ export const SLAVE_COMMAND: CommandSpec = {
       description: 'With a master that acks: replace a connection that leaves a message unacked this long',
       defaultText: '3 × the heartbeat interval, at least 1000',
     },
+    ...TOKEN_FLAGS,
     ...LOG_FLAGS,
   ],
   notes:
@@ -159,6 +161,7 @@ export async function runSlave(argv: readonly string[], env: NodeJS.ProcessEnv):
   if (values.acks !== undefined) options.acks = values.acks === 'on';
   if (values['max-unacked'] !== undefined) options.maxUnacked = values['max-unacked'] as number;
   if (values['ack-timeout-ms'] !== undefined) options.ackTimeoutMs = values['ack-timeout-ms'] as number;
+  options.token = tokenFromFlags(values);
   const log = logFromFlags(values);
   const slave = new Slave(options, log).start(idSource);
   onStopSignal(() => void slave.stop());

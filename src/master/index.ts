@@ -6,4 +6,4 @@ export {
   resolveMasterOptions,
   type MasterOptions,
 } from './options';
-export type { DisconnectReason } from './session';
+export type { AuthFailure, DisconnectReason } from './session';

@@ -79,6 +79,8 @@ export class Master implements SessionHost {
       port: address.port,
       host: address.address,
       health_port: this.healthPort,
+      // Whether slaves must prove the token; never the token itself.
+      auth: this.options.token !== undefined ? 'token' : undefined,
     });
     return this;
   }

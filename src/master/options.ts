@@ -1,4 +1,4 @@
-import { checkInteger } from '../common';
+import { OptionError, checkInteger } from '../common';
 import { DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_FRAME_DEPTH } from '../protocol';
 
 export interface MasterOptions {
@@ -52,6 +52,13 @@ export interface MasterOptions {
    * a master restart are not logged twice. Missing file: nothing to recover.
    */
   recoverFrom?: string;
+  /**
+   * The cluster's shared secret. When set, every connection gets a challenge
+   * and speaks for no node until its hello proves the token; anything else
+   * first ends it (`auth_failed`). Unset: no authentication, as the seed.
+   * Never logged.
+   */
+  token?: string;
 }
 
 export const DEFAULT_MASTER_PORT = 12345;
@@ -88,5 +95,6 @@ export function resolveMasterOptions(partial: Partial<MasterOptions> = {}): Mast
   checkInteger('maxFramesPerSecond', options.maxFramesPerSecond, 1, 1_000_000_000);
   checkInteger('maxConnections', options.maxConnections, 1, 1_000_000);
   if (options.healthPort !== undefined) checkInteger('healthPort', options.healthPort, 0, 65535);
+  if (options.token === '') throw new OptionError('token', 'token must not be empty');
   return options;
 }

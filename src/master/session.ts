@@ -1,6 +1,16 @@
 import type { Socket } from 'node:net';
 import { ProtocolError, type Clock, type Log } from '../common';
-import { FrameDecoder, encodeFrame, excerptOf, toMessage, toSkip, wireTypeOf, type Message } from '../protocol';
+import {
+  FrameDecoder,
+  createNonce,
+  encodeFrame,
+  excerptOf,
+  toMessage,
+  toSkip,
+  verifyProof,
+  wireTypeOf,
+  type Message,
+} from '../protocol';
 import { HeartbeatMonitor } from './heartbeat-monitor';
 import type { SeqLedger } from './ledger';
 import type { MasterOptions } from './options';
@@ -16,7 +26,17 @@ export type DisconnectReason =
   /** Handling the peer's input threw: a bug of ours, which costs that connection only. */
   | 'internal_error'
   /** More frames than `maxFramesPerSecond` allows. */
-  | 'rate_limited';
+  | 'rate_limited'
+  /** A master with a token got something else first than a hello that proves it; `code` says what ({@link AuthFailure}). */
+  | 'auth_failed';
+
+/**
+ * Why an `auth_failed` connection failed: `auth_required`, its first frame
+ * was no hello with a proof (or no frame at all could be read); `bad_proof`,
+ * a hello's proof was malformed or not of this connection's nonce, node and
+ * boot under the master's token.
+ */
+export type AuthFailure = 'auth_required' | 'bad_proof';
 
 /** The stack excerpt an `internal_error` disconnect carries, in characters. */
 const INTERNAL_ERROR_EXCERPT_CHARS = 240;
@@ -105,6 +125,8 @@ export class Session {
   private readonly decoder: FrameDecoder;
   private readonly monitor: HeartbeatMonitor;
   private now = 0;
+  /** Set while a master with a token waits for this connection's proof: the token, and the nonce it was sent. */
+  private pendingAuth: { token: string; nonce: string } | undefined;
 
   constructor(
     private readonly host: SessionHost,
@@ -130,6 +152,10 @@ export class Session {
     this.frameTokens = options.maxFramesPerSecond;
     this.tokensCountedAt = clock.now();
     log.write({ event: 'connect', message: 'Client connected', conn, remote, node: remote });
+    if (options.token !== undefined) {
+      this.pendingAuth = { token: options.token, nonce: createNonce() };
+      socket.write(encodeFrame({ type: 'challenge', nonce: this.pendingAuth.nonce }));
+    }
 
     socket.on('data', (chunk: Buffer) => {
       this.now = clock.now();
@@ -243,6 +269,7 @@ export class Session {
   private onFrame(value: Record<string, unknown>): void {
     if (this.ended || !this.takeFrameToken()) return;
     this.monitor.touch(this.now);
+    if (this.pendingAuth !== undefined && !this.authenticate(value, this.pendingAuth)) return;
     if (this.boot !== undefined && value.type === 'skip') {
       this.onSkip(value);
       return;
@@ -276,6 +303,37 @@ export class Session {
     }
     if (message.seq !== undefined) this.lastSeq = message.seq;
     this.logMessage(message);
+  }
+
+  /**
+   * The gate of a master with a token: the first frame must be a hello whose
+   * proof is of this connection's nonce and of the node and boot it names.
+   * Anything else ends the connection before it is bound to a node, so a peer
+   * without the token replaces no slave, touches no ledger and has no line
+   * logged under a slave's id. A proof seen on another connection fails here:
+   * its nonce was another.
+   */
+  private authenticate(value: Record<string, unknown>, auth: { token: string; nonce: string }): boolean {
+    const message = toMessage(value);
+    if (message instanceof ProtocolError) {
+      const proofGiven = value.type === 'hello' && value.proof !== undefined;
+      this.failAuth(proofGiven ? 'bad_proof' : 'auth_required', message.code);
+      return false;
+    }
+    if (message.type !== 'hello' || message.proof === undefined || message.node === undefined) {
+      this.failAuth('auth_required');
+      return false;
+    }
+    if (message.boot === undefined || !verifyProof(auth.token, auth.nonce, message.node, message.boot, message.proof)) {
+      this.failAuth('bad_proof');
+      return false;
+    }
+    this.pendingAuth = undefined;
+    return true;
+  }
+
+  private failAuth(code: AuthFailure, error?: string): void {
+    this.end('auth_failed', { code, error });
   }
 
   /** The timeout a hello's interval asks for, at most the master's limit; a fixed timeout stays as it is. */
@@ -412,6 +470,10 @@ export class Session {
 
   private onProtocolError(error: ProtocolError, fromFrame = true): void {
     if (this.ended || (fromFrame && !this.takeFrameToken())) return;
+    if (this.pendingAuth !== undefined) {
+      this.failAuth('auth_required', error.code);
+      return;
+    }
     this.protocolErrors += 1;
     if (this.unloggedErrors === undefined) {
       this.logProtocolError(error);

@@ -77,7 +77,9 @@ export type FailureKind =
   | 'wrong_reason'
   | 'late_disconnect'
   | 'spurious_disconnect'
-  | 'not_seen_again';
+  | 'not_seen_again'
+  /** The master refused a connection that did not prove the run's token: never expected of our own slaves. */
+  | 'auth_failed';
 
 /** Why something cannot be judged: the master is neither right nor wrong about it. */
 export type InconclusiveKind =
@@ -288,6 +290,8 @@ interface MasterDisconnect {
   masterIncarnation: number;
   node: string;
   reason: string;
+  /** The line's `code`, when it has one (why an `auth_failed` connection was refused). */
+  code: string | undefined;
   conn: number | undefined;
   seq: number | undefined;
   matched: boolean;
@@ -767,6 +771,7 @@ class Checker {
             masterIncarnation: incarnation,
             node: str(line.node) ?? '(none)',
             reason: str(line.reason) ?? '(none)',
+            code: str(line.code),
             conn,
             seq: int(line.seq),
             matched: false,
@@ -1428,6 +1433,16 @@ class Checker {
     let otherConnections = 0;
     let endOfRunDisconnects = 0;
     for (const d of this.master.disconnects) {
+      if (d.reason === 'auth_failed') {
+        this.fail({
+          node: d.node,
+          kind: 'auth_failed',
+          detail: `${d.node}: conn ${d.conn ?? '?'} refused at ${this.rel(d.at)} (auth_failed, ${
+            d.code ?? 'no code'
+          }): a peer without the run's token, or with another`,
+        });
+        continue;
+      }
       if (d.matched) continue;
       const slave = this.slaveByNode.get(d.node);
       // Reported by checkConnections as duplicated_disconnect.

@@ -1,4 +1,15 @@
 export {
+  AUTH_NONCE_BYTES,
+  PROOF_HEX_LENGTH,
+  computeProof,
+  createNonce,
+  isProofText,
+  proofInput,
+  toChallenge,
+  verifyProof,
+  type Challenge,
+} from './auth';
+export {
   DEFAULT_MAX_FRAME_BYTES,
   DEFAULT_MAX_FRAME_DEPTH,
   FRAME_SEPARATOR,

@@ -1,4 +1,5 @@
 import { ProtocolError } from '../common/errors';
+import { isProofText, PROOF_HEX_LENGTH } from './auth';
 import { excerptOf } from './frame';
 
 /** Fields every message from a slave may carry. Only `msg` is the seed's. */
@@ -24,6 +25,11 @@ export interface HelloMessage extends MessageFields {
   acks?: boolean;
   /** Identifies the slave's incarnation (process); its seq starts at 1 again with a new one. */
   boot?: string;
+  /**
+   * The answer to a master's challenge: hex HMAC-SHA256 of the connection's
+   * nonce, `node` and `boot`, keyed with the cluster token (see `auth.ts`).
+   */
+  proof?: string;
 }
 
 export interface HeartbeatMessage extends MessageFields {
@@ -134,7 +140,7 @@ export function toMessage(frame: Record<string, unknown>): Message | ProtocolErr
 }
 
 function toHello(frame: Record<string, unknown>, fields: MessageFields): HelloMessage | ProtocolError {
-  const { interval_ms: interval, acks, boot } = frame;
+  const { interval_ms: interval, acks, boot, proof } = frame;
   const hello: HelloMessage = { type: 'hello', ...fields };
   if (interval !== undefined) {
     if (!(Number.isSafeInteger(interval) && (interval as number) > 0 && (interval as number) <= MAX_INTERVAL_MS)) {
@@ -151,6 +157,13 @@ function toHello(frame: Record<string, unknown>, fields: MessageFields): HelloMe
       return invalid('boot', `a string of 1 to ${MAX_BOOT_ID_LENGTH} characters`, frame);
     }
     hello.boot = boot;
+  }
+  if (proof !== undefined) {
+    if (!isProofText(proof)) return invalid('proof', `${PROOF_HEX_LENGTH} hex digits (an HMAC-SHA256)`, frame);
+    // A proof is of a nonce, a node and a boot: without the last two there is nothing it could prove.
+    if (hello.node === undefined) return invalid('node', 'set in a hello with a proof', frame);
+    if (hello.boot === undefined) return invalid('boot', 'set in a hello with a proof', frame);
+    hello.proof = proof;
   }
   if (hello.acks === true) {
     if (hello.node === undefined) return invalid('node', 'set when acks are asked for', frame);
@@ -187,6 +200,7 @@ export function toFrame(message: Message): Record<string, unknown> {
     if (message.heartbeatIntervalMs !== undefined) frame.interval_ms = message.heartbeatIntervalMs;
     if (message.acks !== undefined) frame.acks = message.acks;
     if (message.boot !== undefined) frame.boot = message.boot;
+    if (message.proof !== undefined) frame.proof = message.proof;
   }
   return frame;
 }

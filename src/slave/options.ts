@@ -30,6 +30,13 @@ export interface SlaveOptions {
    * interval, at least 1000.
    */
   ackTimeoutMs?: number;
+  /**
+   * The cluster's shared secret. When set, the slave waits after connecting
+   * for the master's challenge (at most `connectTimeoutMs`, else it
+   * reconnects) and proves the token in its hello. Unset: it says hello at
+   * once and ignores any challenge. Never logged.
+   */
+  token?: string;
 }
 
 export const DEFAULT_SLAVE_OPTIONS: Readonly<Omit<SlaveOptions, 'node'>> = {
@@ -62,5 +69,6 @@ export function resolveSlaveOptions(partial: Partial<SlaveOptions> = {}): SlaveO
   checkInteger('backoff.maxDelayMs', options.backoff.maxDelayMs, options.backoff.initialDelayMs, 3_600_000);
   checkInteger('maxUnacked', options.maxUnacked, 1, 10_000_000);
   if (options.ackTimeoutMs !== undefined) checkInteger('ackTimeoutMs', options.ackTimeoutMs, 1, 86_400_000);
+  if (options.token === '') throw new OptionError('token', 'token must not be empty');
   return options;
 }

@@ -2,7 +2,17 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { Backoff, systemClock, type Clock, type Log, type TimerHandle } from '../common';
-import { FrameDecoder, encodeFrame, heartbeatText, helloText, toAck, toFrame, type Message } from '../protocol';
+import {
+  FrameDecoder,
+  computeProof,
+  encodeFrame,
+  heartbeatText,
+  helloText,
+  toAck,
+  toChallenge,
+  toFrame,
+  type Message,
+} from '../protocol';
 import { ackTimeoutOf, resolveSlaveOptions, type SlaveOptions } from './options';
 import { Outbox } from './outbox';
 
@@ -38,6 +48,8 @@ export class Slave {
   private masterAcks = false;
   /** The master answered this connection's hello: what was held back for it may go. */
   private helloAnswered = false;
+  /** With a token: this connection's hello waits for the master's challenge. */
+  private challengePending = false;
   private readonly outbox: Outbox;
   private readonly backoff: Backoff;
   private resolveDone!: () => void;
@@ -74,6 +86,8 @@ export class Slave {
       id_source: idSource,
       acks,
       boot: acks ? this.boot : undefined,
+      // Whether this slave proves a token; never the token itself.
+      auth: this.options.token !== undefined ? 'token' : undefined,
     });
     this.connect(1);
     return this;
@@ -137,8 +151,18 @@ export class Slave {
       this.helloAnswered = false;
       this.backoff.reset();
       this.write('connected', `Connected to ${masterHost}:${masterPort}`, { local_port: socket.localPort });
-      this.sayHello(socket);
-      this.scheduleHeartbeat();
+      if (this.options.token === undefined) {
+        this.sayHello(socket);
+        this.scheduleHeartbeat();
+        return;
+      }
+      // Nothing goes out before the hello that proves the token, which needs the master's nonce. A master
+      // without a token (or the seed's) sends none: give up on it as on a connect that hangs.
+      this.challengePending = true;
+      this.timer = this.clock.setTimeout(() => {
+        this.failure = 'no_challenge';
+        socket.destroy();
+      }, connectTimeoutMs);
     });
     this.readAcks(socket);
     socket.on('error', (err: NodeJS.ErrnoException) => {
@@ -148,13 +172,21 @@ export class Slave {
   }
 
   /**
-   * Acks from the master. Anything else it writes is read and dropped, so a
-   * chatty master cannot fill our buffers (the seed's master writes nothing).
+   * Acks and challenges from the master. Anything else it writes is read and
+   * dropped, so a chatty master cannot fill our buffers (the seed's master
+   * writes nothing). Without a token, a challenge is dropped too: the master
+   * then ends the connection and says why in its log.
    */
   private readAcks(socket: Socket): void {
+    const { token } = this.options;
     const decoder = new FrameDecoder(
       {
         frame: (frame) => {
+          const challenge = token === undefined ? undefined : toChallenge(frame);
+          if (token !== undefined && challenge !== undefined) {
+            if (socket === this.socket && this.challengePending) this.onChallenge(socket, token, challenge.nonce);
+            return;
+          }
           const ack = toAck(frame);
           if (ack !== undefined && ack.node === this.options.node && socket === this.socket) {
             this.onAck(ack.seq);
@@ -168,8 +200,15 @@ export class Slave {
       { maxFrameBytes: MAX_ACK_FRAME_BYTES },
     );
     socket.on('data', (chunk: Buffer) => {
-      if (this.options.acks) decoder.push(chunk);
+      if (this.options.acks || token !== undefined) decoder.push(chunk);
     });
+  }
+
+  private onChallenge(socket: Socket, token: string, nonce: string): void {
+    this.challengePending = false;
+    this.cancelTimer();
+    this.sayHello(socket, computeProof(token, nonce, this.options.node, this.boot));
+    this.scheduleHeartbeat();
   }
 
   private onAck(seq: number): void {
@@ -180,10 +219,11 @@ export class Slave {
     else this.drained?.();
   }
 
-  private sayHello(socket: Socket): void {
+  /** `proof`: the answer to this connection's challenge, for a slave with a token. */
+  private sayHello(socket: Socket, proof?: string): void {
     const { node, heartbeatIntervalMs, acks } = this.options;
     if (!acks) {
-      this.send('hello');
+      this.send('hello', proof);
       return;
     }
     // A hello that asks for acks opens a connection and has no seq. With a master known to ack,
@@ -197,6 +237,7 @@ export class Slave {
       heartbeatIntervalMs,
       acks: true,
       boot: this.boot,
+      proof,
     };
     socket.write(encodeFrame(toFrame(hello)));
     this.write('sent', hello.msg, { type: 'hello', acks: true, boot: this.boot });
@@ -253,12 +294,14 @@ export class Slave {
     }, heartbeatIntervalMs);
   }
 
-  private send(type: 'hello' | 'heartbeat'): void {
+  /** `proof` goes into a hello only, with the boot it is of. */
+  private send(type: 'hello' | 'heartbeat', proof?: string): void {
     const { node, heartbeatIntervalMs, acks } = this.options;
     this.seq += 1;
+    const auth = proof === undefined ? {} : { boot: this.boot, proof };
     const message: Message =
       type === 'hello'
-        ? { type, node, seq: this.seq, ts: this.clock.now(), msg: helloText(node), heartbeatIntervalMs }
+        ? { type, node, seq: this.seq, ts: this.clock.now(), msg: helloText(node), heartbeatIntervalMs, ...auth }
         : { type, node, seq: this.seq, ts: this.clock.now(), msg: heartbeatText(node) };
     const frame = encodeFrame(toFrame(message));
     if (acks) this.keep({ seq: this.seq, type, frame });

@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import Docker from 'dockerode';
 import { parseLogLine } from '../../src/orchestrator/backend';
 import { ContainerLog, ROOT, runOnce, sh } from '../helpers/docker';
@@ -9,7 +11,14 @@ const docker = new Docker();
 const IMAGE = process.env.E2E_IMAGE ?? 'picluster:e2e';
 const PROJECT = `picluster-e2e-${process.pid}`;
 const VERSION = (JSON.parse(readFileSync(`${ROOT}/package.json`, 'utf8')) as { version: string }).version;
-const composeEnv = { PICLUSTER_IMAGE: IMAGE, SLAVES: '3', HEARTBEAT_INTERVAL_MS: '300' };
+// The token the README has a new user make (scripts/make-token.sh), here outside the repository.
+const secretDir = mkdtempSync(join(tmpdir(), 'picluster-e2e-secret-'));
+const composeEnv = {
+  PICLUSTER_IMAGE: IMAGE,
+  SLAVES: '3',
+  HEARTBEAT_INTERVAL_MS: '300',
+  CLUSTER_TOKEN_SECRET_FILE: join(secretDir, 'secrets', 'cluster_token'),
+};
 const compose = (...args: string[]): Promise<string> => sh('docker', ['compose', '-p', PROJECT, ...args], composeEnv);
 
 async function projectContainers(service: string): Promise<Docker.ContainerInfo[]> {
@@ -24,10 +33,12 @@ describe('images and compose (real Docker)', () => {
     // On the base made from packages unless OFFLINE_BASE=0 says a registry can be
     // reached: this project's machines have none, and a pull would only fail.
     await sh('scripts/build-images.sh', [], { IMAGE, OFFLINE_BASE: process.env.OFFLINE_BASE ?? '1' }, 1_200_000);
+    await sh('scripts/make-token.sh', [], composeEnv);
   });
 
   afterAll(async () => {
     await compose('down', '--timeout', '5', '--remove-orphans', '--volumes').catch(() => undefined);
+    rmSync(secretDir, { recursive: true, force: true });
   });
 
   it('built one image for linux/amd64 and linux/arm64 that runs picluster on each (arm64 under emulation)', async () => {
@@ -50,12 +61,19 @@ describe('images and compose (real Docker)', () => {
     try {
       const slaves = (await projectContainers('slave')).map((info) => info.Names[0]!.replace(/^\//, '')).sort();
       expect(slaves).toEqual([1, 2, 3].map((n) => `${PROJECT}-slave-${n}`));
+      // The master reads the token from the secret and takes the slaves, which prove it.
+      expect(await log.waitFor((l) => l.event === 'listening')).toMatchObject({ auth: 'token' });
       for (const node of slaves) {
         await log.waitFor((l) => l.event === 'message' && l.node === node && l.type === 'hello');
         await log.waitFor(
           (l) => l.event === 'message' && l.node === node && l.type === 'heartbeat' && (l.seq as number) >= 3,
         );
       }
+
+      expect(log.lines.filter((l) => l.event === 'disconnect')).toEqual([]);
+      const token = readFileSync(composeEnv.CLUSTER_TOKEN_SECRET_FILE, 'utf8').trim();
+      expect(token).toMatch(/^[0-9a-f]{64}$/);
+      expect(JSON.stringify(log.lines)).not.toContain(token);
 
       const victim = slaves[1]!;
       const container = docker.getContainer(victim);
@@ -75,16 +93,22 @@ describe('images and compose (real Docker)', () => {
 
       // Started again, the master reads its LOG_FILE back from the volume: the last seq of every slave.
       await compose('start', 'master');
-      let recovered: Record<string, unknown> | undefined;
-      for (const deadline = Date.now() + 60_000; recovered === undefined && Date.now() < deadline;) {
-        const lines = (await compose('logs', '--no-log-prefix', 'master')).split('\n');
+      let lines: Array<Record<string, unknown> | undefined> = [];
+      const recoveredAt = (): number => lines.findIndex((line) => line?.event === 'recovered');
+      // A slave's hello after the recovery: the new master, with the token from the secret, took it.
+      const rejoined = (): boolean =>
+        recoveredAt() >= 0 && lines.slice(recoveredAt()).some((l) => l?.event === 'message' && l.type === 'hello');
+      for (const deadline = Date.now() + 60_000; !rejoined() && Date.now() < deadline;) {
         // Compose may lead each line with a terminal control sequence.
-        recovered = lines
-          .map((line) => parseLogLine(line.slice(line.indexOf('{'))))
-          .find((line) => line?.event === 'recovered');
-        if (recovered === undefined) await new Promise((resolve) => setTimeout(resolve, 500));
+        lines = (await compose('logs', '--no-log-prefix', 'master'))
+          .split('\n')
+          .map((line) => parseLogLine(line.slice(line.indexOf('{'))));
+        if (!rejoined()) await new Promise((resolve) => setTimeout(resolve, 500));
       }
-      expect(recovered).toMatchObject({ nodes: 3, unreadable: 0 });
+      expect(lines[recoveredAt()]).toMatchObject({ nodes: 3, unreadable: 0 });
+      expect(rejoined()).toBe(true);
+      // Not one connection of either master was refused for want of the token.
+      expect(lines.filter((l) => l?.reason === 'auth_failed')).toEqual([]);
     } finally {
       log.close();
     }

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, CliProcess, runCli, SPAWN_TEST_TIMEOUT_MS } from '../helpers/cli';
@@ -271,5 +271,72 @@ describe('picluster CLI', () => {
     expect(master.stdout).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z info +listening +Listening on port \d+ port=\d+/);
     master.kill('SIGTERM');
     expect((await master.exited).code).toBe(0);
+  });
+});
+
+describe('picluster CLI with a cluster token', () => {
+  const TOKEN = 'cli-token-0123456789abcdef';
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'picluster-token-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('lists --token and --token-file with their variables in help, for master and slave', async () => {
+    for (const command of ['master', 'slave']) {
+      const { stdout } = await runCli([command, '--help']);
+      expect(stdout).toMatch(/--token <secret> .*\[env CLUSTER_TOKEN;/);
+      expect(stdout).toMatch(/--token-file <path> .*\[env CLUSTER_TOKEN_FILE\]/);
+    }
+    // A token in the environment shows in no help text.
+    expect((await runCli(['master', '--help'], { CLUSTER_TOKEN: TOKEN })).stdout).not.toContain(TOKEN);
+  });
+
+  it.each([
+    ['both a token and a token file', (file: string) => [['--token', TOKEN, '--token-file', file], {}], 'are both set'],
+    [
+      'the variables of both',
+      (file: string) => [[], { CLUSTER_TOKEN: TOKEN, CLUSTER_TOKEN_FILE: file }],
+      'are both set',
+    ],
+    ['a missing token file', (file: string) => [['--token-file', `${file}.missing`], {}], 'cannot be read: ENOENT'],
+    ['an empty token file', (file: string) => [[], { CLUSTER_TOKEN_FILE: `${file}.empty` }], 'is empty'],
+    ['a token file that is a directory', () => [['--token-file', dir], {}], 'cannot be read: EISDIR'],
+  ] as const)(
+    'refuses %s with one line that names the file, never the token, exit code 2',
+    async (_what, make, text) => {
+      const file = join(dir, 'token');
+      writeFileSync(file, `${TOKEN}\n`);
+      writeFileSync(`${file}.empty`, '\n');
+      const [args, env] = make(file) as [string[], Record<string, string>];
+      for (const command of ['master', 'slave']) {
+        const { code, stderr, stdout } = await runCli([command, ...args], env);
+        expect(code).toBe(2);
+        expect(stderr).toContain(text);
+        if (text !== 'are both set') expect(stderr).toContain(args[1] ?? env.CLUSTER_TOKEN_FILE);
+        expect(stderr.trim().split('\n')).toHaveLength(1);
+        expect(stderr + stdout).not.toContain(TOKEN);
+      }
+    },
+  );
+
+  it('runs an authenticated master and slave from a token file (a Docker secret) and logs no token', async () => {
+    const file = join(dir, 'cluster_token');
+    writeFileSync(file, `${TOKEN}\n`);
+    const { master, port } = await startMaster([], { CLUSTER_TOKEN_FILE: file });
+    expect(master.events('listening')[0]).toMatchObject({ auth: 'token' });
+    const slave = start(
+      ['slave', '--master', `127.0.0.1:${port}`, '--id', 'authed', '--heartbeat-interval-ms', HEARTBEAT_INTERVAL_MS],
+      { CLUSTER_TOKEN: TOKEN },
+    );
+    await master.waitForEvent('message', { node: 'authed', seq: 3 });
+    expect(master.events('disconnect')).toEqual([]);
+    expect(slave.events('starting')[0]).toMatchObject({ auth: 'token' });
+    slave.kill('SIGTERM');
+    expect((await slave.exited).code).toBe(0);
+    await master.waitForEvent('disconnect', { node: 'authed', reason: 'closed' });
+    master.kill('SIGTERM');
+    expect((await master.exited).code).toBe(0);
+    expect(master.stdout + master.stderr + slave.stdout + slave.stderr).not.toContain(TOKEN);
   });
 });

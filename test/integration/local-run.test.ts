@@ -128,6 +128,13 @@ describe('picluster run, local backend', () => {
     expect(listening).toHaveLength(2);
     expect(listening[1]!.port).toBe(listening[0]!.port);
     expect(master.at(-1)!.event).toBe('shutdown');
+    // Both masters and every slave process ran with the run's token, and none was refused.
+    expect(listening.map((line) => line.auth)).toEqual(['token', 'token']);
+    for (let n = 1; n <= scenario.slaves; n += 1) {
+      const starting = lines(join(outDir, `slave-${n}.jsonl`)).filter((line) => line.event === 'starting');
+      expect(starting.map((line) => line.auth)).toEqual(starting.map(() => 'token'));
+    }
+    expect(master.filter((line) => line.reason === 'auth_failed')).toEqual([]);
     // A killed slave and a stopped one each have two incarnations.
     const starts = (name: string): number =>
       lines(join(outDir, `${name}.jsonl`)).filter((line) => line.event === 'starting').length;

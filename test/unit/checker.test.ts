@@ -895,6 +895,32 @@ describe('rule d: spurious disconnects', () => {
     expect(report.endOfRunDisconnects).toBe(3);
   });
 
+  it('fails a connection the master refused for want of the token, though it never named a slave', () => {
+    const run = kcp();
+    expectPass(checkRun(run));
+    const i = indexOf(run, msg('node-1', 8));
+    run.master.splice(i, 0, {
+      timestamp: run.master[i]?.timestamp as string,
+      level: 'info',
+      event: 'disconnect',
+      message: 'Client disconnected',
+      node: '10.9.9.9:5000',
+      reason: 'auth_failed',
+      code: 'bad_proof',
+      conn: 42,
+    });
+    const report = checkRun(run);
+    expect(report.verdict).toBe('fail');
+    expect(report.failures).toEqual([
+      expect.objectContaining({
+        node: '10.9.9.9:5000',
+        kind: 'auth_failed',
+        detail: expect.stringContaining('bad_proof'),
+      }),
+    ]);
+    expect(report.otherConnections).toBe(0);
+  });
+
   it('counts an extra disconnect after a kill as duplicated ("exactly one")', () => {
     const run = kcp();
     const i = indexOf(run, disc('node-2', 'closed'));

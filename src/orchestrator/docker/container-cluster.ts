@@ -1,6 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createWriteStream, existsSync, type WriteStream } from 'node:fs';
-import { join } from 'node:path';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import Docker from 'dockerode';
 import { ExitGuard, checkInteger } from '../../common';
 import {
@@ -19,6 +21,12 @@ export const DEFAULT_DOCKER_IMAGE = 'picluster:latest';
 
 /** The project's `compose.yaml`: `{src,dist}/orchestrator/docker` -> the repository root. */
 export const DEFAULT_COMPOSE_FILE = join(__dirname, '..', '..', '..', 'compose.yaml');
+
+/**
+ * The variable the Compose file's `cluster_token` secret takes its file from:
+ * a run sets it to a token of its own ({@link ContainerCluster.tokenFile}).
+ */
+export const TOKEN_SECRET_FILE_VARIABLE = 'CLUSTER_TOKEN_SECRET_FILE';
 
 /** How often a wait on the engine (a fault's confirmation, tasks to run) polls it, in ms. */
 const POLL_MS = 50;
@@ -424,11 +432,36 @@ export abstract class ContainerCluster<
     }
   }
 
-  /** Opens (appends to) `<runDir>/<name>.jsonl` for the master and each slave; resolves with their names. */
+  /**
+   * The run's own token, which {@link openFiles} writes: the Compose file's
+   * `cluster_token` secret is made from it, so every run authenticates its
+   * slaves (and the checker fails any `auth_failed`). Absolute: `docker stack
+   * deploy` reads the file from its own working directory.
+   */
+  protected get tokenFile(): string {
+    return resolve(this.runDir, 'secrets', 'cluster_token');
+  }
+
+  /**
+   * Opens (appends to) `<runDir>/<name>.jsonl` for the master and each slave,
+   * writes the run's {@link tokenFile}; resolves with the nodes' names.
+   */
   protected async openFiles(): Promise<string[]> {
     const names = ['master', ...Array.from({ length: this.scenario.slaves }, (_, index) => `slave-${index + 1}`)];
-    await Promise.all(names.map((name) => this.openFile(name)));
+    await Promise.all([...names.map((name) => this.openFile(name)), this.writeToken()]);
     return names;
+  }
+
+  private async writeToken(): Promise<void> {
+    const file = this.tokenFile;
+    try {
+      await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+      // Readable by all: Compose bind-mounts the file as it is, and the image's user may not own it;
+      // the directory keeps other users of this machine out.
+      await writeFile(file, `${randomBytes(32).toString('hex')}\n`, { mode: 0o644 });
+    } catch (err) {
+      throw new RunError('PICLUSTER_ERR_RUN_DIR', `cannot write ${file}: ${(err as Error).message}`, { cause: err });
+    }
   }
 
   private async openFile(name: string): Promise<void> {

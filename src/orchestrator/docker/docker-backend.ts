@@ -9,6 +9,7 @@ import {
   containerNameOf,
   liveClustersOf,
   resolveContainerBackendOptions,
+  TOKEN_SECRET_FILE_VARIABLE,
   type ContainerBackendOptions,
   type NodeContainer,
 } from './container-cluster';
@@ -118,6 +119,7 @@ export class DockerCluster extends ContainerCluster<DockerBackendOptions> {
       RECONNECT_MAX_DELAY_MS: String(reconnectMaxDelayOf(scenario)),
       // The log is parsed: a LOG_FORMAT=text in the caller's environment must not reach the nodes.
       LOG_FORMAT: 'json',
+      [TOKEN_SECRET_FILE_VARIABLE]: this.tokenFile,
     });
   }
 

@@ -13,6 +13,7 @@ export {
 export {
   DEFAULT_COMPOSE_FILE,
   DEFAULT_DOCKER_IMAGE,
+  TOKEN_SECRET_FILE_VARIABLE,
   ContainerCluster,
   liveClustersOf,
   resolveContainerBackendOptions,

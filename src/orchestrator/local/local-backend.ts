@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -101,12 +102,14 @@ class NodeProcess {
     readonly label: string,
     cliPath: string,
     args: string[],
+    /** The run's token: in the environment, where other users cannot read it as they can argv. */
+    token: string,
     logFile: WriteStream,
     onLine?: (line: MasterLogLine) => void,
   ) {
     this.child = spawn(process.execPath, [cliPath, ...args], {
       // Only PATH: a MASTER_PORT, LOG_FILE or HEARTBEAT_COUNT in the runner's environment must not reach the nodes.
-      env: { PATH: process.env.PATH ?? '' },
+      env: { PATH: process.env.PATH ?? '', CLUSTER_TOKEN: token },
       stdio: ['ignore', 'pipe', 'pipe'],
       // Its own process group: a Ctrl-C in the terminal reaches only the runner, which stops nodes in order.
       detached: true,
@@ -256,6 +259,8 @@ class LocalCluster implements StartedCluster {
   private logError: Error | undefined;
   private readonly intervalMs: number;
   private readonly timeoutMs: number;
+  /** Every run authenticates its slaves, each with a token of its own: the checker fails any `auth_failed`. */
+  private readonly token = randomBytes(32).toString('hex');
 
   constructor(
     private readonly options: LocalBackendOptions,
@@ -374,6 +379,7 @@ class LocalCluster implements StartedCluster {
         '--log-file',
         join(this.runDir, RUN_FILES.masterLogFile),
       ],
+      this.token,
       this.masterLog!,
       (line) => this.sinks.onMasterLine(line),
     );
@@ -426,6 +432,7 @@ class LocalCluster implements StartedCluster {
         '--log-format',
         'json',
       ],
+      this.token,
       slot.logFile,
     );
     slot.process = node;

@@ -9,6 +9,7 @@ import {
   liveClustersOf,
   resolveContainerBackendOptions,
   startFailed,
+  TOKEN_SECRET_FILE_VARIABLE,
   type ContainerBackendOptions,
   type ContainerLogFollower,
   type NodeContainer,
@@ -160,6 +161,7 @@ export class SwarmCluster extends ContainerCluster<SwarmBackendOptions> {
       // Faults go through this engine: every task runs on its node (the placement is set once its id is known).
       SLAVES_PER_NODE: '0',
       LOG_FORMAT: 'json',
+      [TOKEN_SECRET_FILE_VARIABLE]: this.tokenFile,
     };
     this.swarmStack = new SwarmStack(this.stack, options.composeFile, this.stackEnv);
   }
