@@ -76,12 +76,15 @@ async function stackResources(prefix: string): Promise<string[]> {
 describe('Docker Swarm: compose.yaml as a stack, and a scenario on the swarm backend (real Docker)', () => {
   let swarm: SwarmSession | undefined;
   let runDir: string;
+  const tokenFile = (): string => join(runDir, 'secrets', 'cluster_token');
 
   beforeAll(async () => {
     runDir = mkdtempSync(join(tmpdir(), 'picluster-swarm-'));
     // Always built, as in the other e2e tests: an image left by an earlier checkout would test old code.
     await sh('scripts/build-images.sh', [], { IMAGE, OFFLINE_BASE: process.env.OFFLINE_BASE ?? '1' }, 1_200_000);
     swarm = await joinSwarm(docker);
+    // compose.yaml's secret, made as the README has a user make it, here in the test's directory.
+    await sh('scripts/make-token.sh', [], { CLUSTER_TOKEN_SECRET_FILE: tokenFile() });
   });
 
   afterAll(async () => {
@@ -99,7 +102,7 @@ describe('Docker Swarm: compose.yaml as a stack, and a scenario on the swarm bac
     await sh(
       'docker',
       ['stack', 'deploy', '--resolve-image', 'never', '--detach=true', '--compose-file', 'compose.yaml', STACK],
-      { PICLUSTER_IMAGE: imageId, SLAVES: '3', HEARTBEAT_INTERVAL_MS: '300' },
+      { PICLUSTER_IMAGE: imageId, SLAVES: '3', HEARTBEAT_INTERVAL_MS: '300', CLUSTER_TOKEN_SECRET_FILE: tokenFile() },
     );
     const masterInfo = await pollAsync(
       async () =>
@@ -122,6 +125,9 @@ describe('Docker Swarm: compose.yaml as a stack, and a scenario on the swarm bac
       );
       const named = new Set(log.lines.filter((l) => l.event === 'message').map((l) => l.node));
       expect([...named].sort()).toEqual(slaves);
+      // The master took the token from the secret, and every slave proved it.
+      expect(log.lines.find((l) => l.event === 'listening')).toMatchObject({ auth: 'token' });
+      expect(log.lines.filter((l) => l.event === 'disconnect' && l.reason === 'auth_failed')).toEqual([]);
     } finally {
       log.close();
     }
