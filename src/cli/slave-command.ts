@@ -9,6 +9,7 @@ import {
 } from '../slave';
 import { LOG_FLAGS, logFromFlags, onStopSignal } from './common-flags';
 import { parseCommand, UsageError, type CommandSpec } from './flags';
+import { SLAVE_TLS_FLAGS, TlsFileError, cannotStart, readSlaveTls, slaveTlsFiles } from './tls-flags';
 
 export const SLAVE_COMMAND: CommandSpec = {
   name: 'slave',
@@ -103,6 +104,7 @@ export const SLAVE_COMMAND: CommandSpec = {
       description: 'With a master that acks: replace a connection that leaves a message unacked this long',
       defaultText: '3 × the heartbeat interval, at least 1000',
     },
+    ...SLAVE_TLS_FLAGS,
     ...LOG_FLAGS,
   ],
   notes:
@@ -135,6 +137,7 @@ export async function runSlave(argv: readonly string[], env: NodeJS.ProcessEnv):
   const { values, help } = parseCommand(SLAVE_COMMAND, argv, env);
   if (help) return 'help';
   const { host, port } = parseMasterAddress(values.master as string | undefined, env);
+  const tlsFiles = slaveTlsFiles(values);
   const options: Partial<SlaveOptions> = { masterHost: host, masterPort: port };
   let idSource: NodeIdSource | 'flag' = 'flag';
   if (values.id !== undefined) {
@@ -160,6 +163,12 @@ export async function runSlave(argv: readonly string[], env: NodeJS.ProcessEnv):
   if (values['max-unacked'] !== undefined) options.maxUnacked = values['max-unacked'] as number;
   if (values['ack-timeout-ms'] !== undefined) options.ackTimeoutMs = values['ack-timeout-ms'] as number;
   const log = logFromFlags(values);
+  try {
+    if (tlsFiles !== undefined) options.tls = readSlaveTls(tlsFiles);
+  } catch (err) {
+    if (err instanceof TlsFileError) return cannotStart(log, err);
+    throw err;
+  }
   const slave = new Slave(options, log).start(idSource);
   onStopSignal(() => void slave.stop());
   await slave.done;
