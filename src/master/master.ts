@@ -129,6 +129,8 @@ export class Master implements SessionHost {
     server.on('tlsClientError', (error, socket) => {
       // Handshakes that stop() cut short are ours, not the peers' failures.
       if (this.stopping === undefined) this.handshakeFailures.record(error, socket);
+      // Node closes the socket after most failures, but not after a handshake timeout.
+      socket.destroy();
     });
     return server;
   }
