@@ -6,10 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Master, type MasterTlsOptions } from '../../src/master';
 import { Slave, type SlaveTlsOptions } from '../../src/slave';
-import { CLI, CliProcess, runCli, SPAWN_TEST_TIMEOUT_MS } from '../helpers/cli';
+import { CLI, CliProcess, expectUsageError, runCli, SPAWN_TEST_TIMEOUT_MS } from '../helpers/cli';
 import { LogSink, type LogLine } from '../helpers/log-sink';
 import { startInProcessMaster } from '../helpers/master';
 import { rawClient } from '../helpers/peers';
+import { startInProcessSlave } from '../helpers/slave';
 import { afterPolls, pollUntil } from '../helpers/wait';
 
 const MAKE_CERTS = join(__dirname, '..', '..', 'scripts', 'make-certs.sh');
@@ -62,10 +63,8 @@ function startSlave(
   tls: SlaveTlsOptions,
   options: Partial<ConstructorParameters<typeof Slave>[0]> = {},
 ): { slave: Slave; slaveLog: LogSink } {
-  const slaveLog = new LogSink();
-  const slave = new Slave(
+  return startInProcessSlave(
     {
-      masterHost: '127.0.0.1',
       masterPort: master.port,
       node,
       heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
@@ -73,10 +72,8 @@ function startSlave(
       tls,
       ...options,
     },
-    slaveLog.log,
-  ).start();
-  cleanups.push(() => slave.stop());
-  return { slave, slaveLog };
+    cleanups,
+  );
 }
 
 const trusting = (): SlaveTlsOptions => ({ ca: pem(join(certs, 'ca.pem')) });
@@ -295,13 +292,9 @@ describe('TLS from the command line', () => {
     [['master', '--tls-client-ca', 'ca.pem'], {}, '--tls-client-ca (TLS_CLIENT_CA) needs --tls-cert and --tls-key'],
     [['slave', '--tls-ca', 'ca.pem', '--tls-client-key', 'k.pem'], {}, '--tls-client-key (TLS_CLIENT_KEY) needs'],
     [['slave', '--tls-client-cert', 'c.pem', '--tls-client-key', 'k.pem'], {}, 'needs --tls-ca (TLS_CA) or --tls'],
-  ])('refuses %j %j with one line naming the flag, exit code 2', async (args, env, text) => {
-    const { code, stderr, stdout } = await runCli(args, env);
-    expect(code).toBe(2);
-    expect(stderr).toContain(text);
-    expect(stderr.trim().split('\n')).toHaveLength(1);
-    expect(stdout).toBe('');
-  });
+  ])('refuses %j %j with one line naming the flag, exit code 2', (args, env, text) =>
+    expectUsageError(args, env, text),
+  );
 
   it.each([
     ['master', '--tls-cert', 'missing.pem', 'cannot read --tls-cert file'],
