@@ -2,6 +2,7 @@ import { DEFAULT_MASTER_OPTIONS, MAX_FRAME_DEPTH_LIMIT, Master, type MasterOptio
 import { LOG_FLAGS, logFromFlags, onStopSignal } from './common-flags';
 import { TOKEN_FLAGS, tokenFromFlags } from './token-flags';
 import { parseCommand, type CommandSpec } from './flags';
+import { MASTER_TLS_FLAGS, TlsFileError, cannotStart, masterTlsFiles, readMasterTls } from './tls-flags';
 
 export const MASTER_COMMAND: CommandSpec = {
   name: 'master',
@@ -101,6 +102,7 @@ export const MASTER_COMMAND: CommandSpec = {
       defaultText: 'none',
     },
     ...TOKEN_FLAGS,
+    ...MASTER_TLS_FLAGS,
     ...LOG_FLAGS,
   ],
   notes:
@@ -127,10 +129,18 @@ export async function runMaster(argv: readonly string[], env: NodeJS.ProcessEnv)
   if (values['health-port'] !== undefined) options.healthPort = values['health-port'] as number;
   options.token = tokenFromFlags(values);
 
+  const tlsFiles = masterTlsFiles(values);
+
   const logFile = values['log-file'] as string | undefined;
   // The master reads back its own log file on start-up; a text-format one cannot be read back.
   if (logFile !== undefined && values['log-format'] !== 'text') options.recoverFrom = logFile;
   const log = logFromFlags(values);
+  try {
+    if (tlsFiles !== undefined) options.tls = readMasterTls(tlsFiles);
+  } catch (err) {
+    if (err instanceof TlsFileError) return cannotStart(log, err);
+    throw err;
+  }
   const master = new Master(options, log);
   try {
     await master.start();

@@ -10,6 +10,7 @@ import {
 import { LOG_FLAGS, logFromFlags, onStopSignal } from './common-flags';
 import { TOKEN_FLAGS, tokenFromFlags } from './token-flags';
 import { parseCommand, UsageError, type CommandSpec } from './flags';
+import { SLAVE_TLS_FLAGS, TlsFileError, cannotStart, readSlaveTls, slaveTlsFiles } from './tls-flags';
 
 export const SLAVE_COMMAND: CommandSpec = {
   name: 'slave',
@@ -105,6 +106,7 @@ export const SLAVE_COMMAND: CommandSpec = {
       defaultText: '3 × the heartbeat interval, at least 1000',
     },
     ...TOKEN_FLAGS,
+    ...SLAVE_TLS_FLAGS,
     ...LOG_FLAGS,
   ],
   notes:
@@ -137,6 +139,7 @@ export async function runSlave(argv: readonly string[], env: NodeJS.ProcessEnv):
   const { values, help } = parseCommand(SLAVE_COMMAND, argv, env);
   if (help) return 'help';
   const { host, port } = parseMasterAddress(values.master as string | undefined, env);
+  const tlsFiles = slaveTlsFiles(values);
   const options: Partial<SlaveOptions> = { masterHost: host, masterPort: port };
   let idSource: NodeIdSource | 'flag' = 'flag';
   if (values.id !== undefined) {
@@ -163,6 +166,12 @@ export async function runSlave(argv: readonly string[], env: NodeJS.ProcessEnv):
   if (values['ack-timeout-ms'] !== undefined) options.ackTimeoutMs = values['ack-timeout-ms'] as number;
   options.token = tokenFromFlags(values);
   const log = logFromFlags(values);
+  try {
+    if (tlsFiles !== undefined) options.tls = readSlaveTls(tlsFiles);
+  } catch (err) {
+    if (err instanceof TlsFileError) return cannotStart(log, err);
+    throw err;
+  }
   const slave = new Slave(options, log).start(idSource);
   onStopSignal(() => void slave.stop());
   await slave.done;

@@ -11,6 +11,8 @@ export type ErrorCode =
   | 'PICLUSTER_ERR_INVALID_FIELD'
   | 'PICLUSTER_ERR_NODE_MISMATCH'
   | 'PICLUSTER_ERR_INVALID_OPTION'
+  /** A TLS certificate or key file that cannot be read, or is not what its flag wants. */
+  | 'PICLUSTER_ERR_TLS_FILE'
   | 'PICLUSTER_ERR_INVALID_SCENARIO'
   | 'PICLUSTER_ERR_SCENARIO_UNREADABLE'
   | 'PICLUSTER_ERR_NODE_START'

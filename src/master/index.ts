@@ -5,5 +5,6 @@ export {
   MAX_FRAME_DEPTH_LIMIT,
   resolveMasterOptions,
   type MasterOptions,
+  type MasterTlsOptions,
 } from './options';
 export type { AuthFailure, DisconnectReason } from './session';

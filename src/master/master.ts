@@ -1,6 +1,8 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
 import { systemClock, type Clock, type Log } from '../common';
 import { connectionLimit, openFilesLimit } from './descriptor-limit';
+import { HandshakeFailures } from './handshake-failures';
 import { SeqLedger } from './ledger';
 import { resolveMasterOptions, type MasterOptions } from './options';
 import { Session, type SessionHost } from './session';
@@ -12,7 +14,7 @@ const LAST_ACKS_GRACE_MS = 1000;
 const REFUSALS_WINDOW_MS = 1000;
 
 /**
- * The master: accepts slaves over TCP and logs every message and every
+ * The master: accepts slaves over TCP (or TLS) and logs every message and every
  * disconnect. `start()` resolves once it listens; `stop()` ends every session
  * with reason `shutdown` and logs a final `shutdown` line.
  */
@@ -28,6 +30,9 @@ export class Master implements SessionHost {
   private stopping: Promise<void> | undefined;
   /** Connections refused since the last `limit` line about them; a line is due while it is > 0. */
   private refused = 0;
+  private readonly handshakeFailures: HandshakeFailures;
+  /** With TLS, every TCP connection, its handshake done or not: one still in it is no session yet. */
+  private readonly tcpSockets = new Set<Socket>();
 
   constructor(
     options: Partial<MasterOptions>,
@@ -35,7 +40,8 @@ export class Master implements SessionHost {
     readonly clock: Clock = systemClock,
   ) {
     this.options = resolveMasterOptions(options);
-    this.server = createServer((socket) => this.accept(socket));
+    this.handshakeFailures = new HandshakeFailures(log, clock);
+    this.server = this.createServer();
     this.server.on('drop', () => this.onRefused());
   }
 
@@ -81,8 +87,54 @@ export class Master implements SessionHost {
       health_port: this.healthPort,
       // Whether slaves must prove the token; never the token itself.
       auth: this.options.token !== undefined ? 'token' : undefined,
+      tls: this.options.tls !== undefined ? true : undefined,
     });
     return this;
+  }
+
+  /**
+   * A plain TCP server, or a TLS one whose sessions start once the handshake
+   * is done: a failed handshake is a `tls_error` line, never a session.
+   */
+  private createServer(): Server {
+    const { tls } = this.options;
+    if (tls === undefined) return createServer((socket) => this.accept(socket));
+    const mutual = tls.clientCa !== undefined;
+    const server = createTlsServer(
+      {
+        cert: tls.cert,
+        key: tls.key,
+        ca: tls.clientCa,
+        requestCert: mutual,
+        // Checked below instead: Node would close a peer with a certificate of another CA
+        // unlogged, and by the time it says so (a `tlsClientError`) its address is gone.
+        rejectUnauthorized: false,
+        // Node's default is 2 minutes: a peer that has not finished its handshake by the time a
+        // connected one may stay silent is closed like one, not left holding a descriptor.
+        handshakeTimeout:
+          this.options.heartbeatTimeoutMs ??
+          this.options.heartbeatTimeoutFactor * this.options.defaultHeartbeatIntervalMs,
+      },
+      (socket) => {
+        if (mutual && !socket.authorized) {
+          this.handshakeFailures.refuseCertificate(socket);
+          socket.destroy();
+        } else {
+          this.accept(socket);
+        }
+      },
+    );
+    server.on('connection', (socket: Socket) => {
+      this.tcpSockets.add(socket);
+      socket.once('close', () => this.tcpSockets.delete(socket));
+    });
+    server.on('tlsClientError', (error, socket) => {
+      // Handshakes that stop() cut short are ours, not the peers' failures.
+      if (this.stopping === undefined) this.handshakeFailures.record(error, socket);
+      // Node closes the socket after most failures, but not after a handshake timeout.
+      socket.destroy();
+    });
+    return server;
   }
 
   /**
@@ -100,6 +152,9 @@ export class Master implements SessionHost {
         this.clock.clearTimeout(grace);
         const open = this.sessions.size;
         for (const session of [...this.sessions]) session.end('shutdown');
+        // The server closes once every connection has; one still in its handshake would hold it.
+        for (const socket of this.tcpSockets) socket.destroy();
+        this.handshakeFailures.stop();
         this.log.write({ event: 'shutdown', message: 'Master stopped', connections: open, signal });
         void closed.then(resolve);
       };

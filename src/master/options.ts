@@ -1,6 +1,23 @@
 import { OptionError, checkInteger } from '../common';
 import { DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_FRAME_DEPTH } from '../protocol';
 
+/**
+ * TLS material for the master, as PEM text (the CLI reads the files). Set, the
+ * master speaks TLS only; unset, plain TCP.
+ */
+export interface MasterTlsOptions {
+  /** The master's certificate (chain), PEM. */
+  cert: string | Buffer;
+  /** The certificate's private key, PEM, unencrypted. */
+  key: string | Buffer;
+  /**
+   * Mutual TLS: the CA certificate(s), PEM, that must have signed every
+   * slave's client certificate. Set, a peer without such a certificate fails
+   * its handshake. Unset: no client certificate is asked for.
+   */
+  clientCa?: string | Buffer;
+}
+
 export interface MasterOptions {
   /** TCP port; 0 picks a free one. Default 12345, the seed's. */
   port: number;
@@ -59,6 +76,8 @@ export interface MasterOptions {
    * Never logged.
    */
   token?: string;
+  /** Listen with TLS instead of plain TCP. The health port stays plain TCP on loopback. Unset: plain TCP. */
+  tls?: MasterTlsOptions;
 }
 
 export const DEFAULT_MASTER_PORT = 12345;

@@ -1,3 +1,3 @@
 export { NODE_ID_SOURCES, resolveNodeId, type NodeIdSource } from './node-id';
-export { DEFAULT_SLAVE_OPTIONS, resolveSlaveOptions, type SlaveOptions } from './options';
+export { DEFAULT_SLAVE_OPTIONS, resolveSlaveOptions, type SlaveOptions, type SlaveTlsOptions } from './options';
 export { Slave } from './slave';

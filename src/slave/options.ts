@@ -2,6 +2,19 @@ import { hostname } from 'node:os';
 import { DEFAULT_BACKOFF, OptionError, checkInteger, type BackoffOptions } from '../common';
 import { isValidNodeId, MAX_NODE_ID_LENGTH } from '../protocol';
 
+/** TLS to the master, as PEM text (the CLI reads the files). */
+export interface SlaveTlsOptions {
+  /**
+   * CA certificate(s), PEM, the master's certificate must chain to; its names
+   * must include `masterHost`. Unset: Node's bundled CA certificates.
+   */
+  ca?: string | Buffer;
+  /** Mutual TLS: this slave's client certificate, PEM; with `key`. */
+  cert?: string | Buffer;
+  /** Mutual TLS: the client certificate's private key, PEM, unencrypted; with `cert`. */
+  key?: string | Buffer;
+}
+
 export interface SlaveOptions {
   /** Master's host name or address. Default `127.0.0.1`. */
   masterHost: string;
@@ -37,6 +50,8 @@ export interface SlaveOptions {
    * once and ignores any challenge. Never logged.
    */
   token?: string;
+  /** Connect with TLS, verifying the master's certificate. Unset: plain TCP. */
+  tls?: SlaveTlsOptions;
 }
 
 export const DEFAULT_SLAVE_OPTIONS: Readonly<Omit<SlaveOptions, 'node'>> = {
@@ -70,5 +85,8 @@ export function resolveSlaveOptions(partial: Partial<SlaveOptions> = {}): SlaveO
   checkInteger('maxUnacked', options.maxUnacked, 1, 10_000_000);
   if (options.ackTimeoutMs !== undefined) checkInteger('ackTimeoutMs', options.ackTimeoutMs, 1, 86_400_000);
   if (options.token === '') throw new OptionError('token', 'token must not be empty');
+  if (options.tls !== undefined && (options.tls.cert === undefined) !== (options.tls.key === undefined)) {
+    throw new OptionError('tls', 'tls.cert and tls.key go together: set both for mutual TLS, or neither');
+  }
   return options;
 }

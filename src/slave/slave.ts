@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
+import { TLSSocket, connect as connectTls } from 'node:tls';
 import { Backoff, systemClock, type Clock, type Log, type TimerHandle } from '../common';
 import {
   FrameDecoder,
@@ -39,6 +40,8 @@ export class Slave {
   private socket: Socket | undefined;
   /** Why the current connection ended, for the `disconnected` line. */
   private failure = 'closed';
+  /** With reason `tls_error`: the TLS error's code and text, for the `disconnected` line. */
+  private tlsFailure: { code: string | undefined; error: string } | undefined;
   private seq = 0;
   private heartbeatsSent = 0;
   private timer: TimerHandle | undefined;
@@ -88,6 +91,7 @@ export class Slave {
       boot: acks ? this.boot : undefined,
       // Whether this slave proves a token; never the token itself.
       auth: this.options.token !== undefined ? 'token' : undefined,
+      tls: this.options.tls !== undefined ? true : undefined,
     });
     this.connect(1);
     return this;
@@ -138,15 +142,17 @@ export class Slave {
   private connect(attempt: number): void {
     const { masterHost, masterPort, connectTimeoutMs } = this.options;
     this.write('connecting', `Connecting to ${masterHost}:${masterPort}`, { attempt });
-    const socket = connect({ host: masterHost, port: masterPort, noDelay: true });
+    const socket = this.openSocket();
     this.socket = socket;
     this.failure = 'closed';
+    this.tlsFailure = undefined;
     // A cut network drops SYNs silently; without this a connect would hang for minutes.
+    // With TLS it runs until the handshake is done: a master that never answers one is no better.
     socket.setTimeout(connectTimeoutMs, () => {
       this.failure = 'connect_timeout';
       socket.destroy();
     });
-    socket.on('connect', () => {
+    socket.on(socket instanceof TLSSocket ? 'secureConnect' : 'connect', () => {
       socket.setTimeout(0);
       this.helloAnswered = false;
       this.backoff.reset();
@@ -166,9 +172,25 @@ export class Slave {
     });
     this.readAcks(socket);
     socket.on('error', (err: NodeJS.ErrnoException) => {
-      if (socket === this.socket) this.failure = err.code ?? err.message;
+      if (socket !== this.socket) return;
+      if (!isTlsFailure(socket, err)) {
+        this.failure = err.code ?? err.message;
+        return;
+      }
+      this.failure = 'tls_error';
+      const reason = (err as { reason?: unknown }).reason;
+      this.tlsFailure = { code: err.code, error: typeof reason === 'string' ? reason : err.message };
     });
     socket.on('close', () => this.onClose(socket, this.failure));
+  }
+
+  /** A TCP connection, or a TLS one that checks the master's certificate and that it names `masterHost`. */
+  private openSocket(): Socket {
+    const { masterHost: host, masterPort: port, tls } = this.options;
+    if (tls === undefined) return connect({ host, port, noDelay: true });
+    const socket = connectTls({ host, port, ca: tls.ca, cert: tls.cert, key: tls.key });
+    socket.setNoDelay(true);
+    return socket;
   }
 
   /**
@@ -274,6 +296,7 @@ export class Slave {
     if (this.stopping) return;
     this.write('disconnected', 'Disconnected from master', {
       reason,
+      ...this.tlsFailure,
       unacked: this.masterAcks ? this.outbox.size : undefined,
     });
     const { attempt, delayMs } = this.backoff.next();
@@ -352,4 +375,15 @@ export class Slave {
   private write(event: string, message: string, fields: Record<string, unknown>): void {
     this.log.write({ event, message, node: this.options.node, ...fields });
   }
+}
+
+/**
+ * The TLS layer failed, not the network: a master certificate this slave
+ * refused (Node sets `authorizationError`), or an error of OpenSSL or of
+ * Node's TLS checks — e.g. a master that asks for a client certificate this
+ * slave has not, which under TLS 1.3 comes after the handshake seemed done.
+ */
+function isTlsFailure(socket: Socket, error: NodeJS.ErrnoException): boolean {
+  if (socket instanceof TLSSocket && Boolean(socket.authorizationError)) return true;
+  return /^ERR_(SSL|TLS|OSSL)_/.test(error.code ?? '');
 }

@@ -78,3 +78,12 @@ export async function runCli(
   const { code } = await cli.exited;
   return { code, stdout: cli.stdout, stderr: cli.stderr };
 }
+
+/** Runs `picluster` expecting a usage error: exit code 2, one line on stderr that contains `text`, no output. */
+export async function expectUsageError(args: string[], env: Record<string, string>, text: string): Promise<void> {
+  const { code, stderr, stdout } = await runCli(args, env);
+  expect(code).toBe(2);
+  expect(stderr).toContain(text);
+  expect(stderr.trim().split('\n')).toHaveLength(1);
+  expect(stdout).toBe('');
+}

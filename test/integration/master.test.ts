@@ -5,6 +5,7 @@ import { Slave } from '../../src/slave';
 import { startInProcessMaster } from '../helpers/master';
 import { LogSink, type LogLine } from '../helpers/log-sink';
 import { rawClient, seedMaster, seedPeer } from '../helpers/peers';
+import { startInProcessSlave } from '../helpers/slave';
 import { pollUntil } from '../helpers/wait';
 
 const FAST_BACKOFF = { initialDelayMs: 20, maxDelayMs: 100, factor: 2 };
@@ -26,20 +27,10 @@ function startSlave(
   node: string,
   options: Partial<ConstructorParameters<typeof Slave>[0]> = {},
 ): { slave: Slave; slaveLog: LogSink } {
-  const slaveLog = new LogSink();
-  const slave = new Slave(
-    {
-      masterHost: '127.0.0.1',
-      masterPort: master.port,
-      node,
-      heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
-      backoff: FAST_BACKOFF,
-      ...options,
-    },
-    slaveLog.log,
-  ).start();
-  cleanups.push(() => slave.stop());
-  return { slave, slaveLog };
+  return startInProcessSlave(
+    { masterPort: master.port, node, heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS, backoff: FAST_BACKOFF, ...options },
+    cleanups,
+  );
 }
 
 afterEach(async () => {
