@@ -1,14 +1,13 @@
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import type { Clock, Log, TimerHandle } from '../common';
+import type { Clock, Log } from '../common';
+import { BurstCounter, type Burst } from './burst-counter';
 
 /** After a `tls_error` line, further failures are counted for this long and logged as one line, in ms. */
 export const HANDSHAKE_FAILURES_WINDOW_MS = 1000;
 
-/** Failures counted since the last `tls_error` line; the first one's details stand for them all. */
-interface Pending {
-  count: number;
-  codes: Record<string, number>;
+/** What is known of one failed handshake. */
+interface Failure {
   code: string;
   remote: string | undefined;
   reason: string;
@@ -22,17 +21,16 @@ interface Pending {
  * fails hundreds of handshakes a second costs one line a second.
  */
 export class HandshakeFailures {
-  private pending: Pending | undefined;
-  private timer: TimerHandle | undefined;
+  private readonly bursts: BurstCounter<Failure>;
 
-  constructor(
-    private readonly log: Log,
-    private readonly clock: Clock,
-  ) {}
+  constructor(log: Log, clock: Clock) {
+    this.bursts = new BurstCounter(clock, HANDSHAKE_FAILURES_WINDOW_MS, (burst) => write(log, burst));
+  }
 
   /** A handshake failed: Node's `tlsClientError` event. */
   record(error: NodeJS.ErrnoException, socket: Socket): void {
-    this.count(error.code ?? error.name, remoteOf(socket), reasonOf(error));
+    const code = error.code ?? error.name;
+    this.bursts.add(code, { code, remote: remoteOf(socket), reason: reasonOf(error) });
   }
 
   /**
@@ -43,51 +41,32 @@ export class HandshakeFailures {
   refuseCertificate(socket: TLSSocket): void {
     const missing = Object.keys(socket.getPeerCertificate()).length === 0;
     const code = missing ? 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE' : String(socket.authorizationError);
-    this.count(code, remoteOf(socket), missing ? 'peer did not return a certificate' : 'client certificate refused');
+    const reason = missing ? 'peer did not return a certificate' : 'client certificate refused';
+    this.bursts.add(code, { code, remote: remoteOf(socket), reason });
   }
 
-  private count(code: string, remote: string | undefined, reason: string): void {
-    const pending = (this.pending ??= { count: 0, codes: {}, code, remote, reason });
-    pending.count += 1;
-    pending.codes[code] = (pending.codes[code] ?? 0) + 1;
-    if (this.timer === undefined) this.flush();
-  }
-
-  /** Logs what is counted and not logged yet (the master is stopping), and closes the window. */
+  /** Logs what is counted and not logged yet (the master is stopping). */
   stop(): void {
-    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
-    this.timer = undefined;
-    if (this.pending !== undefined) this.write(this.pending);
-    this.pending = undefined;
+    this.bursts.flush();
   }
+}
 
-  /** Logs what is pending and opens a window; a window that ends with nothing counted closes. */
-  private flush(): void {
-    const pending = this.pending;
-    this.pending = undefined;
-    this.timer = undefined;
-    if (pending === undefined) return;
-    this.write(pending);
-    this.timer = this.clock.setTimeout(() => this.flush(), HANDSHAKE_FAILURES_WINDOW_MS);
-    this.timer.unref?.();
-  }
-
-  private write({ count, codes, code, remote, reason }: Pending): void {
-    this.log.write({
-      event: 'tls_error',
-      level: 'warn',
-      message:
-        count === 1
-          ? `TLS handshake failed (${code}): ${reason}`
-          : `${count} TLS handshakes failed (${Object.entries(codes)
-              .map(([name, n]) => `${name} ×${n}`)
-              .join(', ')})`,
-      code,
-      remote,
-      count,
-      codes: count === 1 ? undefined : codes,
-    });
-  }
+/** One `tls_error` line; the first failure's details stand for a burst's. */
+function write(log: Log, { count, codes, first: { code, remote, reason } }: Burst<Failure>): void {
+  log.write({
+    event: 'tls_error',
+    level: 'warn',
+    message:
+      count === 1
+        ? `TLS handshake failed (${code}): ${reason}`
+        : `${count} TLS handshakes failed (${Object.entries(codes)
+            .map(([name, n]) => `${name} ×${n}`)
+            .join(', ')})`,
+    code,
+    remote,
+    count,
+    codes: count === 1 ? undefined : codes,
+  });
 }
 
 /**

@@ -2,6 +2,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { createServer as createTlsServer } from 'node:tls';
 import { systemClock, type Clock, type Log } from '../common';
 import { connectionLimit, openFilesLimit } from './descriptor-limit';
+import { BurstCounter } from './burst-counter';
 import { HandshakeFailures } from './handshake-failures';
 import { SeqLedger } from './ledger';
 import { resolveMasterOptions, type MasterOptions } from './options';
@@ -28,8 +29,8 @@ export class Master implements SessionHost {
   private readonly acksDue = new Set<Session>();
   private nextConn = 1;
   private stopping: Promise<void> | undefined;
-  /** Connections refused since the last `limit` line about them; a line is due while it is > 0. */
-  private refused = 0;
+  /** Refused connections, counted into one `limit` line a window. */
+  private readonly refusals: BurstCounter<undefined>;
   private readonly handshakeFailures: HandshakeFailures;
   /** With TLS, every TCP connection, its handshake done or not: one still in it is no session yet. */
   private readonly tcpSockets = new Set<Socket>();
@@ -42,7 +43,8 @@ export class Master implements SessionHost {
     this.options = resolveMasterOptions(options);
     this.handshakeFailures = new HandshakeFailures(log, clock);
     this.server = this.createServer();
-    this.server.on('drop', () => this.onRefused());
+    this.refusals = new BurstCounter(clock, REFUSALS_WINDOW_MS, ({ count }) => this.logRefused(count), false);
+    this.server.on('drop', () => this.refusals.add('refused', undefined));
   }
 
   /** The port actually listened on (useful with port 0). */
@@ -155,6 +157,7 @@ export class Master implements SessionHost {
         // The server closes once every connection has; one still in its handshake would hold it.
         for (const socket of this.tcpSockets) socket.destroy();
         this.handshakeFailures.stop();
+        this.refusals.flush();
         this.log.write({ event: 'shutdown', message: 'Master stopped', connections: open, signal });
         void closed.then(resolve);
       };
@@ -231,22 +234,16 @@ export class Master implements SessionHost {
     }
   }
 
-  private onRefused(): void {
-    if (this.refused++ > 0) return;
-    const timer = this.clock.setTimeout(() => {
-      const refused = this.refused;
-      this.refused = 0;
-      this.log.write({
-        event: 'limit',
-        level: 'warn',
-        message: `Refused ${refused} connection${refused === 1 ? '' : 's'}: ${this.sessions.size} open, at most ${this.server.maxConnections}`,
-        limit: 'connections',
-        refused,
-        open: this.sessions.size,
-        applied: this.server.maxConnections,
-      });
-    }, REFUSALS_WINDOW_MS);
-    timer.unref?.();
+  private logRefused(refused: number): void {
+    this.log.write({
+      event: 'limit',
+      level: 'warn',
+      message: `Refused ${refused} connection${refused === 1 ? '' : 's'}: ${this.sessions.size} open, at most ${this.server.maxConnections}`,
+      limit: 'connections',
+      refused,
+      open: this.sessions.size,
+      applied: this.server.maxConnections,
+    });
   }
 
   claim(session: Session, node: string): void {

@@ -11,6 +11,8 @@ import {
   wireTypeOf,
   type Message,
 } from '../protocol';
+import { BurstCounter, type Burst } from './burst-counter';
+import { FrameRate } from './frame-rate';
 import { HeartbeatMonitor } from './heartbeat-monitor';
 import type { SeqLedger } from './ledger';
 import type { MasterOptions } from './options';
@@ -108,12 +110,8 @@ export class Session {
   /** The ledger's seq when this connection last asked for a resend: one request per gap. */
   private resendAskedAt = -1;
   private protocolErrors = 0;
-  /** Protocol errors not logged yet, by code: they go in one line when the burst ends. */
-  private unloggedErrors: Map<string, number> | undefined;
-  private lastUnlogged: ProtocolError | undefined;
-  /** Frames this connection may still send now; refilled at `maxFramesPerSecond`, one second's worth at most. */
-  private frameTokens: number;
-  private tokensCountedAt: number;
+  private readonly errorBursts: BurstCounter<ProtocolError>;
+  private readonly frameRate: FrameRate;
   /** Bytes read since this connection last yielded to the others. */
   private unyieldedBytes = 0;
   /** Lines logged while handling the current read. */
@@ -149,8 +147,8 @@ export class Session {
         // Silence while the master was not reading is the master's, not the peer's.
         this.waitingForLog ? this.monitor.restart(clock.now()) : this.end('timeout', { silent_ms: silentMs }),
     );
-    this.frameTokens = options.maxFramesPerSecond;
-    this.tokensCountedAt = clock.now();
+    this.frameRate = new FrameRate(options.maxFramesPerSecond, clock.now());
+    this.errorBursts = new BurstCounter(clock, PROTOCOL_ERROR_BURST_MS, (burst) => this.logProtocolErrors(burst));
     log.write({ event: 'connect', message: 'Client connected', conn, remote, node: remote });
     if (options.token !== undefined) {
       this.pendingAuth = { token: options.token, nonce: createNonce() };
@@ -222,26 +220,13 @@ export class Session {
   }
 
   /**
-   * Whether the peer may send this frame: a token bucket of one second's
-   * worth of `maxFramesPerSecond`, refilled only when it runs dry (a clock
-   * read per frame would cost more than the check). Beyond it the connection
-   * ends, `rate_limited`: a peer must not turn 3 bytes a frame into a log line
-   * each as fast as loopback carries them.
+   * Whether the peer may send this frame. Beyond `maxFramesPerSecond` the
+   * connection ends, `rate_limited`: a peer must not turn 3 bytes a frame
+   * into a log line each as fast as loopback carries them.
    */
   private takeFrameToken(): boolean {
-    if (this.frameTokens >= 1) {
-      this.frameTokens -= 1;
-      return true;
-    }
-    const perSecond = this.host.options.maxFramesPerSecond;
-    const refill = ((this.now - this.tokensCountedAt) * perSecond) / 1000;
-    this.tokensCountedAt = this.now;
-    this.frameTokens = Math.min(perSecond, this.frameTokens + refill);
-    if (this.frameTokens >= 1) {
-      this.frameTokens -= 1;
-      return true;
-    }
-    this.end('rate_limited', { max_frames_per_second: perSecond });
+    if (this.frameRate.take(this.now)) return true;
+    this.end('rate_limited', { max_frames_per_second: this.frameRate.perSecond });
     return false;
   }
 
@@ -250,7 +235,7 @@ export class Session {
     if (this.ended) return;
     this.ended = true;
     this.monitor.stop();
-    this.logUnloggedErrors();
+    this.errorBursts.flush();
     this.host.log.write({
       event: 'disconnect',
       message: 'Client disconnected',
@@ -475,47 +460,25 @@ export class Session {
       return;
     }
     this.protocolErrors += 1;
-    if (this.unloggedErrors === undefined) {
-      this.logProtocolError(error);
-      this.unloggedErrors = new Map();
-      const burst = this.host.clock.setTimeout(() => {
-        this.logUnloggedErrors();
-        this.unloggedErrors = undefined;
-      }, PROTOCOL_ERROR_BURST_MS);
-      burst.unref?.();
-    } else {
-      this.unloggedErrors.set(error.code, (this.unloggedErrors.get(error.code) ?? 0) + 1);
-      this.lastUnlogged = error;
-    }
+    this.errorBursts.add(error.code, error);
     if (this.protocolErrors >= this.host.options.maxProtocolErrors) {
       this.end('protocol_error', { errors: this.protocolErrors });
     }
   }
 
-  /** The errors of a burst after its first: one line with their count per code and the last one's excerpt. */
-  private logUnloggedErrors(): void {
-    const counts = this.unloggedErrors;
-    const last = this.lastUnlogged;
-    if (counts === undefined || counts.size === 0 || last === undefined) return;
-    let repeated = 0;
-    for (const count of counts.values()) repeated += count;
-    this.logProtocolError(last, { repeated, codes: Object.fromEntries(counts) });
-    counts.clear();
-    this.lastUnlogged = undefined;
-  }
-
-  private logProtocolError(error: ProtocolError, burst?: { repeated: number; codes: Record<string, number> }): void {
+  /** One line per burst of protocol errors: the first at once, the rest counted by code. */
+  private logProtocolErrors({ count, codes, last }: Burst<ProtocolError>): void {
     this.linesThisRead += 1;
     this.host.log.write({
       event: 'protocol_error',
       level: 'warn',
-      message:
-        burst === undefined ? error.message : `${burst.repeated} more protocol errors, the last: ${error.message}`,
-      code: error.code,
-      excerpt: error.excerpt,
+      message: count === 1 ? last.message : `${count} protocol errors, the last: ${last.message}`,
+      code: last.code,
+      excerpt: last.excerpt,
       node: this.node,
       conn: this.conn,
-      ...burst,
+      repeated: count === 1 ? undefined : count,
+      codes: count === 1 ? undefined : codes,
     });
   }
 }

@@ -109,7 +109,8 @@ describe('protocol errors in bursts', () => {
       code: 'PICLUSTER_ERR_INVALID_FIELD',
       excerpt: 'seq=0',
     });
-    // A new burst starts with a line of its own.
+    // After a quiet second, a new burst starts with a line of its own.
+    clock.advance(1000);
     socket.emit('data', Buffer.from('again\r'));
     expect(await sink.waitForEvent('protocol_error', { excerpt: 'again' })).not.toHaveProperty('repeated');
   });
