@@ -26,6 +26,25 @@ export function logFromFlags(values: FlagValues): Log {
   });
 }
 
+/** How long a stopping process waits for log destinations that take no more lines, in ms. */
+export const LOG_CLOSE_GRACE_MS = 2000;
+
+/**
+ * Closes the log and resolves with `code`. A destination that would not take
+ * its last lines within the grace (a reader of stdout that stopped reading)
+ * is named on stderr, and the process exits at once with `code`: its pending
+ * write would otherwise keep the process alive until the reader comes back,
+ * maybe never. The record (the log file, when there is one) was written.
+ */
+export async function closeLog(log: Log, code: number): Promise<number> {
+  const unwritten = await log.close(LOG_CLOSE_GRACE_MS);
+  if (unwritten.length === 0) return code;
+  process.stderr.write(
+    `picluster: stopped waiting for log lines to be taken by ${unwritten.join(', ')} after ${LOG_CLOSE_GRACE_MS} ms; exiting\n`,
+  );
+  process.exit(code);
+}
+
 /**
  * Runs `stop` on the first SIGTERM or SIGINT. Node installs no default
  * handlers when it is PID 1 in a container, so these are what make

@@ -1,5 +1,5 @@
 import { DEFAULT_MASTER_OPTIONS, MAX_FRAME_DEPTH_LIMIT, Master, type MasterOptions } from '../master';
-import { LOG_FLAGS, logFromFlags, onStopSignal } from './common-flags';
+import { LOG_FLAGS, closeLog, logFromFlags, onStopSignal } from './common-flags';
 import { TOKEN_FLAGS, tokenFromFlags } from './token-flags';
 import { parseCommand, type CommandSpec } from './flags';
 import { MASTER_TLS_FLAGS, TlsFileError, cannotStart, masterTlsFiles, readMasterTls } from './tls-flags';
@@ -142,15 +142,15 @@ export async function runMaster(argv: readonly string[], env: NodeJS.ProcessEnv)
     throw err;
   }
   const master = new Master(options, log);
+  // Before start(): a signal during the log file's replay stops the master once it has started.
+  const stopSignal = new Promise<NodeJS.Signals>((resolve) => onStopSignal(resolve));
   try {
     await master.start();
   } catch (err) {
     const error = err as NodeJS.ErrnoException;
     log.write({ event: 'error', level: 'error', message: `Cannot start: ${error.message}`, code: error.code });
-    await log.close();
-    return 1;
+    return closeLog(log, 1);
   }
-  await new Promise<void>((resolve) => onStopSignal((signal) => void master.stop(signal).then(resolve)));
-  await log.close();
-  return 0;
+  await master.stop(await stopSignal);
+  return closeLog(log, 0);
 }

@@ -7,7 +7,7 @@ import {
   type NodeIdSource,
   type SlaveOptions,
 } from '../slave';
-import { LOG_FLAGS, logFromFlags, onStopSignal } from './common-flags';
+import { LOG_FLAGS, closeLog, logFromFlags, onStopSignal } from './common-flags';
 import { TOKEN_FLAGS, tokenFromFlags } from './token-flags';
 import { parseCommand, UsageError, type CommandSpec } from './flags';
 import { SLAVE_TLS_FLAGS, TlsFileError, cannotStart, readSlaveTls, slaveTlsFiles } from './tls-flags';
@@ -175,6 +175,5 @@ export async function runSlave(argv: readonly string[], env: NodeJS.ProcessEnv):
   const slave = new Slave(options, log).start(idSource);
   onStopSignal(() => void slave.stop());
   await slave.done;
-  await log.close();
-  return 0;
+  return closeLog(log, 0);
 }

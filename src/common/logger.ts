@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { createWriteStream } from 'node:fs';
+import { closeSync, createWriteStream, fstatSync, openSync, readSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import winston from 'winston';
 import Transport from 'winston-transport';
@@ -24,7 +24,18 @@ export interface LoggerOptions {
   destination?: Writable;
   /** Lines below this level are dropped. Default `info`. */
   level?: string;
+  /**
+   * With `file`, the file is the record (what `whenWritten`, hence acks, wait
+   * for) and stdout is for watching: when its reader falls this many bytes
+   * behind, further lines are dropped from stdout only, and a `log_dropped`
+   * line counts them once it has caught up. Memory stays bounded and a stalled
+   * `docker logs` holds up nothing. Default 8 MiB. Without a file, stdout is
+   * the record: nothing is dropped.
+   */
+  stdoutBacklogLimitBytes?: number;
 }
+
+export const DEFAULT_STDOUT_BACKLOG_LIMIT_BYTES = 8 * 1024 * 1024;
 
 /** A winston logger plus the one way to stop it without losing a line. */
 export interface Log {
@@ -32,18 +43,24 @@ export interface Log {
   write(fields: LogFields): void;
   /**
    * Calls back once every line written so far has been handed to every
-   * destination (the OS has it: a file keeps it even if the process is then
-   * killed). A destination that failed counts as done.
+   * destination that is a record (the OS has it: a file keeps it even if the
+   * process is then killed): the file when there is one, else stdout. A
+   * destination that failed counts as done.
    */
   whenWritten(callback: () => void): void;
   /**
-   * Bytes handed to a destination that it has not taken yet (a slow reader of
-   * stdout, a slow disk), for the destination furthest behind; 0 while every
-   * one keeps up.
+   * Bytes handed to a record destination that it has not taken yet (a slow
+   * disk, a slow reader of a stdout that is the record), for the one furthest
+   * behind; 0 while every one keeps up.
    */
   readonly backlogBytes: number;
-  /** Writes out every buffered line on every transport, then closes them. Idempotent. */
-  close(): Promise<void>;
+  /**
+   * Writes out every buffered line on every transport, then closes them;
+   * waits at most `graceMs` for destinations that do not take them (a reader
+   * of stdout that stopped reading). Resolves with the names of those that
+   * did not take everything. Idempotent.
+   */
+  close(graceMs?: number): Promise<string[]>;
 }
 
 const MESSAGE = Symbol.for('message');
@@ -141,11 +158,17 @@ class BatchingLineTransport extends Transport {
   private writesDone = 0;
   /** `whenWritten` callbacks, each waiting for the write it came after. */
   private waiters: Array<{ write: number; callback: () => void }> = [];
+  /** Lines dropped since the destination fell `backlogLimit` behind. */
+  private dropped = 0;
 
   constructor(
     private readonly destination: Writable,
     private readonly ownsDestination: boolean,
-    private readonly name: string,
+    readonly name: string,
+    /** Set for a destination that is not the record: beyond this backlog, its lines are dropped. */
+    private readonly backlogLimit?: number,
+    /** Called once the destination has caught up after dropping lines, with how many. */
+    private readonly onCaughtUp?: (lines: number) => void,
   ) {
     super();
     // Not re-emitted: an error event reaching winston would crash the process, and a
@@ -161,8 +184,18 @@ class BatchingLineTransport extends Transport {
     });
   }
 
+  /** Whether `whenWritten` waits for this destination: it is a record, not only for watching. */
+  get isRecord(): boolean {
+    return this.backlogLimit === undefined;
+  }
+
   override log(info: Info, callback: () => void): void {
     if (this.failed) {
+      callback();
+      return;
+    }
+    if (this.backlogLimit !== undefined && this.destination.writableLength > this.backlogLimit) {
+      this.dropped += 1;
       callback();
       return;
     }
@@ -202,6 +235,11 @@ class BatchingLineTransport extends Transport {
     this.destination.write(chunk, () => {
       this.writesDone = write;
       this.runWaiters();
+      if (this.dropped > 0 && this.destination.writableLength <= this.backlogLimit! / 2) {
+        const lines = this.dropped;
+        this.dropped = 0;
+        this.onCaughtUp?.(lines);
+      }
     });
   }
 
@@ -225,37 +263,72 @@ class BatchingLineTransport extends Transport {
   }
 }
 
+/**
+ * Whether a log file ends in the middle of a line (a process killed while
+ * writing it): the first line appended must then start on a line of its own.
+ */
+function endsTorn(file: string): boolean {
+  let fd: number | undefined;
+  try {
+    fd = openSync(file, 'r');
+    const size = fstatSync(fd).size;
+    if (size === 0) return false;
+    const last = Buffer.alloc(1);
+    readSync(fd, last, 0, 1, size - 1);
+    return last[0] !== 0x0a;
+  } catch {
+    return false; // no file yet, or one we cannot read: the append says so
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
 /** One factory for every component's logger. */
 export function createLog(options: LoggerOptions = {}): Log {
   const format = options.format === 'text' ? textLineFormat() : jsonLineFormat();
+  const stdoutLimit =
+    options.file === undefined ? undefined : (options.stdoutBacklogLimitBytes ?? DEFAULT_STDOUT_BACKLOG_LIMIT_BYTES);
   const transports: BatchingLineTransport[] = [
-    new BatchingLineTransport(options.destination ?? process.stdout, false, 'stdout'),
+    new BatchingLineTransport(options.destination ?? process.stdout, false, 'stdout', stdoutLimit, (lines) =>
+      write({
+        event: 'log_dropped',
+        level: 'warn',
+        message: `${lines} log lines not written to stdout: its reader fell ${stdoutLimit} bytes behind`,
+        destination: 'stdout',
+        lines,
+      }),
+    ),
   ];
   if (options.file !== undefined) {
-    transports.push(new BatchingLineTransport(createWriteStream(options.file, { flags: 'a' }), true, options.file));
+    const torn = endsTorn(options.file);
+    const file = createWriteStream(options.file, { flags: 'a' });
+    if (torn) file.write('\n');
+    transports.push(new BatchingLineTransport(file, true, options.file));
   }
+  const records = transports.filter((transport) => transport.isRecord);
   const logger = winston.createLogger({
     level: options.level ?? 'info',
     format,
     transports,
     exitOnError: false,
   });
-  let closing: Promise<void> | undefined;
+  let closing: Promise<string[]> | undefined;
+  function write(fields: LogFields): void {
+    const info = fields as unknown as Info;
+    if (info.level === undefined) info.level = 'info';
+    info[LEVEL] = info.level;
+    logger.write(info);
+  }
   return {
     winston: logger,
-    write(fields: LogFields): void {
-      const info = fields as unknown as Info;
-      if (info.level === undefined) info.level = 'info';
-      info[LEVEL] = info.level;
-      logger.write(info);
-    },
+    write,
     whenWritten(callback: () => void): void {
       if (closing !== undefined) {
         void closing.then(callback);
         return;
       }
-      let waiting = transports.length;
-      for (const transport of transports) {
+      let waiting = records.length;
+      for (const transport of records) {
         transport.whenWritten(() => {
           waiting -= 1;
           if (waiting === 0) callback();
@@ -264,14 +337,23 @@ export function createLog(options: LoggerOptions = {}): Log {
     },
     get backlogBytes(): number {
       let most = 0;
-      for (const transport of transports) most = Math.max(most, transport.backlogBytes);
+      for (const transport of records) most = Math.max(most, transport.backlogBytes);
       return most;
     },
-    close(): Promise<void> {
+    close(graceMs = Infinity): Promise<string[]> {
       closing ??= (async () => {
-        const finished = transports.map((transport) => once(transport, 'finish'));
+        const done = new Set<BatchingLineTransport>();
+        const finished = Promise.all(
+          transports.map((transport) => once(transport, 'finish').then(() => done.add(transport))),
+        );
         logger.end();
-        await Promise.all(finished);
+        let timer: NodeJS.Timeout | undefined;
+        const grace = new Promise<void>((resolve) => {
+          if (Number.isFinite(graceMs)) timer = setTimeout(resolve, graceMs);
+        });
+        await Promise.race([finished, grace]);
+        clearTimeout(timer);
+        return transports.filter((transport) => !done.has(transport)).map((transport) => transport.name);
       })();
       return closing;
     },

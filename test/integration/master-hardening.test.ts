@@ -1,5 +1,8 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import { Master } from '../../src/master';
 import { RESERVED_DESCRIPTORS } from '../../src/master/descriptor-limit';
@@ -139,4 +142,72 @@ describe('connection limits', () => {
     child.kill('SIGTERM');
     await once(child, 'exit');
   }, 30_000);
+});
+
+describe('a master whose stdout reader stops reading', () => {
+  it('keeps acking from its log file, closes no one, and exits promptly on SIGTERM while stdout stays stalled', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'picluster-stall-'));
+    const logFile = join(dir, 'master.jsonl');
+    const child = spawn(
+      process.execPath,
+      [CLI, 'master', '--port', '0', '--host', '127.0.0.1', '--log-file', logFile],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    cleanups.push(() => child.kill('SIGKILL'));
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+    const exited = once(child, 'exit');
+    const fileLines = (): Array<Record<string, unknown>> =>
+      readFileSync(logFile, 'utf8')
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const listening = await pollUntil(
+      () => (existsSync(logFile) ? fileLines().find((l) => l.event === 'listening') : undefined),
+      15_000,
+      () => `stderr: ${stderr}`,
+    );
+    // From here on nobody reads the master's stdout: the pipe fills, as with a stalled `docker logs`.
+    child.stdout.pause();
+
+    const slaveLog = new LogSink();
+    const slave = new Slave(
+      { masterHost: '127.0.0.1', masterPort: listening.port as number, node: 'good', heartbeatIntervalMs: 50 },
+      slaveLog.log,
+    ).start();
+    cleanups.push(() => slave.stop());
+    // Enough lines to fill the pipe many times over: a peer at half the frame rate limit.
+    const flooder = await rawClient(listening.port as number);
+    cleanups.push(() => flooder.destroy());
+    const flood = setInterval(() => flooder.write('{"msg":"flood"}\r'.repeat(250)), 50);
+    cleanups.push(() => clearInterval(flood));
+
+    // Ten seconds' worth of heartbeats, each acked from the file although stdout takes nothing.
+    await slaveLog.waitFor((l) => l.event === 'sent' && (l.seq as number) >= 200, 60_000);
+    await pollUntil(
+      () => (slave.unacked <= 2 ? true : undefined),
+      10_000,
+      () => `unacked: ${slave.unacked}`,
+    );
+    expect(child.stdout.readableLength).toBeGreaterThan(0);
+
+    clearInterval(flood);
+    const stopAt = Date.now();
+    child.kill('SIGTERM');
+    const [code] = (await exited) as [number | null];
+    const stopMs = Date.now() - stopAt;
+    process.stdout.write(`master with a stalled stdout: exited ${stopMs} ms after SIGTERM\n`);
+    expect(code).toBe(0);
+    expect(stderr).toContain('stopped waiting for log lines to be taken by stdout');
+    const lines = fileLines();
+    expect(lines.at(-1)).toMatchObject({ event: 'shutdown', signal: 'SIGTERM' });
+    const good = lines.filter((l) => l.node === 'good');
+    expect(good.filter((l) => l.event === 'disconnect').map((l) => l.reason)).toEqual(['shutdown']);
+    const logged = good.filter((l) => l.event === 'message' && l.seq !== undefined).map((l) => l.seq);
+    expect(new Set(logged).size).toBe(logged.length);
+    expect(logged.length).toBeGreaterThanOrEqual(200);
+    expect(slaveLog.events('ack_timeout')).toEqual([]);
+  }, 90_000);
 });
