@@ -12,6 +12,7 @@ import {
   rssOverLimit,
   stallMs,
   type LogRecord,
+  type ProbeSample,
   type RssSample,
 } from './rules';
 
@@ -41,6 +42,8 @@ export interface Finding {
   detail: string;
   /** The master's connection numbers to blame, when it named them. */
   masterConns?: number[];
+  /** When the cause was sent at the latest (`performance.now()`): a stall's probe start, else when it was seen. */
+  atMs?: number;
 }
 
 export interface Summary {
@@ -201,7 +204,7 @@ export class Harness {
   /** Records a finding; a crash, hang or memory finding is said once, however long it lasts. */
   private found(finding: Finding): void {
     if (finding.kind !== 'lost' && this.findings.some((f) => f.kind === finding.kind)) return;
-    this.findings.push(finding);
+    this.findings.push({ atMs: performance.now(), ...finding });
     this.onFinding(finding);
   }
 
@@ -249,7 +252,7 @@ export class Harness {
       const t0 = performance.now();
       const lag0 = this.lag.totalMs;
       const cpu0 = mainThreadCpuMs(this.master.pid);
-      const sample = (): { latencyMs: number; ownLagMs: number; masterCpuMs: number | undefined } => {
+      const sample = (): ProbeSample => {
         const cpu = mainThreadCpuMs(this.master.pid);
         return {
           latencyMs: performance.now() - t0,
@@ -259,26 +262,24 @@ export class Harness {
       };
       const socket = connect({ port: this.healthPort, host: '127.0.0.1' });
       socket.on('error', () => undefined);
-      const watch = setInterval(() => this.judgeStall(sample(), true), PROBE_EVERY_MS);
+      const watch = setInterval(() => this.judgeStall(sample(), t0, true), PROBE_EVERY_MS);
       await firstEvent(socket, ['close']);
       clearInterval(watch);
       if (this.stopping) return;
       this.probes += 1;
-      this.judgeStall(sample(), false);
+      this.judgeStall(sample(), t0, false);
       await new Promise((resolve) => setTimeout(resolve, PROBE_EVERY_MS));
     }
   }
 
-  private judgeStall(
-    sample: { latencyMs: number; ownLagMs: number; masterCpuMs: number | undefined },
-    open: boolean,
-  ): void {
+  private judgeStall(sample: ProbeSample, startedMs: number, open: boolean): void {
     const stall = stallMs(sample);
     this.maxStall = Math.max(this.maxStall, stall);
     if (!open) this.maxLatency = Math.max(this.maxLatency, sample.latencyMs);
     if (stall > STALL_LIMIT_MS && !this.stopping) {
       this.found({
         kind: 'hang',
+        atMs: startedMs,
         detail: `the master's event loop stalled ${Math.round(stall)} ms (probe ${open ? 'still open' : 'answered'} after ${Math.round(sample.latencyMs)} ms, own lag ${Math.round(sample.ownLagMs)} ms, master CPU ${sample.masterCpuMs ?? '?'} ms)`,
       });
     }

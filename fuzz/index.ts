@@ -56,7 +56,10 @@ async function fuzz(): Promise<number> {
   // Steps are taken now, before the master stops: what led to the finding, not the shutdown.
   const blamed = harness.findings[0]?.masterConns;
   const blamedConns = blamed && new Set(harness.remotePortsOf(blamed).map((port) => traffic.byLocalPort.get(port)!));
-  const steps = traffic.steps(blamedConns?.size ? blamedConns : undefined);
+  const steps = traffic.steps(
+    harness.findings[0]?.atMs ?? performance.now(),
+    blamedConns?.size ? blamedConns : undefined,
+  );
   if (harness.findings.length === 0) await harness.settle();
   const summary = await harness.finish();
   const runs = [...traffic.mutatorRuns].map(([name, n]) => `${name} ${n}`).join(', ');

@@ -1,13 +1,18 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { firstEvent } from './sockets';
 
 /** What a fuzz connection did, in order: enough to do it again. `conn` numbers the fuzzer's connections. */
 export type Step =
   | { conn: number; op: 'open' }
-  /** One write, so one TCP segment as far as the sender decides: the split is part of the input. */
-  | { conn: number; op: 'write'; data: string }
+  /**
+   * One write, so one TCP segment as far as the sender decides: the split is
+   * part of the input. `data` is base64, of the bytes gzipped when `gzip`
+   * (fuzz writes are repetitive: a 64 KiB string of one letter).
+   */
+  | { conn: number; op: 'write'; data: string; gzip?: true }
   /** Half-close: a FIN, the socket stays open for reading. */
   | { conn: number; op: 'end' }
   /** An RST. */
@@ -49,10 +54,28 @@ export function loadCorpus(file = CORPUS_FILE): Buffer[] {
     .map((line) => Buffer.from(line));
 }
 
+/** Writes larger than this are stored gzipped. */
+const GZIP_FROM_BYTES = 1024;
+
+export function writeStep(conn: number, bytes: Buffer): Step {
+  if (bytes.length < GZIP_FROM_BYTES) return { conn, op: 'write', data: bytes.toString('base64') };
+  return { conn, op: 'write', data: gzipSync(bytes).toString('base64'), gzip: true };
+}
+
+export function bytesOf(step: Extract<Step, { op: 'write' }>): Buffer {
+  const bytes = Buffer.from(step.data, 'base64');
+  return step.gzip === true ? gunzipSync(bytes) : bytes;
+}
+
 export function saveReproducer(reproducer: Reproducer, dir = REPRODUCERS_DIR): string {
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `${reproducer.finding}-${reproducer.seed}.json`);
-  writeFileSync(file, JSON.stringify(reproducer, null, 1) + '\n');
+  // One step a line: readable, and a diff of two reproducers says something.
+  const steps = reproducer.steps.map((step) => JSON.stringify(step)).join(',\n  ');
+  writeFileSync(
+    file,
+    JSON.stringify({ ...reproducer, steps: [] }, null, 1).replace('"steps": []', `"steps": [\n  ${steps}\n ]`) + '\n',
+  );
   return file;
 }
 
@@ -90,19 +113,18 @@ const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(reso
 export async function replaySteps(steps: readonly Step[], port: number, host = '127.0.0.1'): Promise<void> {
   const sockets = new Map<number, Socket>();
   for (const step of steps) {
-    if (step.op === 'open') {
-      const socket = connect({ port, host });
+    let socket = sockets.get(step.conn);
+    // Its 'open' step, or the first step of a connection opened before the reproducer's window.
+    if (socket === undefined) {
+      socket = connect({ port, host });
       socket.setNoDelay(true);
       socket.on('error', () => undefined);
       sockets.set(step.conn, socket);
       await firstEvent(socket, ['connect', 'close']);
-      continue;
     }
-    const socket = sockets.get(step.conn);
-    if (socket === undefined || socket.destroyed) continue;
+    if (step.op === 'open' || socket.destroyed) continue;
     if (step.op === 'write') {
-      if (!socket.write(Buffer.from(step.data, 'base64')) && !socket.destroyed)
-        await firstEvent(socket, ['drain', 'close']);
+      if (!socket.write(bytesOf(step)) && !socket.destroyed) await firstEvent(socket, ['drain', 'close']);
     } else if (step.op === 'end') {
       socket.end();
     } else {

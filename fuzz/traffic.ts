@@ -1,13 +1,15 @@
 import { connect, type Socket } from 'node:net';
 import { mutatedFrame, type MutationContext } from './mutators';
-import type { Step } from './reproducer';
+import { writeStep, type Step } from './reproducer';
 import { Rng } from './rng';
 import { firstEvent } from './sockets';
 
-/** How far back a reproducer reaches: the steps of the last few seconds of each connection. */
-const HISTORY_MS = 5000;
-/** At most this many bytes of writes kept per slot, oldest dropped first: a reproducer stays small. */
-const HISTORY_BYTES = 1024 * 1024;
+/** How far back a reproducer reaches: the steps of the last few seconds before a finding. */
+export const REPRODUCER_WINDOW_MS = 5000;
+/** Steps kept per slot: the window, and the time a finding takes to be seen and the fuzzing to stop. */
+const HISTORY_MS = REPRODUCER_WINDOW_MS + 5000;
+/** At most this many bytes of writes kept per slot, oldest dropped first (some 20 MB/s go out in all). */
+const HISTORY_BYTES = 32 * 1024 * 1024;
 
 const SEPARATORS = ['\r', '\r', '\r', '\n', '\r\n', '', '\r\r\n\n'];
 
@@ -18,10 +20,12 @@ const LIFECYCLE: ReadonlyArray<[op: 'end' | 'reset' | 'reconnect', p: number]> =
   ['reconnect', 0.02],
 ];
 
+/** A step as it happened; a write keeps its bytes, encoded only if a reproducer needs them. */
 interface Recorded {
   atMs: number;
-  step: Step;
-  bytes: number;
+  conn: number;
+  op: Step['op'];
+  bytes?: Buffer;
 }
 
 /** One fuzz connection at a time, again and again: the master closes most of them for their bad frames. */
@@ -38,15 +42,15 @@ class Slot {
     this.rng = Rng.derive(seed, index);
   }
 
-  record(step: Step, bytes = 0): void {
+  record(conn: number, op: Step['op'], bytes?: Buffer): void {
     const atMs = performance.now();
-    this.history.push({ atMs, step, bytes });
-    this.historyBytes += bytes;
+    this.history.push({ atMs, conn, op, bytes });
+    this.historyBytes += bytes?.length ?? 0;
     while (
       this.history.length > 0 &&
       (this.historyBytes > HISTORY_BYTES || this.history[0]!.atMs < atMs - HISTORY_MS)
     ) {
-      this.historyBytes -= this.history.shift()!.bytes;
+      this.historyBytes -= this.history.shift()!.bytes?.length ?? 0;
     }
   }
 
@@ -60,7 +64,7 @@ class Slot {
       const socket = connect({ port: this.traffic.port, host: '127.0.0.1' });
       socket.setNoDelay(true);
       socket.on('error', () => undefined);
-      this.record({ conn, op: 'open' });
+      this.record(conn, 'open');
       if ((await firstEvent(socket, ['connect', 'close'])) === 'close') continue;
       if (socket.localPort !== undefined) this.traffic.byLocalPort.set(socket.localPort, conn);
       this.traffic.opened += 1;
@@ -76,7 +80,7 @@ class Slot {
       const batch = this.batch();
       for (const piece of splits(rng, batch)) {
         if (socket.destroyed) return;
-        this.record({ conn, op: 'write', data: piece.toString('base64') }, piece.length);
+        this.record(conn, 'write', piece);
         this.traffic.bytesSent += piece.length;
         if (!socket.write(piece) && !socket.destroyed) await firstEvent(socket, ['drain', 'close']);
       }
@@ -90,14 +94,14 @@ class Slot {
         p += chance;
         if (roll >= p) continue;
         if (op === 'end') {
-          this.record({ conn, op: 'end' });
+          this.record(conn, 'end');
           socket.end();
           // The master closes its side once it has read our FIN; the timeout only guards against a master that does not.
           const timer = setTimeout(() => socket.destroy(), 1000);
           await firstEvent(socket, ['close']);
           clearTimeout(timer);
         } else if (op === 'reset') {
-          this.record({ conn, op: 'reset' });
+          this.record(conn, 'reset');
           socket.resetAndDestroy();
         }
         return;
@@ -175,12 +179,16 @@ export class Traffic {
     return bytes;
   }
 
-  /** The recorded steps of the connections `conns` (all when undefined), oldest first. */
-  steps(conns?: ReadonlySet<number>): Step[] {
+  /**
+   * The recorded steps of the connections `conns` (all when undefined) in the
+   * {@link REPRODUCER_WINDOW_MS} before `untilMs` (a `performance.now()`), oldest first.
+   */
+  steps(untilMs: number, conns?: ReadonlySet<number>): Step[] {
     return this.slots
       .flatMap((slot) => slot.recent())
-      .filter(({ step }) => conns === undefined || conns.has(step.conn))
+      .filter(({ atMs }) => atMs <= untilMs && atMs >= untilMs - REPRODUCER_WINDOW_MS)
+      .filter(({ conn }) => conns === undefined || conns.has(conn))
       .sort((a, b) => a.atMs - b.atMs)
-      .map(({ step }) => step);
+      .map(({ conn, op, bytes }) => (op === 'write' ? writeStep(conn, bytes!) : { conn, op }));
   }
 }

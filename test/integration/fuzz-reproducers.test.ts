@@ -1,5 +1,5 @@
 import { MUTATORS, MUTATOR_NAMES, lookalikesOf } from '../../fuzz/mutators';
-import { loadCorpus, readReproducer, replaySteps, reproducerFiles, type Step } from '../../fuzz/reproducer';
+import { loadCorpus, readReproducer, replaySteps, reproducerFiles, writeStep, type Step } from '../../fuzz/reproducer';
 import { Rng } from '../../fuzz/rng';
 import type { Master } from '../../src/master';
 import { startInProcessMaster } from '../helpers/master';
@@ -51,9 +51,7 @@ function splitWrites(rng: Rng, conn: number, bytes: Buffer): Step[] {
     (a, b) => a - b,
   );
   const bounds = [0, ...cuts, bytes.length];
-  return bounds
-    .slice(1)
-    .map((end, i) => ({ conn, op: 'write', data: bytes.subarray(bounds[i], end).toString('base64') }));
+  return bounds.slice(1).map((end, i) => writeStep(conn, bytes.subarray(bounds[i], end)));
 }
 
 describe('fuzz corpus and reproducers, replayed', () => {
