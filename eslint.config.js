@@ -3,7 +3,7 @@ const js = require('@eslint/js');
 const tseslint = require('typescript-eslint');
 
 module.exports = tseslint.config(
-  { ignores: ['dist/', '.bench-build/', 'node_modules/', 'runs/', 'coverage/', 'docker/base/out/'] },
+  { ignores: ['dist/', '.bench-build/', '.fuzz-build/', 'node_modules/', 'runs/', 'coverage/', 'docker/base/out/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
