@@ -89,7 +89,11 @@ describe('a log file and a stdout that stops reading', () => {
 
     stdout.resume();
     log.write({ event: 'after', message: 'stdout reads again' });
-    await pollUntil(() => lines(stdout.text()).find((l) => l.event === 'log_dropped'), 5000);
+    await pollUntil(
+      () => lines(stdout.text()).find((l) => l.event === 'log_dropped'),
+      5000,
+      () => `stdout:\n${stdout.text().slice(-500)}`,
+    );
     const shown = lines(stdout.text()).filter((l) => l.event === 'line').length;
     expect(shown).toBeLessThan(200);
     const dropped = lines(stdout.text()).find((l) => l.event === 'log_dropped')!;
@@ -107,7 +111,11 @@ describe('a log file and a stdout that stops reading', () => {
     await turn();
     expect(written).toBe(false);
     stdout.resume();
-    await pollUntil(() => (written ? true : undefined), 5000);
+    await pollUntil(
+      () => (written ? true : undefined),
+      5000,
+      () => 'whenWritten never called back',
+    );
     expect(lines(stdout.text()).map((l) => l.i)).toEqual(Array.from({ length: 100 }, (_, i) => i));
     expect(await log.close()).toEqual([]);
   });
