@@ -4,18 +4,20 @@ import { reportDockerLatency } from './docker-latency';
 import { reportFlood } from './flood';
 import { reportIngest } from './ingest';
 import { reportLateness } from './lateness';
+import { reportLedger } from './ledger';
 
-/** `npm run bench` runs decoder and ingest; `flood`, `lateness` and `docker-latency` run only when named. */
+/** `npm run bench` runs decoder and ingest; `flood`, `lateness`, `docker-latency` and `ledger` run only when named. */
 async function main(): Promise<void> {
   const only = process.argv[2];
-  if (only !== undefined && !['decoder', 'ingest', 'flood', 'lateness', 'docker-latency'].includes(only)) {
-    throw new Error(`unknown benchmark ${only}: decoder, ingest, flood, lateness or docker-latency`);
+  if (only !== undefined && !['decoder', 'ingest', 'flood', 'lateness', 'docker-latency', 'ledger'].includes(only)) {
+    throw new Error(`unknown benchmark ${only}: decoder, ingest, flood, lateness, docker-latency or ledger`);
   }
   if (only === undefined || only === 'decoder') for (const line of reportDecoder()) console.log(line);
   if (only === undefined || only === 'ingest') for (const line of await reportIngest()) console.log(line);
   if (only === 'flood') for (const line of await reportFlood()) console.log(line);
   if (only === 'lateness') for (const line of await reportLateness()) console.log(line);
   if (only === 'docker-latency') for (const line of await reportDockerLatency()) console.log(line);
+  if (only === 'ledger') await reportLedger();
 }
 
 main().catch((err: unknown) => {

@@ -1,4 +1,10 @@
-import { DEFAULT_MASTER_OPTIONS, MAX_FRAME_DEPTH_LIMIT, Master, type MasterOptions } from '../master';
+import {
+  DEFAULT_MASTER_OPTIONS,
+  MAX_FRAME_DEPTH_LIMIT,
+  MAX_LEDGER_NODES_LIMIT,
+  Master,
+  type MasterOptions,
+} from '../master';
 import { LOG_FLAGS, closeLog, logFromFlags, onStopSignal } from './common-flags';
 import { TOKEN_FLAGS, tokenFromFlags } from './token-flags';
 import { parseCommand, type CommandSpec } from './flags';
@@ -93,6 +99,25 @@ export const MASTER_COMMAND: CommandSpec = {
       defaultText: String(DEFAULT_MASTER_OPTIONS.maxFramesPerSecond),
     },
     {
+      flag: 'max-ledger-nodes',
+      env: 'MAX_LEDGER_NODES',
+      kind: 'integer',
+      min: 1,
+      max: MAX_LEDGER_NODES_LIMIT,
+      description:
+        'Node ids whose last seq is remembered for acks; beyond, the least recently active id with no open connection is forgotten (a "limit" line each second counts them). At least --max-connections',
+      defaultText: `${DEFAULT_MASTER_OPTIONS.maxLedgerNodes} (or --max-connections if higher)`,
+    },
+    {
+      flag: 'checkpoint-interval-ms',
+      env: 'CHECKPOINT_INTERVAL_MS',
+      kind: 'integer',
+      min: 1,
+      max: 86_400_000,
+      description: `With --log-file: write the ledger checkpoint (<log-file>.ledger) this often when the log grew, and whenever it grew by ${DEFAULT_MASTER_OPTIONS.checkpointBytes / 1024 / 1024} MiB`,
+      defaultText: String(DEFAULT_MASTER_OPTIONS.checkpointIntervalMs),
+    },
+    {
       flag: 'health-port',
       env: 'HEALTH_PORT',
       kind: 'integer',
@@ -107,7 +132,7 @@ export const MASTER_COMMAND: CommandSpec = {
   ],
   notes:
     'Stops on SIGTERM or SIGINT: logs a disconnect (reason "shutdown") for every open connection, then a "shutdown" line, and exits 0.\n' +
-    'Slaves that ask for acks get them, and each of their messages is logged once. With --log-file (JSON), the master reads that file back on start-up to learn the last seq logged per node, so that messages resent after a restart are not logged twice.',
+    'Slaves that ask for acks get them, and each of their messages is logged once. With --log-file (JSON), the master reads that file back on start-up to learn the last seq logged per node, so that messages resent after a restart are not logged twice; a checkpoint beside it (<log-file>.ledger) limits that reading to the lines logged since.',
 };
 
 export async function runMaster(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number | 'help'> {
@@ -127,6 +152,9 @@ export async function runMaster(argv: readonly string[], env: NodeJS.ProcessEnv)
     options.maxFramesPerSecond = values['max-frames-per-second'] as number;
   if (values['max-connections'] !== undefined) options.maxConnections = values['max-connections'] as number;
   if (values['health-port'] !== undefined) options.healthPort = values['health-port'] as number;
+  if (values['max-ledger-nodes'] !== undefined) options.maxLedgerNodes = values['max-ledger-nodes'] as number;
+  if (values['checkpoint-interval-ms'] !== undefined)
+    options.checkpointIntervalMs = values['checkpoint-interval-ms'] as number;
   options.token = tokenFromFlags(values);
 
   const tlsFiles = masterTlsFiles(values);

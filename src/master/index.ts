@@ -3,6 +3,7 @@ export {
   DEFAULT_MASTER_OPTIONS,
   DEFAULT_MASTER_PORT,
   MAX_FRAME_DEPTH_LIMIT,
+  MAX_LEDGER_NODES_LIMIT,
   resolveMasterOptions,
   type MasterOptions,
   type MasterTlsOptions,

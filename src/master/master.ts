@@ -4,15 +4,18 @@ import { systemClock, type Clock, type Log } from '../common';
 import { connectionLimit, openFilesLimit } from './descriptor-limit';
 import { BurstCounter } from './burst-counter';
 import { HandshakeFailures } from './handshake-failures';
+import { checkpointFileOf, type OpenConn } from './checkpoint';
+import { Checkpointer } from './checkpointer';
 import { SeqLedger } from './ledger';
+import { recoverLedger, type Recovery } from './ledger-recovery';
 import { resolveMasterOptions, type MasterOptions } from './options';
 import { Session, type SessionHost } from './session';
 
 /** How long `stop()` waits for the log to take its lines, to send the last acks before closing, in ms. */
 const LAST_ACKS_GRACE_MS = 1000;
 
-/** Refused connections are counted in one `limit` line per this many ms, not one line each. */
-const REFUSALS_WINDOW_MS = 1000;
+/** Refused connections and evicted ledger entries are counted in one `limit` line per this many ms, not one line each. */
+const LIMIT_WINDOW_MS = 1000;
 
 /**
  * The master: accepts slaves over TCP (or TLS) and logs every message and every
@@ -25,7 +28,7 @@ export class Master implements SessionHost {
   private healthServer: Server | undefined;
   private readonly sessions = new Set<Session>();
   private readonly byNode = new Map<string, Session>();
-  readonly ledger = new SeqLedger();
+  readonly ledger: SeqLedger;
   private readonly acksDue = new Set<Session>();
   private nextConn = 1;
   private stopping: Promise<void> | undefined;
@@ -34,6 +37,9 @@ export class Master implements SessionHost {
   private readonly handshakeFailures: HandshakeFailures;
   /** With TLS, every TCP connection, its handshake done or not: one still in it is no session yet. */
   private readonly tcpSockets = new Set<Socket>();
+  /** Ledger entries evicted, counted into one `limit` line a window. */
+  private readonly evictions: BurstCounter<undefined>;
+  private checkpointer: Checkpointer | undefined;
 
   constructor(
     options: Partial<MasterOptions>,
@@ -43,8 +49,10 @@ export class Master implements SessionHost {
     this.options = resolveMasterOptions(options);
     this.handshakeFailures = new HandshakeFailures(log, clock);
     this.server = this.createServer();
-    this.refusals = new BurstCounter(clock, REFUSALS_WINDOW_MS, ({ count }) => this.logRefused(count), false);
+    this.refusals = new BurstCounter(clock, LIMIT_WINDOW_MS, ({ count }) => this.logRefused(count), false);
     this.server.on('drop', () => this.refusals.add('refused', undefined));
+    this.evictions = new BurstCounter(clock, LIMIT_WINDOW_MS, ({ count }) => this.logEvicted(count), false);
+    this.ledger = new SeqLedger(this.options.maxLedgerNodes, () => this.evictions.add('evicted', undefined));
   }
 
   /** The port actually listened on (useful with port 0). */
@@ -91,6 +99,20 @@ export class Master implements SessionHost {
       auth: this.options.token !== undefined ? 'token' : undefined,
       tls: this.options.tls !== undefined ? true : undefined,
     });
+    const { recoverFrom } = this.options;
+    // Once `listening` is in the file: a checkpoint's offset must not come before its run's first line, or a
+    // recovery would take the connection ids of the run before for this run's (they restart at 1).
+    if (recoverFrom !== undefined) {
+      const checkpointer = this.checkpointsOf(recoverFrom);
+      this.checkpointer = checkpointer;
+      // Not before the logger's own flush of `listening`: asking now would flush it at once, before the
+      // caller of start() could install its signal handlers, and a prompt SIGTERM would find none.
+      this.clock.afterPendingIo(() =>
+        this.log.whenWritten(() => {
+          if (this.stopping === undefined) checkpointer.start();
+        }),
+      );
+    }
     return this;
   }
 
@@ -158,8 +180,9 @@ export class Master implements SessionHost {
         for (const socket of this.tcpSockets) socket.destroy();
         this.handshakeFailures.stop();
         this.refusals.flush();
+        this.evictions.flush();
         this.log.write({ event: 'shutdown', message: 'Master stopped', connections: open, signal });
-        void closed.then(resolve);
+        void Promise.all([closed, this.lastCheckpoint()]).then(() => resolve());
       };
       // The last acks go out before the FINs, so the slaves resend as little as possible to the
       // next master; a log destination that no longer takes writes must not keep them open.
@@ -195,24 +218,74 @@ export class Master implements SessionHost {
 
   private async recover(file: string): Promise<void> {
     const started = this.clock.now();
-    let recovery;
+    let recovery: Recovery;
     try {
-      recovery = await this.ledger.recover(file);
+      recovery = await recoverLedger(this.ledger, file);
     } catch (err) {
       const error = err as NodeJS.ErrnoException;
       if (error.code === 'ENOENT') return;
       throw err;
     }
-    if (recovery.lines === 0) return;
+    if (recovery.lines === 0 && !recovery.checkpoint && recovery.checkpointIgnored === undefined) return;
     this.log.write({
       event: 'recovered',
+      level: recovery.checkpointIgnored === undefined ? 'info' : 'warn',
       message: `Recovered the last seq of ${recovery.nodes} nodes from ${file}`,
       file,
       nodes: recovery.nodes,
       lines: recovery.lines,
       unreadable: recovery.unreadable,
+      checkpoint: recovery.checkpoint,
+      checkpoint_ignored: recovery.checkpointIgnored,
+      offset: recovery.offset,
       ms: this.clock.now() - started,
     });
+  }
+
+  /** A checkpoint of the ledger kept beside the log, so that the next start reads only the log's tail. */
+  private checkpointsOf(file: string): Checkpointer {
+    const { checkpointIntervalMs: intervalMs, checkpointBytes: bytes } = this.options;
+    return new Checkpointer(
+      file,
+      this.clock,
+      { intervalMs, bytes },
+      () => ({ entries: this.ledger.entries(), conns: this.openAckingConns() }),
+      (err) =>
+        this.log.write({
+          event: 'checkpoint_failed',
+          level: 'warn',
+          message: `Cannot write the ledger checkpoint ${checkpointFileOf(file)}: ${err.message}`,
+          file: checkpointFileOf(file),
+          code: err.code,
+        }),
+    );
+  }
+
+  /** The connections whose later lines a recovery from a checkpoint taken now must still count. */
+  private openAckingConns(): OpenConn[] {
+    const conns: OpenConn[] = [];
+    for (const [node, session] of this.byNode) {
+      const boot = this.ledger.bootOf(node);
+      if (session.acking && boot !== undefined) conns.push([session.conn, node, boot]);
+    }
+    return conns;
+  }
+
+  /**
+   * At stop: a checkpoint that covers every line, once the log has them, so
+   * the next start reads none; after at most the grace of the last acks, as
+   * a destination that takes no more writes must not keep the master running.
+   */
+  private lastCheckpoint(): Promise<void> {
+    const checkpointer = this.checkpointer;
+    if (checkpointer === undefined) return Promise.resolve();
+    return new Promise<void>((written) => {
+      const grace = this.clock.setTimeout(written, LAST_ACKS_GRACE_MS);
+      this.log.whenWritten(() => {
+        this.clock.clearTimeout(grace);
+        written();
+      });
+    }).then(() => checkpointer.stop());
   }
 
   /** Takes only as many connections as there are descriptors for, so none is refused unlogged. */
@@ -246,15 +319,31 @@ export class Master implements SessionHost {
     });
   }
 
+  private logEvicted(evicted: number): void {
+    this.log.write({
+      event: 'limit',
+      level: 'warn',
+      message: `Forgot the last seq of ${evicted} idle node${evicted === 1 ? '' : 's'}: ${this.ledger.size} remembered, at most ${this.options.maxLedgerNodes}`,
+      limit: 'ledger',
+      evicted,
+      nodes: this.ledger.size,
+      applied: this.options.maxLedgerNodes,
+    });
+  }
+
   claim(session: Session, node: string): void {
     const previous = this.byNode.get(node);
     this.byNode.set(node, session);
+    this.ledger.opened(node);
     previous?.end('replaced', { replaced_by: session.conn });
   }
 
   release(session: Session): void {
     this.sessions.delete(session);
-    if (this.byNode.get(session.node) === session) this.byNode.delete(session.node);
+    if (this.byNode.get(session.node) === session) {
+      this.byNode.delete(session.node);
+      this.ledger.closed(session.node);
+    }
   }
 
   private accept(socket: Socket): void {

@@ -414,6 +414,11 @@ export class Session {
     this.host.scheduleAck(this);
   }
 
+  /** Whether the peer's hello asked for acks: its messages go through the ledger. */
+  get acking(): boolean {
+    return this.boot !== undefined;
+  }
+
   /** The seq an ack sent now may carry: everything logged so far; `undefined` if nothing is due. */
   ackDue(): number | undefined {
     this.ackScheduled = false;

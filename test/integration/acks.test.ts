@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -264,20 +264,34 @@ describe('slave with acks', () => {
 });
 
 describe('master restart with LOG_FILE', () => {
+  /** A master child process logging to `logFile`, listening. */
+  const startMasterCli = async (logFile: string) => {
+    const master = new CliProcess(['master', '--port', '0', '--host', '127.0.0.1'], { LOG_FILE: logFile });
+    cleanups.push(() => master.kill('SIGKILL'));
+    const listening = await master.waitForEvent('listening');
+    return { master, port: listening.port as number };
+  };
+  const tempLogFile = () => {
+    const dir = mkdtempSync(join(tmpdir(), 'picluster-acks-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    return join(dir, 'master.jsonl');
+  };
+  /** The log size the checkpoint beside `logFile` covers, once there is one. */
+  const checkpointBytes = (logFile: string): number | undefined => {
+    try {
+      const header = JSON.parse(readFileSync(`${logFile}.ledger`, 'utf8').split('\n')[0]!) as { log_bytes: number };
+      return header.log_bytes;
+    } catch {
+      return undefined;
+    }
+  };
+
   it(
     'reads back the last seq per node, so messages resent to the new master are not logged twice',
     async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'picluster-acks-'));
-      cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-      const logFile = join(dir, 'master.jsonl');
-      const startMasterCli = async () => {
-        const master = new CliProcess(['master', '--port', '0', '--host', '127.0.0.1'], { LOG_FILE: logFile });
-        cleanups.push(() => master.kill('SIGKILL'));
-        const listening = await master.waitForEvent('listening');
-        return { master, port: listening.port as number };
-      };
+      const logFile = tempLogFile();
 
-      const first = await startMasterCli();
+      const first = await startMasterCli(logFile);
       const peer = await ackingPeer(first.port, 'r', 'boot-r');
       peer.send(1, 2, 3);
       await peer.acked(3);
@@ -286,8 +300,14 @@ describe('master restart with LOG_FILE', () => {
       first.master.kill('SIGTERM');
       expect(await first.master.exited).toEqual({ code: 0, signal: null });
 
-      const second = await startMasterCli();
-      expect(second.master.events('recovered')[0]).toMatchObject({ nodes: 1, unreadable: 0 });
+      const second = await startMasterCli(logFile);
+      // The checkpoint written at stop covers the whole log: nothing left to read.
+      expect(second.master.events('recovered')[0]).toMatchObject({
+        nodes: 1,
+        unreadable: 0,
+        checkpoint: true,
+        lines: 0,
+      });
       const again = await ackingPeer(second.port, 'r', 'boot-r');
       await again.acked(4);
       again.send(3, 4, 5);
@@ -300,4 +320,91 @@ describe('master restart with LOG_FILE', () => {
     },
     SPAWN_TEST_TIMEOUT_MS,
   );
+
+  it(
+    'after a SIGKILL, reads the lines logged since the last checkpoint: what they logged is not logged again',
+    async () => {
+      const logFile = tempLogFile();
+      const first = await startMasterCli(logFile);
+      const peer = await ackingPeer(first.port, 'k', 'boot-k');
+      peer.send(1, 2, 3);
+      await peer.acked(3);
+      first.master.kill('SIGTERM');
+      await first.master.exited;
+
+      // The second master writes a checkpoint once it listens, then only every minute or 8 MiB of log.
+      const second = await startMasterCli(logFile);
+      const atStart = await pollUntil(
+        () => {
+          const covered = checkpointBytes(logFile);
+          return covered !== undefined && covered > readFileSync(logFile).lastIndexOf('"event":"listening"')
+            ? covered
+            : undefined;
+        },
+        10_000,
+        () => `checkpoint covers ${checkpointBytes(logFile)} bytes`,
+      );
+      const again = await ackingPeer(second.port, 'k', 'boot-k');
+      await again.acked(3);
+      again.send(4, 5, 6);
+      await again.acked(6);
+      second.master.kill('SIGKILL');
+      await second.master.exited;
+      // The lines of 4 to 6 are after what the checkpoint covers: only the log's tail has them.
+      expect(checkpointBytes(logFile)).toBe(atStart);
+      expect(readFileSync(logFile).indexOf('"seq":4,')).toBeGreaterThan(atStart);
+
+      const third = await startMasterCli(logFile);
+      const recovered = third.master.events('recovered')[0];
+      expect(recovered).toMatchObject({ nodes: 1, unreadable: 0, checkpoint: true, offset: atStart });
+      expect(recovered?.lines).toBeGreaterThanOrEqual(4); // at least the hello and seqs 4 to 6
+      const last = await ackingPeer(third.port, 'k', 'boot-k');
+      await last.acked(6);
+      last.send(5, 6, 7);
+      await last.acked(7);
+      await last.close();
+      expect(await third.master.waitForEvent('disconnect', { node: 'k' })).toMatchObject({ duplicates: 2, seq: 7 });
+      expect(third.master.events('message', 'k').flatMap((l) => (l.type === 'hello' ? [] : [l.seq]))).toEqual([7]);
+    },
+    SPAWN_TEST_TIMEOUT_MS,
+  );
+});
+
+describe('ledger cap', () => {
+  it('forgets the least recently active idle node, never one with an open connection, and says so once', async () => {
+    const sink = new LogSink();
+    const master = await startMaster(sink, { maxConnections: 2, maxLedgerNodes: 2 });
+    const live = await ackingPeer(master.port, 'live', 'boot-live');
+    live.send(1, 2);
+    await live.acked(2);
+    const idle = await ackingPeer(master.port, 'idle', 'boot-idle');
+    idle.send(1);
+    await idle.acked(1);
+    await idle.close();
+    await sink.waitForEvent('disconnect', { node: 'idle' });
+
+    // A third id: 'live' is the oldest entry but has an open connection; 'idle' goes.
+    const third = await ackingPeer(master.port, 'third', 'boot-3');
+    await third.acked(0);
+    const limit = await sink.waitForEvent('limit', { limit: 'ledger' });
+    expect(limit).toMatchObject({ level: 'warn', evicted: 1, nodes: 2, applied: 2 });
+    await third.close();
+    await sink.waitForEvent('disconnect', { node: 'third' });
+
+    live.send(3);
+    await live.acked(3);
+    // Forgotten: the same process is taken for a new one, and its resend is logged again.
+    const back = await ackingPeer(master.port, 'idle', 'boot-idle');
+    await back.acked(0);
+    back.send(1);
+    await back.acked(1);
+    expect(heartbeatSeqs(sink, 'idle')).toEqual([1, 1]);
+    expect(heartbeatSeqs(sink, 'live')).toEqual([1, 2, 3]);
+    // Its hello evicted 'third' (idle), in a window of its own: a second line.
+    await pollUntil(
+      () => (sink.events('limit').filter((l) => l.limit === 'ledger').length === 2 ? true : undefined),
+      5000,
+      () => JSON.stringify(sink.events('limit')),
+    );
+  });
 });

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SeqLedger } from '../../src/master/ledger';
+import { recoverLedger } from '../../src/master/ledger-recovery';
 import { Outbox } from '../../src/slave/outbox';
 
 const message = (seq: number) => ({ seq, type: 'heartbeat', frame: `f${seq}` });
@@ -67,7 +68,13 @@ describe('SeqLedger', () => {
       ];
       writeFileSync(file, lines.map((l) => JSON.stringify(l)).join('\n') + '\n{"event":"mess');
       const ledger = new SeqLedger();
-      expect(await ledger.recover(file)).toEqual({ nodes: 1, lines: 10, unreadable: 1 });
+      expect(await recoverLedger(ledger, file)).toEqual({
+        nodes: 1,
+        lines: 10,
+        unreadable: 1,
+        checkpoint: false,
+        offset: 0,
+      });
       expect(ledger.hello('a', 'x')).toBe(5);
       expect(ledger.lastSeq('old')).toBe(0);
     } finally {
