@@ -21,13 +21,13 @@ import { failureOf, openMasterSocket, type SocketFailure } from './master-socket
 import { Outbox } from './outbox';
 
 /** How long `stop()` waits for the last acks. */
-const ACK_GRACE_MS = 1000;
+const ACK_GRACE_MS = 750;
 /**
  * When `stop()` destroys the connection if the master has not taken our FIN: a
  * master that reads nothing never does. Counted from the call, so that the
  * process exits within the 2 s the README promises, its last log lines written.
  */
-const CLOSE_GRACE_MS = 1500;
+const CLOSE_GRACE_MS = 1000;
 /** The `code` of a slave's `protocol_error` line: an ack or resend request for a seq never sent. */
 const BAD_ACK_CODE = 'PICLUSTER_ERR_BAD_ACK';
 /** Acks are small; anything longer from the master is not one. */
@@ -263,6 +263,9 @@ export class Slave {
       { maxFrameBytes: MAX_ACK_FRAME_BYTES },
     );
     socket.on('data', (chunk: Buffer) => {
+      // Once stop() no longer waits for acks, what the master sends is read (for its FIN) but not
+      // parsed: a flood must not delay the exit.
+      if (this.stopping && this.drained === undefined) return;
       if (this.options.acks || token !== undefined) decoder.push(chunk);
     });
   }
