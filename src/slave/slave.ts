@@ -1,24 +1,35 @@
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import { connect, type Socket } from 'node:net';
-import { TLSSocket, connect as connectTls } from 'node:tls';
+import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import { Backoff, systemClock, type Clock, type Log, type TimerHandle } from '../common';
 import {
   FrameDecoder,
   computeProof,
   encodeFrame,
+  excerptOf,
   heartbeatText,
   helloText,
   toAck,
   toChallenge,
   toFrame,
+  type Ack,
   type Message,
 } from '../protocol';
 import { ackTimeoutOf, resolveSlaveOptions, type SlaveOptions } from './options';
+import { ConnectionWriter, MAX_BUFFERED_BYTES } from './connection-writer';
+import { failureOf, openMasterSocket, type SocketFailure } from './master-socket';
 import { Outbox } from './outbox';
 
-/** How long `stop()` waits for the last acks, then for the master to acknowledge our FIN. */
-const CLOSE_GRACE_MS = 2000;
+/** How long `stop()` waits for the last acks. */
+const ACK_GRACE_MS = 750;
+/**
+ * When `stop()` destroys the connection if the master has not taken our FIN: a
+ * master that reads nothing never does. Counted from the call, so that the
+ * process exits within the 2 s the README promises, its last log lines written.
+ */
+const CLOSE_GRACE_MS = 1000;
+/** The `code` of a slave's `protocol_error` line: an ack or resend request for a seq never sent. */
+const BAD_ACK_CODE = 'PICLUSTER_ERR_BAD_ACK';
 /** Acks are small; anything longer from the master is not one. */
 const MAX_ACK_FRAME_BYTES = 1024;
 
@@ -38,10 +49,12 @@ export class Slave {
   /** This process's incarnation: a restarted slave numbers its messages from 1 again. */
   readonly boot = randomBytes(8).toString('hex');
   private socket: Socket | undefined;
+  /** The current connection's write side, once it is connected. */
+  private writer: ConnectionWriter | undefined;
   /** Why the current connection ended, for the `disconnected` line. */
   private failure = 'closed';
   /** With reason `tls_error`: the TLS error's code and text, for the `disconnected` line. */
-  private tlsFailure: { code: string | undefined; error: string } | undefined;
+  private tlsFailure: SocketFailure['tls'];
   private seq = 0;
   private heartbeatsSent = 0;
   private timer: TimerHandle | undefined;
@@ -53,6 +66,8 @@ export class Slave {
   private helloAnswered = false;
   /** With a token: this connection's hello waits for the master's challenge. */
   private challengePending = false;
+  /** The last connection was dropped for the master's fault: the next one does not reset the backoff. */
+  private distrusted = false;
   private readonly outbox: Outbox;
   private readonly backoff: Backoff;
   private resolveDone!: () => void;
@@ -105,16 +120,19 @@ export class Slave {
     if (!this.stopping) {
       this.stopping = true;
       this.cancelTimer();
+      this.cancelAckTimer();
+      this.writer?.quiesce();
       const socket = this.socket;
       if (socket !== undefined && !socket.destroyed && !socket.connecting) {
-        const closed = once(socket, 'close');
-        const grace = this.clock.setTimeout(() => socket.destroy(), 2 * CLOSE_GRACE_MS);
+        // Not `once(socket, 'close')`, which rejects on an 'error' (a reset) and would make stop() throw.
+        const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+        // A master that reads nothing never takes our FIN, which waits behind a full write buffer.
+        const deadline = this.clock.setTimeout(() => socket.destroy(), CLOSE_GRACE_MS);
         if (this.masterAcks && this.outbox.size > 0) await this.acksOrGrace(closed);
         socket.end();
         await closed;
-        this.clock.clearTimeout(grace);
+        this.clock.clearTimeout(deadline);
       }
-      this.cancelAckTimer();
       socket?.destroy();
       this.write('stopped', `Slave ${this.options.node} stopped`, {
         sent: this.seq,
@@ -132,7 +150,7 @@ export class Slave {
       closed,
       new Promise<void>((resolve) => {
         this.drained = resolve;
-        timer = this.clock.setTimeout(resolve, CLOSE_GRACE_MS);
+        timer = this.clock.setTimeout(resolve, ACK_GRACE_MS);
       }),
     ]);
     if (timer !== undefined) this.clock.clearTimeout(timer);
@@ -142,7 +160,7 @@ export class Slave {
   private connect(attempt: number): void {
     const { masterHost, masterPort, connectTimeoutMs } = this.options;
     this.write('connecting', `Connecting to ${masterHost}:${masterPort}`, { attempt });
-    const socket = this.openSocket();
+    const socket = openMasterSocket(this.options);
     this.socket = socket;
     this.failure = 'closed';
     this.tlsFailure = undefined;
@@ -155,10 +173,13 @@ export class Slave {
     socket.on(socket instanceof TLSSocket ? 'secureConnect' : 'connect', () => {
       socket.setTimeout(0);
       this.helloAnswered = false;
-      this.backoff.reset();
+      // After a master that broke the protocol or stopped reading, the delays go on growing.
+      if (this.distrusted) this.distrusted = false;
+      else this.backoff.reset();
+      this.writer = this.openWriter(socket);
       this.write('connected', `Connected to ${masterHost}:${masterPort}`, { local_port: socket.localPort });
       if (this.options.token === undefined) {
-        this.sayHello(socket);
+        this.sayHello(this.writer);
         this.scheduleHeartbeat();
         return;
       }
@@ -171,26 +192,45 @@ export class Slave {
       }, connectTimeoutMs);
     });
     this.readAcks(socket);
+    socket.on('drain', () => {
+      if (socket === this.socket) this.writer?.pump();
+    });
     socket.on('error', (err: NodeJS.ErrnoException) => {
       if (socket !== this.socket) return;
-      if (!isTlsFailure(socket, err)) {
-        this.failure = err.code ?? err.message;
-        return;
-      }
-      this.failure = 'tls_error';
-      const reason = (err as { reason?: unknown }).reason;
-      this.tlsFailure = { code: err.code, error: typeof reason === 'string' ? reason : err.message };
+      const { reason, tls } = failureOf(socket, err);
+      this.failure = reason;
+      this.tlsFailure = tls;
     });
     socket.on('close', () => this.onClose(socket, this.failure));
   }
 
-  /** A TCP connection, or a TLS one that checks the master's certificate and that it names `masterHost`. */
-  private openSocket(): Socket {
-    const { masterHost: host, masterPort: port, tls } = this.options;
-    if (tls === undefined) return connect({ host, port, noDelay: true });
-    const socket = connectTls({ host, port, ca: tls.ca, cert: tls.cert, key: tls.key });
-    socket.setNoDelay(true);
-    return socket;
+  /** The connection's write side; what the master's reading, or not reading, does to it is logged here. */
+  private openWriter(socket: Socket): ConnectionWriter {
+    const stallTimeoutMs = ackTimeoutOf(this.options);
+    const options = { maxBufferedBytes: MAX_BUFFERED_BYTES, stallTimeoutMs, forgetWritten: !this.options.acks };
+    return new ConnectionWriter(socket, this.outbox, this.clock, options, {
+      resent: ({ seq, type }) => this.write('resent', `Resent message ${seq}`, { seq, type }),
+      held: (seq, bufferedBytes) =>
+        this.write('held', `The master is not reading: messages from seq ${seq} wait`, {
+          level: 'warn',
+          seq,
+          buffered_bytes: bufferedBytes,
+        }),
+      resumed: (written, heldMs) =>
+        this.write('resumed', `Wrote ${written} messages held for ${heldMs} ms`, { held: written, held_ms: heldMs }),
+      stalled: (stalledMs, bufferedBytes) => {
+        if (socket !== this.socket || this.stopping) return;
+        // With no acks to miss (a master that never acks), this is how a peer that stopped reading is found.
+        this.write('write_stalled', `The master took nothing for ${stalledMs} ms: dropping the connection`, {
+          level: 'warn',
+          stalled_ms: stalledMs,
+          buffered_bytes: bufferedBytes,
+        });
+        this.failure = 'write_stalled';
+        this.distrusted = true;
+        socket.destroy();
+      },
+    });
   }
 
   /**
@@ -204,17 +244,18 @@ export class Slave {
     const decoder = new FrameDecoder(
       {
         frame: (frame) => {
+          // The rest of a chunk that ended its connection (a bad ack) is not read.
+          if (socket !== this.socket || socket.destroyed) return;
           const challenge = token === undefined ? undefined : toChallenge(frame);
           if (token !== undefined && challenge !== undefined) {
-            if (socket === this.socket && this.challengePending) this.onChallenge(socket, token, challenge.nonce);
+            if (this.challengePending && this.writer !== undefined) {
+              this.onChallenge(this.writer, token, challenge.nonce);
+            }
             return;
           }
           const ack = toAck(frame);
-          if (ack !== undefined && ack.node === this.options.node && socket === this.socket) {
-            this.onAck(ack.seq);
-            // The answer to hello says what the master has: send the rest, in order.
-            if (!this.helloAnswered || ack.resend === true) this.resend(socket, ack.seq);
-            this.helloAnswered = true;
+          if (ack !== undefined && ack.node === this.options.node && this.options.acks && this.writer !== undefined) {
+            this.onAck(this.writer, ack, frame);
           }
         },
         error: () => undefined,
@@ -222,29 +263,66 @@ export class Slave {
       { maxFrameBytes: MAX_ACK_FRAME_BYTES },
     );
     socket.on('data', (chunk: Buffer) => {
+      // Once stop() no longer waits for acks, what the master sends is read (for its FIN) but not
+      // parsed: a flood must not delay the exit.
+      if (this.stopping && this.drained === undefined) return;
       if (this.options.acks || token !== undefined) decoder.push(chunk);
     });
   }
 
-  private onChallenge(socket: Socket, token: string, nonce: string): void {
+  private onChallenge(writer: ConnectionWriter, token: string, nonce: string): void {
     this.challengePending = false;
     this.cancelTimer();
-    this.sayHello(socket, computeProof(token, nonce, this.options.node, this.boot));
+    this.sayHello(writer, computeProof(token, nonce, this.options.node, this.boot));
     this.scheduleHeartbeat();
   }
 
-  private onAck(seq: number): void {
+  private onAck(writer: ConnectionWriter, ack: Ack, frame: Record<string, unknown>): void {
+    // An ack (or a resend request) for a seq never written is a lie or a bug of the master's:
+    // acting on it would forget messages it never had.
+    if (ack.seq > this.outbox.written) {
+      this.refuseAck(ack, frame);
+      return;
+    }
     this.masterAcks = true;
-    this.outbox.ack(seq);
-    this.cancelAckTimer();
-    if (this.outbox.size > 0) this.armAckTimer();
-    else this.drained?.();
+    const forgotten = this.outbox.ack(ack.seq);
+    writer.acked(ack.seq);
+    // The answer to hello says what the master has: send the rest, in order.
+    const answer = !this.helloAnswered || ack.resend === true;
+    this.helloAnswered = true;
+    const resending = answer && !this.stopping && this.resend(writer, ack.seq, ack.resend === true);
+    if (this.outbox.size === 0) {
+      this.cancelAckTimer();
+      this.drained?.();
+    } else if (forgotten > 0 || resending || this.ackTimer === undefined) {
+      // Only progress restarts the timeout: acks that move nothing (a flood of stale resend
+      // requests) must not keep a connection that delivers nothing alive.
+      this.cancelAckTimer();
+      this.armAckTimer();
+    }
+  }
+
+  /** Drops the connection of a master that acked, or asked for a resend after, a seq never sent. */
+  private refuseAck(ack: Ack, frame: Record<string, unknown>): void {
+    const written = this.outbox.written;
+    const what = ack.resend === true ? 'asked for a resend after' : 'acked';
+    this.write('protocol_error', `The master ${what} seq ${ack.seq}; the last sent is ${written}`, {
+      level: 'warn',
+      code: BAD_ACK_CODE,
+      excerpt: excerptOf(JSON.stringify(frame)),
+      seq: ack.seq,
+      last_seq: written,
+    });
+    this.failure = 'bad_ack';
+    this.distrusted = true;
+    this.socket?.destroy();
   }
 
   /** `proof`: the answer to this connection's challenge, for a slave with a token. */
-  private sayHello(socket: Socket, proof?: string): void {
+  private sayHello(writer: ConnectionWriter, proof?: string): void {
     const { node, heartbeatIntervalMs, acks } = this.options;
     if (!acks) {
+      writer.startAt(this.outbox.written + 1);
       this.send('hello', proof);
       return;
     }
@@ -261,43 +339,52 @@ export class Slave {
       boot: this.boot,
       proof,
     };
-    socket.write(encodeFrame(toFrame(hello)));
+    writer.writeFrame(encodeFrame(toFrame(hello)));
     this.write('sent', hello.msg, { type: 'hello', acks: true, boot: this.boot });
+    // A master that has never acked gets at once, after the hello, what no connection took yet.
     if (this.masterAcks) this.armAckTimer();
+    else writer.startAt(this.outbox.written + 1);
   }
 
   /**
    * The master lacks the seqs after `acked`: resend every kept message, in
    * order; first, if the oldest kept is past `acked + 1`, say that the ones
-   * before it are gone (dropped from a full outbox) with a `skip`.
+   * before it are gone (dropped from a full outbox) with a `skip`. `asked`:
+   * by a resend request, not the answer to hello. False when ignored.
    */
-  private resend(socket: Socket, acked: number): void {
-    const pending = this.outbox.pending();
-    const oldest = pending[0]?.seq ?? this.seq + 1;
+  private resend(writer: ConnectionWriter, acked: number, asked: boolean): boolean {
+    if (!writer.mayResend(acked + 1, asked)) return false;
+    const oldest = this.outbox.from(acked + 1)?.seq ?? this.seq + 1;
     if (oldest > acked + 1) {
       const { node } = this.options;
-      socket.write(encodeFrame({ type: 'skip', node, to: oldest - 1 }));
+      writer.writeFrame(encodeFrame({ type: 'skip', node, to: oldest - 1 }));
       this.write('skipped', `Told the master that seq ${acked + 1}-${oldest - 1} are gone`, {
         level: 'warn',
         from: acked + 1,
         to: oldest - 1,
       });
     }
-    for (const message of pending) {
-      socket.write(message.frame);
-      this.write('resent', `Resent message ${message.seq}`, { seq: message.seq, type: message.type });
-    }
+    writer.resendFrom(acked + 1, asked);
+    return true;
   }
 
   private onClose(socket: Socket, reason: string): void {
     if (socket !== this.socket) return;
     this.cancelTimer();
     this.cancelAckTimer();
+    const ignored = this.writer?.ignoredResends ?? 0;
+    this.writer?.close();
+    this.writer = undefined;
+    const held = this.outbox.unwritten;
+    // Fire and forget: what the buffer could not take is lost with the connection, as what was in it is.
+    if (!this.options.acks) this.outbox.clear();
     if (this.stopping) return;
     this.write('disconnected', 'Disconnected from master', {
       reason,
       ...this.tlsFailure,
       unacked: this.masterAcks ? this.outbox.size : undefined,
+      held: held > 0 ? held : undefined,
+      ignored_resends: ignored > 0 ? ignored : undefined,
     });
     const { attempt, delayMs } = this.backoff.next();
     this.write('reconnecting', `Reconnecting in ${delayMs} ms`, { attempt, delay_ms: delayMs });
@@ -319,24 +406,24 @@ export class Slave {
 
   /** `proof` goes into a hello only, with the boot it is of. */
   private send(type: 'hello' | 'heartbeat', proof?: string): void {
-    const { node, heartbeatIntervalMs, acks } = this.options;
+    const { node, heartbeatIntervalMs } = this.options;
     this.seq += 1;
     const auth = proof === undefined ? {} : { boot: this.boot, proof };
     const message: Message =
       type === 'hello'
         ? { type, node, seq: this.seq, ts: this.clock.now(), msg: helloText(node), heartbeatIntervalMs, ...auth }
         : { type, node, seq: this.seq, ts: this.clock.now(), msg: heartbeatText(node) };
-    const frame = encodeFrame(toFrame(message));
-    if (acks) this.keep({ seq: this.seq, type, frame });
-    // Held for the answer to hello when the master acks; written at once to one that never has.
-    if (!acks || this.helloAnswered || !this.masterAcks) this.socket?.write(frame);
+    this.keep({ seq: this.seq, type, frame: encodeFrame(toFrame(message)) });
     this.write('sent', message.msg, { seq: this.seq, type });
+    // Written now if the connection may take it; else it waits in the outbox, even without acks.
+    this.writer?.pump();
   }
 
   private keep(message: { seq: number; type: string; frame: string }): void {
     const dropped = this.outbox.push(message);
-    // Dropped silently while no master acks: then the outbox only bounds memory.
-    if (dropped !== undefined && this.masterAcks) {
+    // One that was written is dropped silently while no master acks: then the outbox only bounds
+    // memory. One that never was (the master did not read) is lost whatever the master.
+    if (dropped !== undefined && (this.masterAcks || dropped.seq > this.outbox.written)) {
       this.write('dropped', `Dropped unacked message ${dropped.seq}: more than ${this.outbox.capacity} unacked`, {
         level: 'warn',
         seq: dropped.seq,
@@ -347,6 +434,7 @@ export class Slave {
 
   /** A connection that leaves a message unacked this long is dead, whatever TCP says: replace it. */
   private armAckTimer(): void {
+    if (this.stopping) return;
     const timeoutMs = ackTimeoutOf(this.options);
     this.ackTimer = this.clock.setTimeout(() => {
       this.ackTimer = undefined;
@@ -375,15 +463,4 @@ export class Slave {
   private write(event: string, message: string, fields: Record<string, unknown>): void {
     this.log.write({ event, message, node: this.options.node, ...fields });
   }
-}
-
-/**
- * The TLS layer failed, not the network: a master certificate this slave
- * refused (Node sets `authorizationError`), or an error of OpenSSL or of
- * Node's TLS checks — e.g. a master that asks for a client certificate this
- * slave has not, which under TLS 1.3 comes after the handshake seemed done.
- */
-function isTlsFailure(socket: Socket, error: NodeJS.ErrnoException): boolean {
-  if (socket instanceof TLSSocket && Boolean(socket.authorizationError)) return true;
-  return /^ERR_(SSL|TLS|OSSL)_/.test(error.code ?? '');
 }
