@@ -110,7 +110,7 @@ export const SLAVE_COMMAND: CommandSpec = {
     ...LOG_FLAGS,
   ],
   notes:
-    'Every message sent is logged as a JSON line with event "sent", its node and seq ("resent" when sent again after a reconnect). SIGTERM waits up to 2 s for the acks of what was sent, then closes the connection cleanly.',
+    'Every message sent is logged as a JSON line with event "sent", its node and seq ("resent" when sent again after a reconnect). SIGTERM waits up to 0.75 s for the acks of what was sent, then closes the connection; the slave exits within 2 s whatever the master does.',
 };
 
 /** `host:port`, `host`, `[v6]:port` or `[v6]`; a missing part comes from MASTER_HOST / MASTER_PORT. */
