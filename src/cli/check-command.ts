@@ -1,8 +1,9 @@
+import { escapeControl } from '../common';
 import {
   RunDirectoryError,
   checkRun,
   formatTable,
-  readRunDirectory,
+  openRunDirectory,
   writeReports,
   type CheckReport,
   type Verdict,
@@ -48,10 +49,11 @@ export async function runCheck(
   }
   let report: CheckReport;
   try {
-    report = checkRun(await readRunDirectory(dir));
+    // Streamed: a soak run's logs may be far larger than memory.
+    report = checkRun(await openRunDirectory(dir));
   } catch (error) {
     if (error instanceof RunDirectoryError) {
-      err.write(`picluster check: cannot check ${dir}: ${error.message} (${error.code})\n`);
+      err.write(`picluster check: cannot check ${escapeControl(`${dir}: ${error.message}`)} (${error.code})\n`);
       return CHECK_EXIT_CODES.inconclusive;
     }
     throw error;
@@ -62,7 +64,7 @@ export async function runCheck(
       const files = await writeReports(dir, report);
       out.write(`Wrote ${files.join(', ')}\n`);
     } catch (error) {
-      err.write(`picluster check: cannot write reports into ${dir}: ${(error as Error).message}\n`);
+      err.write(`picluster check: cannot write reports into ${escapeControl(`${dir}: ${(error as Error).message}`)}\n`);
       return CHECK_EXIT_CODES.inconclusive;
     }
   }

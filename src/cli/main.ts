@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { OptionError } from '../common';
+import { PiclusterError, escapeControl } from '../common';
 import { helpText, type CommandSpec } from './flags';
 
 type Runner = (argv: readonly string[], env: NodeJS.ProcessEnv) => Promise<number | 'help'>;
@@ -82,12 +82,28 @@ async function main(argv: readonly string[]): Promise<number> {
     }
     return result;
   } catch (err) {
-    if (err instanceof OptionError) {
-      process.stderr.write(`picluster ${name}: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
+    process.stderr.write(`picluster ${name}: ${describeError(err, process.env)}\n`);
+    return 2;
   }
+}
+
+/**
+ * One line for anything a command did not handle itself: a picluster error
+ * (bad input, a run that cannot be carried out) is its message; anything else
+ * (a system error, a bug) adds its class and how to see the stack, which
+ * `PICLUSTER_DEBUG=1` appends on the following lines. Echoed input is escaped.
+ */
+function describeError(err: unknown, env: NodeJS.ProcessEnv): string {
+  const debug = env.PICLUSTER_DEBUG === '1' && err instanceof Error && err.stack !== undefined;
+  const message = err instanceof Error ? err.message : String(err);
+  const line = escapeControl(
+    err instanceof PiclusterError
+      ? message
+      : `unexpected ${err instanceof Error ? err.name : 'error'}: ${message}${
+          debug ? '' : ' (PICLUSTER_DEBUG=1 shows where)'
+        }`,
+  );
+  return debug ? `${line}\n${err.stack}` : line;
 }
 
 main(process.argv.slice(2)).then(
@@ -96,7 +112,8 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    process.stderr.write(`picluster: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exitCode = 1;
+    // Only a failure before a command ran (loading it, --help) gets here.
+    process.stderr.write(`picluster: ${describeError(err, process.env)}\n`);
+    process.exitCode = 2;
   },
 );

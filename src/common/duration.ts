@@ -1,4 +1,4 @@
-import { OptionError } from './errors';
+import { OptionError, escapeControl } from './errors';
 
 /** What a duration may look like, for messages: completes "must be …". */
 export const DURATION_FORMS =
@@ -9,9 +9,14 @@ const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h
 // Anchored and without exponents, signs or inner spaces, so "1e3s", "-2s" and "2 s" stay errors.
 const DURATION_PATTERN = /^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)?$/;
 
-/** Shows a rejected value in a message: strings quoted and cut short, other values as JSON. */
+/**
+ * Shows a rejected value in a message: strings quoted, cut short and with
+ * invisible or bidirectional characters escaped, other values as JSON.
+ */
 export function showValue(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  if (typeof value === 'string') {
+    return escapeControl(JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value));
+  }
   if (value === undefined) return 'nothing';
   if (typeof value === 'number' || typeof value === 'boolean' || value === null) return String(value);
   return Array.isArray(value) ? 'a list' : 'a mapping';

@@ -1,3 +1,5 @@
+import type { Stats } from 'node:fs';
+
 /**
  * Every error picluster raises carries a stable `code`. Tests, the checker and
  * the log assert on codes, never on message text.
@@ -62,4 +64,31 @@ export class OptionError extends PiclusterError {
   ) {
     super('PICLUSTER_ERR_INVALID_OPTION', message);
   }
+}
+
+// C0 and C1 controls, DEL, zero-width and directional marks (U+200B–U+200F), bidirectional
+// embeddings and isolates (U+202A–U+202E, U+2066–U+2069), line/paragraph separators and the BOM.
+// eslint-disable-next-line no-control-regex -- matching controls is the point
+const UNSAFE_CHARS = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]/g;
+
+/**
+ * Makes text taken from input (a file name, a YAML value, a key) safe to echo
+ * in a one-line message: controls and invisible or bidirectional characters
+ * become `\uXXXX`, so a U+202E in a file name cannot reorder the terminal's
+ * line and a newline cannot forge a second message. Idempotent: its output is
+ * printable text that it leaves alone.
+ */
+export function escapeControl(text: string): string {
+  return text.replace(UNSAFE_CHARS, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** What a file that is not a regular one is, for messages: `a directory`, `a FIFO`… */
+export function fileKind(stats: Stats): string {
+  if (stats.isFile()) return 'a regular file';
+  if (stats.isDirectory()) return 'a directory';
+  if (stats.isFIFO()) return 'a FIFO';
+  if (stats.isSocket()) return 'a socket';
+  if (stats.isCharacterDevice()) return 'a character device';
+  if (stats.isBlockDevice()) return 'a block device';
+  return 'not a file';
 }

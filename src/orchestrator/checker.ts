@@ -17,7 +17,7 @@
  * input; report.ts formats the output.
  */
 import { CONFIRM_LIMIT_MS, cutBound, killBound, recoveryBound, type Bound } from './bounds';
-import type { Action, RunInfo, TimelineEntry } from './types';
+import type { Action, RunInfo, RunSource } from './types';
 
 export { KILL_DETECT_MS } from './bounds';
 
@@ -43,23 +43,7 @@ export const CUT_RECOVERY_SLACK_MS = 2000;
  */
 export const CLOCK_SKEW_MS = 250;
 
-/** One parsed JSON line of a node's log; `timestamp` is ISO. */
-export interface RunLogLine {
-  timestamp: string;
-  event: string;
-  [field: string]: unknown;
-}
-
-/** Everything a run directory holds that the checker needs. */
-export interface RunRecord {
-  info: RunInfo;
-  /** In the order the runner carried the faults out. */
-  timeline: TimelineEntry[];
-  /** Every line the master wrote, all incarnations, in order. */
-  master: RunLogLine[];
-  /** Scenario name (`slave-3`) -> every line that slave wrote, all incarnations, in order. */
-  slaves: Record<string, RunLogLine[]>;
-}
+export type { RunLogLine, RunRecord, RunSource } from './types';
 
 /** `inconclusive`: the run cannot be judged (interrupted, a fault not confirmed in time, an unusable record). */
 export type Verdict = 'pass' | 'fail' | 'inconclusive';
@@ -424,7 +408,8 @@ function summarize(values: readonly number[]): LatencySummary {
   return {
     count: values.length,
     p50Ms: percentile(values, 50),
-    maxMs: values.length === 0 ? null : Math.max(...values),
+    // A loop, not Math.max(...values): a spread of a long array overflows the stack.
+    maxMs: values.reduce<number | null>((max, v) => (max === null || Number.isNaN(v) || v > max ? v : max), null),
   };
 }
 
@@ -442,7 +427,7 @@ export function seqRanges(seqs: readonly number[]): string {
 }
 
 /** Checks a recorded run. Never throws on odd content: what cannot be judged becomes an `invalid_run` failure. */
-export function checkRun(input: RunRecord): CheckReport {
+export function checkRun(input: RunSource): CheckReport {
   return new Checker(input).run();
 }
 
@@ -466,7 +451,7 @@ class Checker {
   private readonly intervalMs: number;
   private readonly timeoutMs: number;
 
-  constructor(private readonly input: RunRecord) {
+  constructor(private readonly input: RunSource) {
     const { info } = input;
     this.runStart = this.time(info.startedAt, 'run.json startedAt');
     this.runEnd = this.time(info.endedAt, 'run.json endedAt');
@@ -581,16 +566,14 @@ class Checker {
           detail: `${name} and ${twin.name} share node id "${node}"`,
         });
       }
-      const model: SlaveModel = { name, node, lineCount: lines?.length ?? 0, incarnations: [], states: [] };
+      const model: SlaveModel = { name, node, lineCount: 0, incarnations: [], states: [] };
       this.slaves.push(model);
       this.slaveByNode.set(node, model);
       this.slaveByName.set(name, model);
-      if (lines === undefined || lines.length === 0) {
-        this.cannotJudge({ node: name, kind: 'invalid_run', detail: `${name}: its log is missing or empty` });
-        continue;
-      }
       let current: Incarnation | undefined;
-      lines.forEach((line, i) => {
+      // Read once, a line at a time: a log may be far larger than memory.
+      for (const line of lines ?? []) {
+        const i = model.lineCount++;
         const at = this.time(line.timestamp, `${name}.jsonl line ${i + 1}`);
         if (line.event === 'starting' || current === undefined) {
           // A log that begins mid-process (no `starting`) still is one incarnation.
@@ -652,7 +635,10 @@ class Checker {
             model.states.push({ at, connected: false });
             break;
         }
-      });
+      }
+      if (model.lineCount === 0) {
+        this.cannotJudge({ node: name, kind: 'invalid_run', detail: `${name}: its log is missing or empty` });
+      }
     }
     const extra = Object.keys(slaves).filter((name) => !(name in info.nodes));
     for (const name of extra) {
@@ -697,7 +683,9 @@ class Checker {
       lastIncarnation: 0,
     };
     let incarnation = 0;
-    this.input.master.forEach((line, index) => {
+    let index = -1;
+    for (const line of this.input.master) {
+      index += 1;
       const at = this.time(line.timestamp, `master.jsonl line ${index + 1}`);
       const conn = int(line.conn);
       const touch = (): ConnInfo | undefined => {
@@ -782,7 +770,7 @@ class Checker {
           break;
         }
       }
-    });
+    }
     model.lastIncarnation = incarnation;
     // A disconnect that messages on the same connection follow is judged as spurious (or matched) as any other.
     for (const info of model.conns.values()) {

@@ -1,14 +1,16 @@
 export { RunError, heartbeatTimeoutOf, type Backend, type BackendSinks, type StartedCluster } from './backend';
-export { checkRun, type CheckReport, type Verdict } from './checker';
+export { checkRun, type CheckReport, type RunSource, type Verdict } from './checker';
 export { DEFAULT_DOCKER_IMAGE, DOCKER_PROJECT_PREFIX, DockerBackend, removeRunResources } from './docker';
 export { LocalBackend } from './local/local-backend';
 export { SWARM_STACK_PREFIX, SwarmBackend, removeStackResources } from './swarm';
 export { formatTable, toJUnitXml, writeReports } from './report';
-export { RunDirectoryError, readRunDirectory } from './run-directory';
+export { RunDirectoryError, openRunDirectory, readRunDirectory } from './run-directory';
 export { runScenario, type RunOptions, type RunResult } from './runner';
 export {
   DEFAULT_SCENARIO_HEARTBEAT_INTERVAL_MS,
+  MAX_SCENARIO_BYTES,
   MAX_SCENARIO_DURATION_MS,
+  MAX_SCENARIO_EVENTS,
   MAX_SCENARIO_SLAVES,
   SCENARIO_SCHEMA_FILE,
   ScenarioError,

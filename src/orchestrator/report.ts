@@ -21,13 +21,22 @@ function table(
   rows: readonly (readonly string[])[],
   rightAligned: ReadonlySet<number>,
 ): string[] {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
+  // A loop, not Math.max(...rows): see append().
+  const widths = header.map((h, i) => rows.reduce((width, row) => Math.max(width, (row[i] ?? '').length), h.length));
   const line = (cells: readonly string[]): string =>
     cells
       .map((cell, i) => (rightAligned.has(i) ? cell.padStart(widths[i] ?? 0) : cell.padEnd(widths[i] ?? 0)))
       .join('  ')
       .trimEnd();
   return [line(header), ...rows.map(line)];
+}
+
+/**
+ * `out.push(...lines)` in a loop: a spread passes each line as an argument,
+ * and a run with 150,000 faults has more rows than a call can take.
+ */
+function append(out: string[], lines: readonly string[]): void {
+  for (const line of lines) out.push(line);
 }
 
 function relative(report: CheckReport, iso: string): string {
@@ -123,8 +132,9 @@ export function formatTable(report: CheckReport): string {
     `${n.disconnectsExpected}${n.disconnectsOptional > 0 ? `+${n.disconnectsOptional}?` : ''}/${n.disconnectsSeen}`,
     n.detectionLatenciesMs.length === 0 ? '-' : n.detectionLatenciesMs.join(', '),
   ]);
-  out.push(
-    ...table(
+  append(
+    out,
+    table(
       ['NAME', 'NODE', 'SENT', 'LOGGED', 'MISSING', 'DUP', 'OOO', 'UNEXP', 'IN FLIGHT', 'DISC EXP/SEEN', 'DETECT MS'],
       nodeRows,
       new Set([2, 3, 4, 5, 6, 7, 8]),
@@ -144,8 +154,9 @@ export function formatTable(report: CheckReport): string {
       STATUS_TEXT[e.status],
       e.bound,
     ]);
-    out.push(
-      ...table(
+    append(
+      out,
+      table(
         ['FAULT', 'NODE', 'CHECK', 'EXPECT', 'REQUESTED → CONFIRMED', 'DEADLINE', 'SEEN', 'RESULT', 'BOUND'],
         rows,
         new Set(),

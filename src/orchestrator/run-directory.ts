@@ -1,7 +1,16 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { PiclusterError } from '../common';
-import type { RunLogLine, RunRecord } from './checker';
+import { closeSync, fstatSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { getHeapStatistics } from 'node:v8';
+import { join, parse, resolve, sep } from 'node:path';
+import type { RunLogLine, RunRecord, RunSource } from './types';
+import {
+  isIso,
+  isObject,
+  jsonLines,
+  logLines,
+  openRegularFile,
+  RunDirectoryError,
+  type LogReadOptions,
+} from './run-logs';
 import { ACTIONS, type RunInfo, type TimelineEntry } from './types';
 
 /** Files of a run directory, as the runner writes them. */
@@ -18,61 +27,50 @@ export const RUN_FILES = {
   slave: (name: string): string => `${name}.jsonl`,
 } as const;
 
-/** A run directory that cannot be read or holds something malformed (`PICLUSTER_ERR_INVALID_RUN`). */
-export class RunDirectoryError extends PiclusterError {
-  override readonly name = 'RunDirectoryError';
+export { RunDirectoryError };
 
-  constructor(
-    /** The file at fault, as a path. */
-    readonly file: string,
-    message: string,
-    /** 1-based line in `file`, when one is at fault. */
-    readonly line?: number,
-    options?: { cause?: unknown },
-  ) {
-    super('PICLUSTER_ERR_INVALID_RUN', `${file}${line === undefined ? '' : `:${line}`}: ${message}`, options);
-  }
-}
-
-async function readText(file: string): Promise<string> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'missing' : code === 'EISDIR' ? 'is a directory' : (err as Error).message;
-    throw new RunDirectoryError(file, `cannot read: ${why}`, undefined, { cause: err });
-  }
-}
-
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
-
-const isIso = (value: unknown): value is string => typeof value === 'string' && !Number.isNaN(Date.parse(value));
-
-/** Parses JSON lines; blank lines are skipped, anything else that is not a JSON object is an error naming its line. */
-function parseLines(file: string, text: string): Array<{ line: number; value: Record<string, unknown> }> {
-  const out: Array<{ line: number; value: Record<string, unknown> }> = [];
-  text.split('\n').forEach((raw, i) => {
-    if (raw.trim() === '') return;
-    let value: unknown;
+/**
+ * `mkdir -p` that fails at the first component it cannot create. Node's own
+ * (`mkdirSync(dir, { recursive: true })`) spins forever, synchronously, under
+ * `/proc`: `mkdir /proc/self/x` fails with ENOENT, so it creates the parent,
+ * gets EEXIST, and tries the child again, without end; no signal handler can
+ * run meanwhile. Here each component is made once, top down, and any error
+ * but EEXIST on a directory is thrown.
+ */
+export function makeDirectories(dir: string): void {
+  const absolute = resolve(dir);
+  const { root } = parse(absolute);
+  let current = root;
+  for (const part of absolute
+    .slice(root.length)
+    .split(sep)
+    .filter((p) => p !== '')) {
+    current = join(current, part);
     try {
-      value = JSON.parse(raw);
+      mkdirSync(current);
     } catch (err) {
-      const shown = raw.length > 60 ? `${raw.slice(0, 60)}…` : raw;
-      throw new RunDirectoryError(file, `not a JSON line: ${JSON.stringify(shown)}`, i + 1, { cause: err });
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      if (!statSync(current).isDirectory()) {
+        throw new Error(`${current} exists and is not a directory`, { cause: err });
+      }
     }
-    if (!isObject(value)) throw new RunDirectoryError(file, 'not a JSON object', i + 1);
-    out.push({ line: i + 1, value });
-  });
-  return out;
+  }
 }
 
-function logLines(file: string, text: string): RunLogLine[] {
-  return parseLines(file, text).map(({ line, value }) => {
-    if (!isIso(value.timestamp)) throw new RunDirectoryError(file, 'no ISO "timestamp"', line);
-    if (typeof value.event !== 'string') throw new RunDirectoryError(file, 'no "event"', line);
-    return value as RunLogLine;
-  });
+/** Most bytes `run.json` may have: 16 MiB, room for some 300,000 nodes. */
+const MAX_RUN_INFO_BYTES = 16 * 1024 * 1024;
+
+function readRunInfoText(file: string): string {
+  const fd = openRegularFile(file);
+  try {
+    const size = fstatSync(fd).size;
+    if (size > MAX_RUN_INFO_BYTES) {
+      throw new RunDirectoryError(file, `${size} bytes, more than the limit of ${MAX_RUN_INFO_BYTES} bytes`);
+    }
+    return readFileSync(fd, 'utf8');
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function runInfo(file: string, text: string): RunInfo {
@@ -114,8 +112,8 @@ function runInfo(file: string, text: string): RunInfo {
   return value as unknown as RunInfo;
 }
 
-function timeline(file: string, text: string): TimelineEntry[] {
-  return parseLines(file, text).map(({ line, value }) => {
+function timeline(file: string): TimelineEntry[] {
+  return Array.from(jsonLines(file), ({ line, value }) => {
     const bad = (what: string): never => {
       throw new RunDirectoryError(file, what, line);
     };
@@ -132,29 +130,66 @@ function timeline(file: string, text: string): TimelineEntry[] {
 }
 
 /**
+ * Memory the checker takes per byte of the logs it judges, with room for the
+ * garbage collector: it keeps a record of every message sent and logged,
+ * some 400 bytes for a heartbeat that takes ~350 bytes in the two logs, and
+ * the collector needs about as much again to work in.
+ */
+export const CHECK_HEAP_PER_LOG_BYTE = 2;
+
+/**
+ * Refuses, in one line, logs the checker would run out of heap on: V8 aborts
+ * the process when it does, after minutes, with no verdict and no message.
+ */
+function refuseBeyondMemory(dir: string, logBytes: number, heapLimitBytes: number): void {
+  const needed = logBytes * CHECK_HEAP_PER_LOG_BYTE;
+  if (needed <= heapLimitBytes) return;
+  const mib = (n: number): number => Math.ceil(n / 2 ** 20);
+  throw new RunDirectoryError(
+    dir,
+    `its logs total ${mib(logBytes)} MiB; judging them takes about ${mib(needed)} MiB of heap, more than the ` +
+      `${mib(heapLimitBytes)} MiB this process may use (NODE_OPTIONS=--max-old-space-size=${mib(needed * 1.1)} allows it)`,
+  );
+}
+
+/**
  * Reads a run directory: `run.json`, `timeline.jsonl`, `master.jsonl` and a
- * `<name>.jsonl` per slave of `run.json`'s `nodes`. Throws a
- * {@link RunDirectoryError} naming the file (and line) of the first problem.
+ * `<name>.jsonl` per slave of `run.json`'s `nodes`, every line in memory.
+ * Throws a {@link RunDirectoryError} naming the file (and line) of the first
+ * problem. {@link openRunDirectory} reads the logs only as they are checked.
  */
 export async function readRunDirectory(dir: string): Promise<RunRecord> {
+  const { info, timeline: entries, master, slaves } = await openRunDirectory(dir);
+  const slaveLines: Record<string, RunLogLine[]> = {};
+  for (const [name, lines] of Object.entries(slaves)) slaveLines[name] = Array.from(lines);
+  return { info, timeline: entries, master: Array.from(master), slaves: slaveLines };
+}
+
+/**
+ * Opens a run directory for a check that streams its logs: reads `run.json`
+ * and `timeline.jsonl`, makes sure `master.jsonl` and every slave's log can be
+ * opened, and returns those logs as iterables that read their file again, a
+ * chunk at a time, each time they are iterated. A malformed log line is found
+ * (a {@link RunDirectoryError}) only when it is reached.
+ */
+export async function openRunDirectory(
+  dir: string,
+  options: LogReadOptions & { heapLimitBytes?: number } = {},
+): Promise<RunSource> {
   const infoFile = join(dir, RUN_FILES.info);
-  const info = runInfo(infoFile, await readText(infoFile));
-  const timelineFile = join(dir, RUN_FILES.timeline);
+  const info = runInfo(infoFile, readRunInfoText(infoFile));
+  const entries = timeline(join(dir, RUN_FILES.timeline));
   const masterFile = join(dir, RUN_FILES.master);
-  const names = Object.keys(info.nodes);
-  const [timelineText, masterText, ...slaveTexts] = await Promise.all([
-    readText(timelineFile),
-    readText(masterFile),
-    ...names.map((name) => readText(join(dir, RUN_FILES.slave(name)))),
-  ]);
-  const slaves: Record<string, RunLogLine[]> = {};
-  names.forEach((name, i) => {
-    slaves[name] = logLines(join(dir, RUN_FILES.slave(name)), slaveTexts[i] ?? '');
-  });
-  return {
-    info,
-    timeline: timeline(timelineFile, timelineText ?? ''),
-    master: logLines(masterFile, masterText ?? ''),
-    slaves,
-  };
+  const files = [masterFile, ...Object.keys(info.nodes).map((name) => join(dir, RUN_FILES.slave(name)))];
+  let logBytes = 0;
+  // One file at a time: thousands of slaves must not mean thousands of open files.
+  for (const file of files) {
+    const fd = openRegularFile(file);
+    logBytes += fstatSync(fd).size;
+    closeSync(fd);
+  }
+  refuseBeyondMemory(dir, logBytes, options.heapLimitBytes ?? getHeapStatistics().heap_size_limit);
+  const slaves: Record<string, Iterable<RunLogLine>> = {};
+  for (const name of Object.keys(info.nodes)) slaves[name] = logLines(join(dir, RUN_FILES.slave(name)), options);
+  return Promise.resolve({ info, timeline: entries, master: logLines(masterFile, options), slaves });
 }

@@ -4,7 +4,7 @@ import { formatDuration } from '../common';
 import { heartbeatTimeoutOf, RunError, type Backend, type MasterLogLine, type StartedCluster } from './backend';
 import { checkRun, type CheckReport } from './checker';
 import { writeReports } from './report';
-import { readRunDirectory } from './run-directory';
+import { makeDirectories, openRunDirectory } from './run-directory';
 import type { RunInfo, RunInterruption, Scenario, ScenarioEvent, TimelineEntry } from './types';
 
 /** Where run directories go when no `outDir` is given, relative to the working directory. */
@@ -140,7 +140,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
   progress.checking();
   let report: CheckReport;
   try {
-    report = checkRun(await readRunDirectory(runDir));
+    report = checkRun(await openRunDirectory(runDir));
     await writeReports(runDir, report);
   } finally {
     progress.done();
@@ -218,7 +218,7 @@ function stamp(date: Date): string {
 export function createRunDirectory(scenario: Scenario, options: Pick<RunOptions, 'outDir' | 'runsDir'>): string {
   try {
     if (options.outDir !== undefined) {
-      mkdirSync(options.outDir, { recursive: true });
+      makeDirectories(options.outDir);
       // Node logs are appended to: an earlier run's files would mix with this one's.
       if (readdirSync(options.outDir).length > 0) {
         throw new RunError('PICLUSTER_ERR_RUN_DIR', `run directory ${options.outDir} is not empty`);
@@ -226,7 +226,7 @@ export function createRunDirectory(scenario: Scenario, options: Pick<RunOptions,
       return options.outDir;
     }
     const parent = options.runsDir ?? DEFAULT_RUNS_DIR;
-    mkdirSync(parent, { recursive: true });
+    makeDirectories(parent);
     const base = join(parent, `${stamp(new Date())}-${scenario.name}`);
     for (let n = 1; ; n += 1) {
       const dir = n === 1 ? base : `${base}-${n}`;

@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
-import { PiclusterError, type ErrorCode } from '../common';
+import { PiclusterError, escapeControl, fileKind, type ErrorCode } from '../common';
 import { DURATION_FORMS, formatDuration, parseDuration, showValue } from '../common/duration';
 import { type Action, type Scenario, type ScenarioEvent } from './types';
 
@@ -14,6 +14,19 @@ export const DEFAULT_SCENARIO_HEARTBEAT_INTERVAL_MS = 1000;
 
 /** Most slaves a scenario may start. */
 export const MAX_SCENARIO_SLAVES = 200;
+
+/**
+ * Largest scenario file, in bytes. Shipped scenarios are under 2 KiB; parsing
+ * and validating cost about 120 bytes of memory per byte of YAML, so this
+ * bounds a scenario's cost to some 120 MB.
+ */
+export const MAX_SCENARIO_BYTES = 1024 * 1024;
+
+/**
+ * Most events a scenario may list (a list target counts once). The shipped
+ * ones have at most 20; a day-long soak with a fault a minute needs 1,440.
+ */
+export const MAX_SCENARIO_EVENTS = 10_000;
 
 /** Longest `heartbeat_interval`, `heartbeat_timeout` and `duration`, in ms (one day, the slave's own limit). */
 export const MAX_SCENARIO_DURATION_MS = 86_400_000;
@@ -30,26 +43,62 @@ export class ScenarioError extends PiclusterError {
     code: ErrorCode,
     /** The scenario file as it was named. */
     readonly file: string,
-    readonly errors: readonly string[],
+    errors: readonly string[],
     options?: { cause?: unknown },
   ) {
-    super(code, errors.join('\n'), options);
+    // Every line echoes the file name and often YAML keys and values: escaped here, once for all.
+    const safe = errors.map(escapeControl);
+    super(code, safe.join('\n'), options);
+    this.errors = safe;
+  }
+
+  /** One line per problem, controls and bidirectional characters escaped. */
+  readonly errors: readonly string[];
+}
+
+/**
+ * Reads a scenario file of at most {@link MAX_SCENARIO_BYTES}. Opened without
+ * blocking (a FIFO's open would otherwise wait for a writer forever) and
+ * checked with `fstat` on that very descriptor, so nothing can swap the file
+ * between the check and the read; only a regular file is read.
+ */
+function readScenarioText(file: string): string {
+  const unreadable = (why: string, cause?: unknown): ScenarioError =>
+    new ScenarioError('PICLUSTER_ERR_SCENARIO_UNREADABLE', file, [`${file}: cannot read scenario: ${why}`], { cause });
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (err) {
+    const error = err as NodeJS.ErrnoException;
+    throw unreadable(error.code === 'ENOENT' ? 'no such file' : error.message, err);
+  }
+  try {
+    const stats = fstatSync(fd);
+    if (!stats.isFile()) throw unreadable(`is ${fileKind(stats)}, not a regular file`);
+    if (stats.size > MAX_SCENARIO_BYTES) {
+      throw unreadable(`${stats.size} bytes, more than the limit of ${MAX_SCENARIO_BYTES} bytes`);
+    }
+    // One byte more than the limit: a file that grew since the fstat is caught too.
+    const buffer = Buffer.alloc(MAX_SCENARIO_BYTES + 1);
+    let length = 0;
+    let n = -1;
+    while (n !== 0 && length < buffer.length) {
+      n = readSync(fd, buffer, length, buffer.length - length, null);
+      length += n;
+    }
+    if (length > MAX_SCENARIO_BYTES) throw unreadable(`more than the limit of ${MAX_SCENARIO_BYTES} bytes`);
+    return buffer.toString('utf8', 0, length);
+  } catch (err) {
+    if (err instanceof ScenarioError) throw err;
+    throw unreadable((err as Error).message, err);
+  } finally {
+    closeSync(fd);
   }
 }
 
 /** Reads and validates a scenario file; throws a `ScenarioError` listing every problem. */
 export function loadScenario(file: string): Scenario {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    const error = err as NodeJS.ErrnoException;
-    const why = error.code === 'ENOENT' ? 'no such file' : error.code === 'EISDIR' ? 'is a directory' : error.message;
-    throw new ScenarioError('PICLUSTER_ERR_SCENARIO_UNREADABLE', file, [`${file}: cannot read scenario: ${why}`], {
-      cause: err,
-    });
-  }
-  return parseScenario(text, file);
+  return parseScenario(readScenarioText(file), file);
 }
 
 type PathSegment = string | number;
@@ -107,6 +156,13 @@ export function parseScenario(text: string, file: string): Scenario {
   let result: Scenario | undefined;
   // After a syntax error the tree is a guess: checking it would only add noise.
   if (problems.length === 0) {
+    // Before anything is validated: validation's cost grows with the events, far faster than parsing's.
+    const events = doc.get('events', true);
+    if (isSeq(events) && events.items.length > MAX_SCENARIO_EVENTS) {
+      throw new ScenarioError('PICLUSTER_ERR_INVALID_SCENARIO', file, [
+        `${file}: ${events.items.length} events, more than the limit of ${MAX_SCENARIO_EVENTS}`,
+      ]);
+    }
     let data: unknown;
     try {
       data = doc.toJS();
@@ -123,7 +179,8 @@ export function parseScenario(text: string, file: string): Scenario {
     }
     const validate = schemaValidator();
     const schemaErrors = validate(data) ? [] : (validate.errors ?? []);
-    problems.push(...dedupe(schemaErrors.map((err) => schemaProblem(err, data))));
+    // A loop, not push(...): thousands of events can make more schema errors than a call takes arguments.
+    for (const problem of dedupe(schemaErrors.map((err) => schemaProblem(err, data)))) problems.push(problem);
     const lineOfEvent = (index: number): number => lineCounter.linePos(offsetOf(doc, ['events', index], false)).line;
     result = checkSemantics(data, file, schemaErrors, problems, lineOfEvent);
   }

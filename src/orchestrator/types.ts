@@ -100,3 +100,27 @@ export interface TimelineEntry {
   /** Why it failed, when it did. */
   error?: string;
 }
+
+/** One parsed JSON line of a node's log; `timestamp` is ISO. */
+export interface RunLogLine {
+  timestamp: string;
+  event: string;
+  [field: string]: unknown;
+}
+
+/** Everything a run directory holds that the checker needs, each log read once, in order. */
+export interface RunSource {
+  info: RunInfo;
+  /** In the order the runner carried the faults out. */
+  timeline: TimelineEntry[];
+  /** Every line the master wrote, all incarnations, in order. */
+  master: Iterable<RunLogLine>;
+  /** Scenario name (`slave-3`) -> every line that slave wrote, all incarnations, in order. */
+  slaves: Record<string, Iterable<RunLogLine>>;
+}
+
+/** A run with every line in memory. */
+export interface RunRecord extends RunSource {
+  master: RunLogLine[];
+  slaves: Record<string, RunLogLine[]>;
+}

@@ -1,4 +1,6 @@
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { appendFileSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, runCli, SPAWN_TEST_TIMEOUT_MS } from '../helpers/cli';
@@ -85,5 +87,58 @@ describe('picluster check', () => {
     expect(code).toBe(0);
     expect(stdout).toContain('picluster check <run-dir>');
     expect(stdout).toContain('--no-write');
+  });
+});
+
+describe('picluster check on run directories far larger than the usual', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'picluster-check-big-'));
+    cpSync(join(FIXTURES, 'clean'), dir, { recursive: true });
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('judges a timeline of 150,000 faults without overflowing the stack', async () => {
+    const info = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as { startedAt: string };
+    const at = new Date(Date.parse(info.startedAt) + 1000).toISOString();
+    const entry = JSON.stringify({ action: 'unpause', target: 'slave-1', atMs: 1000, startedAt: at, confirmedAt: at });
+    appendFileSync(join(dir, 'timeline.jsonl'), `${entry}\n`.repeat(150_000));
+    const { code, stdout, stderr } = await runCli(['check', dir, '--no-write']);
+    expect(stderr).toBe('');
+    // Each unpause of a running slave only asks that it be seen again, and it is.
+    expect(stdout).toMatch(/^\s+#149999 unpause slave-1 @1000ms .* ok /m);
+    expect(stdout).toContain('VERDICT: PASS');
+    expect(code).toBe(0);
+  });
+
+  it('reads the logs of 30,000 slaves one at a time: no EMFILE under a limit of 1,024 open files', async () => {
+    const nodes: Record<string, string> = {};
+    for (let i = 1; i <= 30_000; i += 1) {
+      const name = `slave-${i}`;
+      nodes[name] = `node-${i}`;
+      const line = { timestamp: '2025-03-14T09:26:40.100Z', level: 'info', event: 'starting', node: nodes[name] };
+      writeFileSync(join(dir, `${name}.jsonl`), `${JSON.stringify(line)}\n`);
+    }
+    const info = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as Record<string, unknown>;
+    writeFileSync(join(dir, 'run.json'), JSON.stringify({ ...info, nodes }));
+    const child = spawn('sh', [
+      '-c',
+      'ulimit -n 1024 && exec "$0" "$@"',
+      process.execPath,
+      CLI,
+      'check',
+      dir,
+      '--no-write',
+    ]);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
+    child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+    const [code] = (await once(child, 'exit')) as [number | null];
+    expect(stderr).toBe('');
+    // No slave sent a message: the run cannot be judged, and says so.
+    expect(stdout).toContain('VERDICT: INCONCLUSIVE');
+    expect(stdout).toContain('no slave sent a message');
+    expect(code).toBe(2);
   });
 });

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -334,5 +335,70 @@ describe('picluster CLI with a cluster token', () => {
     master.kill('SIGTERM');
     expect((await master.exited).code).toBe(0);
     expect(master.stdout + master.stderr + slave.stdout + slave.stderr).not.toContain(TOKEN);
+  });
+});
+
+describe('picluster refuses input it cannot handle, in one line, exit 2', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'picluster-refuse-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** Exit 2 and one line on stderr (besides validate's count of invalid files), with no stack trace. */
+  const expectOneLine = (result: { code: number | null; stderr: string }): string => {
+    expect(result.code).toBe(2);
+    const lines = result.stderr.trim().split('\n');
+    expect(lines.filter((line) => !line.startsWith('picluster validate: 1 of 1 scenario'))).toHaveLength(1);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+    return result.stderr;
+  };
+
+  it('a scenario file over the size limit, before parsing it', async () => {
+    const file = join(dir, 'huge.yaml');
+    const text = `name: huge\nslaves: 1\nduration: 1s\n#${'x'.repeat(1024 * 1024)}\n`;
+    writeFileSync(file, text);
+    const stderr = expectOneLine(await runCli(['validate', file]));
+    expect(stderr).toContain(
+      `${file}: cannot read scenario: ${text.length} bytes, more than the limit of 1048576 bytes`,
+    );
+  });
+
+  it('a scenario with more events than the limit, before validating them', async () => {
+    const file = join(dir, 'many.yaml');
+    const events = Array.from({ length: 10_001 }, (_, i) => `  - { at: ${i}ms, action: pause, target: slave-1 }`);
+    writeFileSync(file, `name: many\nslaves: 1\nduration: 20s\nevents:\n${events.join('\n')}\n`);
+    const stderr = expectOneLine(await runCli(['validate', file]));
+    expect(stderr).toContain(`${file}: 10001 events, more than the limit of 10000`);
+  });
+
+  it('a FIFO as scenario, at once: opening it does not wait for a writer', async () => {
+    const fifo = join(dir, 'scenario.yaml');
+    execFileSync('mkfifo', [fifo]);
+    // Hanging here fails the test by its timeout.
+    const stderr = expectOneLine(await runCli(['validate', fifo]));
+    expect(stderr).toContain(`${fifo}: cannot read scenario: is a FIFO, not a regular file`);
+    expect(expectOneLine(await runCli(['validate', dir]))).toContain('is a directory');
+  });
+
+  it('run --out where no directory can be made (under /proc): at once, nothing started', async () => {
+    const scenario = join(ROOT, 'scenarios', 'basic-heartbeats.yaml');
+    // Node's own recursive mkdir spins there forever: hanging fails the test by its timeout.
+    const result = await runCli(['run', scenario, '--backend', 'local', '--out', '/proc/self/picluster-run']);
+    expect(expectOneLine(result)).toContain('cannot create the run directory: ENOENT');
+    expect(result.stdout).toBe('');
+  });
+
+  it('escapes U+202E and zero-width characters of a file name and a value', async () => {
+    const file = join(dir, 'evil\u202eLMTH.yaml');
+    writeFileSync(
+      file,
+      'name: x\nslaves: 1\nduration: 1s\nevents:\n  - { at: 0s, action: "ex\u200bplode\u202e", target: slave-1 }\n',
+    );
+    const { code, stderr } = await runCli(['validate', file]);
+    expect(code).toBe(2);
+    expect(stderr).not.toMatch(/[\u200b\u202e]/);
+    expect(stderr).toContain('evil\\u202eLMTH.yaml:5:');
+    expect(stderr).toContain('got "ex\\u200bplode\\u202e"');
   });
 });
