@@ -280,6 +280,17 @@ function edit(run: RunRecord, match: Match, fields: Partial<RunLogLine>): void {
   const i = indexOf(run, match);
   run.master[i] = { ...(run.master[i] as RunLogLine), ...fields };
 }
+/** A master `disconnect` line inserted before line `i`, with that line's timestamp. */
+function insertDisconnect(run: RunRecord, i: number, fields: Partial<RunLogLine>): void {
+  run.master.splice(i, 0, {
+    timestamp: run.master[i]?.timestamp as string,
+    level: 'info',
+    event: 'disconnect',
+    message: 'Client disconnected',
+    ...fields,
+  });
+}
+
 function sentAt(run: RunRecord, name: string, seq: number, incarnation = 1): number {
   let inc = 0;
   for (const line of run.slaves[name] ?? []) {
@@ -870,25 +881,8 @@ describe('rule d: spurious disconnects', () => {
   it('fails a disconnect no fault explains, but not the end of the run or other connections', () => {
     const run = kcp();
     const i = indexOf(run, msg('node-1', 8));
-    run.master.splice(i, 0, {
-      timestamp: run.master[i]?.timestamp as string,
-      level: 'info',
-      event: 'disconnect',
-      message: 'Client disconnected',
-      node: 'node-1',
-      seq: 7,
-      reason: 'timeout',
-      conn: 1,
-    });
-    run.master.splice(i, 0, {
-      timestamp: run.master[i]?.timestamp as string,
-      level: 'info',
-      event: 'disconnect',
-      message: 'Client disconnected',
-      node: '10.9.9.9:5000',
-      reason: 'closed',
-      conn: 42,
-    });
+    insertDisconnect(run, i, { node: 'node-1', seq: 7, reason: 'timeout', conn: 1 });
+    insertDisconnect(run, i, { node: '10.9.9.9:5000', reason: 'closed', conn: 42 });
     const report = checkRun(run);
     expect(report.failures).toEqual([expect.objectContaining({ node: 'slave-1', kind: 'spurious_disconnect' })]);
     expect(report.otherConnections).toBe(1);
@@ -899,16 +893,7 @@ describe('rule d: spurious disconnects', () => {
     const run = kcp();
     expectPass(checkRun(run));
     const i = indexOf(run, msg('node-1', 8));
-    run.master.splice(i, 0, {
-      timestamp: run.master[i]?.timestamp as string,
-      level: 'info',
-      event: 'disconnect',
-      message: 'Client disconnected',
-      node: '10.9.9.9:5000',
-      reason: 'auth_failed',
-      code: 'bad_proof',
-      conn: 42,
-    });
+    insertDisconnect(run, i, { node: '10.9.9.9:5000', reason: 'auth_failed', code: 'bad_proof', conn: 42 });
     const report = checkRun(run);
     expect(report.verdict).toBe('fail');
     expect(report.failures).toEqual([
