@@ -80,13 +80,21 @@ describe('SeqIndex', () => {
   });
 });
 
+/** A SentLog of these sent lines: [seq, at, type, text]. */
+function logOf(lines: ReadonlyArray<[number, number, string, string | undefined]>): SentLog {
+  const log = new SentLog();
+  for (const [seq, at, type, text] of lines) log.add(seq, at, type, text);
+  return log;
+}
+
 describe('SentLog', () => {
   it('gives back each message as it was sent, in the order of its lines', () => {
-    const log = new SentLog();
-    log.add(1, 1000.5, 'hello', 'Hello World');
-    log.add(2, 2000, 'heartbeat', 'alive');
-    log.add(3, 3000, 'heartbeat', 'alive');
-    log.add(5, 5000, 'heartbeat', undefined);
+    const log = logOf([
+      [1, 1000.5, 'hello', 'Hello World'],
+      [2, 2000, 'heartbeat', 'alive'],
+      [3, 3000, 'heartbeat', 'alive'],
+      [5, 5000, 'heartbeat', undefined],
+    ]);
     expect(log.size).toBe(4);
     expect(log.find(4)).toBe(-1);
     expect(log.has(5)).toBe(true);
@@ -99,11 +107,12 @@ describe('SentLog', () => {
   });
 
   it('tells apart the same text of two types, and no text from an empty one', () => {
-    const log = new SentLog();
-    log.add(1, 1, 'a', 'x');
-    log.add(2, 2, 'b', 'x');
-    log.add(3, 3, 'a', '');
-    log.add(4, 4, 'a', undefined);
+    const log = logOf([
+      [1, 1, 'a', 'x'],
+      [2, 2, 'b', 'x'],
+      [3, 3, 'a', ''],
+      [4, 4, 'a', undefined],
+    ]);
     expect([0, 1, 2, 3].map((pos) => [log.typeOf(pos), log.expectedText(pos)])).toEqual([
       ['a', 'Received message: x'],
       ['b', 'Received message: x'],
