@@ -16,8 +16,24 @@
  * Pure: no I/O, no clock. `readRunDirectory` (run-directory.ts) builds the
  * input; report.ts formats the output.
  */
+import { SentLog, type SentView } from './sent-log';
 import { CONFIRM_LIMIT_MS, cutBound, killBound, recoveryBound, type Bound } from './bounds';
-import type { Action, RunInfo, RunSource } from './types';
+import {
+  RUN_INCONCLUSIVE_KINDS,
+  type CheckReport,
+  type ExcusedMessage,
+  type ExpectationResult,
+  type Failure,
+  type FailureKind,
+  type FaultRef,
+  type Inconclusive,
+  type LatencySummary,
+  type MessageRef,
+  type NodeRow,
+  type SentLineLost,
+  type Verdict,
+} from './check-result';
+import type { Action, RunLogLine, RunSource } from './types';
 
 export { KILL_DETECT_MS } from './bounds';
 
@@ -45,197 +61,19 @@ export const CLOCK_SKEW_MS = 250;
 
 export type { RunLogLine, RunRecord, RunSource } from './types';
 
-/** `inconclusive`: the run cannot be judged (interrupted, a fault not confirmed in time, an unusable record). */
-export type Verdict = 'pass' | 'fail' | 'inconclusive';
-
-export type FailureKind =
-  | 'missing'
-  | 'duplicated'
-  | 'out_of_order'
-  | 'unexpected'
-  /** A message the master logged under the right node and seq, but with another text or type than the slave sent. */
-  | 'wrong_content'
-  | 'missing_disconnect'
-  /** More than one `disconnect` line for one connection (master incarnation + `conn`). */
-  | 'duplicated_disconnect'
-  | 'wrong_reason'
-  | 'late_disconnect'
-  | 'spurious_disconnect'
-  | 'not_seen_again'
-  /** The master refused a connection that did not prove the run's token: never expected of our own slaves. */
-  | 'auth_failed';
-
-/** Why something cannot be judged: the master is neither right nor wrong about it. */
-export type InconclusiveKind =
-  /** The record itself is unusable (e.g. a slave without a log, a master that never listened). */
-  | 'invalid_run'
-  /** The run was stopped before its end (`run.json` `interrupted`). */
-  | 'interrupted'
-  /** A fault the runner could not carry out or confirm: what followed cannot be told from it. */
-  | 'fault_not_confirmed'
-  /** A fault confirmed beyond {@link CONFIRM_LIMIT_MS} after its request, whose effect came late or not at all. */
-  | 'slow_confirmation';
-
-/** Inconclusive kinds that make the whole run unjudgeable, whatever else it shows; the others concern one check. */
-export const RUN_INCONCLUSIVE_KINDS: readonly InconclusiveKind[] = [
-  'invalid_run',
-  'interrupted',
-  'fault_not_confirmed',
-];
-
-export interface MessageRef {
-  /** 1-based: the slave's first process is incarnation 1. */
-  incarnation: number;
-  seq: number;
-}
-
-/** A timeline entry, the end of the run (index -1), or the slave's own outbox (index -2). */
-export interface FaultRef {
-  /** 0-based index in timeline.jsonl; -1 for `run-end`; -2 for `dropped`. */
-  index: number;
-  /** `dropped`: the slave dropped it unacked from a full outbox, and the master logged the gap. */
-  action: Action | 'run-end' | 'dropped';
-  target: string;
-  atMs: number;
-  /** A timeline entry's times (ISO): requested by the schedule, and confirmed in effect. */
-  requestedAt?: string;
-  confirmedAt?: string;
-}
-
-export interface NodeRow {
-  /** Scenario name, e.g. `slave-2`. */
-  name: string;
-  /** The node id the master logs it under. */
-  node: string;
-  incarnations: number;
-  /** Messages its `sent` lines record. */
-  sent: number;
-  /** Sent messages the master logged at least once. `sent = logged + missing + inFlight`. */
-  logged: number;
-  missing: MessageRef[];
-  duplicated: MessageRef[];
-  outOfOrder: MessageRef[];
-  /** Messages the master logged under this node that no incarnation of it sent. */
-  unexpected: number;
-  /** Missing messages excused as in flight at a fault. */
-  inFlight: MessageRef[];
-  /** Disconnects that must be logged. */
-  disconnectsExpected: number;
-  /** Disconnects that may be logged (a cut shorter than the bound). */
-  disconnectsOptional: number;
-  /** Disconnects matched to a fault of this node (right or wrong). */
-  disconnectsSeen: number;
-  /** Disconnect timestamp − fault start, per matched disconnect. */
-  detectionLatenciesMs: number[];
-}
-
-export interface Failure<Kind extends string = FailureKind> {
-  /** Scenario name of the slave (`slave-2`); the logged node id when it is no slave's. */
-  node: string;
-  kind: Kind;
-  seq?: number;
-  incarnation?: number;
-  /** Timeline index of the fault this is about. */
-  fault?: number;
-  detail: string;
-}
-
-/** Something the checker cannot judge, and why. */
-export type Inconclusive = Failure<InconclusiveKind>;
-
-export interface TimeWindow {
-  from: string;
-  to: string;
-  /** How `from` and `to` follow from the fault's times. */
-  bound: string;
-}
-
-export interface ExcusedMessage extends MessageRef {
-  node: string;
-  nodeId: string;
-  sentAt: string;
-  fault: FaultRef;
-  window: TimeWindow;
-}
-
-/** A message the master logged whose `sent` line a kill took with the slave process (see the checker). */
-export interface SentLineLost extends MessageRef {
-  node: string;
-  fault: FaultRef;
-}
-
-/** One thing a fault makes the checker look for in the master's log. */
-export interface ExpectationResult {
-  fault: FaultRef;
-  node: string;
-  nodeId: string;
-  /** `disconnect`: the fault breaks the connection; `recovery`: the node must be seen again. */
-  check: 'disconnect' | 'recovery';
-  /** `must`: a failure if absent; `may`: either is fine; `none`: nothing expected (`note` says why). */
-  expect: 'must' | 'may' | 'none';
-  /** Disconnect reasons that fit. */
-  reasons?: string[];
-  /** What is looked at: from (ISO) … deadline (ISO). */
-  from: string;
-  deadline: string;
-  /** How the deadline follows from the fault's confirmation (or, at a master restart, the old master's shutdown line). */
-  bound: string;
-  seen?: { at: string; latencyMs: number; reason?: string; conn?: number };
-  /** `not_applicable` for `expect: none`; `inconclusive` never counts as passed. */
-  status: 'pass' | 'fail' | 'inconclusive' | 'not_applicable';
-  note?: string;
-}
-
-export interface LatencySummary {
-  count: number;
-  p50Ms: number | null;
-  maxMs: number | null;
-}
-
-export interface CheckReport {
-  verdict: Verdict;
-  scenario: string;
-  backend: string;
-  startedAt: string;
-  endedAt: string;
-  heartbeatIntervalMs: number;
-  heartbeatTimeoutMs: number;
-  nodes: NodeRow[];
-  expectations: ExpectationResult[];
-  failures: Failure[];
-  /** What cannot be judged: the run as a whole (interrupted, unusable, a fault not confirmed), or single checks. */
-  inconclusive: Inconclusive[];
-  /** Set when the run was stopped before its end. */
-  interrupted?: RunInfo['interrupted'];
-  excused: ExcusedMessage[];
-  /** Logged messages of a killed process whose `sent` lines died with it: not unexpected. */
-  sentLinesLost: SentLineLost[];
-  /** Detection latency of matched disconnects, by kind of fault. */
-  latency: { killStop: LatencySummary; cutPause: LatencySummary; masterRestart: LatencySummary };
-  /** Disconnects of connections that never named a slave node (a probe, a stray client): not checked. */
-  otherConnections: number;
-  /** Disconnects of the run's end: the last master's `shutdown` ones and the runner's teardown (closed/reset/shutdown). */
-  endOfRunDisconnects: number;
-}
+/** The report's types live apart from the checks; importers of the checker get them here too. */
+export * from './check-result';
 
 // ---------------------------------------------------------------------------
 // The model built from the record.
 
-interface SentMessage extends MessageRef {
-  name: string;
-  at: number;
-  type: string;
-  /** The text sent (the `sent` line's `message`). */
-  text: string | undefined;
-  logCount: number;
-  /** Master timestamps of each time it was logged. */
-  loggedAt: number[];
-}
-
 interface Incarnation {
   index: number;
   startedAt: number;
-  sent: Map<number, SentMessage>;
+  /** Its `sent` lines, and how often the master logged each. */
+  sent: SentLog;
+  /** Connections (master incarnation + conn) that carried its messages. */
+  conns: Set<string>;
   /** It asked for acks: it resends what was not acked, so only a kill may lose messages. */
   acks: boolean;
   /** The process id its `starting` line gave (`boot`), which the master's `gap` lines name. */
@@ -253,19 +91,27 @@ interface SlaveModel {
   states: Array<{ at: number; connected: boolean }>;
 }
 
+/** A master `message` line, while it is read; kept only when no `sent` line explains it. */
 interface MasterMessage {
   index: number;
   at: number;
-  masterIncarnation: number;
   node: string;
   seq: number | undefined;
   type: string;
   /** The line's `message`: `Received message: <text>`. */
   text: string | undefined;
   conn: number | undefined;
-  /** A hello that asked for acks: it opens a connection and is no numbered message. */
-  opening: boolean;
-  sent?: SentMessage;
+}
+
+/** The messages of one connection from one node: they all belong to one slave process. */
+interface MessageGroup {
+  /** Line index of its first message: groups are judged in this order. */
+  first: number;
+  /** The slave whose node id the messages name. */
+  slave: SlaveModel | undefined;
+  /** Per incarnation (0-based), how many of its messages that process sent before they were logged. */
+  scores: number[];
+  best?: Incarnation;
 }
 
 interface MasterDisconnect {
@@ -284,6 +130,13 @@ interface MasterDisconnect {
    * follows: reported as `duplicated_disconnect`, never matched to a fault.
    */
   duplicate: boolean;
+}
+
+/** A logged message no `sent` line explains, with the slave and process its connection belongs to. */
+interface Unexplained {
+  m: MasterMessage;
+  slave?: SlaveModel;
+  inc?: Incarnation;
 }
 
 interface ConnInfo {
@@ -308,7 +161,10 @@ interface MasterMark {
 }
 
 interface MasterModel {
-  messages: MasterMessage[];
+  /** By `<master incarnation>:<conn>:<node>`; messages without a conn are each a group of their own, not kept. */
+  groups: Map<string, MessageGroup>;
+  /** Slave node id -> master incarnation -> when it logged its first message from that node. */
+  firstMessageAt: Map<string, Map<number, number>>;
   /** Node id -> the seq ranges its `gap` lines reported, each for one slave process (`boot`). */
   gaps: Map<string, Array<{ boot: string; from: number; to: number }>>;
   disconnects: MasterDisconnect[];
@@ -390,6 +246,8 @@ const RUN_END_LOSSY_REASONS = ['shutdown', 'reset'];
 const str = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
 const int = (value: unknown): number | undefined => (Number.isSafeInteger(value) ? (value as number) : undefined);
 const connKey = (masterIncarnation: number, conn: number): string => `${masterIncarnation}:${conn}`;
+/** A hello that asked for acks: it opens a connection and is no numbered message. */
+const isOpening = (line: RunLogLine): boolean => line.type === 'hello' && line.acks === true && line.seq === undefined;
 const iso = (ms: number): string => (Number.isFinite(ms) ? new Date(ms).toISOString() : 'never');
 
 /** A connection's `disconnect` lines after its last message: the first ended it, any other is a duplicate. */
@@ -442,8 +300,10 @@ class Checker {
   private readonly slaveByName = new Map<string, SlaveModel>();
   private readonly unexpectedByName = new Map<string, number>();
   /** Logged messages no `sent` line explains, with the slave and process their connection belongs to. */
-  private readonly unexplained: Array<{ m: MasterMessage; slave?: SlaveModel; inc?: Incarnation }> = [];
+  private readonly unexplained: Unexplained[] = [];
   private readonly sentLinesLost: SentLineLost[] = [];
+  /** Per recovery that must be seen: the first message that shows the node again. */
+  private readonly sightings = new Map<Expectation, MasterMessage>();
   private master!: MasterModel;
   private readonly runStart: number;
   private readonly runEnd: number;
@@ -478,9 +338,10 @@ class Checker {
     }
     this.buildSlaves();
     this.master = this.buildMaster();
-    this.attributeMessages();
     const faults = this.buildFaults();
     this.buildExpectations(faults);
+    // A second reading of the master's log: it needs the connections and the recoveries to look for.
+    this.attributeMessages();
     this.judgeUnexplained();
     this.matchDisconnects();
     this.checkConnections();
@@ -580,7 +441,8 @@ class Checker {
           current = {
             index: model.incarnations.length + 1,
             startedAt: at,
-            sent: new Map(),
+            sent: new SentLog(),
+            conns: new Set(),
             acks: line.event === 'starting' && line.acks === true,
             boot: line.event === 'starting' ? str(line.boot) : undefined,
             dropped: new Set(),
@@ -607,17 +469,7 @@ class Checker {
                 detail: `${name}.jsonl line ${i + 1}: seq ${seq} sent twice in incarnation ${current.index}`,
               });
             } else {
-              const type = str(line.type) ?? 'unknown';
-              current.sent.set(seq, {
-                name,
-                incarnation: current.index,
-                seq,
-                at,
-                type,
-                text: str(line.message),
-                logCount: 0,
-                loggedAt: [],
-              });
+              current.sent.add(seq, at, str(line.type) ?? 'unknown', str(line.message));
             }
             break;
           }
@@ -674,7 +526,8 @@ class Checker {
 
   private buildMaster(): MasterModel {
     const model: MasterModel = {
-      messages: [],
+      groups: new Map(),
+      firstMessageAt: new Map(),
       gaps: new Map(),
       disconnects: [],
       conns: new Map(),
@@ -726,17 +579,9 @@ class Checker {
             info.lastMessageIndex = index;
             if (info.slaveNode === undefined && this.slaveByNode.has(node)) info.slaveNode = node;
           }
-          model.messages.push({
-            index,
-            at,
-            masterIncarnation: incarnation,
-            node,
-            seq: int(line.seq),
-            type: str(line.type) ?? 'unknown',
-            text: str(line.message),
-            conn,
-            opening: line.type === 'hello' && line.acks === true && line.seq === undefined,
-          });
+          this.firstMessage(model, node, incarnation, at);
+          if (conn !== undefined && !isOpening(line))
+            this.score(model, node, `${connKey(incarnation, conn)}:${node}`, index, at, int(line.seq));
           break;
         }
         case 'gap': {
@@ -772,6 +617,7 @@ class Checker {
       }
     }
     model.lastIncarnation = incarnation;
+    for (const group of model.groups.values()) group.best = this.bestOf(group.slave, group.scores);
     // A disconnect that messages on the same connection follow is judged as spurious (or matched) as any other.
     for (const info of model.conns.values()) {
       for (const d of endingDisconnects(info).slice(1)) d.duplicate = true;
@@ -782,68 +628,146 @@ class Checker {
     return model;
   }
 
+  private firstMessage(model: MasterModel, node: string, masterIncarnation: number, at: number): void {
+    if (!this.slaveByNode.has(node)) return;
+    let byIncarnation = model.firstMessageAt.get(node);
+    if (byIncarnation === undefined) model.firstMessageAt.set(node, (byIncarnation = new Map()));
+    if (!byIncarnation.has(masterIncarnation)) byIncarnation.set(masterIncarnation, at);
+  }
+
+  /** Counts, for the message's group, each process of its node that sent it before it was logged. */
+  private score(model: MasterModel, node: string, key: string, index: number, at: number, seq?: number): void {
+    let group = model.groups.get(key);
+    if (group === undefined) {
+      group = { first: index, slave: this.slaveByNode.get(node), scores: [] };
+      model.groups.set(key, group);
+    }
+    const incarnations = group.slave?.incarnations ?? [];
+    for (let k = 0; k < incarnations.length; k += 1) {
+      if (this.sentBefore(incarnations[k] as Incarnation, at, seq) >= 0) group.scores[k] = (group.scores[k] ?? 0) + 1;
+    }
+  }
+
+  /** The process that sent most of a group's messages before they were logged (the latest on a tie). */
+  private bestOf(slave: SlaveModel | undefined, scores: readonly number[]): Incarnation | undefined {
+    let best: Incarnation | undefined;
+    let bestScore = 0;
+    for (const inc of slave?.incarnations ?? []) {
+      const score = scores[inc.index - 1] ?? 0;
+      if (score > 0 && score >= bestScore) {
+        best = inc;
+        bestScore = score;
+      }
+    }
+    return best;
+  }
+
+  /** Position in `inc`'s sent log of `seq` if it was sent by `at` (master time, give or take the skew); -1 if not. */
+  private sentBefore(inc: Incarnation, at: number, seq: number | undefined): number {
+    const pos = seq === undefined ? -1 : inc.sent.find(seq);
+    return pos >= 0 && inc.sent.sentAtOf(pos) <= at + CLOCK_SKEW_MS ? pos : -1;
+  }
+
   /**
    * Ties each logged message to the slave incarnation that sent it. A
    * connection belongs to one process, so all messages of one connection go to
    * one incarnation: the one that sent most of them before they were logged
-   * (the latest on a tie, since a new process repeats its predecessor's seqs).
+   * (the latest on a tie, since a new process repeats its predecessor's seqs),
+   * as counted in the first reading. Reads the master's log again, keeping
+   * nothing per line but what a check must explain; findings are reported in
+   * the order of the groups' first messages, then of the log.
    */
   private attributeMessages(): void {
-    const groups = new Map<string, MasterMessage[]>();
-    for (const m of this.master.messages) {
-      if (m.opening) continue;
-      const key = m.conn === undefined ? `line:${m.index}` : `${connKey(m.masterIncarnation, m.conn)}:${m.node}`;
-      const group = groups.get(key);
-      if (group === undefined) groups.set(key, [m]);
-      else group.push(m);
+    const found: Array<{ first: number; index: number; failure?: Failure; unexplained?: Unexplained }> = [];
+    const outOfOrder: Failure[] = [];
+    const highest = new Map<Incarnation, number>();
+    const recoveries = new Map<string, Expectation[]>();
+    for (const e of this.expectations) {
+      if (e.result.check !== 'recovery' || e.result.expect !== 'must') continue;
+      const own = recoveries.get(e.result.nodeId);
+      if (own === undefined) recoveries.set(e.result.nodeId, [e]);
+      else own.push(e);
     }
-    const sentBefore = (inc: Incarnation, m: MasterMessage): SentMessage | undefined => {
-      const sent = m.seq === undefined ? undefined : inc.sent.get(m.seq);
-      return sent !== undefined && sent.at <= m.at + CLOCK_SKEW_MS ? sent : undefined;
+    let masterIncarnation = 0;
+    let index = -1;
+    for (const line of this.input.master) {
+      index += 1;
+      if (line.event === 'listening') masterIncarnation += 1;
+      if (line.event !== 'message') continue;
+      const m: MasterMessage = {
+        index,
+        at: typeof line.timestamp === 'string' ? Date.parse(line.timestamp) : NaN,
+        node: str(line.node) ?? '(none)',
+        seq: int(line.seq),
+        type: str(line.type) ?? 'unknown',
+        text: str(line.message),
+        conn: int(line.conn),
+      };
+      this.lookForRecoveries(recoveries.get(m.node), m, masterIncarnation);
+      if (isOpening(line)) continue;
+      const key = m.conn === undefined ? undefined : connKey(masterIncarnation, m.conn);
+      const group = key === undefined ? undefined : this.master.groups.get(`${key}:${m.node}`);
+      const slave = group === undefined ? this.slaveByNode.get(m.node) : group.slave;
+      const inc = group === undefined ? this.bestOf(slave, this.singleScores(slave, m)) : group.best;
+      const pos = inc === undefined ? -1 : this.sentBefore(inc, m.at, m.seq);
+      const first = group?.first ?? index;
+      if (inc === undefined || pos < 0) {
+        found.push({ first, index, unexplained: { m, slave, inc } });
+        continue;
+      }
+      const failure = this.checkContent(m, slave as SlaveModel, inc, pos);
+      if (failure !== undefined) found.push({ first, index, failure });
+      if (key !== undefined) inc.conns.add(key);
+      if (inc.sent.markLogged(pos, m.at) > 1) continue;
+      // In log order, so "lower than one logged before" means what it says.
+      const top = highest.get(inc) ?? 0;
+      if ((m.seq as number) < top) outOfOrder.push(this.outOfOrder(slave as SlaveModel, inc, m, top));
+      else highest.set(inc, m.seq as number);
+    }
+    found.sort((a, b) => a.first - b.first || a.index - b.index);
+    for (const x of found) {
+      if (x.failure !== undefined) this.fail(x.failure);
+      if (x.unexplained !== undefined) this.unexplained.push(x.unexplained);
+    }
+    for (const failure of outOfOrder) this.fail(failure);
+  }
+
+  /** A message without a conn is a group of its own: each process that sent it before it was logged scores 1. */
+  private singleScores(slave: SlaveModel | undefined, m: MasterMessage): number[] {
+    return (slave?.incarnations ?? []).map((inc) => (this.sentBefore(inc, m.at, m.seq) >= 0 ? 1 : 0));
+  }
+
+  private outOfOrder(slave: SlaveModel, inc: Incarnation, m: MasterMessage, top: number): Failure {
+    return {
+      node: slave.name,
+      kind: 'out_of_order',
+      seq: m.seq,
+      incarnation: inc.index,
+      detail: `${slave.name} seq ${m.seq} (incarnation ${inc.index}) logged at ${this.rel(m.at)} after seq ${top}`,
     };
-    for (const group of groups.values()) {
-      const slave = this.slaveByNode.get(group[0]?.node ?? '');
-      let best: Incarnation | undefined;
-      let bestScore = 0;
-      for (const inc of slave?.incarnations ?? []) {
-        const score = group.filter((m) => sentBefore(inc, m) !== undefined).length;
-        if (score > 0 && score >= bestScore) {
-          best = inc;
-          bestScore = score;
-        }
-      }
-      for (const m of group) {
-        const sent = best === undefined ? undefined : sentBefore(best, m);
-        if (sent !== undefined) {
-          m.sent = sent;
-          this.checkContent(m, sent);
-          continue;
-        }
-        this.unexplained.push({ m, slave, inc: best });
-      }
+  }
+
+  /**
+   * Notes `m` as the first sighting of each pending recovery of its node it
+   * fits, and drops those from `pending`: a timeline of many faults must not
+   * cost a look at each of them per line.
+   */
+  private lookForRecoveries(pending: Expectation[] | undefined, m: MasterMessage, masterIncarnation: number): void {
+    if (pending === undefined || m.conn === undefined) return;
+    const info = this.master.conns.get(connKey(masterIncarnation, m.conn));
+    if (info === undefined) return;
+    let kept = 0;
+    for (const e of pending) {
+      // A connection that outlived a short cut or pause: the master never lost the node.
+      const mayKeep = e.fault.ref.action === 'reconnect' || e.fault.ref.action === 'unpause';
+      const fits =
+        !(m.at < e.from) &&
+        ((m.type === 'hello' && info.hasConnectLine && info.openedAt >= e.from) ||
+          (mayKeep && info.openedAt < e.from && (info.closedAt === undefined || info.closedAt >= e.from)));
+      if (fits) this.sightings.set(e, m);
+      else pending[kept++] = e;
     }
-    // In log order, so "lower than one logged before" means what it says.
-    const highest = new Map<string, number>();
-    for (const m of this.master.messages) {
-      const sent = m.sent;
-      if (sent === undefined) continue;
-      sent.logCount += 1;
-      sent.loggedAt.push(m.at);
-      if (sent.logCount > 1) continue;
-      const key = `${sent.name}:${sent.incarnation}`;
-      const top = highest.get(key) ?? 0;
-      if (sent.seq < top) {
-        this.fail({
-          node: sent.name,
-          kind: 'out_of_order',
-          seq: sent.seq,
-          incarnation: sent.incarnation,
-          detail: `${sent.name} seq ${sent.seq} (incarnation ${sent.incarnation}) logged at ${this.rel(m.at)} after seq ${top}`,
-        });
-      } else {
-        highest.set(key, sent.seq);
-      }
-    }
+    pending.length = kept;
   }
 
   /**
@@ -856,7 +780,7 @@ class Checker {
   private judgeUnexplained(): void {
     const tails = new Map<Incarnation, number>();
     for (const { m, slave, inc } of this.unexplained) {
-      const lastSent = inc === undefined ? undefined : [...inc.sent.values()].at(-1);
+      const lastSent = inc === undefined || inc.sent.size === 0 ? undefined : inc.sent.view(inc.sent.size - 1);
       const next = inc === undefined ? undefined : (tails.get(inc) ?? lastSent?.seq ?? 0) + 1;
       const kill =
         slave === undefined || inc === undefined || lastSent === undefined || m.seq !== next
@@ -906,23 +830,25 @@ class Checker {
   }
 
   /** The master must log what the slave sent: its text after `Received message: `, and its type. */
-  private checkContent(m: MasterMessage, sent: SentMessage): void {
-    const expected = sent.text === undefined ? undefined : `Received message: ${sent.text}`;
+  private checkContent(m: MasterMessage, slave: SlaveModel, inc: Incarnation, pos: number): Failure | undefined {
+    const expected = inc.sent.expectedText(pos);
+    const type = inc.sent.typeOf(pos);
+    if ((expected === undefined || m.text === expected) && m.type === type) return undefined;
     const wrong: string[] = [];
     if (expected !== undefined && m.text !== expected) {
       wrong.push(`message ${JSON.stringify(m.text ?? null)}, expected ${JSON.stringify(expected)}`);
     }
-    if (m.type !== sent.type) wrong.push(`type "${m.type}", expected "${sent.type}"`);
-    if (wrong.length === 0) return;
-    this.fail({
-      node: sent.name,
+    if (m.type !== type) wrong.push(`type "${m.type}", expected "${type}"`);
+    const { name } = slave;
+    return {
+      node: name,
       kind: 'wrong_content',
-      seq: sent.seq,
-      incarnation: sent.incarnation,
-      detail: `${sent.name} seq ${sent.seq} (incarnation ${sent.incarnation}) logged at ${this.rel(m.at)} on conn ${
+      seq: m.seq,
+      incarnation: inc.index,
+      detail: `${name} seq ${m.seq} (incarnation ${inc.index}) logged at ${this.rel(m.at)} on conn ${
         m.conn ?? '?'
       } with ${wrong.join(' and ')}`,
-    });
+    };
   }
 
   // -- the timeline ----------------------------------------------------------
@@ -1162,7 +1088,7 @@ class Checker {
   }
 
   private masterRestart(fault: Fault, state: Map<string, SlaveState>): void {
-    const { listenings, shutdowns, messages } = this.master;
+    const { listenings, shutdowns, firstMessageAt } = this.master;
     let old: MasterMark | undefined;
     for (const l of listenings) if (l.at <= fault.started) old = l;
     const oldIncarnation = old?.masterIncarnation ?? 0;
@@ -1187,13 +1113,16 @@ class Checker {
         note: must ? undefined : 'the slave was not connected: a shutdown disconnect is allowed, not required',
       });
       if (st.alive) {
+        // The first message of the node logged after the new master's `listening` line.
         const firstAfter =
-          next === undefined ? undefined : messages.find((m) => m.index > next.index && m.node === slave.node);
+          next === undefined
+            ? undefined
+            : [...(firstMessageAt.get(slave.node) ?? [])].find(([inc]) => inc >= next.masterIncarnation)?.[1];
         this.windows.push({
           fault: fault.ref,
           name: slave.name,
           from: fault.started - IN_FLIGHT_SLACK_MS,
-          to: firstAfter?.at ?? this.runEnd,
+          to: firstAfter ?? this.runEnd,
           evenWithAcks: next === undefined,
           bound: `from in-flight slack ${IN_FLIGHT_SLACK_MS} ms before the start, to ${
             firstAfter === undefined ? "the run's end" : "the node's first message logged by the new master"
@@ -1461,16 +1390,7 @@ class Checker {
     for (const e of this.expectations) {
       if (e.result.check !== 'recovery' || e.result.expect !== 'must') continue;
       const slave = this.slaveByName.get(e.name) as SlaveModel;
-      const mayKeep = e.fault.ref.action === 'reconnect' || e.fault.ref.action === 'unpause';
-      const sighting = this.master.messages.find((m) => {
-        if (m.node !== slave.node || m.at < e.from) return false;
-        if (m.conn === undefined) return false;
-        const info = this.master.conns.get(connKey(m.masterIncarnation, m.conn));
-        if (info === undefined) return false;
-        if (m.type === 'hello' && info.hasConnectLine && info.openedAt >= e.from) return true;
-        // A connection that outlived a short cut or pause: the master never lost the node.
-        return mayKeep && info.openedAt < e.from && (info.closedAt === undefined || info.closedAt >= e.from);
-      });
+      const sighting = this.sightings.get(e);
       const timing = this.timing(e, sighting?.at);
       if (sighting !== undefined && timing !== 'late') {
         e.result.seen = { at: iso(sighting.at), latencyMs: sighting.at - e.fault.started, conn: sighting.conn };
@@ -1501,19 +1421,23 @@ class Checker {
   private judgeMessages(): void {
     for (const slave of this.slaves) {
       for (const inc of slave.incarnations) {
-        for (const sent of inc.sent.values()) {
-          if (sent.logCount > 1) {
+        for (let pos = 0; pos < inc.sent.size; pos += 1) {
+          const logCount = inc.sent.logCount(pos);
+          if (logCount > 1) {
+            const seq = inc.sent.seqAt(pos);
             this.fail({
               node: slave.name,
               kind: 'duplicated',
-              seq: sent.seq,
+              seq,
               incarnation: inc.index,
-              detail: `${slave.name} seq ${sent.seq} (incarnation ${inc.index}) logged ${sent.logCount} times, at ${sent.loggedAt
+              detail: `${slave.name} seq ${seq} (incarnation ${inc.index}) logged ${logCount} times, at ${inc.sent
+                .loggedAt(pos)
                 .map((at) => this.rel(at))
                 .join(', ')}`,
             });
           }
-          if (sent.logCount > 0) continue;
+          if (logCount > 0) continue;
+          const sent = inc.sent.view(pos);
           const window = this.windows.find(
             (w) =>
               w.name === slave.name &&
@@ -1564,7 +1488,7 @@ class Checker {
    * connection the master itself closed (`shutdown`) or that failed (`reset`)
    * can lose it — or one the master never tied to this process.
    */
-  private mayBeLostAtRunEnd(slave: SlaveModel, inc: Incarnation, sent: SentMessage): boolean {
+  private mayBeLostAtRunEnd(slave: SlaveModel, inc: Incarnation, sent: SentView): boolean {
     const next = slave.incarnations[inc.index]?.startedAt ?? Infinity;
     const laterSeq = this.master.disconnects.some(
       (d) => d.node === slave.node && d.at >= sent.at && d.at < next && d.seq !== undefined && d.seq >= sent.seq,
@@ -1572,9 +1496,8 @@ class Checker {
     if (laterSeq) return false;
     // The connection it went out on: the latest one carrying this process's messages, opened before it was sent.
     let conn: ConnInfo | undefined;
-    for (const m of this.master.messages) {
-      if (m.sent?.name !== slave.name || m.sent.incarnation !== inc.index || m.conn === undefined) continue;
-      const info = this.master.conns.get(connKey(m.masterIncarnation, m.conn));
+    for (const key of inc.conns) {
+      const info = this.master.conns.get(key);
       if (info === undefined || info.openedAt > sent.at + CLOCK_SKEW_MS) continue;
       if (conn === undefined || info.openedIndex > conn.openedIndex) conn = info;
     }
@@ -1588,7 +1511,7 @@ class Checker {
    * design, provided the master said so: a `gap` line of the same process
    * covering its seq (a new process numbers from 1 again).
    */
-  private droppedExcuse(slave: SlaveModel, inc: Incarnation, sent: SentMessage): Window | undefined {
+  private droppedExcuse(slave: SlaveModel, inc: Incarnation, sent: SentView): Window | undefined {
     if (!inc.dropped.has(sent.seq)) return undefined;
     const gaps = this.master.gaps.get(slave.node) ?? [];
     if (!gaps.some((gap) => gap.boot === inc.boot && gap.from <= sent.seq && sent.seq <= gap.to)) return undefined;
@@ -1623,7 +1546,17 @@ class Checker {
   }
 
   private nodeRow(slave: SlaveModel): NodeRow {
-    const all = slave.incarnations.flatMap((inc) => [...inc.sent.values()]);
+    let sent = 0;
+    let logged = 0;
+    const duplicated: MessageRef[] = [];
+    for (const inc of slave.incarnations) {
+      sent += inc.sent.size;
+      for (let pos = 0; pos < inc.sent.size; pos += 1) {
+        const count = inc.sent.logCount(pos);
+        if (count > 0) logged += 1;
+        if (count > 1) duplicated.push({ incarnation: inc.index, seq: inc.sent.seqAt(pos) });
+      }
+    }
     const ref = (s: MessageRef): MessageRef => ({ incarnation: s.incarnation, seq: s.seq });
     const mine = this.expectations.filter((e) => e.name === slave.name && e.result.check === 'disconnect');
     const failuresOf = (kind: FailureKind): MessageRef[] =>
@@ -1634,10 +1567,10 @@ class Checker {
       name: slave.name,
       node: slave.node,
       incarnations: slave.incarnations.length,
-      sent: all.length,
-      logged: all.filter((s) => s.logCount > 0).length,
+      sent,
+      logged,
       missing: failuresOf('missing'),
-      duplicated: all.filter((s) => s.logCount > 1).map(ref),
+      duplicated,
       outOfOrder: failuresOf('out_of_order'),
       unexpected: this.unexpectedByName.get(slave.name) ?? 0,
       inFlight: this.excused.filter((x) => x.node === slave.name).map(ref),

@@ -108,12 +108,12 @@ export interface RunLogLine {
   [field: string]: unknown;
 }
 
-/** Everything a run directory holds that the checker needs, each log read once, in order. */
+/** Everything a run directory holds that the checker needs, each slave's log read once, in order. */
 export interface RunSource {
   info: RunInfo;
   /** In the order the runner carried the faults out. */
   timeline: TimelineEntry[];
-  /** Every line the master wrote, all incarnations, in order. */
+  /** Every line the master wrote, all incarnations, in order; iterated twice, each time from its first line. */
   master: Iterable<RunLogLine>;
   /** Scenario name (`slave-3`) -> every line that slave wrote, all incarnations, in order. */
   slaves: Record<string, Iterable<RunLogLine>>;

@@ -1,0 +1,149 @@
+/**
+ * What the checker keeps of one slave process's `sent` lines, and of how
+ * often the master logged each: columns of numbers instead of an object per
+ * message. A soak run's slave sends millions of heartbeats; as objects (seq,
+ * time, type, text, a count, a list of times) they took some 400 bytes each,
+ * here 21: the time sent and the time first logged (8 bytes each, exact), an
+ * id of the (type, text) pair (4; a slave repeats a handful of texts), a
+ * count (1). The seq itself costs nothing while the numbering runs on
+ * ({@link SeqIndex}). Only what a check must explain gets more: every time a
+ * duplicated message was logged, a count beyond 254.
+ */
+import { SeqIndex } from './seq-index';
+
+/** Entries per chunk: a column grows a chunk at a time, never copying what it holds. */
+const CHUNK = 1 << 16;
+
+type NumberArray = Float64Array | Int32Array | Uint8Array;
+
+/** A growable column of numbers, in chunks of {@link CHUNK}. */
+class Column<T extends NumberArray> {
+  private readonly chunks: T[] = [];
+
+  constructor(private readonly make: (length: number) => T) {}
+
+  get(i: number): number {
+    return (this.chunks[Math.floor(i / CHUNK)] as T)[i % CHUNK] as number;
+  }
+
+  set(i: number, value: number): void {
+    const c = Math.floor(i / CHUNK);
+    while (this.chunks.length <= c) this.chunks.push(this.make(CHUNK));
+    (this.chunks[c] as T)[i % CHUNK] = value;
+  }
+}
+
+/** A (type, text) pair a slave sent, and the line the master must log for it. */
+interface Content {
+  type: string;
+  text: string | undefined;
+  /** `Received message: <text>`; undefined when the `sent` line had no text. */
+  expected: string | undefined;
+}
+
+/** A message as the checks see it: one sent line. */
+export interface SentView {
+  seq: number;
+  at: number;
+  type: string;
+  text: string | undefined;
+}
+
+/** Counts up to this live in the count column; beyond, in a map. */
+const COUNT_CAP = 255;
+
+/** One slave process's sent messages, in the order of its `sent` lines, addressed by position. */
+export class SentLog {
+  private readonly seqs = new SeqIndex();
+  private readonly sentAt = new Column((n) => new Float64Array(n));
+  private readonly firstLoggedAt = new Column((n) => new Float64Array(n));
+  private readonly contentId = new Column((n) => new Int32Array(n));
+  private readonly counts = new Column((n) => new Uint8Array(n));
+  private readonly bigCounts = new Map<number, number>();
+  /** Every time a message logged more than once was logged, by position. */
+  private readonly repeatTimes = new Map<number, number[]>();
+  private readonly contents: Content[] = [];
+  private readonly contentIds = new Map<string, Map<string | undefined, number>>();
+
+  get size(): number {
+    return this.seqs.size;
+  }
+
+  has(seq: number): boolean {
+    return this.seqs.has(seq);
+  }
+
+  /** Position of `seq`, or -1. */
+  find(seq: number): number {
+    return this.seqs.positionOf(seq);
+  }
+
+  /** Records a sent line; `seq` must not be in the log yet. */
+  add(seq: number, at: number, type: string, text: string | undefined): void {
+    const pos = this.seqs.push(seq);
+    this.sentAt.set(pos, at);
+    this.contentId.set(pos, this.contentOf(type, text));
+    this.counts.set(pos, 0);
+  }
+
+  seqAt(pos: number): number {
+    return this.seqs.seqAt(pos);
+  }
+
+  sentAtOf(pos: number): number {
+    return this.sentAt.get(pos);
+  }
+
+  view(pos: number): SentView {
+    const content = this.contents[this.contentId.get(pos)] as Content;
+    return { seq: this.seqAt(pos), at: this.sentAt.get(pos), type: content.type, text: content.text };
+  }
+
+  /** The master line a message must be logged with (`Received message: <text>`), undefined if any will do. */
+  expectedText(pos: number): string | undefined {
+    return (this.contents[this.contentId.get(pos)] as Content).expected;
+  }
+
+  typeOf(pos: number): string {
+    return (this.contents[this.contentId.get(pos)] as Content).type;
+  }
+
+  /** How often the master logged it. */
+  logCount(pos: number): number {
+    const count = this.counts.get(pos);
+    return count < COUNT_CAP ? count : (this.bigCounts.get(pos) as number);
+  }
+
+  /** The master's timestamps of each time it logged it, in log order. */
+  loggedAt(pos: number): number[] {
+    const count = this.logCount(pos);
+    if (count === 0) return [];
+    return count === 1 ? [this.firstLoggedAt.get(pos)] : [...(this.repeatTimes.get(pos) as number[])];
+  }
+
+  /** Counts one logging of it, at `at` (master time); returns how often it is logged now. */
+  markLogged(pos: number, at: number): number {
+    const count = this.logCount(pos) + 1;
+    if (count === 1) this.firstLoggedAt.set(pos, at);
+    else if (count === 2) this.repeatTimes.set(pos, [this.firstLoggedAt.get(pos), at]);
+    else this.repeatTimes.get(pos)?.push(at);
+    if (count >= COUNT_CAP) this.bigCounts.set(pos, count);
+    this.counts.set(pos, Math.min(count, COUNT_CAP));
+    return count;
+  }
+
+  private contentOf(type: string, text: string | undefined): number {
+    let byText = this.contentIds.get(type);
+    if (byText === undefined) {
+      byText = new Map();
+      this.contentIds.set(type, byText);
+    }
+    let id = byText.get(text);
+    if (id === undefined) {
+      id = this.contents.length;
+      this.contents.push({ type, text, expected: text === undefined ? undefined : `Received message: ${text}` });
+      byText.set(text, id);
+    }
+    return id;
+  }
+}
