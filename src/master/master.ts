@@ -105,8 +105,7 @@ export class Master implements SessionHost {
     if (recoverFrom !== undefined) {
       const checkpointer = this.checkpointsOf(recoverFrom);
       this.checkpointer = checkpointer;
-      // Not before the logger's own flush of `listening`: asking now would flush it at once, before the
-      // caller of start() could install its signal handlers, and a prompt SIGTERM would find none.
+      // Not before the logger's own flush of `listening`: asking now would flush it out of its batch.
       this.clock.afterPendingIo(() =>
         this.log.whenWritten(() => {
           if (this.stopping === undefined) checkpointer.start();
