@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
@@ -211,3 +211,61 @@ describe('a master whose stdout reader stops reading', () => {
     expect(slaveLog.events('ack_timeout')).toEqual([]);
   }, 90_000);
 });
+
+describe('a master stopped while it reads its log file back', () => {
+  it('handles SIGTERM during the replay: it stops once it listens, with a shutdown line and exit 0', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'picluster-replay-'));
+    const logFile = join(dir, 'master.jsonl');
+    // No checkpoint beside it: the whole file is read, long enough to be caught in the act.
+    const lines = ['{"event":"listening","message":"Listening on port 1","port":1}'];
+    for (let node = 0; node < 1000; node++) {
+      lines.push(
+        `{"event":"message","message":"Received message: hi","node":"n${node}","type":"hello","conn":${node + 1},"acks":true,"boot":"b${node}"}`,
+      );
+      for (let seq = 1; seq <= 300; seq++) {
+        lines.push(
+          `{"event":"message","message":"Received message: beat","node":"n${node}","seq":${seq},"type":"heartbeat","conn":${node + 1}}`,
+        );
+      }
+    }
+    writeFileSync(logFile, lines.join('\n') + '\n');
+    const child = spawn(
+      process.execPath,
+      [CLI, 'master', '--port', '0', '--host', '127.0.0.1', '--log-file', logFile],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    cleanups.push(() => child.kill('SIGKILL'));
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
+    const exited = once(child, 'exit');
+    // The replay has the log file open; nothing is logged before it ends.
+    await pollUntil(
+      () =>
+        readdirSync(`/proc/${child.pid}/fd`).some((fd) => readlinkOr(`/proc/${child.pid}/fd/${fd}`) === logFile)
+          ? true
+          : undefined,
+      15_000,
+      () => `stdout: ${stdout}`,
+      1,
+    );
+    expect(stdout).not.toContain('"event":"listening"');
+    child.kill('SIGTERM');
+    const [code, signal] = (await exited) as [number | null, NodeJS.Signals | null];
+    expect({ code, signal }).toEqual({ code: 0, signal: null });
+    const events = stdout
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => (JSON.parse(l) as { event: string }).event);
+    expect(events).toEqual(['recovered', 'listening', 'shutdown']);
+  }, 60_000);
+});
+
+function readlinkOr(path: string): string | undefined {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return undefined;
+  }
+}
