@@ -1,7 +1,8 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import type { Readable } from 'node:stream';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import { Master } from '../../src/master';
@@ -144,18 +145,20 @@ describe('connection limits', () => {
   }, 30_000);
 });
 
+/** `picluster master` on a free loopback port with `--log-file`, its stdout and stderr piped; killed after the test. */
+function masterWithLogFile(logFile: string): ChildProcessByStdio<null, Readable, Readable> {
+  const child = spawn(process.execPath, [CLI, 'master', '--port', '0', '--host', '127.0.0.1', '--log-file', logFile], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  cleanups.push(() => child.kill('SIGKILL'));
+  return child;
+}
+
 describe('a master whose stdout reader stops reading', () => {
   it('keeps acking from its log file, closes no one, and exits promptly on SIGTERM while stdout stays stalled', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'picluster-stall-'));
     const logFile = join(dir, 'master.jsonl');
-    const child = spawn(
-      process.execPath,
-      [CLI, 'master', '--port', '0', '--host', '127.0.0.1', '--log-file', logFile],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    cleanups.push(() => child.kill('SIGKILL'));
+    const child = masterWithLogFile(logFile);
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
     const exited = once(child, 'exit');
@@ -229,14 +232,7 @@ describe('a master stopped while it reads its log file back', () => {
       }
     }
     writeFileSync(logFile, lines.join('\n') + '\n');
-    const child = spawn(
-      process.execPath,
-      [CLI, 'master', '--port', '0', '--host', '127.0.0.1', '--log-file', logFile],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    cleanups.push(() => child.kill('SIGKILL'));
+    const child = masterWithLogFile(logFile);
     let stdout = '';
     child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
     const exited = once(child, 'exit');
