@@ -162,6 +162,9 @@ export async function runMaster(argv: readonly string[], env: NodeJS.ProcessEnv)
   const logFile = values['log-file'] as string | undefined;
   // The master reads back its own log file on start-up; a text-format one cannot be read back.
   if (logFile !== undefined && values['log-format'] !== 'text') options.recoverFrom = logFile;
+  // Before anything opens the log file: a signal from here on, even during the file's replay at start-up,
+  // stops the master once it has started, never kills it half-way.
+  const stopSignal = new Promise<NodeJS.Signals>((resolve) => onStopSignal(resolve));
   const log = logFromFlags(values);
   try {
     if (tlsFiles !== undefined) options.tls = readMasterTls(tlsFiles);
@@ -170,8 +173,6 @@ export async function runMaster(argv: readonly string[], env: NodeJS.ProcessEnv)
     throw err;
   }
   const master = new Master(options, log);
-  // Before start(): a signal during the log file's replay stops the master once it has started.
-  const stopSignal = new Promise<NodeJS.Signals>((resolve) => onStopSignal(resolve));
   try {
     await master.start();
   } catch (err) {

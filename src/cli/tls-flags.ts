@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { PiclusterError, type Log } from '../common';
 import type { MasterTlsOptions } from '../master';
 import type { SlaveTlsOptions } from '../slave';
+import { closeLog } from './common-flags';
 import { UsageError, type FlagSpec, type FlagValues } from './flags';
 
 export const MASTER_TLS_FLAGS: readonly FlagSpec[] = [
@@ -128,7 +129,7 @@ export function readSlaveTls(files: TlsFiles): SlaveTlsOptions {
  * Logs why the process cannot start, as the master's start-up failures are
  * logged (an `error` line), closes the log and gives the exit code: 1.
  */
-export async function cannotStart(log: Log, error: TlsFileError): Promise<number> {
+export function cannotStart(log: Log, error: TlsFileError): Promise<number> {
   log.write({
     event: 'error',
     level: 'error',
@@ -136,8 +137,7 @@ export async function cannotStart(log: Log, error: TlsFileError): Promise<number
     code: error.code,
     file: error.file,
   });
-  await log.close();
-  return 1;
+  return closeLog(log, 1);
 }
 
 function pemFile(values: FlagValues, flag: string, holds: PemFile['holds']): PemFile | undefined {

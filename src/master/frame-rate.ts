@@ -16,7 +16,9 @@ export class FrameRate {
   /** Takes one frame's token at time `now`; false when there is none. */
   take(now: number): boolean {
     if (now !== this.countedAt) {
-      this.tokens = Math.min(this.perSecond, this.tokens + ((now - this.countedAt) * this.perSecond) / 1000);
+      // The clock is the wall clock: stepped back (NTP), it must refill nothing, not take tokens away.
+      const elapsedMs = Math.max(0, now - this.countedAt);
+      this.tokens = Math.min(this.perSecond, this.tokens + (elapsedMs * this.perSecond) / 1000);
       this.countedAt = now;
     }
     if (this.tokens < 1) return false;

@@ -31,6 +31,7 @@ export class Master implements SessionHost {
   readonly ledger: SeqLedger;
   private readonly acksDue = new Set<Session>();
   private nextConn = 1;
+  private starting: Promise<this> | undefined;
   private stopping: Promise<void> | undefined;
   /** Refused connections, counted into one `limit` line a window. */
   private readonly refusals: BurstCounter<undefined>;
@@ -69,7 +70,13 @@ export class Master implements SessionHost {
     return (this.healthServer?.address() as AddressInfo | null | undefined)?.port;
   }
 
-  async start(): Promise<this> {
+  /** Reads the log file back (if any), then listens. A `stop()` meanwhile takes effect once it listens. */
+  start(): Promise<this> {
+    this.starting ??= this.startUp();
+    return this.starting;
+  }
+
+  private async startUp(): Promise<this> {
     if (this.options.recoverFrom !== undefined) await this.recover(this.options.recoverFrom);
     this.limitConnections();
     // A deep accept queue, so a whole cluster reconnecting at once (a master restart) is not
@@ -165,7 +172,17 @@ export class Master implements SessionHost {
    * logs `shutdown`. Idempotent.
    */
   stop(signal?: string): Promise<void> {
-    this.stopping ??= new Promise<void>((resolve) => {
+    // A stop during start-up waits for it: closing a server that does not listen yet would not stop it listening.
+    const started = this.starting?.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.stopping ??= Promise.resolve(started).then(() => this.stopNow(signal));
+    return this.stopping;
+  }
+
+  private stopNow(signal?: string): Promise<void> {
+    return new Promise<void>((resolve) => {
       this.healthServer?.close();
       const closed = new Promise<void>((done) => this.server.close(() => done()));
       let ended = false;
@@ -189,7 +206,6 @@ export class Master implements SessionHost {
       const grace = this.clock.setTimeout(endSessions, LAST_ACKS_GRACE_MS);
       this.log.whenWritten(endSessions);
     });
-    return this.stopping;
   }
 
   scheduleAck(session: Session): void {

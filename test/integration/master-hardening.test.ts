@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, write
 import { tmpdir } from 'node:os';
 import type { Readable } from 'node:stream';
 import { join } from 'node:path';
-import type { Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { Master } from '../../src/master';
 import { RESERVED_DESCRIPTORS } from '../../src/master/descriptor-limit';
 import { Slave } from '../../src/slave';
@@ -216,22 +216,27 @@ describe('a master whose stdout reader stops reading', () => {
 });
 
 describe('a master stopped while it reads its log file back', () => {
+  it('stop() during start() stops it once it listens: it does not go on listening', async () => {
+    const logFile = join(mkdtempSync(join(tmpdir(), 'picluster-replay-')), 'master.jsonl');
+    writeLongLog(logFile);
+    const sink = new LogSink();
+    const starting = new Master({ port: 0, host: '127.0.0.1', recoverFrom: logFile }, sink.log);
+    const started = starting.start();
+    const stopped = starting.stop('SIGTERM');
+    await Promise.all([started, stopped]);
+    await sink.waitForEvent('shutdown');
+    expect(sink.lines.map((l) => l.event)).toEqual(['recovered', 'listening', 'shutdown']);
+    // Nothing listens on the port it listened on any more.
+    const socket = connect({ port: sink.events('listening')[0]!.port as number, host: '127.0.0.1' });
+    const [error] = (await once(socket, 'error')) as [NodeJS.ErrnoException];
+    expect(error.code).toBe('ECONNREFUSED');
+  }, 60_000);
+
   it('handles SIGTERM during the replay: it stops once it listens, with a shutdown line and exit 0', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'picluster-replay-'));
     const logFile = join(dir, 'master.jsonl');
     // No checkpoint beside it: the whole file is read, long enough to be caught in the act.
-    const lines = ['{"event":"listening","message":"Listening on port 1","port":1}'];
-    for (let node = 0; node < 1000; node++) {
-      lines.push(
-        `{"event":"message","message":"Received message: hi","node":"n${node}","type":"hello","conn":${node + 1},"acks":true,"boot":"b${node}"}`,
-      );
-      for (let seq = 1; seq <= 300; seq++) {
-        lines.push(
-          `{"event":"message","message":"Received message: beat","node":"n${node}","seq":${seq},"type":"heartbeat","conn":${node + 1}}`,
-        );
-      }
-    }
-    writeFileSync(logFile, lines.join('\n') + '\n');
+    writeLongLog(logFile);
     const child = masterWithLogFile(logFile);
     let stdout = '';
     child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
@@ -257,6 +262,22 @@ describe('a master stopped while it reads its log file back', () => {
     expect(events).toEqual(['recovered', 'listening', 'shutdown']);
   }, 60_000);
 });
+
+/** A log file of 300,000 acking messages from 1,000 nodes and no checkpoint: its replay takes a while. */
+function writeLongLog(file: string): void {
+  const lines = ['{"event":"listening","message":"Listening on port 1","port":1}'];
+  for (let node = 0; node < 1000; node++) {
+    lines.push(
+      `{"event":"message","message":"Received message: hi","node":"n${node}","type":"hello","conn":${node + 1},"acks":true,"boot":"b${node}"}`,
+    );
+    for (let seq = 1; seq <= 300; seq++) {
+      lines.push(
+        `{"event":"message","message":"Received message: beat","node":"n${node}","seq":${seq},"type":"heartbeat","conn":${node + 1}}`,
+      );
+    }
+  }
+  writeFileSync(file, lines.join('\n') + '\n');
+}
 
 function readlinkOr(path: string): string | undefined {
   try {

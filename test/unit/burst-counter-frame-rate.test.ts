@@ -79,6 +79,16 @@ describe('FrameRate', () => {
     expect(rate.take(100)).toBe(false);
   });
 
+  it('takes nothing away when the wall clock steps back', () => {
+    const rate = new FrameRate(10, 10_000);
+    for (let i = 0; i < 5; i++) expect(rate.take(10_000 + i * 1000)).toBe(true);
+    // Stepped back 5 s: the 9 tokens left are still there.
+    let taken = 0;
+    while (rate.take(9_000)) taken += 1;
+    expect(taken).toBe(9);
+    expect(rate.take(9_100)).toBe(true); // and time refills again from the new reading
+  });
+
   it('refills up to one second’s worth, not more, however long the peer was quiet', () => {
     const rate = new FrameRate(10, 0);
     expect(rate.take(0)).toBe(true);
