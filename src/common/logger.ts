@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { closeSync, createWriteStream, fstatSync, openSync, readSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import winston from 'winston';
+import { escapeControl } from './errors';
 import Transport from 'winston-transport';
 
 /** Every field of a log line goes through this: JSON lines are the contract. */
@@ -130,13 +131,15 @@ const jsonLineFormat = winston.format((info: Info) => {
 });
 
 const textLineFormat = winston.format((info: Info) => {
-  // Control characters escaped: a peer's text must not be able to start a line of its own.
-  const message = String(info.message).replace(CONTROL_CHARACTERS, (c) => JSON.stringify(c).slice(1, -1));
+  // A peer's text must not start a line of its own, nor reorder the terminal's line (U+202E).
+  const message = escapeControl(
+    String(info.message).replace(CONTROL_CHARACTERS, (c) => JSON.stringify(c).slice(1, -1)),
+  );
   let line = `${typeof info.timestamp === 'string' ? info.timestamp : isoNow()} ${info.level.padEnd(5)} ${String(info.event ?? 'log').padEnd(10)} ${message}`;
   for (const key in info) {
     if (LEAD_FIELDS.has(key)) continue;
     const value = jsonValue(info[key]);
-    if (value !== undefined) line += ` ${key}=${value}`;
+    if (value !== undefined) line += ` ${key}=${escapeControl(value)}`;
   }
   info[MESSAGE] = line;
   return info;

@@ -73,7 +73,7 @@ function write(log: Log, { count, codes, first: { code, remote, reason } }: Burs
  * The peer's `address:port`, as `connect` lines show it; unknown once the
  * peer has closed (Node no longer has the address of a closed socket).
  */
-function remoteOf(socket: Socket): string | undefined {
+export function remoteOf(socket: Socket): string | undefined {
   if (socket.remoteAddress === undefined) return undefined;
   // An IPv4 peer of a dual-stack listener shows up as ::ffff:a.b.c.d; people expect a.b.c.d.
   return `${socket.remoteAddress.replace(/^::ffff:/, '')}:${socket.remotePort ?? 0}`;

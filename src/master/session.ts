@@ -13,6 +13,7 @@ import {
 } from '../protocol';
 import { BurstCounter, type Burst } from './burst-counter';
 import { FrameRate } from './frame-rate';
+import { remoteOf } from './handshake-failures';
 import { HeartbeatMonitor } from './heartbeat-monitor';
 import type { SeqLedger } from './ledger';
 import type { MasterOptions } from './options';
@@ -69,8 +70,9 @@ const MAX_UNREAD_ACK_BYTES = 64 * 1024;
 export const READ_BATCH_BYTES = 64 * 1024;
 
 /**
- * A log destination this many bytes behind (a slow reader of stdout) makes
- * heavy connections wait for it: the master reads no faster than its log is
+ * The log's record (the log file, or stdout when there is no file) this many
+ * bytes behind (a slow disk, a slow reader of that stdout) makes heavy
+ * connections wait for it: the master reads no faster than its record is
  * written, and memory does not grow with the backlog.
  */
 export const LOG_BACKLOG_HIGH_BYTES = 64 * 1024;
@@ -131,13 +133,19 @@ export class Session {
     private readonly socket: Socket,
     readonly conn: number,
   ) {
-    // An IPv4 peer of a dual-stack listener shows up as ::ffff:a.b.c.d; people expect a.b.c.d.
-    const address = (socket.remoteAddress ?? 'unknown').replace(/^::ffff:/, '');
-    const remote = `${address}:${socket.remotePort ?? 0}`;
+    const remote = remoteOf(socket) ?? 'unknown:0';
     this.node = remote;
     const { options, clock, log } = host;
     this.decoder = new FrameDecoder(
-      { frame: (value) => this.onFrame(value), error: (error) => this.onProtocolError(error) },
+      // Every frame the peer sends costs a token, a bad one too.
+      {
+        frame: (value) => {
+          if (this.takeFrameToken()) this.onFrame(value);
+        },
+        error: (error) => {
+          if (this.takeFrameToken()) this.onProtocolError(error);
+        },
+      },
       { maxFrameBytes: options.maxFrameBytes, maxFrameDepth: options.maxFrameDepth },
     );
     this.monitor = new HeartbeatMonitor(
@@ -252,7 +260,7 @@ export class Session {
   }
 
   private onFrame(value: Record<string, unknown>): void {
-    if (this.ended || !this.takeFrameToken()) return;
+    if (this.ended) return;
     this.monitor.touch(this.now);
     if (this.pendingAuth !== undefined && !this.authenticate(value, this.pendingAuth)) return;
     if (this.boot !== undefined && value.type === 'skip') {
@@ -261,7 +269,7 @@ export class Session {
     }
     const message = toMessage(value);
     if (message instanceof ProtocolError) {
-      this.onProtocolError(message, false);
+      this.onProtocolError(message);
       return;
     }
     if (message.node !== undefined && message.node !== this.node) {
@@ -272,7 +280,6 @@ export class Session {
             `frame names another node than its connection's, "${this.node}"`,
             excerptOf(message.node),
           ),
-          false,
         );
         return;
       }
@@ -387,7 +394,6 @@ export class Session {
           'a skip needs this node and "to", an integer ≥ 1',
           excerptOf(JSON.stringify(value)),
         ),
-        false,
       );
       return;
     }
@@ -458,8 +464,8 @@ export class Session {
     });
   }
 
-  private onProtocolError(error: ProtocolError, fromFrame = true): void {
-    if (this.ended || (fromFrame && !this.takeFrameToken())) return;
+  private onProtocolError(error: ProtocolError): void {
+    if (this.ended) return;
     if (this.pendingAuth !== undefined) {
       this.failAuth('auth_required', error.code);
       return;

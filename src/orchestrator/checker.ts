@@ -13,8 +13,10 @@
  * it, nothing is excused as in flight but what a `kill` took with the process
  * and what a fault still active at the run's end kept from being resent.
  *
- * Pure: no I/O, no clock. `readRunDirectory` (run-directory.ts) builds the
- * input; report.ts formats the output.
+ * No clock, and no I/O of its own: it reads the logs through the `RunSource`
+ * it is given, either in memory (`readRunDirectory`) or streamed from the
+ * files (`openRunDirectory`, run-directory.ts), reading the master's log
+ * twice; report.ts formats the output.
  */
 import { SentLog, type SentView } from './sent-log';
 import { CONFIRM_LIMIT_MS, cutBound, killBound, recoveryBound, type Bound } from './bounds';
@@ -284,7 +286,11 @@ export function seqRanges(seqs: readonly number[]): string {
   return parts.join(', ');
 }
 
-/** Checks a recorded run. Never throws on odd content: what cannot be judged becomes an `invalid_run` failure. */
+/**
+ * Checks a recorded run. Odd content that can be judged becomes a failure
+ * (`invalid_run` when the run cannot be judged); a log line that is not JSON,
+ * met while streaming, throws `RunDirectoryError` as reading it would have.
+ */
 export function checkRun(input: RunSource): CheckReport {
   return new Checker(input).run();
 }

@@ -141,3 +141,18 @@ describe('a log file whose last line was torn', () => {
     expect(JSON.parse(first!)).toMatchObject({ event: 'recovered' });
   });
 });
+
+describe('the text format', () => {
+  it('escapes controls and bidirectional characters a peer sent, in the message and in every field', async () => {
+    const destination = new PassThrough();
+    let text = '';
+    destination.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+    const log = createLog({ destination, format: 'text' });
+    log.write({ event: 'message', message: 'Received message: a\nb\u202Ec\u2028d', node: 'n\u202E1' });
+    await log.close();
+    expect(text.split('\n')).toHaveLength(2); // one line, and the newline that ends it
+    expect(text).toContain('Received message: a\\nb\\u202ec\\u2028d');
+    expect(text).toContain('node="n\\u202e1"');
+    expect(text).not.toMatch(/[\u202E\u2028]/);
+  });
+});
