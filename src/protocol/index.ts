@@ -19,6 +19,7 @@ export {
   type FrameDecoderOptions,
   type FrameSink,
 } from './frame';
+export { HEARTBEAT_TIMEOUT_FACTOR, MAX_HEARTBEAT_INTERVAL_MS, defaultHeartbeatTimeoutMs } from './heartbeat-timeout';
 export {
   MAX_BOOT_ID_LENGTH,
   MAX_NODE_ID_LENGTH,
