@@ -1,5 +1,10 @@
 import { DURATION_MS_RANGE, LISTEN_PORT_RANGE, OptionError, checkInRange, type IntegerRange } from '../common';
-import { DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_FRAME_DEPTH, HEARTBEAT_TIMEOUT_FACTOR } from '../protocol';
+import {
+  DEFAULT_MASTER_PORT,
+  DEFAULT_MAX_FRAME_BYTES,
+  DEFAULT_MAX_FRAME_DEPTH,
+  HEARTBEAT_TIMEOUT_FACTOR,
+} from '../protocol';
 
 /**
  * TLS material for the master, as PEM text (the CLI reads the files). Set, the
@@ -106,7 +111,7 @@ export interface MasterOptions {
   checkpointBytes: number;
 }
 
-export const DEFAULT_MASTER_PORT = 12345;
+export { DEFAULT_MASTER_PORT };
 
 /**
  * The deepest `maxFrameDepth` may be set: deep enough for any message, far

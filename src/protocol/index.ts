@@ -19,7 +19,12 @@ export {
   type FrameDecoderOptions,
   type FrameSink,
 } from './frame';
-export { HEARTBEAT_TIMEOUT_FACTOR, MAX_HEARTBEAT_INTERVAL_MS, defaultHeartbeatTimeoutMs } from './heartbeat-timeout';
+export {
+  DEFAULT_MASTER_PORT,
+  HEARTBEAT_TIMEOUT_FACTOR,
+  MAX_HEARTBEAT_INTERVAL_MS,
+  defaultHeartbeatTimeoutMs,
+} from './defaults';
 export {
   MAX_BOOT_ID_LENGTH,
   MAX_NODE_ID_LENGTH,

@@ -1,7 +1,7 @@
 import { ProtocolError } from '../common/errors';
 import { isProofText, PROOF_HEX_LENGTH } from './auth';
 import { excerptOf } from './frame';
-import { MAX_HEARTBEAT_INTERVAL_MS } from './heartbeat-timeout';
+import { MAX_HEARTBEAT_INTERVAL_MS } from './defaults';
 
 /** Fields every message from a slave may carry. Only `msg` is the seed's. */
 interface MessageFields {

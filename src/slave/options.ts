@@ -10,7 +10,7 @@ import {
   type BackoffOptions,
   type IntegerRange,
 } from '../common';
-import { isValidNodeId, MAX_NODE_ID_LENGTH } from '../protocol';
+import { DEFAULT_MASTER_PORT, isValidNodeId, MAX_NODE_ID_LENGTH } from '../protocol';
 
 /** TLS to the master, as PEM text (the CLI reads the files). */
 export interface SlaveTlsOptions {
@@ -66,7 +66,7 @@ export interface SlaveOptions {
 
 export const DEFAULT_SLAVE_OPTIONS: Readonly<Omit<SlaveOptions, 'node'>> = {
   masterHost: '127.0.0.1',
-  masterPort: 12345,
+  masterPort: DEFAULT_MASTER_PORT,
   heartbeatIntervalMs: 5000,
   connectTimeoutMs: 5000,
   backoff: DEFAULT_BACKOFF,

@@ -1,5 +1,8 @@
 import { MAX_DURATION_MS } from '../common/limits';
 
+/** The port a master listens on and a slave connects to when none is given: the seed's. */
+export const DEFAULT_MASTER_PORT = 12345;
+
 /** Longest heartbeat interval a hello may announce, in ms: the longest duration anything accepts. */
 export const MAX_HEARTBEAT_INTERVAL_MS = MAX_DURATION_MS;
 
