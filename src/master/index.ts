@@ -4,6 +4,7 @@ export {
   DEFAULT_MASTER_PORT,
   MAX_FRAME_DEPTH_LIMIT,
   MAX_LEDGER_NODES_LIMIT,
+  MASTER_OPTION_RANGES,
   resolveMasterOptions,
   type MasterOptions,
   type MasterTlsOptions,

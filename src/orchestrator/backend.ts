@@ -1,9 +1,10 @@
 import { PiclusterError, type ErrorCode } from '../common';
+import { defaultHeartbeatTimeoutMs } from '../protocol';
 import type { RunInfo, Scenario, ScenarioEvent } from './types';
 
 /** The master's heartbeat timeout a scenario runs with, in ms: its own, or 3 × its heartbeat interval. */
 export function heartbeatTimeoutOf(scenario: Scenario): number {
-  return scenario.heartbeatTimeoutMs ?? 3 * scenario.heartbeatIntervalMs;
+  return scenario.heartbeatTimeoutMs ?? defaultHeartbeatTimeoutMs(scenario.heartbeatIntervalMs);
 }
 
 /**

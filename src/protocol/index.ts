@@ -20,6 +20,12 @@ export {
   type FrameSink,
 } from './frame';
 export {
+  DEFAULT_MASTER_PORT,
+  HEARTBEAT_TIMEOUT_FACTOR,
+  MAX_HEARTBEAT_INTERVAL_MS,
+  defaultHeartbeatTimeoutMs,
+} from './defaults';
+export {
   MAX_BOOT_ID_LENGTH,
   MAX_NODE_ID_LENGTH,
   heartbeatText,
