@@ -25,7 +25,7 @@ const ACK_GRACE_MS = 750;
 /**
  * When `stop()` destroys the connection if the master has not taken our FIN: a
  * master that reads nothing never does. Counted from the call, so that the
- * process exits within the 2 s the README promises, its last log lines written.
+ * process exits within the 2 s docs/cli.md promises, its last log lines written.
  */
 const CLOSE_GRACE_MS = 1000;
 /** The `code` of a slave's `protocol_error` line: an ack or resend request for a seq never sent. */
