@@ -26,6 +26,18 @@ export type ErrorCode =
   | 'PICLUSTER_ERR_IMAGE_MISSING'
   | 'PICLUSTER_ERR_INVALID_RUN';
 
+/** The codes of a {@link ProtocolError}: why a peer's frame was refused. */
+export type ProtocolErrorCode = Extract<
+  ErrorCode,
+  | 'PICLUSTER_ERR_FRAME_TOO_LARGE'
+  | 'PICLUSTER_ERR_FRAME_TOO_DEEP'
+  | 'PICLUSTER_ERR_INVALID_JSON'
+  | 'PICLUSTER_ERR_INVALID_UTF8'
+  | 'PICLUSTER_ERR_NOT_AN_OBJECT'
+  | 'PICLUSTER_ERR_INVALID_FIELD'
+  | 'PICLUSTER_ERR_NODE_MISMATCH'
+>;
+
 export class PiclusterError extends Error {
   override readonly name: string = 'PiclusterError';
 
@@ -41,9 +53,10 @@ export class PiclusterError extends Error {
 /** A frame the decoder or the message validator refused. */
 export class ProtocolError extends PiclusterError {
   override readonly name = 'ProtocolError';
+  declare readonly code: ProtocolErrorCode;
 
   constructor(
-    code: ErrorCode,
+    code: ProtocolErrorCode,
     message: string,
     /** A short, escaped excerpt of the offending bytes, safe to log. */
     readonly excerpt: string,

@@ -9,4 +9,4 @@ export {
   type MasterOptions,
   type MasterTlsOptions,
 } from './options';
-export type { AuthFailure, DisconnectReason } from './session';
+export type { AuthFailure, DisconnectReason } from '../protocol';
