@@ -1,17 +1,26 @@
 import type { Stats } from 'node:fs';
 
 /**
+ * The codes of a {@link ProtocolError}: why a peer's frame was refused. Also
+ * the `code` of the master's `protocol_error` log lines.
+ */
+export const PROTOCOL_ERROR_CODES = [
+  'PICLUSTER_ERR_FRAME_TOO_LARGE',
+  'PICLUSTER_ERR_FRAME_TOO_DEEP',
+  'PICLUSTER_ERR_INVALID_JSON',
+  'PICLUSTER_ERR_INVALID_UTF8',
+  'PICLUSTER_ERR_NOT_AN_OBJECT',
+  'PICLUSTER_ERR_INVALID_FIELD',
+  'PICLUSTER_ERR_NODE_MISMATCH',
+] as const;
+export type ProtocolErrorCode = (typeof PROTOCOL_ERROR_CODES)[number];
+
+/**
  * Every error picluster raises carries a stable `code`. Tests, the checker and
  * the log assert on codes, never on message text.
  */
 export type ErrorCode =
-  | 'PICLUSTER_ERR_FRAME_TOO_LARGE'
-  | 'PICLUSTER_ERR_FRAME_TOO_DEEP'
-  | 'PICLUSTER_ERR_INVALID_JSON'
-  | 'PICLUSTER_ERR_INVALID_UTF8'
-  | 'PICLUSTER_ERR_NOT_AN_OBJECT'
-  | 'PICLUSTER_ERR_INVALID_FIELD'
-  | 'PICLUSTER_ERR_NODE_MISMATCH'
+  | ProtocolErrorCode
   | 'PICLUSTER_ERR_INVALID_OPTION'
   /** A TLS certificate or key file that cannot be read, or is not what its flag wants. */
   | 'PICLUSTER_ERR_TLS_FILE'
@@ -25,18 +34,6 @@ export type ErrorCode =
   | 'PICLUSTER_ERR_BACKEND_UNAVAILABLE'
   | 'PICLUSTER_ERR_IMAGE_MISSING'
   | 'PICLUSTER_ERR_INVALID_RUN';
-
-/** The codes of a {@link ProtocolError}: why a peer's frame was refused. */
-export type ProtocolErrorCode = Extract<
-  ErrorCode,
-  | 'PICLUSTER_ERR_FRAME_TOO_LARGE'
-  | 'PICLUSTER_ERR_FRAME_TOO_DEEP'
-  | 'PICLUSTER_ERR_INVALID_JSON'
-  | 'PICLUSTER_ERR_INVALID_UTF8'
-  | 'PICLUSTER_ERR_NOT_AN_OBJECT'
-  | 'PICLUSTER_ERR_INVALID_FIELD'
-  | 'PICLUSTER_ERR_NODE_MISMATCH'
->;
 
 export class PiclusterError extends Error {
   override readonly name: string = 'PiclusterError';

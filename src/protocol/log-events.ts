@@ -1,4 +1,4 @@
-import type { ProtocolErrorCode } from '../common/errors';
+import { PROTOCOL_ERROR_CODES, type ProtocolErrorCode } from '../common/errors';
 
 /**
  * The log contract: every line the master and the slaves write, as data.
@@ -34,18 +34,7 @@ export type DisconnectReason = (typeof DISCONNECT_REASONS)[number];
  */
 export type AuthFailure = 'auth_required' | 'bad_proof';
 
-/** The codes of a master's `protocol_error` line: why a peer's frame was refused (a record, so the compiler wants every one). */
-const PROTOCOL_ERROR_CODE_SET: Readonly<Record<ProtocolErrorCode, true>> = {
-  PICLUSTER_ERR_FRAME_TOO_LARGE: true,
-  PICLUSTER_ERR_FRAME_TOO_DEEP: true,
-  PICLUSTER_ERR_INVALID_JSON: true,
-  PICLUSTER_ERR_INVALID_UTF8: true,
-  PICLUSTER_ERR_NOT_AN_OBJECT: true,
-  PICLUSTER_ERR_INVALID_FIELD: true,
-  PICLUSTER_ERR_NODE_MISMATCH: true,
-};
-export const PROTOCOL_ERROR_CODES = Object.keys(PROTOCOL_ERROR_CODE_SET) as readonly ProtocolErrorCode[];
-export type { ProtocolErrorCode };
+export { PROTOCOL_ERROR_CODES, type ProtocolErrorCode };
 
 /** The code of a slave's `protocol_error` line: the master acked, or asked for a resend after, a seq never sent. */
 export const BAD_ACK_CODE = 'PICLUSTER_ERR_BAD_ACK';
