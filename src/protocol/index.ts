@@ -70,7 +70,7 @@ export {
   type LogSource,
   type MasterEvent,
   type MasterLine,
-  type MasterLogLine,
+  type WrittenMasterLine,
   type MasterLogWrite,
   type NotALogLine,
   type ParsedLogLine,
@@ -80,6 +80,6 @@ export {
   type ReadSlaveLine,
   type SlaveEvent,
   type SlaveLine,
-  type SlaveLogLine,
+  type WrittenSlaveLine,
   type SlaveLogWrite,
 } from './log-events';

@@ -306,9 +306,9 @@ type Union<S extends LogSource, Shape extends 'written' | 'write' | 'read'> = {
 }[LogEventOf<S>];
 
 /** Every line of the master's log as the master writes it, keyed on `event`. */
-export type MasterLogLine = Union<'master', 'written'>;
+export type WrittenMasterLine = Union<'master', 'written'>;
 /** Every line of a slave's log as the slave writes it, keyed on `event`. */
-export type SlaveLogLine = Union<'slave', 'written'>;
+export type WrittenSlaveLine = Union<'slave', 'written'>;
 /** What the master hands its logger: a misspelt event or a field of the wrong type does not compile. */
 export type MasterLogWrite = Union<'master', 'write'>;
 /** What a slave hands its logger. */
@@ -318,9 +318,9 @@ export type ReadLogLine<S extends LogSource> = Union<S, 'read'>;
 export type ReadMasterLine = ReadLogLine<'master'>;
 export type ReadSlaveLine = ReadLogLine<'slave'>;
 /** One event's line as the master writes it, e.g. `MasterLine<'disconnect'>`. */
-export type MasterLine<E extends MasterEvent> = Extract<MasterLogLine, { event: E }>;
+export type MasterLine<E extends MasterEvent> = Extract<WrittenMasterLine, { event: E }>;
 /** One event's line as a slave writes it. */
-export type SlaveLine<E extends SlaveEvent> = Extract<SlaveLogLine, { event: E }>;
+export type SlaveLine<E extends SlaveEvent> = Extract<WrittenSlaveLine, { event: E }>;
 
 /** A JSON line that is an object with an `event`, whatever the event. */
 export type LogRecord = Record<string, unknown> & { event: string };
