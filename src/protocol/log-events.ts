@@ -93,6 +93,7 @@ const KIND_CHECKS: { readonly [K in Kind]: (value: unknown) => boolean } = {
 /** A field's kind; with `?`, the field is left out when it has no value. */
 type FieldSpec = Kind | `${Kind}?`;
 
+/** The levels of the contract's lines (the logger also knows `debug`, which no event uses). */
 export const LOG_LEVELS = ['error', 'warn', 'info'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -351,10 +352,36 @@ export type ParsedLogLine<L> =
       readonly why: NotALogLine;
     };
 
-const LEAD_FIELD_CHECKS: Readonly<Record<string, (value: unknown) => boolean>> = {
-  timestamp: KIND_CHECKS.string,
-  message: KIND_CHECKS.string,
+type Check = (value: unknown) => boolean;
+
+/** What a reader checks of one event's lines: its levels, and each field's kind. */
+interface EventChecks {
+  readonly level: Check;
+  readonly fields: ReadonlyMap<string, Check>;
+}
+
+/** The tables as checks, made once: reading a large log checks every line. */
+const CHECKS: Readonly<Record<LogSource, ReadonlyMap<string, EventChecks>>> = {
+  master: checksOf(MASTER_LOG_EVENTS),
+  slave: checksOf(SLAVE_LOG_EVENTS),
 };
+
+function checksOf(table: Readonly<Record<string, LogEventSpec>>): ReadonlyMap<string, EventChecks> {
+  const checks = new Map<string, EventChecks>();
+  for (const [event, spec] of Object.entries(table)) {
+    const fields = new Map<string, Check>([
+      ['timestamp', KIND_CHECKS.string],
+      ['message', KIND_CHECKS.string],
+    ]);
+    for (const [name, kind] of Object.entries(spec.fields)) fields.set(name, KIND_CHECKS[kindOf(kind)]);
+    checks.set(event, { level: oneOf(spec.levels), fields });
+  }
+  return checks;
+}
+
+function kindOf(spec: FieldSpec): Kind {
+  return (spec.endsWith('?') ? spec.slice(0, -1) : spec) as Kind;
+}
 
 /**
  * The typed view of a value read from `source`'s log (from `JSON.parse`).
@@ -366,29 +393,19 @@ export function readLogRecord<S extends LogSource>(value: unknown, source: S): P
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     return { kind: 'not_a_log_line', why: 'not_an_object' };
   }
-  const record = value as Record<string, unknown>;
+  const record = value as LogRecord;
   const { event } = record;
   if (typeof event !== 'string') return { kind: 'not_a_log_line', why: 'no_event' };
-  const table: Readonly<Record<string, LogEventSpec>> = LOG_EVENTS[source];
-  const spec = Object.hasOwn(table, event) ? table[event] : undefined;
-  if (spec === undefined) return { kind: 'unknown', record: record as LogRecord };
+  const checks = CHECKS[source].get(event);
+  if (checks === undefined) return { kind: 'unknown', record };
   let invalid: string[] | undefined;
   for (const key in record) {
-    const field = record[key];
-    let ok: boolean;
     if (key === 'event') continue;
-    if (key === 'level') ok = (spec.levels as readonly unknown[]).includes(field);
-    else if (Object.hasOwn(spec.fields, key)) ok = KIND_CHECKS[kindOf(spec.fields[key]!)](field);
-    else ok = LEAD_FIELD_CHECKS[key]?.(field) ?? true;
-    if (!ok) (invalid ??= []).push(key);
+    const check = key === 'level' ? checks.level : checks.fields.get(key);
+    if (check !== undefined && !check(record[key])) (invalid ??= []).push(key);
   }
   const line = invalid === undefined ? record : withoutFields(record, invalid);
-  return {
-    kind: 'line',
-    line: line as ReadLogLine<S>,
-    record: record as LogRecord,
-    invalidFields: invalid ?? [],
-  };
+  return { kind: 'line', line: line as ReadLogLine<S>, record, invalidFields: invalid ?? [] };
 }
 
 /** {@link readLogRecord} of one line of text, e.g. a line of `master.jsonl`. */
@@ -407,10 +424,6 @@ export function logLineOf<S extends LogSource>(record: LogRecord, source: S): Re
   return readLogRecord(record, source).line;
 }
 
-function kindOf(spec: FieldSpec): Kind {
-  return (spec.endsWith('?') ? spec.slice(0, -1) : spec) as Kind;
-}
-
 function withoutFields(record: Record<string, unknown>, fields: readonly string[]): Record<string, unknown> {
   const copy = { ...record };
   for (const field of fields) delete copy[field];
@@ -419,7 +432,8 @@ function withoutFields(record: Record<string, unknown>, fields: readonly string[
 
 /** The field names of `event` in `source`'s log, in the order they are written, `?` marking those left out without a value. */
 export function fieldsOf(source: LogSource, event: string): string[] {
-  const spec: LogEventSpec | undefined = (LOG_EVENTS[source] as Record<string, LogEventSpec>)[event];
+  const table: Readonly<Record<string, LogEventSpec>> = LOG_EVENTS[source];
+  const spec = Object.hasOwn(table, event) ? table[event] : undefined;
   if (spec === undefined) return [];
   return Object.entries(spec.fields).map(([name, kind]) => (kind.endsWith('?') ? `${name}?` : name));
 }
