@@ -1,4 +1,6 @@
+import type { Log } from '../common';
 import { DEFAULT_MASTER_OPTIONS, MASTER_OPTION_RANGES as RANGES, Master, type MasterOptions } from '../master';
+import type { MasterLogWrite } from '../protocol';
 import { LOG_FLAGS, closeLog, logFromFlags, onStopSignal } from './common-flags';
 import { TOKEN_FLAGS, tokenFromFlags } from './token-flags';
 import { defineCommand, parseCommand, setOnly } from './flags';
@@ -145,7 +147,7 @@ export async function runMaster(argv: readonly string[], env: NodeJS.ProcessEnv)
   // Before anything opens the log file: a signal from here on, even during the file's replay at start-up,
   // stops the master once it has started, never kills it half-way.
   const stopSignal = new Promise<NodeJS.Signals>((resolve) => onStopSignal(resolve));
-  const log = logFromFlags(values);
+  const log: Log<MasterLogWrite> = logFromFlags(values);
   try {
     if (tlsFiles !== undefined) options.tls = readMasterTls(tlsFiles);
   } catch (err) {

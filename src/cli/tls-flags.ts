@@ -2,6 +2,7 @@ import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { PiclusterError, type Log } from '../common';
 import type { MasterTlsOptions } from '../master';
+import type { MasterLogWrite, SlaveLogWrite } from '../protocol';
 import type { SlaveTlsOptions } from '../slave';
 import { closeLog } from './common-flags';
 import { UsageError, defineFlags, type FlagValues } from './flags';
@@ -129,7 +130,7 @@ export function readSlaveTls(files: TlsFiles): SlaveTlsOptions {
  * Logs why the process cannot start, as the master's start-up failures are
  * logged (an `error` line), closes the log and gives the exit code: 1.
  */
-export function cannotStart(log: Log, error: TlsFileError): Promise<number> {
+export function cannotStart(log: Log<MasterLogWrite | SlaveLogWrite>, error: TlsFileError): Promise<number> {
   log.write({
     event: 'error',
     level: 'error',
