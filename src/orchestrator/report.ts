@@ -120,7 +120,7 @@ export function formatTable(report: CheckReport): string {
     '',
   ];
   append(out, nodeTable(report));
-  out.push(...faultTable(report));
+  append(out, faultTable(report));
   out.push(
     '',
     `Detection latency: kill/stop ${latency(report.latency.killStop)}; cut/pause ${latency(report.latency.cutPause)}; master-restart ${latency(report.latency.masterRestart)}`,
@@ -168,15 +168,16 @@ function faultTable(report: CheckReport): string[] {
     STATUS_TEXT[e.status],
     e.bound,
   ]);
-  return [
-    '',
-    'Faults:',
-    ...table(
+  const out = ['', 'Faults:'];
+  append(
+    out,
+    table(
       ['FAULT', 'NODE', 'CHECK', 'EXPECT', 'REQUESTED → CONFIRMED', 'DEADLINE', 'SEEN', 'RESULT', 'BOUND'],
       rows,
       new Set(),
     ).map((l) => `  ${l}`),
-  ];
+  );
+  return out;
 }
 
 /** The lines on excused messages, sent lines lost with a killed process, and what was not checked. */
