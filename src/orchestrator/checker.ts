@@ -21,7 +21,7 @@
 import { SentLog, type SentView } from './sent-log';
 import { CONFIRM_LIMIT_MS, cutBound, killBound, recoveryBound, type Bound } from './bounds';
 import {
-  RUN_INCONCLUSIVE_KINDS,
+  isRunLevel,
   type CheckReport,
   type ExcusedMessage,
   type ExpectationResult,
@@ -362,7 +362,7 @@ class Checker {
     const { otherConnections, endOfRunDisconnects } = this.judgeUnmatchedDisconnects();
     const { failures, inconclusive } = this;
     // A definite failure outweighs one check that cannot be judged, not a run that cannot be.
-    const verdict: Verdict = inconclusive.some((x) => RUN_INCONCLUSIVE_KINDS.includes(x.kind))
+    const verdict: Verdict = inconclusive.some(isRunLevel)
       ? 'inconclusive'
       : failures.length > 0
         ? 'fail'
