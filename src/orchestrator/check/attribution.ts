@@ -14,23 +14,11 @@
 import type { Failure } from '../check-result';
 import { LogTally } from '../sent-log';
 import type { RunLogLine } from '../types';
-import { CLOCK_SKEW_MS, connKey, int, rel, str, timeOf, type RunContext } from './context';
+import { CLOCK_SKEW_MS, connKey, rel, type RunContext } from './context';
 import { FAULT_RULES } from './fault-rules';
-import { bestOf, isOpening, type MasterModel } from './master';
+import { bestOf, isListening, messageOf, type MasterMessage, type MasterModel } from './master';
 import type { Expectation } from './plan';
 import { sentBy, type Incarnation, type SlaveModel, type SlavesModel } from './slaves';
-
-/** A master `message` line, as attribution reads it. */
-export interface MasterMessage {
-  readonly index: number;
-  readonly at: number;
-  readonly node: string;
-  readonly seq: number | undefined;
-  readonly type: string;
-  /** The line's `message`: `Received message: <text>`. */
-  readonly text: string | undefined;
-  readonly conn: number | undefined;
-}
 
 /** A logged message no `sent` line explains, with the slave and process its connection belongs to. */
 export interface Unexplained {
@@ -77,11 +65,11 @@ export function attributeMessages(
   let index = -1;
   for (const line of lines) {
     index += 1;
-    if (line.event === 'listening') masterIncarnation += 1;
-    if (line.event !== 'message') continue;
-    const m = readMessage(line, index);
+    if (isListening(line)) masterIncarnation += 1;
+    const m = messageOf(line, index);
+    if (m === undefined) continue;
     lookForRecoveries(master, recoveries.get(m.node), m, masterIncarnation, sightings);
-    if (isOpening(line)) continue;
+    if (m.opening) continue;
     const key = m.conn === undefined ? undefined : connKey(masterIncarnation, m.conn);
     const group = key === undefined ? undefined : master.groups.get(`${key}:${m.node}`);
     const slave = group === undefined ? slaves.byNode.get(m.node) : group.slave;
@@ -112,18 +100,6 @@ export function attributeMessages(
   }
   failures.push(...outOfOrder);
   return { failures, unexplained, sightings, tallies, conns };
-}
-
-function readMessage(line: RunLogLine, index: number): MasterMessage {
-  return {
-    index,
-    at: timeOf(line.timestamp),
-    node: str(line.node) ?? '(none)',
-    seq: int(line.seq),
-    type: str(line.type) ?? 'unknown',
-    text: str(line.message),
-    conn: int(line.conn),
-  };
 }
 
 function setOf<K, V>(map: Map<K, Set<V>>, key: K): Set<V> {

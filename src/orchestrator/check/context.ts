@@ -3,6 +3,7 @@
  * slacks it grants, and the small readers of raw log fields. Pure.
  */
 import type { Inconclusive } from '../check-result';
+import { isoMs } from '../run-logs';
 import type { RunInfo } from '../types';
 
 /**
@@ -39,7 +40,7 @@ export interface RunContext {
 }
 
 /** A timestamp in ms; NaN when it is not ISO. */
-export const timeOf = (value: unknown): number => (typeof value === 'string' ? Date.parse(value) : NaN);
+export const timeOf = isoMs;
 
 /** Reads a timestamp; one that is not ISO adds an `invalid_run` to `problems` and reads as NaN. */
 export function parseTime(value: unknown, where: string, problems: Inconclusive[]): number {

@@ -2,11 +2,13 @@
  * The model of the master, from the first reading of its log: its
  * incarnations, connections, disconnects and `gap` lines, and which slave
  * process each connection's messages came from. No line is kept as an object
- * but a disconnect.
+ * but a disconnect. The second reading (attribution) sees the lines only
+ * through {@link isListening} and {@link messageOf}: the raw fields of a
+ * master line are read here and nowhere else.
  */
 import type { Inconclusive } from '../check-result';
 import type { RunLogLine } from '../types';
-import { CLOCK_SKEW_MS, connKey, int, parseTime, str } from './context';
+import { CLOCK_SKEW_MS, connKey, int, parseTime, str, timeOf } from './context';
 import { sentBy, type Incarnation, type SlaveModel, type SlavesModel } from './slaves';
 
 export interface MasterDisconnect {
@@ -70,6 +72,20 @@ export interface MasterModel {
   readonly listenings: readonly MasterMark[];
   readonly shutdowns: readonly MasterMark[];
   readonly lastIncarnation: number;
+}
+
+/** A master `message` line, as attribution reads it in the second reading. */
+export interface MasterMessage {
+  readonly index: number;
+  readonly at: number;
+  readonly node: string;
+  readonly seq: number | undefined;
+  readonly type: string;
+  /** The line's `message`: `Received message: <text>`. */
+  readonly text: string | undefined;
+  readonly conn: number | undefined;
+  /** A hello that asked for acks: it opens a connection and is no numbered message. */
+  readonly opening: boolean;
 }
 
 /** A hello that asked for acks: it opens a connection and is no numbered message. */
@@ -262,6 +278,24 @@ export function modelMaster(
     lastIncarnation: reading.incarnation,
   };
   return { master, inconclusive };
+}
+
+/** Whether the line starts a new master incarnation. */
+export const isListening = (line: RunLogLine): boolean => line.event === 'listening';
+
+/** A `message` line as attribution reads it; undefined for any other line. */
+export function messageOf(line: RunLogLine, index: number): MasterMessage | undefined {
+  if (line.event !== 'message') return undefined;
+  return {
+    index,
+    at: timeOf(line.timestamp),
+    node: str(line.node) ?? '(none)',
+    seq: int(line.seq),
+    type: str(line.type) ?? 'unknown',
+    text: str(line.message),
+    conn: int(line.conn),
+    opening: isOpening(line),
+  };
 }
 
 /** The connection a disconnect ended, if it named one. */

@@ -2,7 +2,7 @@
 import type { Failure, Inconclusive } from '../check-result';
 import { iso, rel, type RunContext } from './context';
 import { faultText } from './faults';
-import type { MasterMessage } from './attribution';
+import type { MasterMessage } from './master';
 import type { Expectation } from './plan';
 import { slowConfirmation, timing, unjudged, type Outcome } from './timing';
 
