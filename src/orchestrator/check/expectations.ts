@@ -5,11 +5,20 @@
  * (its in-flight windows). What each action does comes from {@link FAULT_RULES}.
  */
 import { CUT_RECOVERY_SLACK_MS, IN_FLIGHT_SLACK_MS, type RunContext } from './context';
-import { FAULT_RULES, type CheckerActionRule, type Disruption } from './fault-rules';
+import { disconnectBoundOf, FAULT_RULES, type CheckerActionRule, type Disruption } from './fault-rules';
 import type { Fault } from './faults';
 import { masterRestartPlan } from './master-restart';
 import type { MasterModel } from './master';
-import { addExpectation, addRecovery, effectWindow, type Plan, type PlanDraft, type SlaveState } from './plan';
+import {
+  addExpectation,
+  addRecovery,
+  effectWindow,
+  type EffectWindow,
+  type ExpectationSpec,
+  type Plan,
+  type PlanDraft,
+  type SlaveState,
+} from './plan';
 import { incarnationAt, slaveConnectedAt, type SlaveModel, type SlavesModel } from './slaves';
 
 /** Everything one slave fault's handler needs. */
@@ -94,10 +103,15 @@ function setDisruption(st: SlaveState, which: Disruption, on: boolean): void {
   else st.paused = on;
 }
 
+/** A fault that finds its slave unable to lose a connection: nothing to look for. */
+function noDisconnect(window: EffectWindow, why: string): ExpectationSpec {
+  return { check: 'disconnect', expect: 'none', window, note: `no disconnect expected: ${why}` };
+}
+
 /** Kill, stop, restart: the process ends (and starts again). */
 function endProcess({ plan, fault, rule, slave, st, why }: Step): void {
   const { ctx } = plan;
-  const window = effectWindow(ctx, fault, (rule.disconnectBound as NonNullable<typeof rule.disconnectBound>)(ctx.info));
+  const window = effectWindow(ctx, fault, disconnectBoundOf(rule, ctx.info));
   if (why === undefined) {
     addExpectation(plan, fault, slave, {
       check: 'disconnect',
@@ -106,12 +120,7 @@ function endProcess({ plan, fault, rule, slave, st, why }: Step): void {
       reasons: rule.disconnectReasons,
     });
   } else {
-    addExpectation(plan, fault, slave, {
-      check: 'disconnect',
-      expect: 'none',
-      window,
-      note: `no disconnect expected: ${why}`,
-    });
+    addExpectation(plan, fault, slave, noDisconnect(window, why));
   }
   if (st.alive) {
     // With acks, a kill also takes what a cut or pause kept unacked, if the resend was not done yet.
@@ -145,7 +154,7 @@ function endProcess({ plan, fault, rule, slave, st, why }: Step): void {
 /** Disconnect, pause: the connection breaks while the process lives on. */
 function startDisruption({ plan, fault, rule, slave, st, why, end, masterEnd }: Step): void {
   const { ctx } = plan;
-  const b = (rule.disconnectBound as NonNullable<typeof rule.disconnectBound>)(ctx.info);
+  const b = disconnectBoundOf(rule, ctx.info);
   const window = effectWindow(ctx, fault, b);
   if (why === undefined) {
     // Surely in effect from its confirmation until its end began: the least it lasted.
@@ -161,12 +170,7 @@ function startDisruption({ plan, fault, rule, slave, st, why, end, masterEnd }: 
       }`,
     });
   } else {
-    addExpectation(plan, fault, slave, {
-      check: 'disconnect',
-      expect: 'none',
-      window,
-      note: `no disconnect expected: ${why}`,
-    });
+    addExpectation(plan, fault, slave, noDisconnect(window, why));
   }
   if (st.alive) {
     plan.windows.push({

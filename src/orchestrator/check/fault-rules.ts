@@ -86,6 +86,12 @@ export const FAULT_RULES: Readonly<Record<Action, CheckerActionRule>> = {
   },
 };
 
+/** The bound of a slave fault's disconnect; only a master restart has none (it is judged by the shutdown line). */
+export function disconnectBoundOf(rule: CheckerActionRule, settings: BoundSettings): Bound {
+  if (rule.disconnectBound === undefined) throw new Error(`no disconnect bound for a ${rule.kind} fault`);
+  return rule.disconnectBound(settings);
+}
+
 /** Disconnect reasons with which the runner's teardown may end a connection at the run's end. */
 export const END_OF_RUN_REASONS = ['closed', 'reset', 'shutdown'];
 /** How a connection may end at the run's end and lose what was last sent on it (not `closed`: a FIN follows the data). */
