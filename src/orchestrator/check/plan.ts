@@ -74,13 +74,14 @@ export interface Plan {
   readonly windows: readonly Window[];
 }
 
-/** What a walk gathers; each handler adds to it in the order the old checker did. */
+/** What the walk gathers, in timeline order (the report keeps it). */
 export interface PlanDraft {
   readonly ctx: RunContext;
   readonly expectations: Expectation[];
   readonly windows: Window[];
 }
 
+/** What one expectation looks for, as a fault's handler states it. */
 export interface ExpectationSpec {
   check: ExpectationResult['check'];
   expect: ExpectationResult['expect'];
@@ -90,6 +91,7 @@ export interface ExpectationSpec {
   oldMaster?: Expectation['oldMaster'];
 }
 
+/** Adds an expectation, with its report entry as planned (`fail` for a `must` until its effect is found). */
 export function addExpectation(plan: PlanDraft, fault: Fault, slave: SlaveModel, spec: ExpectationSpec): void {
   const { check, expect, window, reasons, note, oldMaster } = spec;
   const { from, deadline, strictDeadline, bound } = window;
