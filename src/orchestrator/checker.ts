@@ -16,12 +16,111 @@
  * No clock, and no I/O of its own: it reads the logs through the `RunSource`
  * it is given, either in memory (`readRunDirectory`) or streamed from the
  * files (`openRunDirectory`, run-directory.ts), reading the master's log
- * twice; report.ts formats the output. The checks themselves are pure phases
- * in check/ (check/judge.ts composes them); this module is their public face.
+ * twice; report.ts formats the output.
+ *
+ * The checks are pure phases in check/, each from readonly input to its own
+ * result; this module composes them. Findings keep the order of the phases
+ * below: failures by phase, then within each phase in its own order.
  */
-export { checkRun, CLOCK_SKEW_MS, CUT_RECOVERY_SLACK_MS, IN_FLIGHT_SLACK_MS, seqRanges } from './check';
+import type { CheckReport, ExpectationResult } from './check-result';
+import {
+  attributeMessages,
+  checkConnections,
+  checkRecoveries,
+  judgeMessages,
+  judgeUnexplained,
+  judgeUnmatchedDisconnects,
+  latencyOf,
+  matchDisconnects,
+  modelFaults,
+  modelMaster,
+  modelSlaves,
+  nodeRow,
+  planExpectations,
+  runContext,
+  verdictOf,
+  type Expectation,
+  type Outcome,
+} from './check';
+import type { RunSource } from './types';
+
+export { CLOCK_SKEW_MS, CUT_RECOVERY_SLACK_MS, IN_FLIGHT_SLACK_MS, seqRanges } from './check';
 export { KILL_DETECT_MS } from './bounds';
 export type { RunLogLine, RunRecord, RunSource } from './types';
 
 /** The report's types live apart from the checks; importers of the checker get them here too. */
 export * from './check-result';
+
+/**
+ * Checks a recorded run. Odd content that can be judged becomes a failure
+ * (`invalid_run` when the run cannot be judged); a log line that is not JSON,
+ * met while streaming, throws `RunDirectoryError` as reading it would have.
+ */
+export function checkRun(input: RunSource): CheckReport {
+  const { info } = input;
+  const run = runContext(info);
+  const { ctx } = run;
+  const { slaves, ...slaveModel } = modelSlaves(info, input.slaves);
+  const { master, ...masterModel } = modelMaster(input.master, slaves);
+  const { faults, ...faultModel } = modelFaults(input.timeline, slaves);
+  const { expectations, windows } = planExpectations(ctx, faults, slaves, master);
+  const attribution = attributeMessages(ctx, input.master, slaves, master, expectations);
+  const unexplained = judgeUnexplained(ctx, attribution.unexplained, windows);
+  const disconnects = matchDisconnects(ctx, slaves, master, expectations);
+  const connections = checkConnections(ctx, slaves, master, expectations, disconnects.outcomes);
+  const recoveries = checkRecoveries(ctx, expectations, attribution.sightings);
+  const { tallies, conns } = attribution;
+  const messages = judgeMessages({ ctx, slaves, master, windows, tallies, conns });
+  const unmatched = judgeUnmatchedDisconnects(ctx, slaves, master, disconnects.matched);
+
+  const failures = [
+    ...attribution.failures,
+    ...unexplained.failures,
+    ...disconnects.failures,
+    ...connections,
+    ...recoveries.failures,
+    ...messages.failures,
+    ...unmatched.failures,
+  ];
+  const inconclusive = [
+    ...run.inconclusive,
+    ...slaveModel.inconclusive,
+    ...masterModel.inconclusive,
+    ...faultModel.inconclusive,
+    ...disconnects.inconclusive,
+    ...recoveries.inconclusive,
+  ];
+  const judged = expectations.map((e) => ({
+    group: e.group,
+    result: resultOf(e, disconnects.outcomes.get(e) ?? recoveries.outcomes.get(e)),
+  }));
+  const results = judged.map((e) => e.result);
+  const { excused } = messages;
+  const { unexpectedByName } = unexplained;
+  return {
+    verdict: verdictOf(failures, inconclusive),
+    scenario: info.scenario,
+    backend: info.backend,
+    startedAt: info.startedAt,
+    endedAt: info.endedAt,
+    heartbeatIntervalMs: ctx.intervalMs,
+    heartbeatTimeoutMs: ctx.timeoutMs,
+    nodes: slaves.list.map((slave) => nodeRow(slave, { results, failures, excused, tallies, unexpectedByName })),
+    expectations: results,
+    failures,
+    inconclusive,
+    interrupted: info.interrupted,
+    excused: [...excused],
+    sentLinesLost: [...unexplained.sentLinesLost],
+    latency: latencyOf(judged),
+    otherConnections: unmatched.otherConnections,
+    endOfRunDisconnects: unmatched.endOfRunDisconnects,
+  };
+}
+
+/** An expectation as reported: as planned, with what a check found of it. */
+function resultOf(e: Expectation, outcome: Outcome | undefined): ExpectationResult {
+  const result: ExpectationResult = { ...e.base, status: outcome?.status ?? e.base.status };
+  if (outcome?.seen !== undefined) result.seen = outcome.seen;
+  return result;
+}
