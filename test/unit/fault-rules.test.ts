@@ -30,4 +30,13 @@ describe('the checker fault rules', () => {
       });
     }
   });
+
+  it('expects a node to be seen again after every fault that brings it back, and only then', () => {
+    for (const action of ACTIONS) {
+      const rule = FAULT_RULES[action];
+      const back =
+        rule.kind === 'start' || rule.kind === 'heal' || rule.kind === 'master-restart' || rule.restartsProcess;
+      expect({ action, recovers: rule.recovers }).toEqual({ action, recovers: back });
+    }
+  });
 });

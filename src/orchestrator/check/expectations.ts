@@ -148,7 +148,7 @@ function endProcess({ plan, fault, rule, slave, st, why }: Step): void {
   st.paused = false;
   // A new process starts with nothing unacked.
   st.disruptedFrom = undefined;
-  if (rule.restartsProcess) addRecovery(plan, fault, slave, st.cut ? 'the slave is cut off' : undefined);
+  if (rule.recovers) addRecovery(plan, fault, slave, st.cut ? 'the slave is cut off' : undefined);
 }
 
 /** Disconnect, pause: the connection breaks while the process lives on. */
