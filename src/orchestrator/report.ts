@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import {
-  RUN_INCONCLUSIVE_KINDS,
+  isRunLevel,
   seqRanges,
   type CheckReport,
   type ExpectationResult,
@@ -65,7 +65,7 @@ function plural(n: number, what: string): string {
 
 /** The run-level reasons it cannot be judged, e.g. `interrupted`, `fault_not_confirmed`. */
 function runInconclusiveKinds(report: CheckReport): string[] {
-  return [...new Set(report.inconclusive.filter((x) => RUN_INCONCLUSIVE_KINDS.includes(x.kind)).map((x) => x.kind))];
+  return [...new Set(report.inconclusive.filter(isRunLevel).map((x) => x.kind))];
 }
 
 function verdictLine(report: CheckReport): string {
@@ -276,7 +276,7 @@ function junitCases(report: CheckReport): JUnitCases {
     for (const f of taken) remaining.delete(f);
     return taken;
   };
-  const runProblems = report.inconclusive.filter((x) => RUN_INCONCLUSIVE_KINDS.includes(x.kind));
+  const runProblems = report.inconclusive.filter(isRunLevel);
   const interruption = runProblems.find((x) => x.kind === 'interrupted');
   // A run that cannot be judged as a whole passes no check: each is skipped with the reason.
   const unjudged = runProblems.length === 0 ? undefined : `not judged: ${runProblems.map((x) => x.detail).join('; ')}`;
