@@ -1,8 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
-import type { LogLine } from './log-sink';
-import { pollUntil } from './wait';
+import { LogLines } from './log-lines';
 
 export const CLI = join(__dirname, '..', '..', 'dist', 'cli', 'main.js');
 
@@ -13,31 +12,26 @@ export const CLI = join(__dirname, '..', '..', 'dist', 'cli', 'main.js');
  */
 export const SPAWN_TEST_TIMEOUT_MS = 60_000;
 
+/** How long a wait for a line of a `picluster` process lasts when the test does not say, in ms. */
+const CLI_WAIT_MS = 10_000;
+
 /** A `picluster` child process whose stdout is parsed as JSON lines as they come. */
-export class CliProcess {
+export class CliProcess extends LogLines {
   readonly child: ChildProcess;
-  readonly lines: LogLine[] = [];
   stdout = '';
   stderr = '';
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
   constructor(args: string[], env: Record<string, string> = {}) {
+    // Other text (--log-format text) is kept in `stdout` only.
+    super(CLI_WAIT_MS, 'skip');
     this.child = spawn(process.execPath, [CLI, ...args], {
       env: { PATH: process.env.PATH ?? '', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let rest = '';
     this.child.stdout!.setEncoding('utf8').on('data', (text: string) => {
       this.stdout += text;
-      const parts = (rest + text).split('\n');
-      rest = parts.pop() ?? '';
-      for (const part of parts) {
-        try {
-          this.lines.push(JSON.parse(part) as LogLine);
-        } catch {
-          // Not JSON (e.g. --log-format text): kept in `stdout` only.
-        }
-      }
+      this.push(text);
     });
     this.child.stderr!.setEncoding('utf8').on('data', (text: string) => (this.stderr += text));
     this.exited = once(this.child, 'exit').then(
@@ -45,23 +39,8 @@ export class CliProcess {
     );
   }
 
-  events(event: string, node?: string): LogLine[] {
-    return this.lines.filter((line) => line.event === event && (node === undefined || line.node === node));
-  }
-
-  waitFor(match: (line: LogLine) => boolean, timeoutMs = 10_000): Promise<LogLine> {
-    return pollUntil(
-      () => this.lines.find(match),
-      timeoutMs,
-      () => `stdout:\n${this.stdout.slice(-2000)}\nstderr:\n${this.stderr}`,
-    );
-  }
-
-  waitForEvent(event: string, fields: Record<string, unknown> = {}, timeoutMs?: number): Promise<LogLine> {
-    return this.waitFor(
-      (line) => line.event === event && Object.entries(fields).every(([k, v]) => line[k] === v),
-      timeoutMs,
-    );
+  protected override waitContext(): string {
+    return `\nstdout:\n${this.stdout.slice(-2000)}\nstderr:\n${this.stderr}`;
   }
 
   kill(signal: NodeJS.Signals = 'SIGTERM'): void {

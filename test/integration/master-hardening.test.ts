@@ -1,6 +1,6 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import type { Readable } from 'node:stream';
 import { join } from 'node:path';
@@ -9,10 +9,11 @@ import { Master } from '../../src/master';
 import { RESERVED_DESCRIPTORS } from '../../src/master/descriptor-limit';
 import { Slave } from '../../src/slave';
 import { CLI } from '../helpers/cli';
+import { jsonLinesOf, readJsonLines } from '../helpers/json-lines';
 import { startInProcessMaster } from '../helpers/master';
 import { LogSink } from '../helpers/log-sink';
 import { rawClient } from '../helpers/peers';
-import { pollUntil } from '../helpers/wait';
+import { pollUntil, waitUntil } from '../helpers/wait';
 
 let sink: LogSink;
 let master: Master;
@@ -100,11 +101,7 @@ describe('connection limits', () => {
   it('refuses connections beyond --max-connections and counts them in one limit line', async () => {
     await startMaster({ maxConnections: 3 });
     for (let i = 0; i < 3; i++) await client();
-    await pollUntil(
-      () => (sink.events('connect').length === 3 ? true : undefined),
-      10_000,
-      () => `connect lines: ${sink.events('connect').length}`,
-    );
+    await sink.waitFor(() => sink.events('connect').length === 3, 10_000);
     const refused = [await client(), await client()];
     await Promise.all(refused.map((socket) => once(socket, 'close')));
     const line = await sink.waitForEvent('limit', { limit: 'connections' }, 10_000);
@@ -124,11 +121,7 @@ describe('connection limits', () => {
     cleanups.push(() => child.kill('SIGKILL'));
     let stdout = '';
     child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
-    const lines = (): Array<Record<string, unknown>> =>
-      stdout
-        .split('\n')
-        .filter((l) => l.startsWith('{'))
-        .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = (): Array<Record<string, unknown>> => jsonLinesOf(stdout, { growing: true, nonJson: 'skip' });
     await pollUntil(
       () => lines().find((l) => l.event === 'listening'),
       15_000,
@@ -162,11 +155,7 @@ describe('a master whose stdout reader stops reading', () => {
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
     const exited = once(child, 'exit');
-    const fileLines = (): Array<Record<string, unknown>> =>
-      readFileSync(logFile, 'utf8')
-        .split('\n')
-        .filter((l) => l.startsWith('{'))
-        .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const fileLines = (): Array<Record<string, unknown>> => readJsonLines(logFile, { growing: true, nonJson: 'skip' });
     const listening = await pollUntil(
       () => (existsSync(logFile) ? fileLines().find((l) => l.event === 'listening') : undefined),
       15_000,
@@ -189,8 +178,8 @@ describe('a master whose stdout reader stops reading', () => {
 
     // Ten seconds' worth of heartbeats, each acked from the file although stdout takes nothing.
     await slaveLog.waitFor((l) => l.event === 'sent' && (l.seq as number) >= 200, 60_000);
-    await pollUntil(
-      () => (slave.unacked <= 2 ? true : undefined),
+    await waitUntil(
+      () => slave.unacked <= 2,
       10_000,
       () => `unacked: ${slave.unacked}`,
     );
@@ -242,11 +231,8 @@ describe('a master stopped while it reads its log file back', () => {
     child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
     const exited = once(child, 'exit');
     // The replay has the log file open; nothing is logged before it ends.
-    await pollUntil(
-      () =>
-        readdirSync(`/proc/${child.pid}/fd`).some((fd) => readlinkOr(`/proc/${child.pid}/fd/${fd}`) === logFile)
-          ? true
-          : undefined,
+    await waitUntil(
+      () => readdirSync(`/proc/${child.pid}/fd`).some((fd) => readlinkOr(`/proc/${child.pid}/fd/${fd}`) === logFile),
       15_000,
       () => `stdout: ${stdout}`,
       1,
@@ -255,10 +241,7 @@ describe('a master stopped while it reads its log file back', () => {
     child.kill('SIGTERM');
     const [code, signal] = (await exited) as [number | null, NodeJS.Signals | null];
     expect({ code, signal }).toEqual({ code: 0, signal: null });
-    const events = stdout
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => (JSON.parse(l) as { event: string }).event);
+    const events = jsonLinesOf(stdout, { nonJson: 'skip' }).map((l) => l.event);
     expect(events).toEqual(['recovered', 'listening', 'shutdown']);
   }, 60_000);
 });

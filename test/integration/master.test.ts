@@ -6,7 +6,7 @@ import { startInProcessMaster } from '../helpers/master';
 import { LogSink, type LogLine } from '../helpers/log-sink';
 import { rawClient, seedMaster, seedPeer } from '../helpers/peers';
 import { startInProcessSlave } from '../helpers/slave';
-import { pollUntil } from '../helpers/wait';
+import { waitUntil } from '../helpers/wait';
 
 const FAST_BACKOFF = { initialDelayMs: 20, maxDelayMs: 100, factor: 2 };
 /**
@@ -278,8 +278,8 @@ describe('seed compatibility of our slave', () => {
       slaveLog.log,
     ).start();
     await slave.done;
-    await pollUntil(
-      () => (seed.disconnects === 1 ? true : undefined),
+    await waitUntil(
+      () => seed.disconnects === 1,
       5000,
       () => `disconnects: ${seed.disconnects}`,
     );
