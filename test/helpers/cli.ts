@@ -15,6 +15,12 @@ export const SPAWN_TEST_TIMEOUT_MS = 60_000;
 /** How long a wait for a line of a `picluster` process lasts when the test does not say, in ms. */
 const CLI_WAIT_MS = 10_000;
 
+/** How a `picluster` process is started, besides its arguments and environment. */
+export interface CliOptions {
+  /** Started by `sh` under `ulimit -n` of this many open files; default: the limit this process has. */
+  readonly maxOpenFiles?: number;
+}
+
 /** A `picluster` child process whose stdout is parsed as JSON lines as they come. */
 export class CliProcess extends LogLines {
   readonly child: ChildProcess;
@@ -22,10 +28,14 @@ export class CliProcess extends LogLines {
   stderr = '';
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
-  constructor(args: string[], env: Record<string, string> = {}) {
+  constructor(args: string[], env: Record<string, string> = {}, options: CliOptions = {}) {
     // Other text (--log-format text) is kept in `stdout` only.
     super(CLI_WAIT_MS, 'skip');
-    this.child = spawn(process.execPath, [CLI, ...args], {
+    const [command, ...argv] =
+      options.maxOpenFiles === undefined
+        ? [process.execPath, CLI, ...args]
+        : ['sh', '-c', `ulimit -n ${options.maxOpenFiles} && exec "$0" "$@"`, process.execPath, CLI, ...args];
+    this.child = spawn(command!, argv, {
       env: { PATH: process.env.PATH ?? '', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -52,9 +62,11 @@ export class CliProcess extends LogLines {
 export async function runCli(
   args: string[],
   env: Record<string, string> = {},
+  options: CliOptions = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const cli = new CliProcess(args, env);
-  const { code } = await cli.exited;
+  const cli = new CliProcess(args, env, options);
+  // 'close', not 'exit': at 'exit' the last of its output may still be on its way.
+  const [code] = (await once(cli.child, 'close')) as [number | null];
   return { code, stdout: cli.stdout, stderr: cli.stderr };
 }
 

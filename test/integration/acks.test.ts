@@ -8,10 +8,10 @@ import { createLog } from '../../src/common';
 import { Master } from '../../src/master';
 import { FaultProxy } from '../../src/orchestrator/local/fault-proxy';
 import { FrameDecoder, toAck } from '../../src/protocol';
-import { Slave } from '../../src/slave';
 import { CliProcess, SPAWN_TEST_TIMEOUT_MS } from '../helpers/cli';
 import { LogSink } from '../helpers/log-sink';
 import { rawClient, seedMaster } from '../helpers/peers';
+import { startInProcessSlave } from '../helpers/slave';
 import { pollUntil, waitUntil } from '../helpers/wait';
 
 const FAST_BACKOFF = { initialDelayMs: 20, maxDelayMs: 100, factor: 2 };
@@ -208,8 +208,7 @@ describe('slave with acks', () => {
     const master = await startMaster(sink, { heartbeatTimeoutMs: 300 });
     const proxy = await new FaultProxy({ upstreamPort: () => master.port }).listen();
     cleanups.push(() => proxy.close());
-    const slaveLog = new LogSink();
-    const slave = new Slave(
+    const { slave, slaveLog } = startInProcessSlave(
       {
         masterPort: proxy.port,
         node: 'cut',
@@ -218,9 +217,8 @@ describe('slave with acks', () => {
         backoff: FAST_BACKOFF,
         connectTimeoutMs: 300,
       },
-      slaveLog.log,
-    ).start();
-    cleanups.push(() => slave.stop());
+      cleanups,
+    );
     const cutConn = (await sink.waitForEvent('message', { node: 'cut', seq: 5 })).conn;
     proxy.cut();
     const cutAt = slaveLog.lines.length;
@@ -243,8 +241,7 @@ describe('slave with acks', () => {
   it('against a master that never acks: bounded outbox, nothing dropped or resent in the log', async () => {
     const seed = await seedMaster();
     cleanups.push(() => seed.close());
-    const slaveLog = new LogSink();
-    const slave = new Slave(
+    const { slave, slaveLog } = startInProcessSlave(
       {
         masterPort: seed.port,
         node: 's',
@@ -254,8 +251,8 @@ describe('slave with acks', () => {
         ackTimeoutMs: 20,
         backoff: FAST_BACKOFF,
       },
-      slaveLog.log,
-    ).start();
+      cleanups,
+    );
     await slave.done;
     expect(slave.unacked).toBeLessThanOrEqual(4);
     expect(seed.messages).toHaveLength(31);

@@ -265,18 +265,10 @@ describe('seed compatibility of our slave', () => {
   it('is read correctly by a master that reads like the seed and never writes back', async () => {
     const seed = await seedMaster();
     cleanups.push(() => seed.close());
-    const slaveLog = new LogSink();
-    const slave = new Slave(
-      {
-        masterHost: '127.0.0.1',
-        masterPort: seed.port,
-        node: '7',
-        heartbeatIntervalMs: 10,
-        heartbeatCount: 3,
-        backoff: FAST_BACKOFF,
-      },
-      slaveLog.log,
-    ).start();
+    const { slave } = startInProcessSlave(
+      { masterPort: seed.port, node: '7', heartbeatIntervalMs: 10, heartbeatCount: 3, backoff: FAST_BACKOFF },
+      cleanups,
+    );
     await slave.done;
     await waitUntil(
       () => seed.disconnects === 1,
