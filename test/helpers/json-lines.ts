@@ -3,9 +3,11 @@ import { readFileSync } from 'node:fs';
 /**
  * The one JSON-lines reader of the tests (and of the fuzzer): every log line
  * a test, a fuzz run or a helper reads from a stream, a file or a process's
- * output is parsed by {@link parseJsonLine}, so that when the log contract has
- * a typed parser, this is the one place to call it. Nothing here uses Jest:
- * fuzz/ imports it too.
+ * output is parsed by {@link parseJsonLine}. It reads timeline entries and
+ * reports too, so it checks no event: the event waiter takes only the log
+ * contract's event names (`LogEvent` in log-lines.ts), and
+ * log-contract-lines.test.ts holds every line of a real master and slave to
+ * the contract. Nothing here uses Jest: fuzz/ imports it too.
  */
 
 /** A log line as the master and slaves write it: a JSON object with at least these fields. */

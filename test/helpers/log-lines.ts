@@ -1,5 +1,15 @@
+import type { MasterEvent, SlaveEvent } from '../../src/protocol';
 import { JsonLinesReader, type LogLine, type NonJsonLines } from './json-lines';
 import { describeCheck } from './wait';
+
+/**
+ * An event of the log contract (docs/log-contract.md): a test that waits for
+ * or counts a misspelt event does not compile.
+ */
+export type LogEvent = MasterEvent | SlaveEvent | TestMarker;
+
+/** The line a unit test logs itself to prove that the path to its sink was live. */
+export type TestMarker = 'marker';
 
 /** The lines a waiter's failure shows, the last ones read. */
 const SHOWN_LINES = 10;
@@ -40,7 +50,7 @@ export class LogLines<L extends Record<string, unknown> & { event: string } = Lo
   }
 
   /** The lines of `event` (of `node`, if given), so far. */
-  events(event: string, node?: string): L[] {
+  events(event: LogEvent, node?: string): L[] {
     return this.lines.filter((line) => line.event === event && (node === undefined || line.node === node));
   }
 
@@ -54,7 +64,7 @@ export class LogLines<L extends Record<string, unknown> & { event: string } = Lo
   }
 
   /** Resolves with the first line of `event` whose fields have the values `fields` gives. */
-  waitForEvent(event: string, fields: Record<string, unknown> = {}, timeoutMs = this.waitMs): Promise<L> {
+  waitForEvent(event: LogEvent, fields: Record<string, unknown> = {}, timeoutMs = this.waitMs): Promise<L> {
     return this.waitForLine(
       (line) => line.event === event && Object.entries(fields).every(([key, value]) => line[key] === value),
       timeoutMs,

@@ -256,7 +256,7 @@ describe('slave with acks', () => {
     await slave.done;
     expect(slave.unacked).toBeLessThanOrEqual(4);
     expect(seed.messages).toHaveLength(31);
-    for (const event of ['dropped', 'resent', 'ack_timeout']) expect(slaveLog.events(event)).toEqual([]);
+    for (const event of ['dropped', 'resent', 'ack_timeout'] as const) expect(slaveLog.events(event)).toEqual([]);
   });
 });
 

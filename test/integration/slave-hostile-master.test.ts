@@ -133,7 +133,7 @@ describe('a slave against a hostile master', () => {
       () => `disconnects: ${seed.disconnects}`,
     );
     expect(seed.messages).toHaveLength(slave.lastSeq + 1);
-    for (const event of ['held', 'write_stalled', 'disconnected']) expect(slaveLog.events(event)).toEqual([]);
+    for (const event of ['held', 'write_stalled', 'disconnected'] as const) expect(slaveLog.events(event)).toEqual([]);
   }, 60_000);
 
   it.each([

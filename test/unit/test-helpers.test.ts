@@ -36,12 +36,12 @@ describe('the JSON-lines reader of the tests', () => {
 describe('the event waiter of the tests', () => {
   it('resolves with a line read already, or with the first matching line when it comes', async () => {
     const log = new LogLines(5000);
-    log.push(line({ event: 'a', node: 'x' }));
-    expect(await log.waitForEvent('a', { node: 'x' })).toMatchObject({ event: 'a' });
-    const later = log.waitForEvent('b', { n: 2 });
-    log.push(line({ event: 'b', n: 1 }) + line({ event: 'b', n: 2 }));
+    log.push(line({ event: 'connect', node: 'x' }));
+    expect(await log.waitForEvent('connect', { node: 'x' })).toMatchObject({ event: 'connect' });
+    const later = log.waitForEvent('message', { n: 2 });
+    log.push(line({ event: 'message', n: 1 }) + line({ event: 'message', n: 2 }));
     expect(await later).toMatchObject({ n: 2 });
-    expect(log.events('b')).toHaveLength(2);
+    expect(log.events('message')).toHaveLength(2);
   });
 
   it('looks from index `from` on', async () => {
