@@ -443,10 +443,9 @@ export function fieldsOf(source: LogSource, event: string): string[] {
  * that asked for acks: it opens a connection (the master acks from then on)
  * and is no numbered message, so it has no seq.
  */
-export function opensConnection(line: {
-  readonly type?: unknown;
-  readonly acks?: unknown;
-  readonly seq?: unknown;
-}): boolean {
+export function opensConnection(
+  line:
+    { readonly type?: unknown; readonly acks?: unknown; readonly seq?: unknown } | Readonly<Record<string, unknown>>,
+): boolean {
   return line.type === 'hello' && line.acks === true && line.seq === undefined;
 }

@@ -6,6 +6,7 @@
  * through {@link isListening} and {@link messageOf}: the raw fields of a
  * master line are read here and nowhere else.
  */
+import { opensConnection } from '../../protocol';
 import type { Inconclusive } from '../check-result';
 import type { RunLogLine } from '../types';
 import { CLOCK_SKEW_MS, connKey, int, parseTime, str, timeOf } from './context';
@@ -87,10 +88,6 @@ export interface MasterMessage {
   /** A hello that asked for acks: it opens a connection and is no numbered message. */
   readonly opening: boolean;
 }
-
-/** A hello that asked for acks: it opens a connection and is no numbered message. */
-export const isOpening = (line: RunLogLine): boolean =>
-  line.type === 'hello' && line.acks === true && line.seq === undefined;
 
 /** A connection's `disconnect` lines after its last message: the first ended it, any other is a duplicate. */
 export function endingDisconnects(info: ConnInfo): MasterDisconnect[] {
@@ -198,7 +195,7 @@ class MasterReading {
       if (byIncarnation === undefined) this.firstMessageAt.set(node, (byIncarnation = new Map()));
       if (!byIncarnation.has(this.incarnation)) byIncarnation.set(this.incarnation, at);
     }
-    if (conn !== undefined && !isOpening(line)) {
+    if (conn !== undefined && !opensConnection(line)) {
       this.score(node, `${connKey(this.incarnation, conn)}:${node}`, index, at, int(line.seq));
     }
   }
@@ -294,7 +291,7 @@ export function messageOf(line: RunLogLine, index: number): MasterMessage | unde
     type: str(line.type) ?? 'unknown',
     text: str(line.message),
     conn: int(line.conn),
-    opening: isOpening(line),
+    opening: opensConnection(line),
   };
 }
 

@@ -3,6 +3,7 @@
  * line at a time: a log may be far larger than memory). Each slave is a list
  * of incarnations (processes), each with its `sent` lines.
  */
+import { opensConnection } from '../../protocol';
 import type { Inconclusive } from '../check-result';
 import { SentLog } from '../sent-log';
 import type { RunInfo, RunLogLine } from '../types';
@@ -134,7 +135,7 @@ function readSent(
   problems: Inconclusive[],
 ): void {
   const seq = int(line.seq);
-  if (line.type === 'hello' && line.acks === true && line.seq === undefined) {
+  if (opensConnection(line)) {
     current.acks = true;
   } else if (seq === undefined || seq < 1) {
     problems.push({ node: name, kind: 'invalid_run', detail: `${where}: sent without a seq` });
