@@ -197,4 +197,36 @@ describe('a log that falls behind', () => {
     clock.advance(1000);
     expect(await sink.waitForEvent('disconnect')).toMatchObject({ reason: 'timeout' });
   });
+
+  it('does not time out a connection whose wait ends while a timeout is being confirmed', async () => {
+    const sink = new LogSink();
+    const { log, release } = laggingLog(sink);
+    // As in the event loop: a timeout is confirmed only after pending input is read, and the log's
+    // write can end (resuming the socket, whose input is read a turn later) in between.
+    const clock = new (class extends FakeClock {
+      readonly pendingIo: Array<() => void> = [];
+      override afterPendingIo(callback: () => void): void {
+        this.pendingIo.push(callback);
+      }
+    })();
+    const { socket } = fakeSession({
+      clock,
+      log,
+      options: resolveMasterOptions({ port: 0, heartbeatTimeoutMs: 1000 }),
+    });
+    socket.emit('data', beats(1, FAIR_SHARE_LINES + 1));
+    expect(socket.paused).toBe(true);
+    clock.advance(1000);
+    expect(clock.pendingIo).toHaveLength(1);
+    release();
+    expect(socket.paused).toBe(false);
+    clock.pendingIo.splice(0).forEach((callback) => callback());
+    sink.log.write({ event: 'marker', message: 'after the confirmation' });
+    await sink.waitForEvent('marker');
+    expect(sink.events('disconnect')).toEqual([]);
+    // Silence counts from the end of the wait: one timeout later, it is judged.
+    clock.advance(1000);
+    clock.pendingIo.splice(0).forEach((callback) => callback());
+    expect(await sink.waitForEvent('disconnect')).toMatchObject({ reason: 'timeout', silent_ms: 1000 });
+  });
 });
