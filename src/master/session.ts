@@ -209,7 +209,11 @@ export class Session {
     this.socket.pause();
     this.host.log.whenWritten(() => {
       this.waitingForLog = false;
-      if (!this.ended) this.socket.resume();
+      if (this.ended) return;
+      // Silence counts from now on: a check already confirming (it waits for pending input, which
+      // this paused socket did not give) must not judge the time the master was not reading.
+      this.monitor.restart(this.host.clock.now());
+      this.socket.resume();
     });
   }
 

@@ -75,11 +75,28 @@ async function attack(master: Master, sink: LogSink, frames: string[]): Promise<
 
 const frame = (fields: Record<string, unknown>): string => JSON.stringify(fields) + '\r';
 
+/**
+ * The master's heartbeat timeout and the slave's ack timeout where the slave
+ * goes through the relay, far above its 100 ms interval. Master, relay and
+ * slave share this process: when a loaded machine leaves it unscheduled for a
+ * few hundred ms, a heartbeat that was due is still in the relay when the
+ * master confirms a timeout after reading its pending input, and the default 3
+ * × 100 ms closes the slave (likewise an ack and the slave's 1 s). What is
+ * tested is that the attacks leave the slave whole, not heartbeat timing.
+ */
+const RELAYED_SLAVE_TIMEOUT_MS = 10_000;
+
 describe('authenticated slaves', () => {
   it('keeps a real slave whole while peers without the token forge, reset, skip and replay its frames', async () => {
-    const { master, sink } = await startInProcessMaster({ token: TOKEN }, cleanups);
+    const { master, sink } = await startInProcessMaster(
+      { token: TOKEN, heartbeatTimeoutMs: RELAYED_SLAVE_TIMEOUT_MS },
+      cleanups,
+    );
     const relay = await recordingRelay(master.port);
-    const { slave, log: slaveLog } = startSlave(relay.port, 'good', { token: TOKEN });
+    const { slave, log: slaveLog } = startSlave(relay.port, 'good', {
+      token: TOKEN,
+      ackTimeoutMs: RELAYED_SLAVE_TIMEOUT_MS,
+    });
     await sink.waitForEvent('message', { node: 'good', seq: 2 }, 10_000);
     const boot = (await slaveLog.waitForEvent('starting')).boot as string;
     const recordedHello = relay.firstFrames[0]!;

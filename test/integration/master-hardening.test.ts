@@ -122,18 +122,26 @@ describe('connection limits', () => {
   }, 30_000);
 });
 
-/** `picluster master` on a free loopback port with `--log-file`; killed after the test. */
-function masterWithLogFile(logFile: string): CliProcess {
-  const child = new CliProcess(['master', '--port', '0', '--host', '127.0.0.1', '--log-file', logFile]);
+/** `picluster master` on a free loopback port with `--log-file` (and `args`); killed after the test. */
+function masterWithLogFile(logFile: string, args: string[] = []): CliProcess {
+  const child = new CliProcess(['master', '--port', '0', '--host', '127.0.0.1', '--log-file', logFile, ...args]);
   cleanups.push(() => child.kill('SIGKILL'));
   return child;
 }
+
+/** The master's heartbeat timeout in the stalled-stdout test: 100 × the slave's interval. */
+const STALLED_STDOUT_HEARTBEAT_TIMEOUT_MS = 5_000;
 
 describe('a master whose stdout reader stops reading', () => {
   it('keeps acking from its log file, closes no one, and exits promptly on SIGTERM while stdout stays stalled', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'picluster-stall-'));
     const logFile = join(dir, 'master.jsonl');
-    const cli = masterWithLogFile(logFile);
+    // The slave and the flooder below run in this (jest) process, which a loaded machine can leave
+    // unscheduled for a few hundred ms: with the default timeout (3 × the slave's 50 ms) the master
+    // would rightly close a slave that did go silent that long. The stalled stdout is what is tested,
+    // not heartbeat timing, so the timeout is set far above such stalls; a master that stopped
+    // reading or acking would still fail the test (unacked, ack_timeout, disconnect reasons).
+    const cli = masterWithLogFile(logFile, ['--heartbeat-timeout-ms', String(STALLED_STDOUT_HEARTBEAT_TIMEOUT_MS)]);
     const fileLines = (): Array<Record<string, unknown>> => readJsonLines(logFile, { growing: true, nonJson: 'skip' });
     const listening = await pollUntil(
       () => (existsSync(logFile) ? fileLines().find((l) => l.event === 'listening') : undefined),

@@ -2,7 +2,7 @@ import { resolveMasterOptions } from '../../src/master';
 import type { Log } from '../../src/common';
 import { FAIR_SHARE_LINES, LOG_BACKLOG_HIGH_BYTES, READ_BATCH_BYTES } from '../../src/master/session';
 import { FakeClock } from '../helpers/fake-clock';
-import { fakeSession } from '../helpers/fake-session';
+import { fakeSession, type FakeSocket } from '../helpers/fake-session';
 import { LogSink } from '../helpers/log-sink';
 
 const hello = (intervalMs: number): Buffer =>
@@ -177,10 +177,10 @@ describe('a log that falls behind', () => {
     expect(heavy.socket.paused).toBe(false);
   });
 
-  it('does not time out a connection for the silence of its own waiting', async () => {
+  /** A session with a 1 s heartbeat timeout whose read of many lines waits for a lagging log. */
+  function waitingSession(clock: FakeClock): { sink: LogSink; socket: FakeSocket; release(): void } {
     const sink = new LogSink();
     const { log, release } = laggingLog(sink);
-    const clock = new FakeClock();
     const { socket } = fakeSession({
       clock,
       log,
@@ -188,6 +188,12 @@ describe('a log that falls behind', () => {
     });
     socket.emit('data', beats(1, FAIR_SHARE_LINES + 1));
     expect(socket.paused).toBe(true);
+    return { sink, socket, release };
+  }
+
+  it('does not time out a connection for the silence of its own waiting', async () => {
+    const clock = new FakeClock();
+    const { sink, release } = waitingSession(clock);
     clock.advance(5000);
     sink.log.write({ event: 'marker', message: 'after 5 s of waiting' });
     await sink.waitForEvent('marker');
@@ -196,5 +202,29 @@ describe('a log that falls behind', () => {
     // Once reading again, silence counts: from the last restart of the count, at most one timeout later.
     clock.advance(1000);
     expect(await sink.waitForEvent('disconnect')).toMatchObject({ reason: 'timeout' });
+  });
+
+  it('does not time out a connection whose wait ends while a timeout is being confirmed', async () => {
+    // As in the event loop: a timeout is confirmed only after pending input is read, and the log's
+    // write can end (resuming the socket, whose input is read a turn later) in between.
+    const clock = new (class extends FakeClock {
+      readonly pendingIo: Array<() => void> = [];
+      override afterPendingIo(callback: () => void): void {
+        this.pendingIo.push(callback);
+      }
+    })();
+    const { sink, socket, release } = waitingSession(clock);
+    clock.advance(1000);
+    expect(clock.pendingIo).toHaveLength(1);
+    release();
+    expect(socket.paused).toBe(false);
+    clock.pendingIo.splice(0).forEach((callback) => callback());
+    sink.log.write({ event: 'marker', message: 'after the confirmation' });
+    await sink.waitForEvent('marker');
+    expect(sink.events('disconnect')).toEqual([]);
+    // Silence counts from the end of the wait: one timeout later, it is judged.
+    clock.advance(1000);
+    clock.pendingIo.splice(0).forEach((callback) => callback());
+    expect(await sink.waitForEvent('disconnect')).toMatchObject({ reason: 'timeout', silent_ms: 1000 });
   });
 });
