@@ -440,18 +440,28 @@ export class Slave {
   private armAckTimer(): void {
     if (this.stopping) return;
     const timeoutMs = ackTimeoutOf(this.options);
-    this.ackTimer = this.clock.setTimeout(() => {
-      this.ackTimer = undefined;
-      const socket = this.socket;
-      if (socket === undefined || socket.destroyed || this.stopping) return;
-      this.write('ack_timeout', `No ack for ${timeoutMs} ms: dropping the connection`, {
-        level: 'warn',
-        timeout_ms: timeoutMs,
-        unacked: this.outbox.size,
+    const timer = this.clock.setTimeout(() => {
+      // Timers run before the event loop reads sockets: after a stall (a busy
+      // machine, GC) an ack that came in time may still be unread. Judge once
+      // it has been read; an ack cancels or re-arms the timer meanwhile.
+      this.clock.afterPendingIo(() => {
+        if (this.ackTimer === timer) this.onAckTimeout(timeoutMs);
       });
-      this.failure = 'ack_timeout';
-      socket.destroy();
     }, timeoutMs);
+    this.ackTimer = timer;
+  }
+
+  private onAckTimeout(timeoutMs: number): void {
+    this.ackTimer = undefined;
+    const socket = this.socket;
+    if (socket === undefined || socket.destroyed || this.stopping) return;
+    this.write('ack_timeout', `No ack for ${timeoutMs} ms: dropping the connection`, {
+      level: 'warn',
+      timeout_ms: timeoutMs,
+      unacked: this.outbox.size,
+    });
+    this.failure = 'ack_timeout';
+    socket.destroy();
   }
 
   private cancelAckTimer(): void {
