@@ -1,4 +1,14 @@
 export { RunError, heartbeatTimeoutOf, type Backend, type BackendSinks, type StartedCluster } from './backend';
+export {
+  ACTION_SPECS,
+  DOWN_STATES,
+  actionEndedBy,
+  isAction,
+  type ActionSpec,
+  type DisconnectReason,
+  type LatencyGroup,
+  type ProcessState,
+} from './actions';
 export { checkRun, type CheckReport, type RunSource, type Verdict } from './checker';
 export { DEFAULT_DOCKER_IMAGE, DOCKER_PROJECT_PREFIX, DockerBackend, removeRunResources } from './docker';
 export { LocalBackend } from './local/local-backend';

@@ -4,6 +4,7 @@ import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import { PiclusterError, escapeControl, fileKind, type ErrorCode } from '../common';
 import { DURATION_FORMS, formatDuration, parseDuration, showValue } from '../common/duration';
+import { ACTION_SPECS, ACTIONS, actionEndedBy, DOWN_STATES, type ProcessState } from './actions';
 import { type Action, type Scenario, type ScenarioEvent } from './types';
 
 /** The JSON Schema of scenario files; editors find it through each file's `yaml-language-server` comment. */
@@ -279,7 +280,7 @@ type Raw = Record<string, unknown>;
 
 /** What a slave is doing at some point of the run, as far as the scenario says. */
 interface SlaveState {
-  process: 'running' | 'paused' | 'killed' | 'stopped';
+  process: ProcessState;
   processSinceMs: number;
   /** When its network was cut and not yet restored; unset: connected. */
   cutSinceMs?: number;
@@ -383,11 +384,11 @@ function checkTargets(
   problems: Problem[],
 ): string[] | undefined {
   const path: PathSegment[] = ['events', index, 'target'];
-  if (action === 'master-restart') {
+  if (ACTION_SPECS[action].target === 'master') {
     if (target === undefined || target === 'master') return ['master'];
     problems.push({
       path,
-      message: `master-restart acts on the master: target must be master or omitted; got ${showValue(target)}`,
+      message: `${action} acts on the master: target must be master or omitted; got ${showValue(target)}`,
     });
     return undefined;
   }
@@ -400,7 +401,10 @@ function checkTargets(
   names.forEach((name, position) => {
     const at = typeof target === 'string' ? path : [...path, position];
     if (name === 'master') {
-      problems.push({ path: at, message: `${action} acts on slaves only (master has master-restart); got "master"` });
+      problems.push({
+        path: at,
+        message: `${action} acts on slaves only (master has ${MASTER_ACTIONS}); got "master"`,
+      });
       ok = false;
       return;
     }
@@ -414,66 +418,49 @@ function checkTargets(
   return ok ? names : undefined;
 }
 
-const DOWN_STATES: ReadonlySet<SlaveState['process']> = new Set(['killed', 'stopped']);
+/** The actions on the master, for messages: `master-restart`. */
+const MASTER_ACTIONS = ACTIONS.filter((action) => ACTION_SPECS[action].target === 'master').join(', ');
+
+/**
+ * Why `action` cannot be applied to a slave in `state`, by the transitions of
+ * its {@link ACTION_SPECS} row; undefined when it can.
+ */
+function refusalOf(action: Action, state: SlaveState): string | undefined {
+  const { link, process } = ACTION_SPECS[action];
+  const since = (ms: number): string => (ms === 0 ? 'from the start' : `since ${formatDuration(ms)}`);
+  const linkState = state.cutSinceMs === undefined ? 'connected' : 'cut';
+  if (link !== undefined && linkState !== link.from) {
+    return link.from === 'connected'
+      ? `it is already ${linkState} (${since(state.cutSinceMs ?? 0)})`
+      : `it is not ${link.from} (a ${action} must follow a ${actionEndedBy(action) ?? link.to})`;
+  }
+  if (process === undefined || process.from.includes(state.process)) return undefined;
+  if (DOWN_STATES.has(state.process) && process.from.includes('running')) {
+    return `it is ${state.process} (${since(state.processSinceMs)}); start it first`;
+  }
+  return process.refusal(state.process, since(state.processSinceMs));
+}
 
 /** Walks each slave's state through the (sorted) events and reports the transitions that cannot happen. */
 function checkTransitions(events: PendingEvent[], problems: Problem[]): void {
   const states = new Map<string, SlaveState>();
   for (const event of events) {
-    if (event.target === 'master') continue;
+    const spec = ACTION_SPECS[event.action];
+    if (spec.target === 'master') continue;
     const state = states.get(event.target) ?? { process: 'running', processSinceMs: 0 };
     states.set(event.target, state);
-    const since = (ms: number): string => (ms === 0 ? 'from the start' : `since ${formatDuration(ms)}`);
-    const refuse = (why: string): void => {
+    const why = refusalOf(event.action, state);
+    if (why !== undefined) {
       problems.push({
         path: ['events', event.index, 'action'],
         message: `cannot ${event.action} ${event.target} at ${formatDuration(event.atMs)}: ${why}`,
       });
-    };
-    const down = DOWN_STATES.has(state.process);
-    const downWhy = `it is ${state.process} (${since(state.processSinceMs)}); start it first`;
-    const setProcess = (process: SlaveState['process']): void => {
-      state.process = process;
+      continue;
+    }
+    if (spec.link !== undefined) state.cutSinceMs = spec.link.to === 'cut' ? event.atMs : undefined;
+    if (spec.process?.to !== undefined) {
+      state.process = spec.process.to;
       state.processSinceMs = event.atMs;
-    };
-    switch (event.action) {
-      case 'disconnect':
-        if (state.cutSinceMs !== undefined) refuse(`it is already cut (${since(state.cutSinceMs)})`);
-        else if (down) refuse(downWhy);
-        else state.cutSinceMs = event.atMs;
-        break;
-      case 'reconnect':
-        if (state.cutSinceMs === undefined) refuse('it is not cut (a reconnect must follow a disconnect)');
-        else state.cutSinceMs = undefined;
-        break;
-      case 'kill':
-      case 'stop':
-        if (down) refuse(downWhy);
-        else setProcess(event.action === 'kill' ? 'killed' : 'stopped');
-        break;
-      case 'restart':
-        if (down) refuse(downWhy);
-        else setProcess('running');
-        break;
-      case 'start':
-        if (!down) refuse(`it is ${state.process}; start follows a kill or a stop`);
-        else setProcess('running');
-        break;
-      case 'pause':
-        if (state.process === 'paused') refuse(`it is already paused (${since(state.processSinceMs)})`);
-        else if (down) refuse(downWhy);
-        else setProcess('paused');
-        break;
-      case 'unpause':
-        if (state.process !== 'paused') refuse(`it is ${state.process}, not paused`);
-        else setProcess('running');
-        break;
-      case 'master-restart':
-        break;
-      default: {
-        const never: never = event.action;
-        throw new Error(`unhandled action ${String(never)}`);
-      }
     }
   }
 }

@@ -13,6 +13,7 @@ import {
   type MasterLogLine,
   type StartedCluster,
 } from '../backend';
+import { ACTION_SPECS } from '../actions';
 import type { Action, Scenario, ScenarioEvent } from '../types';
 import { ContainerLogFollower } from './log-follower';
 
@@ -153,11 +154,11 @@ export abstract class ContainerCluster<
     if (this.closing) throw faultFailed(event, 'the cluster is shutting down');
     const node = this.containers.get(event.target);
     if (node === undefined) throw faultFailed(event, `no node named ${event.target} in this cluster`);
-    if (event.action === 'master-restart' && node.name !== 'master') {
-      throw faultFailed(event, `master-restart applies to the master, not to ${event.target}`);
+    if (ACTION_SPECS[event.action].target === 'master' && node.name !== 'master') {
+      throw faultFailed(event, `${event.action} applies to the master, not to ${event.target}`);
     }
     try {
-      await this.carryOut(event.action, node);
+      await this.handlers[event.action](node);
     } catch (err) {
       if (err instanceof RunError) throw err;
       throw faultFailed(event, `${node.containerName}: ${(err as Error).message}`, err);
@@ -189,61 +190,53 @@ export abstract class ContainerCluster<
   /** The aliases a node is reconnected with when it was not cut by this cluster. */
   protected abstract defaultAliases(node: NodeContainer): string[];
 
-  private async carryOut(action: Action, node: NodeContainer): Promise<void> {
-    const { container } = node;
-    const t = this.options.stopTimeoutS;
-    switch (action) {
-      case 'disconnect':
-        return this.disconnect(node);
-      case 'reconnect':
-        return this.reconnect(node);
-      case 'kill':
-        return this.act(
-          node,
-          'stopped',
-          () => container.kill(),
-          (info) => !info.State.Running,
-        );
-      case 'stop':
-        return this.act(
-          node,
-          'stopped',
-          () => container.stop({ t }),
-          (info) => !info.State.Running,
-        );
-      case 'start':
-        await this.act(
-          node,
-          'running',
-          () => this.startAgain(node),
-          (info) => info.State.Running,
-        );
-        await node.follower.follow();
-        return;
-      case 'restart':
-        return this.restart(node);
-      case 'pause':
-        return this.act(
-          node,
-          'paused',
-          () => container.pause(),
-          (info) => info.State.Paused,
-        );
-      case 'unpause':
-        return this.act(
-          node,
-          'running',
-          () => container.unpause(),
-          (info) => info.State.Running && !info.State.Paused,
-        );
-      case 'master-restart':
-        return this.restartMaster(node);
-      default: {
-        const never: never = action;
-        throw new Error(`unknown action ${String(never)}`);
-      }
-    }
-  }
+  /**
+   * How the container backends carry out each action (ACTION_SPECS says what
+   * it means); each resolves once the container's state confirms it.
+   */
+  private readonly handlers: Record<Action, (node: NodeContainer) => Promise<void>> = {
+    disconnect: (node) => this.disconnect(node),
+    reconnect: (node) => this.reconnect(node),
+    kill: (node) =>
+      this.act(
+        node,
+        'stopped',
+        () => node.container.kill(),
+        (info) => !info.State.Running,
+      ),
+    stop: (node) =>
+      this.act(
+        node,
+        'stopped',
+        () => node.container.stop({ t: this.options.stopTimeoutS }),
+        (info) => !info.State.Running,
+      ),
+    start: async (node) => {
+      await this.act(
+        node,
+        'running',
+        () => this.startAgain(node),
+        (info) => info.State.Running,
+      );
+      await node.follower.follow();
+    },
+    restart: (node) => this.restart(node),
+    pause: (node) =>
+      this.act(
+        node,
+        'paused',
+        () => node.container.pause(),
+        (info) => info.State.Paused,
+      ),
+    unpause: (node) =>
+      this.act(
+        node,
+        'running',
+        () => node.container.unpause(),
+        (info) => info.State.Running && !info.State.Paused,
+      ),
+    'master-restart': (node) => this.restartMaster(node),
+  };
 
   /** `docker restart`, confirmed by a new `StartedAt`; then the log is followed again (the old stream ended). */
   protected async restart(node: NodeContainer): Promise<void> {

@@ -15,7 +15,7 @@ import {
   type MasterLogLine,
   type StartedCluster,
 } from '../backend';
-import type { Scenario, ScenarioEvent } from '../types';
+import type { Action, Scenario, ScenarioEvent } from '../types';
 import { RUN_FILES } from '../run-directory';
 import { FaultProxy } from './fault-proxy';
 
@@ -289,7 +289,7 @@ class LocalCluster implements StartedCluster {
   async apply(event: ScenarioEvent): Promise<void> {
     if (this.downing !== undefined) throw faultFailed(event, 'the cluster is shutting down');
     try {
-      await this.carryOut(event);
+      await this.handlers[event.action](event.target, event);
     } catch (err) {
       if (err instanceof RunError) throw err;
       throw faultFailed(event, (err as Error).message, err);
@@ -301,53 +301,37 @@ class LocalCluster implements StartedCluster {
     return this.downing;
   }
 
-  private async carryOut(event: ScenarioEvent): Promise<void> {
-    const { stopGraceMs, confirmTimeoutMs } = this.options;
-    const { action } = event;
-    if (action === 'master-restart') {
-      await this.restartMaster();
-      return;
-    }
-    const slot = this.slot(event.target);
-    switch (action) {
-      case 'kill':
-        await this.running(slot).kill(confirmTimeoutMs);
-        return;
-      case 'stop':
-        await this.running(slot).terminate(stopGraceMs, confirmTimeoutMs);
-        return;
-      case 'start':
-        if (slot.process?.running) throw faultFailed(event, `${slot.name} is running`);
-        await this.startSlave(slot);
-        return;
-      case 'restart':
-        await this.running(slot).terminate(stopGraceMs, confirmTimeoutMs);
-        await this.startSlave(slot);
-        return;
-      case 'pause': {
-        const node = this.running(slot);
-        node.signal('SIGSTOP');
-        await node.waitForState((state) => state === 'T', 'paused', confirmTimeoutMs);
-        return;
-      }
-      case 'unpause': {
-        const node = this.running(slot);
-        node.signal('SIGCONT');
-        await node.waitForState((state) => state !== 'T', 'resumed', confirmTimeoutMs);
-        return;
-      }
-      case 'disconnect':
-        slot.proxy.cut();
-        return;
-      case 'reconnect':
-        slot.proxy.heal();
-        return;
-      default: {
-        const never: never = action;
-        throw faultFailed(event, `unknown action ${String(never)}`);
-      }
-    }
-  }
+  /**
+   * How this backend carries out each action (ACTION_SPECS says what it
+   * means); each resolves once the action is confirmed. `target` is the
+   * event's target: a slave name, or `master`.
+   */
+  private readonly handlers: Record<Action, (target: string, event: ScenarioEvent) => Promise<void>> = {
+    disconnect: async (target) => this.slot(target).proxy.cut(),
+    reconnect: async (target) => this.slot(target).proxy.heal(),
+    kill: (target) => this.runningNode(target).kill(this.options.confirmTimeoutMs),
+    stop: (target) => this.runningNode(target).terminate(this.options.stopGraceMs, this.options.confirmTimeoutMs),
+    start: async (target, event) => {
+      const slot = this.slot(target);
+      if (slot.process?.running) throw faultFailed(event, `${slot.name} is running`);
+      await this.startSlave(slot);
+    },
+    restart: async (target) => {
+      await this.runningNode(target).terminate(this.options.stopGraceMs, this.options.confirmTimeoutMs);
+      await this.startSlave(this.slot(target));
+    },
+    pause: async (target) => {
+      const node = this.runningNode(target);
+      node.signal('SIGSTOP');
+      await node.waitForState((state) => state === 'T', 'paused', this.options.confirmTimeoutMs);
+    },
+    unpause: async (target) => {
+      const node = this.runningNode(target);
+      node.signal('SIGCONT');
+      await node.waitForState((state) => state !== 'T', 'resumed', this.options.confirmTimeoutMs);
+    },
+    'master-restart': () => this.restartMaster(),
+  };
 
   private slot(name: string): SlaveSlot {
     const slot = this.slaves.get(name);
@@ -355,7 +339,8 @@ class LocalCluster implements StartedCluster {
     return slot;
   }
 
-  private running(slot: SlaveSlot): NodeProcess {
+  private runningNode(name: string): NodeProcess {
+    const slot = this.slot(name);
     if (slot.process === undefined || !slot.process.running) throw new Error(`${slot.name} is not running`);
     return slot.process;
   }
