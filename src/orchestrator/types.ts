@@ -62,6 +62,8 @@ export interface RunInfo {
   nodes: Record<string, string>;
   /** Set when the run was stopped before its end (Ctrl-C, SIGTERM…): such a run cannot be judged. */
   interrupted?: RunInterruption;
+  /** What went wrong in the backend that did not stop the run (a teardown step that failed); unset: nothing. */
+  warnings?: string[];
 }
 
 /** Why and when a run was stopped before its end. */

@@ -10,6 +10,7 @@ import {
   DockerBackend,
   type DockerCluster,
 } from '../../src/orchestrator/docker';
+import { RunDirectory } from '../../src/orchestrator/run-directory';
 import type { Action } from '../../src/orchestrator/types';
 import { DOCKER_PROJECT_PREFIX, formatTable, loadScenario, runScenario } from '../../src/orchestrator';
 import { ROOT, pollAsync, sh, withoutFrameHeaders } from '../helpers/docker';
@@ -70,7 +71,9 @@ describe('DockerBackend (real Docker)', () => {
 
   it('refuses a missing image with PICLUSTER_ERR_IMAGE_MISSING, naming it, and starts nothing', async () => {
     const backend = new DockerBackend({ image: 'picluster:no-such-tag' });
-    const up = backend.up(scenario, mkdtempSync(join(runDir, 'missing-')), { onMasterLine: () => undefined });
+    const up = backend.up(scenario, RunDirectory.at(mkdtempSync(join(runDir, 'missing-'))), {
+      onMasterLine: () => undefined,
+    });
     await expect(up).rejects.toMatchObject({ code: 'PICLUSTER_ERR_IMAGE_MISSING' });
     await expect(up).rejects.toThrow(/picluster:no-such-tag.*build-images\.sh/);
     expect(DockerBackend.liveProjects()).toEqual([]);
@@ -80,7 +83,7 @@ describe('DockerBackend (real Docker)', () => {
     const lines: MasterLogLine[] = [];
     const backend = new DockerBackend({ image: IMAGE });
     const startedAt = Date.now();
-    cluster = await backend.up(scenario, runDir, { onMasterLine: (line) => lines.push(line) });
+    cluster = await backend.up(scenario, RunDirectory.at(runDir), { onMasterLine: (line) => lines.push(line) });
     const upMs = Date.now() - startedAt;
     const { project } = cluster;
     expect(project).toMatch(/^picluster-run-[0-9a-f]{8}$/);
@@ -271,7 +274,7 @@ describe('DockerBackend (real Docker)', () => {
   it('cleanupAll() (the Ctrl-C hook) takes down a cluster with a paused and a cut slave', async () => {
     const dir = mkdtempSync(join(runDir, 'cleanup-'));
     const lines: MasterLogLine[] = [];
-    const started = await new DockerBackend({ image: IMAGE }).up({ ...scenario, slaves: 2 }, dir, {
+    const started = await new DockerBackend({ image: IMAGE }).up({ ...scenario, slaves: 2 }, RunDirectory.at(dir), {
       onMasterLine: (line) => lines.push(line),
     });
     // As the runner does: faults only once every slave said hello. A slave paused while Node.js is still
@@ -300,7 +303,7 @@ describe('DockerBackend (real Docker)', () => {
   });
 
   it('cleanupAll() during up() stops docker compose, makes up() reject, and removes what was created', async () => {
-    const up = new DockerBackend({ image: IMAGE }).up(scenario, mkdtempSync(join(runDir, 'abort-')), {
+    const up = new DockerBackend({ image: IMAGE }).up(scenario, RunDirectory.at(mkdtempSync(join(runDir, 'abort-'))), {
       onMasterLine: () => undefined,
     });
     up.catch(() => undefined);

@@ -56,8 +56,8 @@ describe('a new action', () => {
     expect(errors.map(({ file, line }) => `${file}:${line}`).sort()).toEqual(
       [
         `orchestrator/actions.ts:${lineOf('orchestrator/actions.ts', /^export const ACTION_SPECS\b/)}`,
-        `orchestrator/docker/container-cluster.ts:${lineOf('orchestrator/docker/container-cluster.ts', /private readonly handlers: Record<Action/)}`,
-        `orchestrator/local/local-backend.ts:${lineOf('orchestrator/local/local-backend.ts', /private readonly handlers: Record<Action/)}`,
+        `orchestrator/docker/container-cluster.ts:${lineOf('orchestrator/docker/container-cluster.ts', /readonly handlers: Record<Action/)}`,
+        `orchestrator/local/local-backend.ts:${lineOf('orchestrator/local/local-backend.ts', /readonly handlers: Record<Action/)}`,
       ].sort(),
     );
   }, 120_000);

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { dirname } from 'node:path';
 import Docker from 'dockerode';
 import { checkInteger } from '../../common';
-import { heartbeatTimeoutOf, reconnectMaxDelayOf, RunError, type Backend, type BackendSinks } from '../backend';
+import { nodeSettingsEnv, nodeSettingsOf, RunError, type Backend, type BackendSinks } from '../backend';
+import type { RunDirectory } from '../run-directory';
 import type { Scenario } from '../types';
 import {
   ContainerCluster,
@@ -82,7 +83,7 @@ export class DockerBackend implements Backend {
     this.options = resolveDockerBackendOptions(options);
   }
 
-  async up(scenario: Scenario, runDir: string, sinks: BackendSinks): Promise<DockerCluster> {
+  async up(scenario: Scenario, runDir: RunDirectory, sinks: BackendSinks): Promise<DockerCluster> {
     const cluster = new DockerCluster(this.options, scenario, runDir, sinks);
     await cluster.start();
     return cluster;
@@ -94,7 +95,7 @@ export class DockerBackend implements Backend {
    * signal handler; never rejects.
    */
   static async cleanupAll(): Promise<void> {
-    await Promise.all(liveClustersOf(DockerCluster).map((cluster) => cluster.down()));
+    await Promise.all(liveClustersOf(DockerCluster).map((cluster) => cluster.down().catch(() => undefined)));
   }
 
   /** The Compose projects of this process's clusters that are starting or running. */
@@ -108,17 +109,13 @@ export class DockerCluster extends ContainerCluster<DockerBackendOptions> {
   private readonly compose: DockerCli;
   private composeStarted = false;
 
-  constructor(options: DockerBackendOptions, scenario: Scenario, runDir: string, sinks: BackendSinks) {
+  constructor(options: DockerBackendOptions, scenario: Scenario, runDir: RunDirectory, sinks: BackendSinks) {
     super(`${DOCKER_PROJECT_PREFIX}${randomBytes(4).toString('hex')}`, options, scenario, runDir, sinks);
     const { composeFile } = options;
     this.compose = new DockerCli(['compose', '-p', this.project, '-f', composeFile], dirname(composeFile), {
       PICLUSTER_IMAGE: options.image,
-      SLAVES: String(scenario.slaves),
-      HEARTBEAT_INTERVAL_MS: String(scenario.heartbeatIntervalMs),
-      HEARTBEAT_TIMEOUT_MS: String(heartbeatTimeoutOf(scenario)),
-      RECONNECT_MAX_DELAY_MS: String(reconnectMaxDelayOf(scenario)),
-      // The log is parsed: a LOG_FORMAT=text in the caller's environment must not reach the nodes.
-      LOG_FORMAT: 'json',
+      // LOG_FORMAT among them: a LOG_FORMAT=text in the caller's environment must not reach the nodes.
+      ...nodeSettingsEnv(nodeSettingsOf(scenario)),
       [TOKEN_SECRET_FILE_VARIABLE]: this.tokenFile,
     });
   }
