@@ -227,3 +227,67 @@ export function actionSchema(): {
     enumDescriptions: ACTIONS.map((action) => ACTION_SPECS[action].description),
   };
 }
+
+/**
+ * The checker's reading of an action, derived from its row: the fields of
+ * the checker's fault rule (check/fault-rules.ts), so that table can be built
+ * from this one rather than list every action a second time.
+ */
+export interface FaultRuleView {
+  /** `end-process` (a restart starts a new one), `start`, `cut` (cut or pause), `heal`, `master-restart`. */
+  kind: 'end-process' | 'start' | 'cut' | 'heal' | 'master-restart';
+  targetsMaster: boolean;
+  latencyGroup: LatencyGroup;
+  disconnectReasons: readonly DisconnectReason[];
+  disconnectBound?: (settings: BoundSettings) => Bound;
+  /** The slave flag a `cut` sets and its `heal` clears. */
+  disruption?: 'cut' | 'paused';
+  /** The action that ends a `cut`. */
+  endedBy?: Action;
+  /** How notes name a `cut`. */
+  noun?: string;
+  restartsProcess: boolean;
+  /** Its in-flight window excuses what a slave with acks sent, whatever its state. */
+  alwaysUnclean: boolean;
+  losesSentLines: boolean;
+  mayKeep: boolean;
+  recovers: boolean;
+}
+
+function kindOf(spec: ActionSpec): FaultRuleView['kind'] {
+  const { process, link } = spec;
+  if (spec.target === 'master') return 'master-restart';
+  if (spec.disconnect !== undefined && spec.disconnect.onlyWhenLonger) return 'cut';
+  if (spec.disconnect !== undefined) return 'end-process';
+  if (link?.to === 'connected' || (process !== undefined && !process.from.some((s) => DOWN_STATES.has(s)))) {
+    return 'heal';
+  }
+  return 'start';
+}
+
+/** {@link FaultRuleView} of `action`. */
+export function faultRuleOf(action: Action): FaultRuleView {
+  const spec = ACTION_SPECS[action];
+  const kind = kindOf(spec);
+  const disruption =
+    kind !== 'cut' && kind !== 'heal' ? undefined : spec.link !== undefined ? 'cut' : ('paused' as const);
+  const view: FaultRuleView = {
+    kind,
+    targetsMaster: spec.target === 'master',
+    latencyGroup: spec.latencyGroup,
+    disconnectReasons: spec.disconnect?.reasons ?? [],
+    restartsProcess: kind === 'end-process' && spec.process?.to === 'running',
+    alwaysUnclean: spec.abrupt,
+    losesSentLines: spec.abrupt,
+    mayKeep: spec.recovery?.mayKeepConnection ?? false,
+    recovers: spec.recovery !== undefined,
+  };
+  if (spec.disconnect?.bound !== undefined) view.disconnectBound = spec.disconnect.bound;
+  if (disruption !== undefined) view.disruption = disruption;
+  if (kind === 'cut') {
+    // A killed slave's `start` is judged as a start of its own, not as the end of the kill.
+    view.endedBy = spec.endedBy;
+    view.noun = disruption === 'cut' ? 'cut' : 'pause';
+  }
+  return view;
+}

@@ -5,8 +5,11 @@ import {
   actionEndedBy,
   actionSchema,
   DOWN_STATES,
+  faultRuleOf,
   isAction,
 } from '../../src/orchestrator/actions';
+import { cutBound, killBound } from '../../src/orchestrator/bounds';
+import type { Action } from '../../src/orchestrator/types';
 import { SCENARIO_SCHEMA_FILE } from '../../src/orchestrator/scenario';
 
 describe('the action table', () => {
@@ -89,5 +92,46 @@ describe('the action table', () => {
       const down = from.filter((state) => DOWN_STATES.has(state));
       expect(down.length === 0 || action === 'start').toBe(true);
     }
+  });
+});
+
+describe("the checker's view of the table", () => {
+  it("gives, for every action, the checker's fault rule as it stands today", () => {
+    const base = {
+      targetsMaster: false,
+      disconnectReasons: [],
+      restartsProcess: false,
+      alwaysUnclean: false,
+      losesSentLines: false,
+      mayKeep: false,
+      recovers: false,
+    };
+    const endProcess = {
+      ...base,
+      kind: 'end-process',
+      latencyGroup: 'killStop',
+      disconnectReasons: ['closed', 'reset'],
+    };
+    const cut = { ...base, kind: 'cut', latencyGroup: 'cutPause', disconnectReasons: ['timeout'] };
+    const heal = { ...base, kind: 'heal', latencyGroup: 'killStop', mayKeep: true, recovers: true };
+    const expected: Record<Action, object> = {
+      kill: { ...endProcess, disconnectBound: killBound, alwaysUnclean: true, losesSentLines: true },
+      stop: { ...endProcess, disconnectBound: killBound },
+      restart: { ...endProcess, disconnectBound: killBound, restartsProcess: true, recovers: true },
+      start: { ...base, kind: 'start', latencyGroup: 'killStop', recovers: true },
+      disconnect: { ...cut, disconnectBound: cutBound, disruption: 'cut', endedBy: 'reconnect', noun: 'cut' },
+      pause: { ...cut, disconnectBound: cutBound, disruption: 'paused', endedBy: 'unpause', noun: 'pause' },
+      reconnect: { ...heal, disruption: 'cut' },
+      unpause: { ...heal, disruption: 'paused' },
+      'master-restart': {
+        ...base,
+        kind: 'master-restart',
+        targetsMaster: true,
+        latencyGroup: 'masterRestart',
+        disconnectReasons: ['shutdown'],
+        recovers: true,
+      },
+    };
+    for (const action of ACTIONS) expect([action, faultRuleOf(action)]).toEqual([action, expected[action]]);
   });
 });
