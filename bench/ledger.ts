@@ -15,6 +15,7 @@ import { performance } from 'node:perf_hooks';
 import { DEFAULT_MASTER_OPTIONS } from '../src/master';
 import { writeCheckpoint } from '../src/master/checkpoint';
 import { SeqLedger } from '../src/master/ledger';
+import { JsonLinesReader } from '../test/helpers/json-lines';
 import { fmt } from './stats';
 
 const MAIN = join(__dirname, '..', '..', 'dist', 'cli', 'main.js');
@@ -38,30 +39,27 @@ async function startMaster(logFile: string, extra: string[] = []): Promise<Maste
     [MAIN, 'master', '--port', '0', '--host', '127.0.0.1', '--log-file', logFile, ...extra],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
-  let head = '';
   let recovered: Record<string, unknown> | undefined;
   const master = { child, port: 0, listenedMs: 0, recovered, limitLines: 0 };
   master.port = await new Promise<number>((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`master exited with ${code} before listening`)));
-    const onData = (chunk: Buffer): void => {
-      head += chunk.toString('utf8');
-      for (const line of head.split('\n').slice(0, -1)) {
-        const fields = JSON.parse(line) as Record<string, unknown>;
-        if (fields.event === 'recovered') recovered = fields;
-        if (fields.event === 'listening') {
-          child.stdout!.off('data', onData);
-          // Keep reading (a full pipe would stall the master): count the ledger's `limit` lines, show any other warning.
-          child.stdout!.on('data', (more: Buffer) => {
-            for (const text of more.toString('utf8').split('\n')) {
-              if (text.includes('"limit":"ledger"')) master.limitLines += 1;
-              else if (text.includes('"level":"warn"') || text.includes('"level":"error"')) console.error(text);
-            }
-          });
-          resolve(fields.port as number);
-          return;
+    let listened = false;
+    const head = new JsonLinesReader<Record<string, unknown>>((fields) => {
+      if (listened) return;
+      if (fields.event === 'recovered') recovered = fields;
+      if (fields.event !== 'listening') return;
+      listened = true;
+      child.stdout!.off('data', onData);
+      // Keep reading (a full pipe would stall the master): count the ledger's `limit` lines, show any other warning.
+      child.stdout!.on('data', (more: Buffer) => {
+        for (const text of more.toString('utf8').split('\n')) {
+          if (text.includes('"limit":"ledger"')) master.limitLines += 1;
+          else if (text.includes('"level":"warn"') || text.includes('"level":"error"')) console.error(text);
         }
-      }
-    };
+      });
+      resolve(fields.port as number);
+    });
+    const onData = (chunk: Buffer): void => head.push(chunk.toString('utf8'));
     child.stdout!.on('data', onData);
   });
   master.listenedMs = performance.now() - started;

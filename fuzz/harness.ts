@@ -1,7 +1,8 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseJsonLine, readJsonLines } from '../test/helpers/json-lines';
 import { LogTail, mainThreadCpuMs, rssBytes, signal, startNode, type Node } from './processes';
 import type { FindingKind } from './reproducer';
 import { firstEvent } from './sockets';
@@ -166,10 +167,7 @@ export class Harness {
       });
     const growth = rssGrowth(this.rss);
     if (growth !== undefined) this.found({ kind: 'memory', detail: growth });
-    const slaveLines = readFileSync(this.slaveLog, 'utf8')
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as LogRecord);
+    const slaveLines = readJsonLines<LogRecord>(this.slaveLog, { nonJson: 'skip' });
     const verdict = judgeGoodSlave(slaveLines, this.goodLines, this.goodId);
     for (const problem of verdict.problems) this.found({ kind: 'lost', detail: problem });
     if (this.findings.length === 0) rmSync(this.dir, { recursive: true, force: true });
@@ -217,7 +215,8 @@ export class Harness {
       line.includes('internal_error') ||
       line.includes('"event":"server_error"');
     if (!interesting) return undefined;
-    const record = JSON.parse(line) as LogRecord;
+    const record = parseJsonLine<LogRecord>(line);
+    if (record === undefined) throw new Error(`the master wrote a line that is not JSON: ${line.slice(0, 200)}`);
     if (record.node === this.goodId) this.goodLines.push(record);
     if (record.event === 'connect' && typeof record.remote === 'string') {
       this.remotePorts.set(record.conn as number, Number(record.remote.slice(record.remote.lastIndexOf(':') + 1)));

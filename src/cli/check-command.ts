@@ -8,12 +8,12 @@ import {
   type CheckReport,
   type Verdict,
 } from '../orchestrator';
-import { parseCommand, UsageError, type CommandSpec } from './flags';
+import { defineCommand, parseCommand, UsageError } from './flags';
 
 /** Exit code per verdict: 0 pass, 1 fail, 2 the run cannot be judged. */
 export const CHECK_EXIT_CODES: Readonly<Record<Verdict, number>> = { pass: 0, fail: 1, inconclusive: 2 };
 
-export const CHECK_COMMAND: CommandSpec = {
+export const CHECK_COMMAND = defineCommand({
   name: 'check',
   usage: 'picluster check <run-dir> [options]',
   summary: "Check a recorded run: did the master log every message and every disconnect the run's faults called for?",
@@ -30,7 +30,7 @@ export const CHECK_COMMAND: CommandSpec = {
     'run directory, a fault the runner could not confirm, or one confirmed too late to judge its timing)',
     'or a usage error.',
   ].join('\n'),
-};
+});
 
 export async function runCheck(
   argv: readonly string[],
@@ -59,7 +59,7 @@ export async function runCheck(
     throw error;
   }
   out.write(formatTable(report));
-  if (values['no-write'] !== true) {
+  if (!values['no-write']) {
     try {
       const files = await writeReports(dir, report);
       out.write(`Wrote ${files.join(', ')}\n`);

@@ -1,7 +1,7 @@
-import { createLog, LOG_FORMATS, type Log, type LogFormat } from '../common';
-import type { FlagSpec, FlagValues } from './flags';
+import { createLog, LOG_FORMATS, type Log } from '../common';
+import { defineFlags, type FlagValues } from './flags';
 
-export const LOG_FLAGS: readonly FlagSpec[] = [
+export const LOG_FLAGS = defineFlags([
   {
     flag: 'log-format',
     env: 'LOG_FORMAT',
@@ -17,13 +17,10 @@ export const LOG_FLAGS: readonly FlagSpec[] = [
     valueName: 'path',
     description: 'Also append every log line to this file',
   },
-];
+]);
 
-export function logFromFlags(values: FlagValues): Log {
-  return createLog({
-    format: (values['log-format'] as LogFormat | undefined) ?? 'json',
-    file: values['log-file'] as string | undefined,
-  });
+export function logFromFlags(values: FlagValues<typeof LOG_FLAGS>): Log {
+  return createLog({ format: values['log-format'] ?? 'json', file: values['log-file'] });
 }
 
 /** How long a stopping process waits for log destinations that take no more lines, in ms. */

@@ -1,16 +1,12 @@
-import {
-  DEFAULT_MASTER_OPTIONS,
-  MAX_FRAME_DEPTH_LIMIT,
-  MAX_LEDGER_NODES_LIMIT,
-  Master,
-  type MasterOptions,
-} from '../master';
+import type { Log } from '../common';
+import { DEFAULT_MASTER_OPTIONS, MASTER_OPTION_RANGES as RANGES, Master, type MasterOptions } from '../master';
+import type { MasterLogWrite } from '../protocol';
 import { LOG_FLAGS, closeLog, logFromFlags, onStopSignal } from './common-flags';
 import { TOKEN_FLAGS, tokenFromFlags } from './token-flags';
-import { parseCommand, type CommandSpec } from './flags';
+import { defineCommand, parseCommand, setOnly } from './flags';
 import { MASTER_TLS_FLAGS, TlsFileError, cannotStart, masterTlsFiles, readMasterTls } from './tls-flags';
 
-export const MASTER_COMMAND: CommandSpec = {
+export const MASTER_COMMAND = defineCommand({
   name: 'master',
   usage: 'picluster master [options]',
   summary: 'Run the master: accept slaves over TCP and log every message and every disconnect as JSON lines.',
@@ -19,8 +15,7 @@ export const MASTER_COMMAND: CommandSpec = {
       flag: 'port',
       env: 'MASTER_PORT',
       kind: 'integer',
-      min: 0,
-      max: 65535,
+      ...RANGES.port,
       description: 'TCP port to listen on; 0 picks a free one',
       defaultText: String(DEFAULT_MASTER_OPTIONS.port),
     },
@@ -36,17 +31,15 @@ export const MASTER_COMMAND: CommandSpec = {
       flag: 'heartbeat-timeout-ms',
       env: 'HEARTBEAT_TIMEOUT_MS',
       kind: 'integer',
-      min: 1,
-      max: 86_400_000,
+      ...RANGES.heartbeatTimeoutMs,
       description: 'Declare a node silent after this long without a frame',
-      defaultText: '3 × the interval its hello announced (5000 ms if none)',
+      defaultText: `${DEFAULT_MASTER_OPTIONS.heartbeatTimeoutFactor} × the interval its hello announced (${DEFAULT_MASTER_OPTIONS.defaultHeartbeatIntervalMs} ms if none)`,
     },
     {
       flag: 'max-heartbeat-timeout-ms',
       env: 'MAX_HEARTBEAT_TIMEOUT_MS',
       kind: 'integer',
-      min: 1,
-      max: 86_400_000,
+      ...RANGES.maxHeartbeatTimeoutMs,
       description:
         'Longest heartbeat timeout a hello can obtain by announcing its interval (a "limit" line says when it applies)',
       defaultText: String(DEFAULT_MASTER_OPTIONS.maxHeartbeatTimeoutMs),
@@ -55,8 +48,7 @@ export const MASTER_COMMAND: CommandSpec = {
       flag: 'max-frame-bytes',
       env: 'MAX_FRAME_BYTES',
       kind: 'integer',
-      min: 64,
-      max: 1024 ** 3,
+      ...RANGES.maxFrameBytes,
       description: 'Largest frame accepted',
       defaultText: String(DEFAULT_MASTER_OPTIONS.maxFrameBytes),
     },
@@ -64,8 +56,7 @@ export const MASTER_COMMAND: CommandSpec = {
       flag: 'max-frame-depth',
       env: 'MAX_FRAME_DEPTH',
       kind: 'integer',
-      min: 1,
-      max: MAX_FRAME_DEPTH_LIMIT,
+      ...RANGES.maxFrameDepth,
       description: 'Deepest nesting of arrays and objects accepted in a frame, checked before it is parsed',
       defaultText: String(DEFAULT_MASTER_OPTIONS.maxFrameDepth),
     },
@@ -73,8 +64,7 @@ export const MASTER_COMMAND: CommandSpec = {
       flag: 'max-connections',
       env: 'MAX_CONNECTIONS',
       kind: 'integer',
-      min: 1,
-      max: 1_000_000,
+      ...RANGES.maxConnections,
       description:
         'Connections open at once; more are refused and counted in a "limit" line each second (lowered at start to what ulimit -n allows)',
       defaultText: String(DEFAULT_MASTER_OPTIONS.maxConnections),
@@ -83,8 +73,7 @@ export const MASTER_COMMAND: CommandSpec = {
       flag: 'max-protocol-errors',
       env: 'MAX_PROTOCOL_ERRORS',
       kind: 'integer',
-      min: 1,
-      max: 1_000_000,
+      ...RANGES.maxProtocolErrors,
       description: 'Close a connection after this many bad frames',
       defaultText: String(DEFAULT_MASTER_OPTIONS.maxProtocolErrors),
     },
@@ -92,8 +81,7 @@ export const MASTER_COMMAND: CommandSpec = {
       flag: 'max-frames-per-second',
       env: 'MAX_FRAMES_PER_SECOND',
       kind: 'integer',
-      min: 1,
-      max: 1_000_000_000,
+      ...RANGES.maxFramesPerSecond,
       description:
         'Frames a connection may send per second (bursts of one second\'s worth); beyond, it is closed (reason "rate_limited")',
       defaultText: String(DEFAULT_MASTER_OPTIONS.maxFramesPerSecond),
@@ -102,8 +90,7 @@ export const MASTER_COMMAND: CommandSpec = {
       flag: 'max-ledger-nodes',
       env: 'MAX_LEDGER_NODES',
       kind: 'integer',
-      min: 1,
-      max: MAX_LEDGER_NODES_LIMIT,
+      ...RANGES.maxLedgerNodes,
       description:
         'Node ids whose last seq is remembered for acks; beyond, the least recently active id with no open connection is forgotten (a "limit" line each second counts them). At least --max-connections',
       defaultText: `${DEFAULT_MASTER_OPTIONS.maxLedgerNodes} (or --max-connections if higher)`,
@@ -112,8 +99,7 @@ export const MASTER_COMMAND: CommandSpec = {
       flag: 'checkpoint-interval-ms',
       env: 'CHECKPOINT_INTERVAL_MS',
       kind: 'integer',
-      min: 1,
-      max: 86_400_000,
+      ...RANGES.checkpointIntervalMs,
       description: `With --log-file: write the ledger checkpoint (<log-file>.ledger) this often when the log grew, and whenever it grew by ${DEFAULT_MASTER_OPTIONS.checkpointBytes / 1024 / 1024} MiB`,
       defaultText: String(DEFAULT_MASTER_OPTIONS.checkpointIntervalMs),
     },
@@ -121,8 +107,7 @@ export const MASTER_COMMAND: CommandSpec = {
       flag: 'health-port',
       env: 'HEALTH_PORT',
       kind: 'integer',
-      min: 0,
-      max: 65535,
+      ...RANGES.healthPort,
       description: 'Loopback port whose connections are accepted and closed unlogged, for container health checks',
       defaultText: 'none',
     },
@@ -133,39 +118,36 @@ export const MASTER_COMMAND: CommandSpec = {
   notes:
     'Stops on SIGTERM or SIGINT: logs a disconnect (reason "shutdown") for every open connection, then a "shutdown" line, and exits 0.\n' +
     'Slaves that ask for acks get them, and each of their messages is logged once. With --log-file (JSON), the master reads that file back on start-up to learn the last seq logged per node, so that messages resent after a restart are not logged twice; a checkpoint beside it (<log-file>.ledger) limits that reading to the lines logged since.',
-};
+});
 
 export async function runMaster(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number | 'help'> {
   const { values, help } = parseCommand(MASTER_COMMAND, argv, env);
   if (help) return 'help';
-  const options: Partial<MasterOptions> = {};
-  if (values.port !== undefined) options.port = values.port as number;
-  if (values.host !== undefined) options.host = values.host as string;
-  if (values['heartbeat-timeout-ms'] !== undefined)
-    options.heartbeatTimeoutMs = values['heartbeat-timeout-ms'] as number;
-  if (values['max-heartbeat-timeout-ms'] !== undefined)
-    options.maxHeartbeatTimeoutMs = values['max-heartbeat-timeout-ms'] as number;
-  if (values['max-frame-bytes'] !== undefined) options.maxFrameBytes = values['max-frame-bytes'] as number;
-  if (values['max-frame-depth'] !== undefined) options.maxFrameDepth = values['max-frame-depth'] as number;
-  if (values['max-protocol-errors'] !== undefined) options.maxProtocolErrors = values['max-protocol-errors'] as number;
-  if (values['max-frames-per-second'] !== undefined)
-    options.maxFramesPerSecond = values['max-frames-per-second'] as number;
-  if (values['max-connections'] !== undefined) options.maxConnections = values['max-connections'] as number;
-  if (values['health-port'] !== undefined) options.healthPort = values['health-port'] as number;
-  if (values['max-ledger-nodes'] !== undefined) options.maxLedgerNodes = values['max-ledger-nodes'] as number;
-  if (values['checkpoint-interval-ms'] !== undefined)
-    options.checkpointIntervalMs = values['checkpoint-interval-ms'] as number;
+  const options: Partial<MasterOptions> = setOnly({
+    port: values.port,
+    host: values.host,
+    heartbeatTimeoutMs: values['heartbeat-timeout-ms'],
+    maxHeartbeatTimeoutMs: values['max-heartbeat-timeout-ms'],
+    maxFrameBytes: values['max-frame-bytes'],
+    maxFrameDepth: values['max-frame-depth'],
+    maxProtocolErrors: values['max-protocol-errors'],
+    maxFramesPerSecond: values['max-frames-per-second'],
+    maxConnections: values['max-connections'],
+    healthPort: values['health-port'],
+    maxLedgerNodes: values['max-ledger-nodes'],
+    checkpointIntervalMs: values['checkpoint-interval-ms'],
+  });
   options.token = tokenFromFlags(values);
 
   const tlsFiles = masterTlsFiles(values);
 
-  const logFile = values['log-file'] as string | undefined;
+  const logFile = values['log-file'];
   // The master reads back its own log file on start-up; a text-format one cannot be read back.
   if (logFile !== undefined && values['log-format'] !== 'text') options.recoverFrom = logFile;
   // Before anything opens the log file: a signal from here on, even during the file's replay at start-up,
   // stops the master once it has started, never kills it half-way.
   const stopSignal = new Promise<NodeJS.Signals>((resolve) => onStopSignal(resolve));
-  const log = logFromFlags(values);
+  const log: Log<MasterLogWrite> = logFromFlags(values);
   try {
     if (tlsFiles !== undefined) options.tls = readMasterTls(tlsFiles);
   } catch (err) {

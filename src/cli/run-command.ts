@@ -13,7 +13,7 @@ import {
   type Backend,
   type Scenario,
 } from '../orchestrator';
-import { parseCommand, UsageError, type CommandSpec } from './flags';
+import { defineCommand, parseCommand, UsageError } from './flags';
 
 export type BackendChoice = 'local' | 'docker' | 'swarm' | 'auto';
 export const BACKEND_CHOICES: readonly BackendChoice[] = ['local', 'docker', 'swarm', 'auto'];
@@ -21,7 +21,7 @@ export const BACKEND_CHOICES: readonly BackendChoice[] = ['local', 'docker', 'sw
 /** Exit code after Ctrl-C (128 + SIGINT). */
 const EXIT_INTERRUPTED = 130;
 
-export const RUN_COMMAND: CommandSpec = {
+export const RUN_COMMAND = defineCommand({
   name: 'run',
   usage: 'picluster run <scenario.yaml>... [--backend local|docker|swarm|auto] [--out DIR]',
   summary: "Run fault scenarios on a live cluster, one after another, then check the master's log against each.",
@@ -52,7 +52,7 @@ export const RUN_COMMAND: CommandSpec = {
     'on Ctrl-C, which stops every node first; run.json then records the interruption, and "picluster check"',
     'on that directory exits 2.',
   ].join('\n'),
-};
+});
 
 /** Whether a Docker engine answers (`docker info` exits 0). */
 function dockerEngineAnswers(): boolean {
@@ -135,7 +135,7 @@ export async function runRun(argv: readonly string[], env: NodeJS.ProcessEnv): P
   if (positionals.length === 0) {
     throw new UsageError('argv', 'no scenario file given; usage: picluster run <scenario.yaml>...');
   }
-  const out = values.out as string | undefined;
+  const out = values.out;
   const scenarios = loadAll(positionals);
   if (scenarios === undefined) return 2;
   if (out !== undefined && scenarios.length > 1) {
@@ -146,7 +146,7 @@ export async function runRun(argv: readonly string[], env: NodeJS.ProcessEnv): P
       return 2;
     }
   }
-  const backend = pickBackend((values.backend as BackendChoice | undefined) ?? 'auto', env);
+  const backend = pickBackend(values.backend ?? 'auto', env);
 
   const controller = new AbortController();
   const release = interruptOnSignals(controller);

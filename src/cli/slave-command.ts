@@ -1,7 +1,10 @@
 import { MAX_NODE_ID_LENGTH } from '../protocol';
 import {
+  ACK_TIMEOUT_INTERVALS,
   DEFAULT_SLAVE_OPTIONS,
+  MIN_DEFAULT_ACK_TIMEOUT_MS,
   NODE_ID_SOURCES,
+  SLAVE_OPTION_RANGES as RANGES,
   Slave,
   resolveNodeId,
   type NodeIdSource,
@@ -9,10 +12,10 @@ import {
 } from '../slave';
 import { LOG_FLAGS, closeLog, logFromFlags, onStopSignal } from './common-flags';
 import { TOKEN_FLAGS, tokenFromFlags } from './token-flags';
-import { parseCommand, UsageError, type CommandSpec } from './flags';
+import { defineCommand, parseCommand, setOnly, UsageError } from './flags';
 import { SLAVE_TLS_FLAGS, TlsFileError, cannotStart, readSlaveTls, slaveTlsFiles } from './tls-flags';
 
-export const SLAVE_COMMAND: CommandSpec = {
+export const SLAVE_COMMAND = defineCommand({
   name: 'slave',
   usage: 'picluster slave [options]',
   summary:
@@ -38,8 +41,7 @@ export const SLAVE_COMMAND: CommandSpec = {
       flag: 'heartbeat-interval-ms',
       env: 'HEARTBEAT_INTERVAL_MS',
       kind: 'integer',
-      min: 1,
-      max: 86_400_000,
+      ...RANGES.heartbeatIntervalMs,
       description: 'Time between heartbeats',
       defaultText: String(DEFAULT_SLAVE_OPTIONS.heartbeatIntervalMs),
     },
@@ -47,7 +49,7 @@ export const SLAVE_COMMAND: CommandSpec = {
       flag: 'count',
       env: 'HEARTBEAT_COUNT',
       kind: 'integer',
-      min: 0,
+      ...RANGES.heartbeatCount,
       description: 'Stop cleanly after this many heartbeats',
       defaultText: 'run until stopped',
     },
@@ -55,8 +57,7 @@ export const SLAVE_COMMAND: CommandSpec = {
       flag: 'connect-timeout-ms',
       env: 'CONNECT_TIMEOUT_MS',
       kind: 'integer',
-      min: 1,
-      max: 600_000,
+      ...RANGES.connectTimeoutMs,
       description: 'Give up one connection attempt after this long',
       defaultText: String(DEFAULT_SLAVE_OPTIONS.connectTimeoutMs),
     },
@@ -64,8 +65,7 @@ export const SLAVE_COMMAND: CommandSpec = {
       flag: 'reconnect-max-delay-ms',
       env: 'RECONNECT_MAX_DELAY_MS',
       kind: 'integer',
-      min: 1,
-      max: 3_600_000,
+      ...RANGES['backoff.maxDelayMs'],
       description: 'Cap of the reconnect backoff',
       defaultText: String(DEFAULT_SLAVE_OPTIONS.backoff.maxDelayMs),
     },
@@ -91,8 +91,7 @@ export const SLAVE_COMMAND: CommandSpec = {
       flag: 'max-unacked',
       env: 'MAX_UNACKED',
       kind: 'integer',
-      min: 1,
-      max: 10_000_000,
+      ...RANGES.maxUnacked,
       description: 'Unacked messages kept; when full, the oldest is dropped and logged ("dropped")',
       defaultText: String(DEFAULT_SLAVE_OPTIONS.maxUnacked),
     },
@@ -100,10 +99,9 @@ export const SLAVE_COMMAND: CommandSpec = {
       flag: 'ack-timeout-ms',
       env: 'ACK_TIMEOUT_MS',
       kind: 'integer',
-      min: 1,
-      max: 86_400_000,
+      ...RANGES.ackTimeoutMs,
       description: 'With a master that acks: replace a connection that leaves a message unacked this long',
-      defaultText: '3 × the heartbeat interval, at least 1000',
+      defaultText: `${ACK_TIMEOUT_INTERVALS} × the heartbeat interval, at least ${MIN_DEFAULT_ACK_TIMEOUT_MS}`,
     },
     ...TOKEN_FLAGS,
     ...SLAVE_TLS_FLAGS,
@@ -111,7 +109,7 @@ export const SLAVE_COMMAND: CommandSpec = {
   ],
   notes:
     'Every message sent is logged as a JSON line with event "sent", its node and seq ("resent" when sent again after a reconnect). SIGTERM waits up to 0.75 s for the acks of what was sent, then closes the connection; the slave exits within 2 s whatever the master does.',
-};
+});
 
 /** `host:port`, `host`, `[v6]:port` or `[v6]`; a missing part comes from MASTER_HOST / MASTER_PORT. */
 export function parseMasterAddress(text: string | undefined, env: NodeJS.ProcessEnv): { host: string; port: number } {
@@ -129,41 +127,47 @@ export function parseMasterAddress(text: string | undefined, env: NodeJS.Process
   }
   if (portText === undefined) return { host, port: DEFAULT_SLAVE_OPTIONS.masterPort };
   const port = /^\d+$/.test(portText) ? Number(portText) : NaN;
-  if (!(port >= 1 && port <= 65535)) {
-    throw new UsageError(source, `${source} port must be an integer from 1 to 65535, got "${portText}"`);
+  const { min, max } = RANGES.masterPort;
+  if (!(port >= min && port <= max)) {
+    throw new UsageError(source, `${source} port must be an integer from ${min} to ${max}, got "${portText}"`);
   }
   return { host, port };
+}
+
+/** The default backoff with its cap lowered or raised to `maxDelayMs` (and its first delay no longer than that). */
+function backoffCappedAt(maxDelayMs: number): SlaveOptions['backoff'] {
+  return {
+    ...DEFAULT_SLAVE_OPTIONS.backoff,
+    maxDelayMs,
+    initialDelayMs: Math.min(DEFAULT_SLAVE_OPTIONS.backoff.initialDelayMs, maxDelayMs),
+  };
 }
 
 export async function runSlave(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number | 'help'> {
   const { values, help } = parseCommand(SLAVE_COMMAND, argv, env);
   if (help) return 'help';
-  const { host, port } = parseMasterAddress(values.master as string | undefined, env);
+  const { host, port } = parseMasterAddress(values.master, env);
   const tlsFiles = slaveTlsFiles(values);
-  const options: Partial<SlaveOptions> = { masterHost: host, masterPort: port };
+  const maxDelayMs = values['reconnect-max-delay-ms'];
+  const options: Partial<SlaveOptions> = setOnly({
+    masterHost: host,
+    masterPort: port,
+    heartbeatIntervalMs: values['heartbeat-interval-ms'],
+    heartbeatCount: values.count,
+    connectTimeoutMs: values['connect-timeout-ms'],
+    backoff: maxDelayMs === undefined ? undefined : backoffCappedAt(maxDelayMs),
+    acks: values.acks === undefined ? undefined : values.acks === 'on',
+    maxUnacked: values['max-unacked'],
+    ackTimeoutMs: values['ack-timeout-ms'],
+  });
   let idSource: NodeIdSource | 'flag' = 'flag';
   if (values.id !== undefined) {
-    options.node = values.id as string;
+    options.node = values.id;
   } else {
-    const resolved = await resolveNodeId((values['id-from'] as NodeIdSource | undefined) ?? 'hostname');
+    const resolved = await resolveNodeId(values['id-from'] ?? 'hostname');
     options.node = resolved.node;
     idSource = resolved.source;
   }
-  if (values['heartbeat-interval-ms'] !== undefined)
-    options.heartbeatIntervalMs = values['heartbeat-interval-ms'] as number;
-  if (values.count !== undefined) options.heartbeatCount = values.count as number;
-  if (values['connect-timeout-ms'] !== undefined) options.connectTimeoutMs = values['connect-timeout-ms'] as number;
-  if (values['reconnect-max-delay-ms'] !== undefined) {
-    const maxDelayMs = values['reconnect-max-delay-ms'] as number;
-    options.backoff = {
-      ...DEFAULT_SLAVE_OPTIONS.backoff,
-      maxDelayMs,
-      initialDelayMs: Math.min(DEFAULT_SLAVE_OPTIONS.backoff.initialDelayMs, maxDelayMs),
-    };
-  }
-  if (values.acks !== undefined) options.acks = values.acks === 'on';
-  if (values['max-unacked'] !== undefined) options.maxUnacked = values['max-unacked'] as number;
-  if (values['ack-timeout-ms'] !== undefined) options.ackTimeoutMs = values['ack-timeout-ms'] as number;
   options.token = tokenFromFlags(values);
   const log = logFromFlags(values);
   try {

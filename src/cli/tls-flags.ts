@@ -2,11 +2,12 @@ import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { PiclusterError, type Log } from '../common';
 import type { MasterTlsOptions } from '../master';
+import type { MasterLogWrite, SlaveLogWrite } from '../protocol';
 import type { SlaveTlsOptions } from '../slave';
 import { closeLog } from './common-flags';
-import { UsageError, type FlagSpec, type FlagValues } from './flags';
+import { UsageError, defineFlags, type FlagValues } from './flags';
 
-export const MASTER_TLS_FLAGS: readonly FlagSpec[] = [
+export const MASTER_TLS_FLAGS = defineFlags([
   {
     flag: 'tls-cert',
     env: 'TLS_CERT',
@@ -30,9 +31,9 @@ export const MASTER_TLS_FLAGS: readonly FlagSpec[] = [
     description: 'Mutual TLS: require of every slave a client certificate signed by this CA',
     defaultText: 'no client certificate asked for',
   },
-];
+]);
 
-export const SLAVE_TLS_FLAGS: readonly FlagSpec[] = [
+export const SLAVE_TLS_FLAGS = defineFlags([
   {
     flag: 'tls',
     env: 'TLS',
@@ -61,7 +62,7 @@ export const SLAVE_TLS_FLAGS: readonly FlagSpec[] = [
     valueName: 'pem-file',
     description: "The private key of --tls-client-cert's certificate (unencrypted)",
   },
-];
+]);
 
 /** A PEM file a flag names, and what it must hold. */
 interface PemFile {
@@ -90,7 +91,7 @@ export class TlsFileError extends PiclusterError {
 }
 
 /** The master's TLS files, or undefined for plain TCP; a flag without its pair is a usage error. */
-export function masterTlsFiles(values: FlagValues): TlsFiles | undefined {
+export function masterTlsFiles(values: FlagValues<typeof MASTER_TLS_FLAGS>): TlsFiles | undefined {
   const files = pairOf(values, ['tls-cert', 'TLS_CERT'], ['tls-key', 'TLS_KEY']);
   const ca = pemFile(values, 'tls-client-ca', 'certificate');
   if (ca !== undefined && files === undefined) {
@@ -100,7 +101,7 @@ export function masterTlsFiles(values: FlagValues): TlsFiles | undefined {
 }
 
 /** The slave's TLS files, or undefined for plain TCP; a flag without its pair is a usage error. */
-export function slaveTlsFiles(values: FlagValues): TlsFiles | undefined {
+export function slaveTlsFiles(values: FlagValues<typeof SLAVE_TLS_FLAGS>): TlsFiles | undefined {
   const client = pairOf(values, ['tls-client-cert', 'TLS_CLIENT_CERT'], ['tls-client-key', 'TLS_CLIENT_KEY']);
   const ca = pemFile(values, 'tls-ca', 'certificate');
   if (ca === undefined && values.tls !== true) {
@@ -129,7 +130,7 @@ export function readSlaveTls(files: TlsFiles): SlaveTlsOptions {
  * Logs why the process cannot start, as the master's start-up failures are
  * logged (an `error` line), closes the log and gives the exit code: 1.
  */
-export function cannotStart(log: Log, error: TlsFileError): Promise<number> {
+export function cannotStart(log: Log<MasterLogWrite | SlaveLogWrite>, error: TlsFileError): Promise<number> {
   log.write({
     event: 'error',
     level: 'error',
@@ -140,16 +141,23 @@ export function cannotStart(log: Log, error: TlsFileError): Promise<number> {
   return closeLog(log, 1);
 }
 
-function pemFile(values: FlagValues, flag: string, holds: PemFile['holds']): PemFile | undefined {
+/** The values of the flags that name PEM files. */
+type PemPaths<Flag extends string> = { readonly [Name in Flag]?: string };
+
+function pemFile<Flag extends string>(
+  values: PemPaths<Flag>,
+  flag: Flag,
+  holds: PemFile['holds'],
+): PemFile | undefined {
   const path = values[flag];
   return typeof path === 'string' ? { flag: `--${flag}`, path, holds } : undefined;
 }
 
 /** A certificate flag and its key flag, both given or neither. */
-function pairOf(
-  values: FlagValues,
-  [certFlag, certEnv]: [string, string],
-  [keyFlag, keyEnv]: [string, string],
+function pairOf<CertFlag extends string, KeyFlag extends string>(
+  values: PemPaths<CertFlag | KeyFlag>,
+  [certFlag, certEnv]: [CertFlag, string],
+  [keyFlag, keyEnv]: [KeyFlag, string],
 ): Pick<TlsFiles, 'cert' | 'key'> | undefined {
   const cert = pemFile(values, certFlag, 'certificate');
   const key = pemFile(values, keyFlag, 'private key');

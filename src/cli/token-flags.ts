@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { UsageError, type FlagSpec, type FlagValues } from './flags';
+import { UsageError, defineFlags, type FlagValues } from './flags';
 
 /**
  * The cluster token, from a flag or its variable, or from a file (e.g. a
  * Docker secret). The value never appears in `--help` or in any error.
  */
-export const TOKEN_FLAGS: readonly FlagSpec[] = [
+export const TOKEN_FLAGS = defineFlags([
   {
     flag: 'token',
     env: 'CLUSTER_TOKEN',
@@ -22,12 +22,11 @@ export const TOKEN_FLAGS: readonly FlagSpec[] = [
     valueName: 'path',
     description: 'Read the token from this file (one trailing newline dropped), e.g. /run/secrets/cluster_token',
   },
-];
+]);
 
 /** The token the flags give, read from its file if need be; `undefined` when neither is set. */
-export function tokenFromFlags(values: FlagValues): string | undefined {
-  const token = values.token as string | undefined;
-  const file = values['token-file'] as string | undefined;
+export function tokenFromFlags(values: FlagValues<typeof TOKEN_FLAGS>): string | undefined {
+  const { token, 'token-file': file } = values;
   if (token !== undefined && file !== undefined) {
     throw new UsageError(
       '--token',

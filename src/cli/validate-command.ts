@@ -1,8 +1,8 @@
 import { formatDuration } from '../common';
 import { loadScenario, ScenarioError } from '../orchestrator';
-import { parseCommand, UsageError, type CommandSpec } from './flags';
+import { defineCommand, parseCommand, UsageError } from './flags';
 
-export const VALIDATE_COMMAND: CommandSpec = {
+export const VALIDATE_COMMAND = defineCommand({
   name: 'validate',
   usage: 'picluster validate <scenario.yaml>...',
   summary: 'Check scenario files against the scenario format without running them.',
@@ -12,7 +12,7 @@ export const VALIDATE_COMMAND: CommandSpec = {
     'problem of each invalid file on stderr, one per line as "file:line:column: key.path: what is wrong".',
     'Exits 0 when every file is valid, 2 otherwise. The format: scenarios/scenario.schema.json.',
   ].join('\n'),
-};
+});
 
 export async function runValidate(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number | 'help'> {
   const { positionals, help } = parseCommand(VALIDATE_COMMAND, argv, env, true);

@@ -1,17 +1,26 @@
 import type { Stats } from 'node:fs';
 
 /**
+ * The codes of a {@link ProtocolError}: why a peer's frame was refused. Also
+ * the `code` of the master's `protocol_error` log lines.
+ */
+export const PROTOCOL_ERROR_CODES = [
+  'PICLUSTER_ERR_FRAME_TOO_LARGE',
+  'PICLUSTER_ERR_FRAME_TOO_DEEP',
+  'PICLUSTER_ERR_INVALID_JSON',
+  'PICLUSTER_ERR_INVALID_UTF8',
+  'PICLUSTER_ERR_NOT_AN_OBJECT',
+  'PICLUSTER_ERR_INVALID_FIELD',
+  'PICLUSTER_ERR_NODE_MISMATCH',
+] as const;
+export type ProtocolErrorCode = (typeof PROTOCOL_ERROR_CODES)[number];
+
+/**
  * Every error picluster raises carries a stable `code`. Tests, the checker and
  * the log assert on codes, never on message text.
  */
 export type ErrorCode =
-  | 'PICLUSTER_ERR_FRAME_TOO_LARGE'
-  | 'PICLUSTER_ERR_FRAME_TOO_DEEP'
-  | 'PICLUSTER_ERR_INVALID_JSON'
-  | 'PICLUSTER_ERR_INVALID_UTF8'
-  | 'PICLUSTER_ERR_NOT_AN_OBJECT'
-  | 'PICLUSTER_ERR_INVALID_FIELD'
-  | 'PICLUSTER_ERR_NODE_MISMATCH'
+  | ProtocolErrorCode
   | 'PICLUSTER_ERR_INVALID_OPTION'
   /** A TLS certificate or key file that cannot be read, or is not what its flag wants. */
   | 'PICLUSTER_ERR_TLS_FILE'
@@ -41,9 +50,10 @@ export class PiclusterError extends Error {
 /** A frame the decoder or the message validator refused. */
 export class ProtocolError extends PiclusterError {
   override readonly name = 'ProtocolError';
+  declare readonly code: ProtocolErrorCode;
 
   constructor(
-    code: ErrorCode,
+    code: ProtocolErrorCode,
     message: string,
     /** A short, escaped excerpt of the offending bytes, safe to log. */
     readonly excerpt: string,

@@ -38,10 +38,14 @@ export interface LoggerOptions {
 
 export const DEFAULT_STDOUT_BACKLOG_LIMIT_BYTES = 8 * 1024 * 1024;
 
-/** A winston logger plus the one way to stop it without losing a line. */
-export interface Log {
+/**
+ * A winston logger plus the one way to stop it without losing a line.
+ * `Line` narrows what `write` takes: the master and the slave use their
+ * log contract's lines (`MasterLogWrite`, `SlaveLogWrite`).
+ */
+export interface Log<Line extends LogFields = LogFields> {
   readonly winston: winston.Logger;
-  write(fields: LogFields): void;
+  write(fields: Line): void;
   /**
    * Calls back once every line written so far has been handed to every
    * destination that is a record (the OS has it: a file keeps it even if the

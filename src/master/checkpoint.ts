@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, rename, stat, unlink } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
+import type { CheckpointRejection } from '../protocol';
 import type { LedgerEntry, SeqLedger } from './ledger';
 
 /**
@@ -114,8 +115,8 @@ export async function writeCheckpoint(logFile: string, snapshot: () => LedgerSna
   return size;
 }
 
-/** Why a checkpoint was not used; the log is then read from its start. */
-export type CheckpointRejection = 'unreadable' | 'torn' | 'version' | 'log_truncated' | 'log_replaced';
+/** Why a checkpoint was not used; the log is then read from its start (the `recovered` line's `checkpoint_ignored`). */
+export type { CheckpointRejection };
 
 export type CheckpointLoad =
   { used: true; logBytes: number; conns: OpenConn[] } | { used: false; reason: CheckpointRejection | undefined };

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Clock, Log } from '../common';
+import type { MasterLogWrite } from '../protocol';
 import { BurstCounter, type Burst } from './burst-counter';
 
 /** After a `tls_error` line, further failures are counted for this long and logged as one line, in ms. */
@@ -23,7 +24,7 @@ interface Failure {
 export class HandshakeFailures {
   private readonly bursts: BurstCounter<Failure>;
 
-  constructor(log: Log, clock: Clock) {
+  constructor(log: Log<MasterLogWrite>, clock: Clock) {
     this.bursts = new BurstCounter(clock, HANDSHAKE_FAILURES_WINDOW_MS, (burst) => write(log, burst));
   }
 
@@ -52,7 +53,7 @@ export class HandshakeFailures {
 }
 
 /** One `tls_error` line; the first failure's details stand for a burst's. */
-function write(log: Log, { count, codes, first: { code, remote, reason } }: Burst<Failure>): void {
+function write(log: Log<MasterLogWrite>, { count, codes, first: { code, remote, reason } }: Burst<Failure>): void {
   log.write({
     event: 'tls_error',
     level: 'warn',

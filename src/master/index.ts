@@ -4,8 +4,9 @@ export {
   DEFAULT_MASTER_PORT,
   MAX_FRAME_DEPTH_LIMIT,
   MAX_LEDGER_NODES_LIMIT,
+  MASTER_OPTION_RANGES,
   resolveMasterOptions,
   type MasterOptions,
   type MasterTlsOptions,
 } from './options';
-export type { AuthFailure, DisconnectReason } from './session';
+export type { AuthFailure, DisconnectReason } from '../protocol';

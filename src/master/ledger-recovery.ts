@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
+import { opensConnection, parseLogLine, type ReadMasterLine } from '../protocol';
 import { loadCheckpoint, type CheckpointRejection, type OpenConn } from './checkpoint';
 import type { SeqLedger } from './ledger';
 
@@ -86,15 +87,16 @@ class LogReplay {
     }
   }
 
-  line(line: Record<string, unknown>): void {
+  line(line: ReadMasterLine): void {
     const { ledger, acking } = this;
-    const { event, node, conn } = line;
-    if (event === 'listening') {
+    if (line.event === 'listening') {
       this.endAll();
       return;
     }
-    if (typeof node !== 'string' || typeof conn !== 'number') return;
-    if (event === 'message' && line.type === 'hello' && line.acks === true && typeof line.boot === 'string') {
+    if (line.event !== 'message' && line.event !== 'disconnect' && line.event !== 'gap') return;
+    const { node, conn } = line;
+    if (node === undefined || conn === undefined) return;
+    if (line.event === 'message' && opensConnection(line) && line.boot !== undefined) {
       acking.set(conn, { node, boot: line.boot });
       ledger.hello(node, line.boot);
       // Open in the log, so kept as it was live: a flood of new ids in the log evicts idle ones first.
@@ -103,13 +105,13 @@ class LogReplay {
     }
     const session = acking.get(conn);
     if (session === undefined) return;
-    if (event === 'disconnect') {
+    if (line.event === 'disconnect') {
       this.end(conn, session);
       return;
     }
     // What was logged counts, even past lines lost to a torn or trimmed file.
-    const seq = event === 'message' ? line.seq : event === 'gap' ? line.to : undefined;
-    if (typeof seq !== 'number') return;
+    const seq = line.event === 'message' ? line.seq : line.to;
+    if (seq === undefined) return;
     if (session.pending === undefined) ledger.replayed(session.node, session.boot, seq);
     else session.pending = Math.max(session.pending, seq);
   }
@@ -140,18 +142,9 @@ async function replay(
   for await (const text of lines) {
     if (text === '') continue;
     result.lines += 1;
-    let line: unknown;
-    try {
-      line = JSON.parse(text);
-    } catch {
-      result.unreadable += 1;
-      continue;
-    }
-    if (typeof line !== 'object' || line === null) {
-      result.unreadable += 1;
-      continue;
-    }
-    state.line(line as Record<string, unknown>);
+    const parsed = parseLogLine(text, 'master');
+    if (parsed.line !== undefined) state.line(parsed.line);
+    else if (parsed.kind === 'not_a_log_line' && parsed.why !== 'no_event') result.unreadable += 1;
   }
   state.endAll();
 }

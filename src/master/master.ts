@@ -1,6 +1,7 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import { systemClock, type Clock, type Log } from '../common';
+import type { MasterLogWrite } from '../protocol';
 import { connectionLimit, openFilesLimit } from './descriptor-limit';
 import { BurstCounter } from './burst-counter';
 import { HandshakeFailures } from './handshake-failures';
@@ -44,7 +45,7 @@ export class Master implements SessionHost {
 
   constructor(
     options: Partial<MasterOptions>,
-    readonly log: Log,
+    readonly log: Log<MasterLogWrite>,
     readonly clock: Clock = systemClock,
   ) {
     this.options = resolveMasterOptions(options);

@@ -1,5 +1,10 @@
-import { OptionError, checkInteger } from '../common';
-import { DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_FRAME_DEPTH } from '../protocol';
+import { DURATION_MS_RANGE, LISTEN_PORT_RANGE, OptionError, checkInRange, type IntegerRange } from '../common';
+import {
+  DEFAULT_MASTER_PORT,
+  DEFAULT_MAX_FRAME_BYTES,
+  DEFAULT_MAX_FRAME_DEPTH,
+  HEARTBEAT_TIMEOUT_FACTOR,
+} from '../protocol';
 
 /**
  * TLS material for the master, as PEM text (the CLI reads the files). Set, the
@@ -106,7 +111,7 @@ export interface MasterOptions {
   checkpointBytes: number;
 }
 
-export const DEFAULT_MASTER_PORT = 12345;
+export { DEFAULT_MASTER_PORT };
 
 /**
  * The deepest `maxFrameDepth` may be set: deep enough for any message, far
@@ -114,10 +119,13 @@ export const DEFAULT_MASTER_PORT = 12345;
  */
 export const MAX_FRAME_DEPTH_LIMIT = 1000;
 
+/** The most `maxLedgerNodes` may be: about 2 GB of entries. */
+export const MAX_LEDGER_NODES_LIMIT = 10_000_000;
+
 export const DEFAULT_MASTER_OPTIONS: Readonly<MasterOptions> = {
   port: DEFAULT_MASTER_PORT,
   defaultHeartbeatIntervalMs: 5000,
-  heartbeatTimeoutFactor: 3,
+  heartbeatTimeoutFactor: HEARTBEAT_TIMEOUT_FACTOR,
   maxHeartbeatTimeoutMs: 60_000,
   maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
   maxFrameDepth: DEFAULT_MAX_FRAME_DEPTH,
@@ -129,8 +137,31 @@ export const DEFAULT_MASTER_OPTIONS: Readonly<MasterOptions> = {
   checkpointBytes: 8 * 1024 * 1024,
 };
 
-/** The most `maxLedgerNodes` may be: about 2 GB of entries. */
-export const MAX_LEDGER_NODES_LIMIT = 10_000_000;
+/** The options that are integers. */
+type IntegerOption = {
+  [K in keyof MasterOptions]-?: MasterOptions[K] extends number | undefined ? K : never;
+}[keyof MasterOptions];
+
+/**
+ * The accepted range of every integer option, checked in this order; the
+ * CLI's flags take theirs from here.
+ */
+export const MASTER_OPTION_RANGES: Readonly<Record<IntegerOption, IntegerRange>> = {
+  port: LISTEN_PORT_RANGE,
+  heartbeatTimeoutMs: DURATION_MS_RANGE,
+  defaultHeartbeatIntervalMs: DURATION_MS_RANGE,
+  heartbeatTimeoutFactor: { min: 1, max: 1000 },
+  maxHeartbeatTimeoutMs: DURATION_MS_RANGE,
+  maxFrameBytes: { min: 64, max: 1024 ** 3 },
+  maxFrameDepth: { min: 1, max: MAX_FRAME_DEPTH_LIMIT },
+  maxProtocolErrors: { min: 1, max: 1_000_000 },
+  maxFramesPerSecond: { min: 1, max: 1_000_000_000 },
+  maxConnections: { min: 1, max: 1_000_000 },
+  maxLedgerNodes: { min: 1, max: MAX_LEDGER_NODES_LIMIT },
+  checkpointIntervalMs: DURATION_MS_RANGE,
+  checkpointBytes: { min: 1, max: 1024 ** 4 },
+  healthPort: LISTEN_PORT_RANGE,
+};
 
 export function resolveMasterOptions(partial: Partial<MasterOptions> = {}): MasterOptions {
   const options = { ...DEFAULT_MASTER_OPTIONS, ...partial };
@@ -138,27 +169,16 @@ export function resolveMasterOptions(partial: Partial<MasterOptions> = {}): Mast
   if (partial.maxLedgerNodes === undefined) {
     options.maxLedgerNodes = Math.max(DEFAULT_MASTER_OPTIONS.maxLedgerNodes, options.maxConnections);
   }
-  checkInteger('port', options.port, 0, 65535);
-  if (options.heartbeatTimeoutMs !== undefined)
-    checkInteger('heartbeatTimeoutMs', options.heartbeatTimeoutMs, 1, 86_400_000);
-  checkInteger('defaultHeartbeatIntervalMs', options.defaultHeartbeatIntervalMs, 1, 86_400_000);
-  checkInteger('heartbeatTimeoutFactor', options.heartbeatTimeoutFactor, 1, 1000);
-  checkInteger('maxHeartbeatTimeoutMs', options.maxHeartbeatTimeoutMs, 1, 86_400_000);
-  checkInteger('maxFrameBytes', options.maxFrameBytes, 64, 1024 * 1024 * 1024);
-  checkInteger('maxFrameDepth', options.maxFrameDepth, 1, MAX_FRAME_DEPTH_LIMIT);
-  checkInteger('maxProtocolErrors', options.maxProtocolErrors, 1, 1_000_000);
-  checkInteger('maxFramesPerSecond', options.maxFramesPerSecond, 1, 1_000_000_000);
-  checkInteger('maxConnections', options.maxConnections, 1, 1_000_000);
-  checkInteger('maxLedgerNodes', options.maxLedgerNodes, 1, MAX_LEDGER_NODES_LIMIT);
+  for (const [name, range] of Object.entries(MASTER_OPTION_RANGES) as Array<[IntegerOption, IntegerRange]>) {
+    const value = options[name];
+    if (value !== undefined) checkInRange(name, value, range);
+  }
   if (options.maxLedgerNodes < options.maxConnections) {
     throw new OptionError(
       'maxLedgerNodes',
       `maxLedgerNodes must be at least maxConnections (${options.maxConnections}), so that every open connection's entry fits; got ${options.maxLedgerNodes}`,
     );
   }
-  checkInteger('checkpointIntervalMs', options.checkpointIntervalMs, 1, 86_400_000);
-  checkInteger('checkpointBytes', options.checkpointBytes, 1, 1024 ** 4);
-  if (options.healthPort !== undefined) checkInteger('healthPort', options.healthPort, 0, 65535);
   if (options.token === '') throw new OptionError('token', 'token must not be empty');
   return options;
 }

@@ -9,6 +9,10 @@ import {
   toSkip,
   verifyProof,
   wireTypeOf,
+  type AuthFailure,
+  type DisconnectReason,
+  type MasterLine,
+  type MasterLogWrite,
   type Message,
 } from '../protocol';
 import { BurstCounter, type Burst } from './burst-counter';
@@ -18,28 +22,10 @@ import { HeartbeatMonitor } from './heartbeat-monitor';
 import type { SeqLedger } from './ledger';
 import type { MasterOptions } from './options';
 
-/** Why a connection ended; one `disconnect` line carries exactly one. */
-export type DisconnectReason =
-  | 'closed'
-  | 'reset'
-  | 'timeout'
-  | 'protocol_error'
-  | 'replaced'
-  | 'shutdown'
-  /** Handling the peer's input threw: a bug of ours, which costs that connection only. */
-  | 'internal_error'
-  /** More frames than `maxFramesPerSecond` allows. */
-  | 'rate_limited'
-  /** A master with a token got something else first than a hello that proves it; `code` says what ({@link AuthFailure}). */
-  | 'auth_failed';
-
-/**
- * Why an `auth_failed` connection failed: `auth_required`, its first frame
- * was no hello with a proof (or no frame at all could be read); `bad_proof`,
- * a hello's proof was malformed or not of this connection's nonce, node and
- * boot under the master's token.
- */
-export type AuthFailure = 'auth_required' | 'bad_proof';
+/** What a `disconnect` line says beyond what every one says: the fields of its reason. */
+export type DisconnectExtra = Partial<
+  Pick<MasterLine<'disconnect'>, 'silent_ms' | 'errors' | 'replaced_by' | 'code' | 'error' | 'max_frames_per_second'>
+>;
 
 /** The stack excerpt an `internal_error` disconnect carries, in characters. */
 const INTERNAL_ERROR_EXCERPT_CHARS = 240;
@@ -48,7 +34,7 @@ const INTERNAL_ERROR_EXCERPT_CHARS = 240;
 export interface SessionHost {
   readonly options: MasterOptions;
   readonly clock: Clock;
-  readonly log: Log;
+  readonly log: Log<MasterLogWrite>;
   readonly ledger: SeqLedger;
   /** The session now speaks for `node`; the host ends any other session of that node. */
   claim(session: Session, node: string): void;
@@ -239,7 +225,7 @@ export class Session {
   }
 
   /** Ends the session: logs its one `disconnect` line and closes the socket. Idempotent. */
-  end(reason: DisconnectReason, extra?: Record<string, unknown>): void {
+  end(reason: DisconnectReason, extra?: DisconnectExtra): void {
     if (this.ended) return;
     this.ended = true;
     this.monitor.stop();

@@ -1,10 +1,11 @@
 import { PiclusterError, type ErrorCode } from '../common';
+import { defaultHeartbeatTimeoutMs, parseLogLine as parseContractLine, type LogRecord } from '../protocol';
 import type { RunDirectory } from './run-directory';
 import type { RunInfo, Scenario, ScenarioEvent } from './types';
 
 /** The master's heartbeat timeout a scenario runs with, in ms: its own, or 3 × its heartbeat interval. */
 export function heartbeatTimeoutOf(scenario: Scenario): number {
-  return scenario.heartbeatTimeoutMs ?? 3 * scenario.heartbeatIntervalMs;
+  return scenario.heartbeatTimeoutMs ?? defaultHeartbeatTimeoutMs(scenario.heartbeatIntervalMs);
 }
 
 /**
@@ -72,8 +73,12 @@ export function slaveFlags(settings: NodeSettings): string[] {
   ];
 }
 
-/** A line of the master's log, parsed: the documented fields plus the event's own. */
-export type MasterLogLine = Record<string, unknown> & { event: string };
+/**
+ * A line of the master's log, parsed: the documented fields plus the event's
+ * own, whatever the event (a later version's too). Its typed view is
+ * `logLineOf(line, 'master')` (protocol).
+ */
+export type MasterLogLine = LogRecord;
 
 /** Where a backend reports what its nodes do while the cluster runs. */
 export interface BackendSinks {
@@ -130,17 +135,13 @@ export class RunError extends PiclusterError {
   }
 }
 
-/** A master log line from a node's stdout, when it is a JSON object with an `event`; anything else is left to the log file. */
+/**
+ * A log line from a node's stdout, when it is a JSON object with an `event`
+ * (of any node, any event); anything else is left to the log file, nobody
+ * waits for it.
+ */
 export function parseLogLine(raw: string): MasterLogLine | undefined {
-  try {
-    const value: unknown = JSON.parse(raw);
-    if (typeof value === 'object' && value !== null && typeof (value as { event?: unknown }).event === 'string') {
-      return value as MasterLogLine;
-    }
-  } catch {
-    // Not a JSON line: it stays in the log file, nobody waits for it.
-  }
-  return undefined;
+  return parseContractLine(raw, 'master').record;
 }
 
 /** The error of a fault that was not carried out or not confirmed, naming the event and its line in the scenario. */

@@ -6,7 +6,7 @@
  * two, not where. The terms are the scenario's own settings (interval,
  * timeout) and allowances for how the cluster reacts, each documented with
  * what it covers; the allowance for scheduling noise is measured
- * (`npm run bench lateness`, README "Benchmarks").
+ * (`npm run bench lateness`, docs/benchmarks.md).
  *
  * Pure: no I/O, no clock.
  */
@@ -14,8 +14,8 @@
 /**
  * How late a timer or an I/O callback may run in a node on a loaded machine:
  * the master's heartbeat-timeout timer, its read of a FIN, a slave's
- * reconnect or heartbeat timer. `npm run bench lateness` (README,
- * "Benchmarks") measured timers of 250 ms and 1 s in a Node.js process next
+ * reconnect or heartbeat timer. `npm run bench lateness` (docs/benchmarks.md,
+ * "Scheduling noise") measured timers of 250 ms and 1 s in a Node.js process next
  * to two busy ones on the 2-core machine at load average 5–8: p99.9 90 ms,
  * worst 107 ms. The slack is about nine times the worst, for machines busier
  * than that one. How late the engine acts is not slack: it is measured per

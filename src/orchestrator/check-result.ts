@@ -42,6 +42,11 @@ export const RUN_INCONCLUSIVE_KINDS: readonly InconclusiveKind[] = [
   'fault_not_confirmed',
 ];
 
+/** Whether an inconclusive finding makes the whole run unjudgeable (one of {@link RUN_INCONCLUSIVE_KINDS}). */
+export function isRunLevel(x: Pick<Inconclusive, 'kind'>): boolean {
+  return RUN_INCONCLUSIVE_KINDS.includes(x.kind);
+}
+
 export interface MessageRef {
   /** 1-based: the slave's first process is incarnation 1. */
   incarnation: number;

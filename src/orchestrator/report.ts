@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import {
-  RUN_INCONCLUSIVE_KINDS,
+  isRunLevel,
   seqRanges,
   type CheckReport,
   type ExpectationResult,
@@ -65,7 +65,7 @@ function plural(n: number, what: string): string {
 
 /** The run-level reasons it cannot be judged, e.g. `interrupted`, `fault_not_confirmed`. */
 function runInconclusiveKinds(report: CheckReport): string[] {
-  return [...new Set(report.inconclusive.filter((x) => RUN_INCONCLUSIVE_KINDS.includes(x.kind)).map((x) => x.kind))];
+  return [...new Set(report.inconclusive.filter(isRunLevel).map((x) => x.kind))];
 }
 
 function verdictLine(report: CheckReport): string {
@@ -126,6 +126,22 @@ export function formatTable(report: RunReport): string {
     `Run "${report.scenario}" (${report.backend}), ${report.startedAt} .. ${report.endedAt}; heartbeat ${report.heartbeatIntervalMs} ms, timeout ${report.heartbeatTimeoutMs} ms`,
     '',
   ];
+  append(out, nodeTable(report));
+  append(out, faultTable(report));
+  out.push(
+    '',
+    `Detection latency: kill/stop ${latency(report.latency.killStop)}; cut/pause ${latency(report.latency.cutPause)}; master-restart ${latency(report.latency.masterRestart)}`,
+  );
+  out.push(...notes(report));
+  out.push(...problemTable('Failures', report.failures));
+  out.push(...problemTable('Cannot be judged', report.inconclusive));
+  out.push(...warningLines(report));
+  out.push('', verdictLine(report), '');
+  return out.join('\n');
+}
+
+/** A row per slave: what it sent, what the master logged, and its disconnects. */
+function nodeTable(report: CheckReport): string[] {
   const nodeRows = report.nodes.map((n) => [
     n.name,
     n.node,
@@ -139,42 +155,42 @@ export function formatTable(report: RunReport): string {
     `${n.disconnectsExpected}${n.disconnectsOptional > 0 ? `+${n.disconnectsOptional}?` : ''}/${n.disconnectsSeen}`,
     n.detectionLatenciesMs.length === 0 ? '-' : n.detectionLatenciesMs.join(', '),
   ]);
+  return table(
+    ['NAME', 'NODE', 'SENT', 'LOGGED', 'MISSING', 'DUP', 'OOO', 'UNEXP', 'IN FLIGHT', 'DISC EXP/SEEN', 'DETECT MS'],
+    nodeRows,
+    new Set([2, 3, 4, 5, 6, 7, 8]),
+  );
+}
+
+/** A row per fault expectation, under "Faults:"; nothing when the run had no fault. */
+function faultTable(report: CheckReport): string[] {
+  if (report.expectations.length === 0) return [];
+  const rows = report.expectations.map((e) => [
+    faultName(e),
+    e.node,
+    e.check,
+    e.expect + (e.reasons === undefined ? '' : ` ${e.reasons.join('|')}`),
+    faultTimes(report, e),
+    `by ${relative(report, e.deadline)}`,
+    seenText(e),
+    STATUS_TEXT[e.status],
+    e.bound,
+  ]);
+  const out = ['', 'Faults:'];
   append(
     out,
     table(
-      ['NAME', 'NODE', 'SENT', 'LOGGED', 'MISSING', 'DUP', 'OOO', 'UNEXP', 'IN FLIGHT', 'DISC EXP/SEEN', 'DETECT MS'],
-      nodeRows,
-      new Set([2, 3, 4, 5, 6, 7, 8]),
-    ),
+      ['FAULT', 'NODE', 'CHECK', 'EXPECT', 'REQUESTED → CONFIRMED', 'DEADLINE', 'SEEN', 'RESULT', 'BOUND'],
+      rows,
+      new Set(),
+    ).map((l) => `  ${l}`),
   );
+  return out;
+}
 
-  if (report.expectations.length > 0) {
-    out.push('', 'Faults:');
-    const rows = report.expectations.map((e) => [
-      faultName(e),
-      e.node,
-      e.check,
-      e.expect + (e.reasons === undefined ? '' : ` ${e.reasons.join('|')}`),
-      faultTimes(report, e),
-      `by ${relative(report, e.deadline)}`,
-      seenText(e),
-      STATUS_TEXT[e.status],
-      e.bound,
-    ]);
-    append(
-      out,
-      table(
-        ['FAULT', 'NODE', 'CHECK', 'EXPECT', 'REQUESTED → CONFIRMED', 'DEADLINE', 'SEEN', 'RESULT', 'BOUND'],
-        rows,
-        new Set(),
-      ).map((l) => `  ${l}`),
-    );
-  }
-
-  out.push(
-    '',
-    `Detection latency: kill/stop ${latency(report.latency.killStop)}; cut/pause ${latency(report.latency.cutPause)}; master-restart ${latency(report.latency.masterRestart)}`,
-  );
+/** The lines on excused messages, sent lines lost with a killed process, and what was not checked. */
+function notes(report: CheckReport): string[] {
+  const out: string[] = [];
   if (report.excused.length > 0) {
     const groups = new Map<string, number[]>();
     for (const x of report.excused) {
@@ -205,11 +221,7 @@ export function formatTable(report: RunReport): string {
     );
   }
 
-  out.push(...problemTable('Failures', report.failures));
-  out.push(...problemTable('Cannot be judged', report.inconclusive));
-  out.push(...warningLines(report));
-  out.push('', verdictLine(report), '');
-  return out.join('\n');
+  return out;
 }
 
 /** Escapes text for XML attributes and content; drops characters XML 1.0 cannot hold. */
@@ -255,19 +267,24 @@ function testCaseXml(tc: TestCase): string {
   return [`${head}>`, ...body, '  </testcase>'].join('\n');
 }
 
-/**
- * A JUnit report: one testsuite named `runName`, a testcase per slave for its
- * messages and one for its disconnects, and one per fault expectation.
- */
-export function toJUnitXml(report: CheckReport, runName: string): string {
+/** The test cases of a run, and why the run as a whole cannot be judged (when it cannot). */
+interface JUnitCases {
+  cases: TestCase[];
+  unjudged?: string;
+}
+
+/** Hands out each failure once: to the first test case whose `match` takes it. */
+type FailureTaker = (match: (f: Failure) => boolean) => Failure[];
+
+function junitCases(report: CheckReport): JUnitCases {
   const base = `picluster.${report.scenario}`;
   const remaining = new Set(report.failures);
-  const take = (match: (f: Failure) => boolean): Failure[] => {
+  const take: FailureTaker = (match) => {
     const taken = [...remaining].filter(match);
     for (const f of taken) remaining.delete(f);
     return taken;
   };
-  const runProblems = report.inconclusive.filter((x) => RUN_INCONCLUSIVE_KINDS.includes(x.kind));
+  const runProblems = report.inconclusive.filter(isRunLevel);
   const interruption = runProblems.find((x) => x.kind === 'interrupted');
   // A run that cannot be judged as a whole passes no check: each is skipped with the reason.
   const unjudged = runProblems.length === 0 ? undefined : `not judged: ${runProblems.map((x) => x.detail).join('; ')}`;
@@ -298,30 +315,40 @@ export function toJUnitXml(report: CheckReport, runName: string): string {
       ),
     });
   }
-  for (const e of report.expectations) {
-    const kinds =
-      e.check === 'disconnect' ? ['missing_disconnect', 'wrong_reason', 'late_disconnect'] : ['not_seen_again'];
-    const expected =
-      e.check === 'disconnect' ? `disconnect ${e.expect} (${e.reasons?.join('|') ?? 'none'})` : 'seen again';
-    const slow = report.inconclusive.find(
-      (x) => x.kind === 'slow_confirmation' && x.fault === e.fault.index && x.node === e.node,
-    );
-    cases.push({
-      classname: `${base}.faults`,
-      name: `${faultName(e)}: ${e.node} ${expected}`,
-      failures: take((f) => f.fault === e.fault.index && f.node === e.node && kinds.includes(f.kind)),
-      skipped:
-        e.expect === 'none'
-          ? (e.note ?? 'nothing expected')
-          : slow !== undefined
-            ? `inconclusive: ${slow.detail}`
-            : undefined,
-    });
-  }
+  for (const e of report.expectations) cases.push(faultCase(report, e, take));
   const rest = [...remaining];
   if (rest.length > 0) cases.push({ classname: `${base}.other`, name: 'messages from unknown nodes', failures: rest });
   if (unjudged !== undefined) for (const c of cases.slice(1)) c.skipped ??= unjudged;
+  return { cases, unjudged };
+}
 
+function faultCase(report: CheckReport, e: ExpectationResult, take: FailureTaker): TestCase {
+  const kinds =
+    e.check === 'disconnect' ? ['missing_disconnect', 'wrong_reason', 'late_disconnect'] : ['not_seen_again'];
+  const expected =
+    e.check === 'disconnect' ? `disconnect ${e.expect} (${e.reasons?.join('|') ?? 'none'})` : 'seen again';
+  const slow = report.inconclusive.find(
+    (x) => x.kind === 'slow_confirmation' && x.fault === e.fault.index && x.node === e.node,
+  );
+  return {
+    classname: `picluster.${report.scenario}.faults`,
+    name: `${faultName(e)}: ${e.node} ${expected}`,
+    failures: take((f) => f.fault === e.fault.index && f.node === e.node && kinds.includes(f.kind)),
+    skipped:
+      e.expect === 'none'
+        ? (e.note ?? 'nothing expected')
+        : slow !== undefined
+          ? `inconclusive: ${slow.detail}`
+          : undefined,
+  };
+}
+
+/**
+ * A JUnit report: one testsuite named `runName`, a testcase per slave for its
+ * messages and one for its disconnects, and one per fault expectation.
+ */
+export function toJUnitXml(report: CheckReport, runName: string): string {
+  const { cases, unjudged } = junitCases(report);
   const failures = cases.filter((c) => c.failures.length > 0 && c.error !== true).length;
   const errors = cases.filter((c) => c.failures.length > 0 && c.error === true).length;
   const skipped = cases.filter((c) => c.skipped !== undefined && c.failures.length === 0).length;

@@ -125,7 +125,26 @@ export function* textLines(file: string, options: LogReadOptions = {}): Generato
 export const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
-export const isIso = (value: unknown): value is string => typeof value === 'string' && !Number.isNaN(Date.parse(value));
+/** The last timestamp {@link isoMs} parsed, and its value. */
+let lastIso: string | undefined;
+let lastIsoMs = NaN;
+
+/**
+ * A timestamp in ms since the epoch; NaN when it is no ISO string. The reader
+ * checks each line's timestamp and hands the line on, and the checker reads
+ * the same timestamp right after: remembering the last one parses each line's
+ * timestamp once per reading.
+ */
+export function isoMs(value: unknown): number {
+  if (typeof value !== 'string') return NaN;
+  if (value !== lastIso) {
+    lastIsoMs = Date.parse(value);
+    lastIso = value;
+  }
+  return lastIsoMs;
+}
+
+export const isIso = (value: unknown): value is string => !Number.isNaN(isoMs(value));
 
 /** Every JSON object of a JSON-lines file; blank lines are skipped, anything else is an error naming its line. */
 export function* jsonLines(

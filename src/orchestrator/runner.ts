@@ -1,4 +1,5 @@
 import { formatDuration } from '../common';
+import { logLineOf, type ReadMasterLine } from '../protocol';
 import { heartbeatTimeoutOf, RunError, type Backend, type MasterLogLine, type StartedCluster } from './backend';
 import { checkRun } from './checker';
 import { writeReports, type RunReport } from './report';
@@ -67,7 +68,9 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
   const progress = new Progress(options.progress ?? process.stderr, scenario);
   const hellos = new HelloWatch();
   const sinks = {
-    onMasterLine: (line: MasterLogLine): void => {
+    onMasterLine: (record: MasterLogLine): void => {
+      const line = logLineOf(record, 'master');
+      if (line === undefined) return;
       progress.count(line);
       hellos.see(line);
     },
@@ -270,8 +273,8 @@ class HelloWatch {
   private missing = new Set<string>();
   private wake: (() => void) | undefined;
 
-  see(line: MasterLogLine): void {
-    if (line.event !== 'message' || line.type !== 'hello' || typeof line.node !== 'string') return;
+  see(line: ReadMasterLine): void {
+    if (line.event !== 'message' || line.type !== 'hello' || line.node === undefined) return;
     this.seen.add(line.node);
     if (this.missing.delete(line.node) && this.missing.size === 0) this.wake?.();
   }
@@ -347,7 +350,7 @@ class Progress {
     this.phase = 'done';
   }
 
-  count(line: MasterLogLine): void {
+  count(line: ReadMasterLine): void {
     if (line.event === 'message') this.messages += 1;
     else if (line.event === 'disconnect') this.disconnects += 1;
   }

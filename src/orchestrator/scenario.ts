@@ -2,7 +2,7 @@ import { closeSync, constants, fstatSync, openSync, readFileSync, readSync } fro
 import { basename, extname, join } from 'node:path';
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import { isSeq, LineCounter, parseDocument } from 'yaml';
-import { PiclusterError, escapeControl, fileKind, type ErrorCode } from '../common';
+import { MAX_DURATION_MS, PiclusterError, escapeControl, fileKind, type ErrorCode } from '../common';
 import { DURATION_FORMS, formatDuration, parseDuration, showValue } from '../common/duration';
 import { formatPath, formatProblems, offsetOf, type PathSegment, type Problem } from './scenario-problems';
 import { ACTION_SPECS, ACTIONS, actionEndedBy, DOWN_STATES, type ProcessState } from './actions';
@@ -31,7 +31,7 @@ export const MAX_SCENARIO_BYTES = 1024 * 1024;
 export const MAX_SCENARIO_EVENTS = 10_000;
 
 /** Longest `heartbeat_interval`, `heartbeat_timeout` and `duration`, in ms (one day, the slave's own limit). */
-export const MAX_SCENARIO_DURATION_MS = 86_400_000;
+export const MAX_SCENARIO_DURATION_MS = MAX_DURATION_MS;
 
 /**
  * A scenario file that cannot be read or is invalid. `errors` holds every

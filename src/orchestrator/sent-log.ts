@@ -22,8 +22,9 @@ class Column<T extends NumberArray> {
 
   constructor(private readonly make: (length: number) => T) {}
 
+  /** 0 where nothing was set yet: a chunk is made only when written. */
   get(i: number): number {
-    return (this.chunks[Math.floor(i / CHUNK)] as T)[i % CHUNK] as number;
+    return this.chunks[Math.floor(i / CHUNK)]?.[i % CHUNK] ?? 0;
   }
 
   set(i: number, value: number): void {
@@ -56,12 +57,9 @@ const COUNT_CAP = 255;
 export class SentLog {
   private readonly seqs = new SeqIndex();
   private readonly sentAt = new Column((n) => new Float64Array(n));
-  private readonly firstLoggedAt = new Column((n) => new Float64Array(n));
   private readonly contentId = new Column((n) => new Int32Array(n));
-  private readonly counts = new Column((n) => new Uint8Array(n));
-  private readonly bigCounts = new Map<number, number>();
-  /** Every time a message logged more than once was logged, by position. */
-  private readonly repeatTimes = new Map<number, number[]>();
+  /** For callers that keep the tally with the log; the checker keeps its own {@link LogTally}. */
+  private readonly tally = new LogTally();
   private readonly contents: Content[] = [];
   private readonly contentIds = new Map<string, Map<string | undefined, number>>();
 
@@ -83,7 +81,6 @@ export class SentLog {
     const pos = this.seqs.push(seq);
     this.sentAt.set(pos, at);
     this.contentId.set(pos, this.contentOf(type, text));
-    this.counts.set(pos, 0);
   }
 
   seqAt(pos: number): number {
@@ -110,6 +107,50 @@ export class SentLog {
 
   /** How often the master logged it. */
   logCount(pos: number): number {
+    return this.tally.logCount(pos);
+  }
+
+  /** The master's timestamps of each time it logged it, in log order. */
+  loggedAt(pos: number): number[] {
+    return this.tally.loggedAt(pos);
+  }
+
+  /** Counts one logging of it, at `at` (master time); returns how often it is logged now. */
+  markLogged(pos: number, at: number): number {
+    return this.tally.markLogged(pos, at);
+  }
+
+  private contentOf(type: string, text: string | undefined): number {
+    let byText = this.contentIds.get(type);
+    if (byText === undefined) {
+      byText = new Map();
+      this.contentIds.set(type, byText);
+    }
+    let id = byText.get(text);
+    if (id === undefined) {
+      id = this.contents.length;
+      this.contents.push({ type, text, expected: text === undefined ? undefined : `Received message: ${text}` });
+      byText.set(text, id);
+    }
+    return id;
+  }
+}
+
+/**
+ * How often the master logged each message of one {@link SentLog}, by
+ * position, and when: kept apart from the log so that the phase that reads the
+ * master's log owns what it counts. Costs nothing for positions never logged
+ * beyond their chunk.
+ */
+export class LogTally {
+  private readonly firstLoggedAt = new Column((n) => new Float64Array(n));
+  private readonly counts = new Column((n) => new Uint8Array(n));
+  private readonly bigCounts = new Map<number, number>();
+  /** Every time a message logged more than once was logged, by position. */
+  private readonly repeatTimes = new Map<number, number[]>();
+
+  /** How often the master logged it. */
+  logCount(pos: number): number {
     const count = this.counts.get(pos);
     return count < COUNT_CAP ? count : (this.bigCounts.get(pos) as number);
   }
@@ -130,20 +171,5 @@ export class SentLog {
     if (count >= COUNT_CAP) this.bigCounts.set(pos, count);
     this.counts.set(pos, Math.min(count, COUNT_CAP));
     return count;
-  }
-
-  private contentOf(type: string, text: string | undefined): number {
-    let byText = this.contentIds.get(type);
-    if (byText === undefined) {
-      byText = new Map();
-      this.contentIds.set(type, byText);
-    }
-    let id = byText.get(text);
-    if (id === undefined) {
-      id = this.contents.length;
-      this.contents.push({ type, text, expected: text === undefined ? undefined : `Received message: ${text}` });
-      byText.set(text, id);
-    }
-    return id;
   }
 }

@@ -1,5 +1,5 @@
 import { StringDecoder } from 'node:string_decoder';
-import { ProtocolError, type ErrorCode } from '../common/errors';
+import { ProtocolError } from '../common/errors';
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -231,7 +231,7 @@ export class FrameDecoder {
       value = JSON.parse(text);
     } catch (cause) {
       // Undecodable bytes became U+FFFD; only on this error path is it worth telling them apart.
-      const code: ErrorCode = text.includes('\uFFFD') ? 'PICLUSTER_ERR_INVALID_UTF8' : 'PICLUSTER_ERR_INVALID_JSON';
+      const code = text.includes('\uFFFD') ? 'PICLUSTER_ERR_INVALID_UTF8' : 'PICLUSTER_ERR_INVALID_JSON';
       this.sink.error(new ProtocolError(code, 'frame is not valid JSON', excerptOf(text), { cause }));
       return;
     }

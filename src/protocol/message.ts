@@ -1,6 +1,7 @@
 import { ProtocolError } from '../common/errors';
 import { isProofText, PROOF_HEX_LENGTH } from './auth';
 import { excerptOf } from './frame';
+import { MAX_HEARTBEAT_INTERVAL_MS } from './defaults';
 
 /** Fields every message from a slave may carry. Only `msg` is the seed's. */
 interface MessageFields {
@@ -75,7 +76,7 @@ export interface Skip {
 
 export const MAX_NODE_ID_LENGTH = 128;
 export const MAX_BOOT_ID_LENGTH = 64;
-const MAX_INTERVAL_MS = 24 * 60 * 60 * 1000;
+const MAX_INTERVAL_MS = MAX_HEARTBEAT_INTERVAL_MS;
 
 /** The `type` a message had on the wire (`legacy` when it had none). */
 export function wireTypeOf(message: Message): string {

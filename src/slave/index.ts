@@ -1,3 +1,12 @@
 export { NODE_ID_SOURCES, resolveNodeId, type NodeIdSource } from './node-id';
-export { DEFAULT_SLAVE_OPTIONS, resolveSlaveOptions, type SlaveOptions, type SlaveTlsOptions } from './options';
+export {
+  ACK_TIMEOUT_INTERVALS,
+  DEFAULT_SLAVE_OPTIONS,
+  MIN_DEFAULT_ACK_TIMEOUT_MS,
+  SLAVE_OPTION_RANGES,
+  defaultAckTimeoutMs,
+  resolveSlaveOptions,
+  type SlaveOptions,
+  type SlaveTlsOptions,
+} from './options';
 export { Slave } from './slave';

@@ -1,6 +1,16 @@
 import { hostname } from 'node:os';
-import { DEFAULT_BACKOFF, OptionError, checkInteger, type BackoffOptions } from '../common';
-import { isValidNodeId, MAX_NODE_ID_LENGTH } from '../protocol';
+import {
+  CONNECT_PORT_RANGE,
+  DEFAULT_BACKOFF,
+  DURATION_MS_RANGE,
+  OptionError,
+  UNBOUNDED_COUNT_RANGE,
+  checkInRange,
+  checkInteger,
+  type BackoffOptions,
+  type IntegerRange,
+} from '../common';
+import { DEFAULT_MASTER_PORT, isValidNodeId, MAX_NODE_ID_LENGTH } from '../protocol';
 
 /** TLS to the master, as PEM text (the CLI reads the files). */
 export interface SlaveTlsOptions {
@@ -39,8 +49,8 @@ export interface SlaveOptions {
   maxUnacked: number;
   /**
    * With a master that acks: a connection with a message unacked this long
-   * is taken as dead and replaced, in ms. Default: 3 × the heartbeat
-   * interval, at least 1000.
+   * is taken as dead and replaced, in ms. Default: `defaultAckTimeoutMs`
+   * of the heartbeat interval (3 × it, at least 1000).
    */
   ackTimeoutMs?: number;
   /**
@@ -56,7 +66,7 @@ export interface SlaveOptions {
 
 export const DEFAULT_SLAVE_OPTIONS: Readonly<Omit<SlaveOptions, 'node'>> = {
   masterHost: '127.0.0.1',
-  masterPort: 12345,
+  masterPort: DEFAULT_MASTER_PORT,
   heartbeatIntervalMs: 5000,
   connectTimeoutMs: 5000,
   backoff: DEFAULT_BACKOFF,
@@ -64,26 +74,59 @@ export const DEFAULT_SLAVE_OPTIONS: Readonly<Omit<SlaveOptions, 'node'>> = {
   maxUnacked: 1000,
 };
 
-/** The ack timeout a slave runs with: its own, or 3 × its heartbeat interval, at least 1 s. */
+/**
+ * The accepted range of every integer option, checked in this order; the
+ * CLI's flags take theirs from here. `backoff.maxDelayMs` must also be at
+ * least `backoff.initialDelayMs`.
+ */
+export const SLAVE_OPTION_RANGES = {
+  masterPort: CONNECT_PORT_RANGE,
+  heartbeatIntervalMs: DURATION_MS_RANGE,
+  heartbeatCount: UNBOUNDED_COUNT_RANGE,
+  connectTimeoutMs: { min: 1, max: 600_000 },
+  'backoff.initialDelayMs': { min: 1, max: 600_000 },
+  'backoff.maxDelayMs': { min: 1, max: 3_600_000 },
+  maxUnacked: { min: 1, max: 10_000_000 },
+  ackTimeoutMs: DURATION_MS_RANGE,
+} as const satisfies Readonly<Record<string, IntegerRange>>;
+
+/**
+ * Heartbeat intervals a message may stay unacked before the connection is
+ * replaced, when no ack timeout is set. Not the master's heartbeat timeout:
+ * that one judges the slave, this one the master.
+ */
+export const ACK_TIMEOUT_INTERVALS = 3;
+
+/** The shortest default ack timeout, in ms: short heartbeat intervals still leave an ack time to come. */
+export const MIN_DEFAULT_ACK_TIMEOUT_MS = 1000;
+
+/** The ack timeout a slave gets when none is set, in ms: 3 × its heartbeat interval, at least 1 s. */
+export function defaultAckTimeoutMs(heartbeatIntervalMs: number): number {
+  return Math.max(MIN_DEFAULT_ACK_TIMEOUT_MS, ACK_TIMEOUT_INTERVALS * heartbeatIntervalMs);
+}
+
+/** The ack timeout a slave runs with: its own, or the default for its heartbeat interval. */
 export function ackTimeoutOf(options: SlaveOptions): number {
-  return options.ackTimeoutMs ?? Math.max(1000, 3 * options.heartbeatIntervalMs);
+  return options.ackTimeoutMs ?? defaultAckTimeoutMs(options.heartbeatIntervalMs);
 }
 
 export function resolveSlaveOptions(partial: Partial<SlaveOptions> = {}): SlaveOptions {
   const options: SlaveOptions = { ...DEFAULT_SLAVE_OPTIONS, node: hostname(), ...partial };
+  const ranges = SLAVE_OPTION_RANGES;
   if (options.masterHost === '') throw new OptionError('masterHost', 'masterHost must not be empty');
-  checkInteger('masterPort', options.masterPort, 1, 65535);
+  checkInRange('masterPort', options.masterPort, ranges.masterPort);
   if (!isValidNodeId(options.node)) {
     throw new OptionError('node', `node must be 1 to ${MAX_NODE_ID_LENGTH} characters, got "${options.node}"`);
   }
-  checkInteger('heartbeatIntervalMs', options.heartbeatIntervalMs, 1, 86_400_000);
+  checkInRange('heartbeatIntervalMs', options.heartbeatIntervalMs, ranges.heartbeatIntervalMs);
   if (options.heartbeatCount !== undefined)
-    checkInteger('heartbeatCount', options.heartbeatCount, 0, Number.MAX_SAFE_INTEGER);
-  checkInteger('connectTimeoutMs', options.connectTimeoutMs, 1, 600_000);
-  checkInteger('backoff.initialDelayMs', options.backoff.initialDelayMs, 1, 600_000);
-  checkInteger('backoff.maxDelayMs', options.backoff.maxDelayMs, options.backoff.initialDelayMs, 3_600_000);
-  checkInteger('maxUnacked', options.maxUnacked, 1, 10_000_000);
-  if (options.ackTimeoutMs !== undefined) checkInteger('ackTimeoutMs', options.ackTimeoutMs, 1, 86_400_000);
+    checkInRange('heartbeatCount', options.heartbeatCount, ranges.heartbeatCount);
+  checkInRange('connectTimeoutMs', options.connectTimeoutMs, ranges.connectTimeoutMs);
+  checkInRange('backoff.initialDelayMs', options.backoff.initialDelayMs, ranges['backoff.initialDelayMs']);
+  const { initialDelayMs, maxDelayMs } = options.backoff;
+  checkInteger('backoff.maxDelayMs', maxDelayMs, initialDelayMs, ranges['backoff.maxDelayMs'].max);
+  checkInRange('maxUnacked', options.maxUnacked, ranges.maxUnacked);
+  if (options.ackTimeoutMs !== undefined) checkInRange('ackTimeoutMs', options.ackTimeoutMs, ranges.ackTimeoutMs);
   if (options.token === '') throw new OptionError('token', 'token must not be empty');
   if (options.tls !== undefined && (options.tls.cert === undefined) !== (options.tls.key === undefined)) {
     throw new OptionError('tls', 'tls.cert and tls.key go together: set both for mutual TLS, or neither');

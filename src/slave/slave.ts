@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { Backoff, systemClock, type Clock, type Log, type TimerHandle } from '../common';
 import {
+  BAD_ACK_CODE,
   FrameDecoder,
   computeProof,
   encodeFrame,
@@ -14,22 +15,25 @@ import {
   toFrame,
   type Ack,
   type Message,
+  type SlaveEvent,
+  type SlaveLogWrite,
 } from '../protocol';
 import { ackTimeoutOf, resolveSlaveOptions, type SlaveOptions } from './options';
 import { ConnectionWriter, MAX_BUFFERED_BYTES } from './connection-writer';
 import { failureOf, openMasterSocket, type SocketFailure } from './master-socket';
 import { Outbox } from './outbox';
 
+/** What `write` takes for `event` beyond its message: the line's own fields, and its level. */
+type SlaveFields<E extends SlaveEvent> = Omit<Extract<SlaveLogWrite, { event: E }>, 'event' | 'message' | 'node'>;
+
 /** How long `stop()` waits for the last acks. */
 const ACK_GRACE_MS = 750;
 /**
  * When `stop()` destroys the connection if the master has not taken our FIN: a
  * master that reads nothing never does. Counted from the call, so that the
- * process exits within the 2 s the README promises, its last log lines written.
+ * process exits within the 2 s docs/cli.md promises, its last log lines written.
  */
 const CLOSE_GRACE_MS = 1000;
-/** The `code` of a slave's `protocol_error` line: an ack or resend request for a seq never sent. */
-const BAD_ACK_CODE = 'PICLUSTER_ERR_BAD_ACK';
 /** Acks are small; anything longer from the master is not one. */
 const MAX_ACK_FRAME_BYTES = 1024;
 
@@ -77,7 +81,7 @@ export class Slave {
 
   constructor(
     options: Partial<SlaveOptions>,
-    private readonly log: Log,
+    private readonly log: Log<SlaveLogWrite>,
     private readonly clock: Clock = systemClock,
   ) {
     this.options = resolveSlaveOptions(options);
@@ -460,7 +464,8 @@ export class Slave {
     this.timer = undefined;
   }
 
-  private write(event: string, message: string, fields: Record<string, unknown>): void {
-    this.log.write({ event, message, node: this.options.node, ...fields });
+  /** Logs `event`; every line names this slave, right after its message. */
+  private write<E extends SlaveEvent>(event: E, message: string, fields: SlaveFields<E>): void {
+    this.log.write({ event, message, node: this.options.node, ...fields } as SlaveLogWrite);
   }
 }

@@ -2,8 +2,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
-import { parseLogLine } from '../../src/orchestrator/backend';
 import { ContainerLog, ROOT, runOnce, sh } from '../helpers/docker';
+import { parseJsonLine, type LogLine } from '../helpers/json-lines';
+import { waitUntil } from '../helpers/wait';
 
 jest.setTimeout(900_000);
 
@@ -93,18 +94,27 @@ describe('images and compose (real Docker)', () => {
 
       // Started again, the master reads its LOG_FILE back from the volume: the last seq of every slave.
       await compose('start', 'master');
-      let lines: Array<Record<string, unknown> | undefined> = [];
+      let lines: Array<LogLine | undefined> = [];
       const recoveredAt = (): number => lines.findIndex((line) => line?.event === 'recovered');
       // A slave's hello after the recovery: the new master, with the token from the secret, took it.
       const rejoined = (): boolean =>
         recoveredAt() >= 0 && lines.slice(recoveredAt()).some((l) => l?.event === 'message' && l.type === 'hello');
-      for (const deadline = Date.now() + 60_000; !rejoined() && Date.now() < deadline;) {
-        // Compose may lead each line with a terminal control sequence.
-        lines = (await compose('logs', '--no-log-prefix', 'master'))
-          .split('\n')
-          .map((line) => parseLogLine(line.slice(line.indexOf('{'))));
-        if (!rejoined()) await new Promise((resolve) => setTimeout(resolve, 500));
-      }
+      await waitUntil(
+        async () => {
+          // Compose may lead each line with a terminal control sequence.
+          lines = (await compose('logs', '--no-log-prefix', 'master'))
+            .split('\n')
+            .map((line) => parseJsonLine(line.slice(line.indexOf('{'))));
+          return rejoined();
+        },
+        60_000,
+        () =>
+          `the master's last lines:\n${lines
+            .slice(-10)
+            .map((line) => JSON.stringify(line))
+            .join('\n')}`,
+        500,
+      );
       expect(lines[recoveredAt()]).toMatchObject({ nodes: 3, unreadable: 0 });
       expect(rejoined()).toBe(true);
       // Not one connection of either master was refused for want of the token.

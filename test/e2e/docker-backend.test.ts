@@ -12,9 +12,12 @@ import {
 } from '../../src/orchestrator/docker';
 import { RunDirectory } from '../../src/orchestrator/run-directory';
 import type { Action } from '../../src/orchestrator/types';
-import { DOCKER_PROJECT_PREFIX, formatTable, loadScenario, runScenario } from '../../src/orchestrator';
-import { ROOT, pollAsync, sh, withoutFrameHeaders } from '../helpers/docker';
-import { pollUntil } from '../helpers/wait';
+import { DOCKER_PROJECT_PREFIX, loadScenario } from '../../src/orchestrator';
+import { ROOT, sh, withoutFrameHeaders } from '../helpers/docker';
+import { readJsonLines } from '../helpers/json-lines';
+import { LogLines } from '../helpers/log-lines';
+import { expectScenarioPasses } from '../helpers/scenario-run';
+import { pollUntil, waitUntil } from '../helpers/wait';
 
 jest.setTimeout(300_000);
 
@@ -39,6 +42,7 @@ async function dockerStdout(id: string): Promise<string[]> {
     .filter((line) => line !== '');
 }
 
+/** A file's lines as text, for comparing with what Docker holds. */
 function fileLines(file: string): string[] {
   return readFileSync(file, 'utf8')
     .split('\n')
@@ -80,10 +84,11 @@ describe('DockerBackend (real Docker)', () => {
   });
 
   it('runs a cluster from compose.yaml, confirms every fault through the Docker API, logs every line once, and leaves nothing behind', async () => {
-    const lines: MasterLogLine[] = [];
+    const masterLog = new LogLines<MasterLogLine>(20_000);
+    const { lines } = masterLog;
     const backend = new DockerBackend({ image: IMAGE });
     const startedAt = Date.now();
-    cluster = await backend.up(scenario, RunDirectory.at(runDir), { onMasterLine: (line) => lines.push(line) });
+    cluster = await backend.up(scenario, RunDirectory.at(runDir), { onMasterLine: (line) => masterLog.add(line) });
     const upMs = Date.now() - startedAt;
     const { project } = cluster;
     expect(project).toMatch(/^picluster-run-[0-9a-f]{8}$/);
@@ -100,17 +105,8 @@ describe('DockerBackend (real Docker)', () => {
     const apply = (action: Action, target: string): Promise<void> => cluster!.apply({ atMs: 0, action, target });
 
     /** The first master line from index `from` on that matches. */
-    const masterLine = (from: number, match: (line: MasterLogLine) => boolean, timeoutMs = 20_000) =>
-      pollUntil(
-        () => lines.slice(from).find(match),
-        timeoutMs,
-        () =>
-          `last master lines:\n${lines
-            .slice(-8)
-            .map((line) => JSON.stringify(line))
-            .join('\n')}`,
-        20,
-      );
+    const masterLine = (from: number, match: (line: MasterLogLine) => boolean) =>
+      masterLog.waitFor(match, 20_000, from);
     const hello = (from: number, slave: string) =>
       masterLine(from, (l) => l.event === 'message' && l.type === 'hello' && l.node === node(slave));
     /** A new process numbers from 1 again: its first heartbeat after `from` has seq 1. */
@@ -217,7 +213,7 @@ describe('DockerBackend (real Docker)', () => {
       expect(new Set(written).size).toBe(written.length);
       for (const line of written) expect(() => JSON.parse(line)).not.toThrow();
     }
-    const master = fileLines(join(runDir, 'master.jsonl')).map((line) => JSON.parse(line) as MasterLogLine);
+    const master = readJsonLines<MasterLogLine>(join(runDir, 'master.jsonl'));
     expect(master.filter((l) => l.event === 'listening')).toHaveLength(2);
     expect(master.filter((l) => l.event === 'shutdown')).toHaveLength(2);
     expect(master.filter((l) => l.event === 'disconnect' && l.reason === 'timeout').map((l) => l.node)).toEqual([
@@ -226,7 +222,7 @@ describe('DockerBackend (real Docker)', () => {
     ]);
     // The parsed lines handed to the sink are the file's lines.
     expect(lines).toEqual(master);
-    const slave1 = fileLines(join(runDir, 'slave-1.jsonl')).map((line) => JSON.parse(line) as { event: string });
+    const slave1 = readJsonLines(join(runDir, 'slave-1.jsonl'));
     expect(slave1.filter((l) => l.event === 'starting')).toHaveLength(2);
     expect(slave1.at(-1)?.event).toBe('stopped');
     process.stdout.write(`docker backend timings (ms): ${JSON.stringify(timings)}\n`);
@@ -273,19 +269,13 @@ describe('DockerBackend (real Docker)', () => {
 
   it('cleanupAll() (the Ctrl-C hook) takes down a cluster with a paused and a cut slave', async () => {
     const dir = mkdtempSync(join(runDir, 'cleanup-'));
-    const lines: MasterLogLine[] = [];
+    const masterLog = new LogLines<MasterLogLine>(20_000);
     const started = await new DockerBackend({ image: IMAGE }).up({ ...scenario, slaves: 2 }, RunDirectory.at(dir), {
-      onMasterLine: (line) => lines.push(line),
+      onMasterLine: (line) => masterLog.add(line),
     });
     // As the runner does: faults only once every slave said hello. A slave paused while Node.js is still
     // starting has no SIGTERM handler yet, and as PID 1 it ignores the signal: it would take the SIGKILL.
-    for (const node of Object.values(started.nodes)) {
-      await pollUntil(
-        () => lines.find((l) => l.event === 'message' && l.type === 'hello' && l.node === node),
-        20_000,
-        () => `no hello from ${node}`,
-      );
-    }
+    for (const node of Object.values(started.nodes)) await masterLog.waitForEvent('message', { type: 'hello', node });
     await started.apply({ atMs: 0, action: 'pause', target: 'slave-1' });
     await started.apply({ atMs: 0, action: 'disconnect', target: 'slave-2' });
     const t = Date.now();
@@ -294,10 +284,10 @@ describe('DockerBackend (real Docker)', () => {
     expect(await projectResources(started.project)).toEqual({ containers: 0, networks: 0, volumes: 0 });
     expect(DockerBackend.liveProjects()).toEqual([]);
     expect(started.warnings).toEqual([]);
-    const master = fileLines(join(dir, 'master.jsonl')).map((line) => JSON.parse(line) as MasterLogLine);
+    const master = readJsonLines<MasterLogLine>(join(dir, 'master.jsonl'));
     expect(master.at(-1)).toMatchObject({ event: 'shutdown', signal: 'SIGTERM' });
     // Thawed before the stop, the paused slave handled SIGTERM itself.
-    const slave1 = fileLines(join(dir, 'slave-1.jsonl')).map((line) => JSON.parse(line) as { event: string });
+    const slave1 = readJsonLines(join(dir, 'slave-1.jsonl'));
     expect(slave1.at(-1)?.event).toBe('stopped');
     process.stdout.write(`cleanupAll of a paused and a cut slave: ${cleanupMs} ms\n`);
   });
@@ -307,12 +297,13 @@ describe('DockerBackend (real Docker)', () => {
       onMasterLine: () => undefined,
     });
     up.catch(() => undefined);
-    const project = await pollAsync(async () => DockerBackend.liveProjects()[0], 10_000, 'a live project');
+    const project = await pollUntil(() => DockerBackend.liveProjects()[0], 10_000, 'no live project yet', 50);
     // Compose has created the master and waits for its health check: the middle of up().
-    await pollAsync(
-      async () => ((await projectResources(project)).containers > 0 ? true : undefined),
+    await waitUntil(
+      async () => (await projectResources(project)).containers > 0,
       20_000,
-      'a container of the project',
+      'no container of the project yet',
+      50,
     );
     await DockerBackend.cleanupAll();
     await expect(up).rejects.toMatchObject({ code: 'PICLUSTER_ERR_RUN_ABORTED' });
@@ -322,16 +313,8 @@ describe('DockerBackend (real Docker)', () => {
 
   it('runs a scenario end to end through the runner: every action confirmed, verdict PASS', async () => {
     const scenario = loadScenario(join(ROOT, 'test', 'fixtures', 'scenarios', 'local-faults.yaml'));
-    const outDir = join(runDir, 'runner');
-    const result = await runScenario(scenario, {
-      backend: new DockerBackend({ image: IMAGE }),
-      outDir,
-      progress: false,
-    });
-    expect(result.complete).toBe(true);
+    const result = await expectScenarioPasses(scenario, new DockerBackend({ image: IMAGE }), join(runDir, 'runner'));
     expect(result.info.backend).toBe('docker');
-    if (result.report.verdict !== 'pass')
-      throw new Error(`verdict ${result.report.verdict}:\n${formatTable(result.report)}`);
     // The containers' names, from Docker's DNS: <project>-slave-N.
     for (let n = 1; n <= scenario.slaves; n++) {
       expect(result.info.nodes[`slave-${n}`]).toMatch(new RegExp(`^${DOCKER_PROJECT_PREFIX}.+-slave-${n}$`));

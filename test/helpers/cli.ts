@@ -1,8 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
-import type { LogLine } from './log-sink';
-import { pollUntil } from './wait';
+import { LogLines } from './log-lines';
 
 export const CLI = join(__dirname, '..', '..', 'dist', 'cli', 'main.js');
 
@@ -13,31 +12,36 @@ export const CLI = join(__dirname, '..', '..', 'dist', 'cli', 'main.js');
  */
 export const SPAWN_TEST_TIMEOUT_MS = 60_000;
 
+/** How long a wait for a line of a `picluster` process lasts when the test does not say, in ms. */
+const CLI_WAIT_MS = 10_000;
+
+/** How a `picluster` process is started, besides its arguments and environment. */
+export interface CliOptions {
+  /** Started by `sh` under `ulimit -n` of this many open files; default: the limit this process has. */
+  readonly maxOpenFiles?: number;
+}
+
 /** A `picluster` child process whose stdout is parsed as JSON lines as they come. */
-export class CliProcess {
+export class CliProcess extends LogLines {
   readonly child: ChildProcess;
-  readonly lines: LogLine[] = [];
   stdout = '';
   stderr = '';
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
-  constructor(args: string[], env: Record<string, string> = {}) {
-    this.child = spawn(process.execPath, [CLI, ...args], {
+  constructor(args: string[], env: Record<string, string> = {}, options: CliOptions = {}) {
+    // Other text (--log-format text) is kept in `stdout` only.
+    super(CLI_WAIT_MS, 'skip');
+    const [command, ...argv] =
+      options.maxOpenFiles === undefined
+        ? [process.execPath, CLI, ...args]
+        : ['sh', '-c', `ulimit -n ${options.maxOpenFiles} && exec "$0" "$@"`, process.execPath, CLI, ...args];
+    this.child = spawn(command!, argv, {
       env: { PATH: process.env.PATH ?? '', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let rest = '';
     this.child.stdout!.setEncoding('utf8').on('data', (text: string) => {
       this.stdout += text;
-      const parts = (rest + text).split('\n');
-      rest = parts.pop() ?? '';
-      for (const part of parts) {
-        try {
-          this.lines.push(JSON.parse(part) as LogLine);
-        } catch {
-          // Not JSON (e.g. --log-format text): kept in `stdout` only.
-        }
-      }
+      this.push(text);
     });
     this.child.stderr!.setEncoding('utf8').on('data', (text: string) => (this.stderr += text));
     this.exited = once(this.child, 'exit').then(
@@ -45,23 +49,8 @@ export class CliProcess {
     );
   }
 
-  events(event: string, node?: string): LogLine[] {
-    return this.lines.filter((line) => line.event === event && (node === undefined || line.node === node));
-  }
-
-  waitFor(match: (line: LogLine) => boolean, timeoutMs = 10_000): Promise<LogLine> {
-    return pollUntil(
-      () => this.lines.find(match),
-      timeoutMs,
-      () => `stdout:\n${this.stdout.slice(-2000)}\nstderr:\n${this.stderr}`,
-    );
-  }
-
-  waitForEvent(event: string, fields: Record<string, unknown> = {}, timeoutMs?: number): Promise<LogLine> {
-    return this.waitFor(
-      (line) => line.event === event && Object.entries(fields).every(([k, v]) => line[k] === v),
-      timeoutMs,
-    );
+  protected override waitContext(): string {
+    return `\nstdout:\n${this.stdout.slice(-2000)}\nstderr:\n${this.stderr}`;
   }
 
   kill(signal: NodeJS.Signals = 'SIGTERM'): void {
@@ -73,9 +62,11 @@ export class CliProcess {
 export async function runCli(
   args: string[],
   env: Record<string, string> = {},
+  options: CliOptions = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const cli = new CliProcess(args, env);
-  const { code } = await cli.exited;
+  const cli = new CliProcess(args, env, options);
+  // 'close', not 'exit': at 'exit' the last of its output may still be on its way.
+  const [code] = (await once(cli.child, 'close')) as [number | null];
   return { code, stdout: cli.stdout, stderr: cli.stderr };
 }
 

@@ -2,8 +2,7 @@ import { execFile } from 'node:child_process';
 import { PassThrough } from 'node:stream';
 import { promisify } from 'node:util';
 import Docker from 'dockerode';
-import type { LogLine } from './log-sink';
-import { pollUntil } from './wait';
+import { LogLines } from './log-lines';
 
 export const ROOT = `${__dirname}/../..`;
 const run = promisify(execFile);
@@ -31,12 +30,14 @@ export async function sh(
   }
 }
 
-/** A container's JSON log lines, streamed through the Docker API as they come. */
-export class ContainerLog {
-  readonly lines: LogLine[] = [];
-  private rest = '';
+/** How long a wait for a line of a container lasts when the test does not say, in ms. */
+const CONTAINER_WAIT_MS = 60_000;
 
-  private constructor(private readonly stream: NodeJS.ReadableStream) {}
+/** A container's JSON log lines, streamed through the Docker API as they come. */
+export class ContainerLog extends LogLines {
+  private constructor(private readonly stream: NodeJS.ReadableStream) {
+    super(CONTAINER_WAIT_MS, 'skip');
+  }
 
   static async follow(docker: Docker, container: Docker.Container): Promise<ContainerLog> {
     const stream = (await container.logs({
@@ -48,29 +49,8 @@ export class ContainerLog {
     const log = new ContainerLog(stream);
     const stdout = new PassThrough();
     docker.modem.demuxStream(stream, stdout, new PassThrough());
-    stdout.setEncoding('utf8').on('data', (text: string) => log.add(text));
+    stdout.setEncoding('utf8').on('data', (text: string) => log.push(text));
     return log;
-  }
-
-  private add(text: string): void {
-    const parts = (this.rest + text).split('\n');
-    this.rest = parts.pop() ?? '';
-    for (const part of parts) {
-      if (part.startsWith('{')) this.lines.push(JSON.parse(part) as LogLine);
-    }
-  }
-
-  waitFor(match: (line: LogLine) => boolean, timeoutMs = 60_000): Promise<LogLine> {
-    return pollUntil(
-      () => this.lines.find(match),
-      timeoutMs,
-      () =>
-        `last lines:\n${this.lines
-          .slice(-10)
-          .map((l) => JSON.stringify(l))
-          .join('\n')}`,
-      50,
-    );
   }
 
   close(): void {
@@ -87,22 +67,6 @@ export function withoutFrameHeaders(raw: Buffer): string {
     i += 8 + size;
   }
   return text;
-}
-
-/** Resolves once `find` resolves something other than undefined, checking every `everyMs`. */
-export async function pollAsync<T>(
-  find: () => Promise<T | undefined>,
-  timeoutMs: number,
-  what: string,
-  everyMs = 50,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const found = await find();
-    if (found !== undefined) return found;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, everyMs));
-  }
 }
 
 /** Runs a one-off container to completion and returns its exit code and stdout. */

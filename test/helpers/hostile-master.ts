@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { FrameDecoder } from '../../src/protocol';
-import { pollUntil } from './wait';
+import { pollUntil, waitUntil } from './wait';
 
 /** One connection to a `scriptedMaster`, as its script sees it. */
 export interface ScriptedConnection {
@@ -168,9 +168,9 @@ export async function terminate(
 }
 
 /** Resolves once the scripted master has accepted `count` connections. */
-export function connectionsReach(master: ScriptedMaster, count: number, timeoutMs = 10_000): Promise<true> {
-  return pollUntil(
-    () => (master.connections.length >= count ? true : undefined),
+export function connectionsReach(master: ScriptedMaster, count: number, timeoutMs = 10_000): Promise<void> {
+  return waitUntil(
+    () => master.connections.length >= count,
     timeoutMs,
     () => `connections: ${master.connections.length}`,
   );

@@ -1,47 +1,22 @@
 import { PassThrough } from 'node:stream';
 import { createLog, type Log } from '../../src/common';
-import { pollUntil } from './wait';
+import { LogLines } from './log-lines';
 
-export type LogLine = Record<string, unknown> & { event: string; message: string; timestamp: string; level: string };
+export type { LogLine } from './json-lines';
 
-/** Parses every line a log writes, so tests assert on fields, never on text layout. */
-export class LogSink {
-  readonly lines: LogLine[] = [];
+/** How long a wait for a line of an in-process logger lasts when the test does not say, in ms. */
+const SINK_WAIT_MS = 5000;
+
+/** A logger whose every line is parsed, so tests assert on fields, never on text layout. */
+export class LogSink extends LogLines {
   readonly log: Log;
-  private rest = '';
 
   constructor() {
+    // Our logger writes JSON lines and nothing else: any other text fails the test.
+    super(SINK_WAIT_MS, 'throw');
     const destination = new PassThrough();
     destination.setEncoding('utf8');
-    destination.on('data', (text: string) => {
-      const parts = (this.rest + text).split('\n');
-      this.rest = parts.pop() ?? '';
-      for (const part of parts) this.lines.push(JSON.parse(part) as LogLine);
-    });
+    destination.on('data', (text: string) => this.push(text));
     this.log = createLog({ destination });
-  }
-
-  events(event: string, node?: string): LogLine[] {
-    return this.lines.filter((line) => line.event === event && (node === undefined || line.node === node));
-  }
-
-  /** Resolves with the first line matching, waiting for it up to `timeoutMs`. */
-  waitFor(match: (line: LogLine) => boolean, timeoutMs = 5000): Promise<LogLine> {
-    return pollUntil(
-      () => this.lines.find(match),
-      timeoutMs,
-      () =>
-        `last lines:\n${this.lines
-          .slice(-8)
-          .map((l) => JSON.stringify(l))
-          .join('\n')}`,
-    );
-  }
-
-  waitForEvent(event: string, fields: Record<string, unknown> = {}, timeoutMs?: number): Promise<LogLine> {
-    return this.waitFor(
-      (line) => line.event === event && Object.entries(fields).every(([key, value]) => line[key] === value),
-      timeoutMs,
-    );
   }
 }

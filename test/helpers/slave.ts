@@ -1,9 +1,9 @@
 import { Slave, type SlaveOptions } from '../../src/slave';
 import { LogSink } from './log-sink';
 
-/** A slave on loopback with its log parsed, started; `cleanups` gets its stop. Reconnects after at most `backoff`'s cap. */
+/** A slave on loopback with its log parsed, started; `cleanups` gets its stop. */
 export function startInProcessSlave(
-  options: Partial<SlaveOptions> & Pick<SlaveOptions, 'masterPort' | 'node' | 'backoff'>,
+  options: Partial<SlaveOptions> & Pick<SlaveOptions, 'masterPort' | 'node'>,
   cleanups: Array<() => Promise<unknown> | unknown>,
 ): { slave: Slave; slaveLog: LogSink } {
   const slaveLog = new LogSink();

@@ -1,18 +1,50 @@
+/** What a check or a predicate looks for, from its source text: for a failure message. */
+export function describeCheck(check: (...args: never[]) => unknown): string {
+  const source = check.toString().replace(/\s+/g, ' ');
+  return `matching ${source.length > 300 ? `${source.slice(0, 300)}…` : source}`;
+}
+
 /**
- * Resolves with the first value `find` returns that is not undefined, checking
- * every `everyMs`; after `timeoutMs` rejects with what `explain` says.
+ * The one poller of the tests, for state that no event announces (a peer's
+ * counters, a file, /proc, the Docker API): resolves with the first value
+ * `find` returns (or resolves with) that is not undefined, checking every
+ * `everyMs`; after `timeoutMs` rejects naming what it looked for and what
+ * `explain` says of the state then. Lines of a log are waited for with
+ * `LogLines.waitFor`, which needs no polling.
  */
-export async function pollUntil<T>(
-  find: () => T | undefined,
+export function pollUntil<T>(
+  find: () => T | undefined | Promise<T | undefined>,
   timeoutMs: number,
-  explain: () => string,
+  explain: string | (() => string),
   everyMs = 10,
+): Promise<T> {
+  return poll(find, describeCheck(find), timeoutMs, explain, everyMs);
+}
+
+/** {@link pollUntil} for a yes-or-no condition: resolves once `check` holds. */
+export async function waitUntil(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  explain: string | (() => string),
+  everyMs = 10,
+): Promise<void> {
+  await poll(async () => ((await check()) ? true : undefined), describeCheck(check), timeoutMs, explain, everyMs);
+}
+
+async function poll<T>(
+  find: () => T | undefined | Promise<T | undefined>,
+  what: string,
+  timeoutMs: number,
+  explain: string | (() => string),
+  everyMs: number,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const found = find();
+    const found = await find();
     if (found !== undefined) return found;
-    if (Date.now() > deadline) throw new Error(`nothing matched within ${timeoutMs} ms; ${explain()}`);
+    if (Date.now() > deadline) {
+      throw new Error(`nothing ${what} within ${timeoutMs} ms; ${typeof explain === 'string' ? explain : explain()}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
 }

@@ -8,11 +8,11 @@ import { createLog } from '../../src/common';
 import { Master } from '../../src/master';
 import { FaultProxy } from '../../src/orchestrator/local/fault-proxy';
 import { FrameDecoder, toAck } from '../../src/protocol';
-import { Slave } from '../../src/slave';
 import { CliProcess, SPAWN_TEST_TIMEOUT_MS } from '../helpers/cli';
 import { LogSink } from '../helpers/log-sink';
 import { rawClient, seedMaster } from '../helpers/peers';
-import { pollUntil } from '../helpers/wait';
+import { startInProcessSlave } from '../helpers/slave';
+import { pollUntil, waitUntil } from '../helpers/wait';
 
 const FAST_BACKOFF = { initialDelayMs: 20, maxDelayMs: 100, factor: 2 };
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
@@ -54,8 +54,8 @@ async function ackingPeer(port: number, node: string, boot: string) {
       ),
     /** Resolves once an ack of at least `seq` came. */
     acked: (seq: number) =>
-      pollUntil(
-        () => (acks.some((s) => s >= seq) ? true : undefined),
+      waitUntil(
+        () => acks.some((s) => s >= seq),
         5000,
         () => `acks: ${acks.join(',')}`,
       ),
@@ -102,8 +102,8 @@ describe('acks', () => {
     const master = await startMaster(sink);
     const peer = await ackingPeer(master.port, 'g', 'b1');
     peer.send(1, 2, 5, 6, 7);
-    await pollUntil(
-      () => (peer.resends.length > 0 ? true : undefined),
+    await waitUntil(
+      () => peer.resends.length > 0,
       5000,
       () => 'no resend asked',
     );
@@ -123,8 +123,8 @@ describe('acks', () => {
     const master = await startMaster(sink);
     const peer = await ackingPeer(master.port, 's', 'b1');
     peer.send(1, 5);
-    await pollUntil(
-      () => (peer.resends.length > 0 ? true : undefined),
+    await waitUntil(
+      () => peer.resends.length > 0,
       5000,
       () => 'no resend asked',
     );
@@ -190,8 +190,8 @@ describe('master stop', () => {
     const peer = await ackingPeer(master.port, 'st', 'b');
     peer.send(1);
     // Taken in (its line waits for the stalled log, and so does its ack).
-    await pollUntil(
-      () => (master.ledger.lastSeq('st') === 1 ? true : undefined),
+    await waitUntil(
+      () => master.ledger.lastSeq('st') === 1,
       5000,
       () => `the master's last seq of st: ${master.ledger.lastSeq('st')}`,
     );
@@ -208,8 +208,7 @@ describe('slave with acks', () => {
     const master = await startMaster(sink, { heartbeatTimeoutMs: 300 });
     const proxy = await new FaultProxy({ upstreamPort: () => master.port }).listen();
     cleanups.push(() => proxy.close());
-    const slaveLog = new LogSink();
-    const slave = new Slave(
+    const { slave, slaveLog } = startInProcessSlave(
       {
         masterPort: proxy.port,
         node: 'cut',
@@ -218,9 +217,8 @@ describe('slave with acks', () => {
         backoff: FAST_BACKOFF,
         connectTimeoutMs: 300,
       },
-      slaveLog.log,
-    ).start();
-    cleanups.push(() => slave.stop());
+      cleanups,
+    );
     const cutConn = (await sink.waitForEvent('message', { node: 'cut', seq: 5 })).conn;
     proxy.cut();
     const cutAt = slaveLog.lines.length;
@@ -243,8 +241,7 @@ describe('slave with acks', () => {
   it('against a master that never acks: bounded outbox, nothing dropped or resent in the log', async () => {
     const seed = await seedMaster();
     cleanups.push(() => seed.close());
-    const slaveLog = new LogSink();
-    const slave = new Slave(
+    const { slave, slaveLog } = startInProcessSlave(
       {
         masterPort: seed.port,
         node: 's',
@@ -254,12 +251,12 @@ describe('slave with acks', () => {
         ackTimeoutMs: 20,
         backoff: FAST_BACKOFF,
       },
-      slaveLog.log,
-    ).start();
+      cleanups,
+    );
     await slave.done;
     expect(slave.unacked).toBeLessThanOrEqual(4);
     expect(seed.messages).toHaveLength(31);
-    for (const event of ['dropped', 'resent', 'ack_timeout']) expect(slaveLog.events(event)).toEqual([]);
+    for (const event of ['dropped', 'resent', 'ack_timeout'] as const) expect(slaveLog.events(event)).toEqual([]);
   });
 });
 
@@ -276,6 +273,14 @@ describe('master restart with LOG_FILE', () => {
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     return join(dir, 'master.jsonl');
   };
+  /** A master child process logging to `logFile`, which logged and acked seq 1-3 of `node`'s acking peer. */
+  const masterAfterThree = async (logFile: string, node: string) => {
+    const first = await startMasterCli(logFile);
+    const peer = await ackingPeer(first.port, node, `boot-${node}`);
+    peer.send(1, 2, 3);
+    await peer.acked(3);
+    return { first, peer };
+  };
   /** The log size the checkpoint beside `logFile` covers, once there is one. */
   const checkpointBytes = (logFile: string): number | undefined => {
     try {
@@ -291,10 +296,7 @@ describe('master restart with LOG_FILE', () => {
     async () => {
       const logFile = tempLogFile();
 
-      const first = await startMasterCli(logFile);
-      const peer = await ackingPeer(first.port, 'r', 'boot-r');
-      peer.send(1, 2, 3);
-      await peer.acked(3);
+      const { first, peer } = await masterAfterThree(logFile, 'r');
       peer.send(4); // logged, perhaps not acked before the restart: the peer resends it
       await first.master.waitForEvent('message', { node: 'r', seq: 4 });
       first.master.kill('SIGTERM');
@@ -325,10 +327,7 @@ describe('master restart with LOG_FILE', () => {
     'after a SIGKILL, reads the lines logged since the last checkpoint: what they logged is not logged again',
     async () => {
       const logFile = tempLogFile();
-      const first = await startMasterCli(logFile);
-      const peer = await ackingPeer(first.port, 'k', 'boot-k');
-      peer.send(1, 2, 3);
-      await peer.acked(3);
+      const { first } = await masterAfterThree(logFile, 'k');
       first.master.kill('SIGTERM');
       await first.master.exited;
 
@@ -404,10 +403,6 @@ describe('ledger cap', () => {
     expect(heartbeatSeqs(sink, 'idle')).toEqual([1, 1]);
     expect(heartbeatSeqs(sink, 'live')).toEqual([1, 2, 3]);
     // Its hello evicted 'third' (idle), in a window of its own: a second line.
-    await pollUntil(
-      () => (sink.events('limit').filter((l) => l.limit === 'ledger').length === 2 ? true : undefined),
-      5000,
-      () => JSON.stringify(sink.events('limit')),
-    );
+    await sink.waitFor(() => sink.events('limit').filter((l) => l.limit === 'ledger').length === 2);
   });
 });

@@ -6,6 +6,7 @@ import { Slave } from '../../src/slave';
 import { startInProcessMaster } from '../helpers/master';
 import { LogSink, type LogLine } from '../helpers/log-sink';
 import { rawClient, seedPeer } from '../helpers/peers';
+import { startInProcessSlave } from '../helpers/slave';
 
 const TOKEN = 'integration-token-9f8e7d6c5b4a';
 const FAST_BACKOFF = { initialDelayMs: 20, maxDelayMs: 100, factor: 2 };
@@ -16,20 +17,11 @@ afterEach(async () => {
 });
 
 function startSlave(port: number, node: string, options: Partial<ConstructorParameters<typeof Slave>[0]> = {}) {
-  const log = new LogSink();
-  const slave = new Slave(
-    {
-      masterHost: '127.0.0.1',
-      masterPort: port,
-      node,
-      heartbeatIntervalMs: 100,
-      backoff: FAST_BACKOFF,
-      ...options,
-    },
-    log.log,
-  ).start();
-  cleanups.push(() => slave.stop());
-  return { slave, log };
+  const { slave, slaveLog } = startInProcessSlave(
+    { masterPort: port, node, heartbeatIntervalMs: 100, backoff: FAST_BACKOFF, ...options },
+    cleanups,
+  );
+  return { slave, log: slaveLog };
 }
 
 /**

@@ -3,9 +3,9 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, CliProcess, expectUsageError, runCli, SPAWN_TEST_TIMEOUT_MS } from '../helpers/cli';
-import type { LogLine } from '../helpers/log-sink';
+import { readJsonLines, type LogLine } from '../helpers/json-lines';
 import { rawClient } from '../helpers/peers';
-import { pollUntil } from '../helpers/wait';
+import { pollUntil, waitUntil } from '../helpers/wait';
 
 const ROOT = join(__dirname, '..', '..');
 
@@ -23,17 +23,21 @@ const numbered = (lines: LogLine[]): number[] =>
   lines.flatMap((line) => (typeof line.seq === 'number' ? [line.seq] : []));
 
 /** The complete lines of a JSON-lines file that may still be written to. */
-const completeLines = (file: string): LogLine[] =>
-  readFileSync(file, 'utf8')
-    .split('\n')
-    .slice(0, -1)
-    .map((line) => JSON.parse(line) as LogLine);
+const completeLines = (file: string): LogLine[] => readJsonLines(file, { growing: true });
 
 const children: CliProcess[] = [];
 function start(args: string[], env: Record<string, string> = {}): CliProcess {
   const cli = new CliProcess(args, env);
   children.push(cli);
   return cli;
+}
+
+/** `picluster slave` with id `id`, beating every {@link HEARTBEAT_INTERVAL_MS}, against the master on `port`. */
+function startSlave(port: number, id: string, flags: string[] = [], env: Record<string, string> = {}): CliProcess {
+  return start(
+    ['slave', '--master', `127.0.0.1:${port}`, '--id', id, '--heartbeat-interval-ms', HEARTBEAT_INTERVAL_MS, ...flags],
+    env,
+  );
 }
 
 async function startMaster(
@@ -92,9 +96,7 @@ describe('picluster CLI', () => {
       const logFile = join(dir, 'master.jsonl');
       const { master, port } = await startMaster([], { LOG_FILE: logFile, HEALTH_PORT: '0' });
       expect(master.events('listening')[0]!.health_port).toBeGreaterThan(0);
-      for (const id of ['a', 'b']) {
-        start(['slave', '--master', `127.0.0.1:${port}`, '--id', id, '--heartbeat-interval-ms', HEARTBEAT_INTERVAL_MS]);
-      }
+      for (const id of ['a', 'b']) startSlave(port, id);
       await master.waitForEvent('message', { node: 'a', seq: 3 });
       await master.waitForEvent('message', { node: 'b', seq: 3 });
       master.kill('SIGTERM');
@@ -115,17 +117,7 @@ describe('picluster CLI', () => {
       const logFile = join(dir, 'master.jsonl');
       const { master, port } = await startMaster([], { LOG_FILE: logFile });
       master.child.stdout!.destroy(); // like `picluster master | head -1`
-      const slave = start([
-        'slave',
-        '--master',
-        `127.0.0.1:${port}`,
-        '--id',
-        'e',
-        '--heartbeat-interval-ms',
-        HEARTBEAT_INTERVAL_MS,
-        '--count',
-        '20',
-      ]);
+      const slave = startSlave(port, 'e', ['--count', '20']);
       expect((await slave.exited).code).toBe(0);
       await pollUntil(
         () => completeLines(logFile).find((l) => l.event === 'disconnect' && l.node === 'e' && l.reason === 'closed'),
@@ -158,8 +150,8 @@ describe('picluster CLI', () => {
     const socket = await rawClient(Number(listening));
     socket.end('{"msg":"hi\\n2026-01-01T00:00:00.000Z info  disconnect Client disconnected node=\\"forged\\""}\r');
     // The real disconnect (the forged one has no reason) comes after the message's line, all of it.
-    await pollUntil(
-      () => (text.stdout.includes('reason="closed"') ? true : undefined),
+    await waitUntil(
+      () => text.stdout.includes('reason="closed"'),
       10_000,
       () => text.stdout,
     );
@@ -170,17 +162,7 @@ describe('picluster CLI', () => {
 
   it('master declares a paused (SIGSTOP) slave disconnected by timeout; after SIGCONT it comes back', async () => {
     const { master, port } = await startMaster();
-    const slave = start([
-      'slave',
-      '--master',
-      `127.0.0.1:${port}`,
-      '--id',
-      'p',
-      '--heartbeat-interval-ms',
-      '100',
-      '--reconnect-max-delay-ms',
-      '200',
-    ]);
+    const slave = startSlave(port, 'p', ['--reconnect-max-delay-ms', '200']);
     await master.waitForEvent('message', { node: 'p', seq: 2 });
     slave.kill('SIGSTOP');
     const line = await master.waitForEvent('disconnect', { node: 'p' }, 10_000);
@@ -199,15 +181,7 @@ describe('picluster CLI', () => {
 
   it('slave on SIGTERM closes its connection cleanly and exits 0; the master logs reason closed', async () => {
     const { master, port } = await startMaster();
-    const slave = start([
-      'slave',
-      '--master',
-      `127.0.0.1:${port}`,
-      '--id',
-      't',
-      '--heartbeat-interval-ms',
-      HEARTBEAT_INTERVAL_MS,
-    ]);
+    const slave = startSlave(port, 't');
     await master.waitForEvent('message', { node: 't', seq: 2 });
     slave.kill('SIGTERM');
     expect(await slave.exited).toEqual({ code: 0, signal: null });
@@ -259,8 +233,8 @@ describe('picluster CLI', () => {
 
   it('LOG_FORMAT=text writes lines for people', async () => {
     const master = start(['master', '--port', '0', '--host', '127.0.0.1'], { LOG_FORMAT: 'text' });
-    await pollUntil(
-      () => (master.stdout.includes('\n') ? true : undefined),
+    await waitUntil(
+      () => master.stdout.includes('\n'),
       10_000,
       () => `stdout: ${master.stdout}\nstderr: ${master.stderr}`,
     );
@@ -322,10 +296,7 @@ describe('picluster CLI with a cluster token', () => {
     writeFileSync(file, `${TOKEN}\n`);
     const { master, port } = await startMaster([], { CLUSTER_TOKEN_FILE: file });
     expect(master.events('listening')[0]).toMatchObject({ auth: 'token' });
-    const slave = start(
-      ['slave', '--master', `127.0.0.1:${port}`, '--id', 'authed', '--heartbeat-interval-ms', HEARTBEAT_INTERVAL_MS],
-      { CLUSTER_TOKEN: TOKEN },
-    );
+    const slave = startSlave(port, 'authed', [], { CLUSTER_TOKEN: TOKEN });
     await master.waitForEvent('message', { node: 'authed', seq: 3 });
     expect(master.events('disconnect')).toEqual([]);
     expect(slave.events('starting')[0]).toMatchObject({ auth: 'token' });

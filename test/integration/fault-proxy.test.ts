@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { FaultProxy } from '../../src/orchestrator/local/fault-proxy';
-import { afterPolls, pollUntil } from '../helpers/wait';
+import { afterPolls, waitUntil } from '../helpers/wait';
 
 /**
  * Poll phases after which whatever a faulty proxy did with what it read
@@ -34,9 +34,9 @@ function watch(socket: Socket): Peer {
   return peer;
 }
 
-const until = (check: () => boolean, what: string): Promise<true> =>
-  pollUntil(
-    () => (check() ? true : undefined),
+const until = (check: () => boolean, what: string): Promise<void> =>
+  waitUntil(
+    () => check(),
     5000,
     () => `still waiting for ${what}`,
   );
@@ -93,6 +93,16 @@ async function connected(): Promise<{ slave: Peer; master: Peer }> {
   return { slave, master: serverPeers[before]! };
 }
 
+/** A connection that carried bytes both ways, then was cut while each end sent more, which is lost. */
+async function cutWhileSending(): Promise<{ slave: Peer; master: Peer }> {
+  const { slave, master } = await connected();
+  await bothWays(slave, master);
+  proxy.cut();
+  await send(slave, 'lost-up');
+  await send(master, 'lost-down');
+  return { slave, master };
+}
+
 describe('FaultProxy', () => {
   it('forwards bytes both ways and passes a FIN on', async () => {
     const { slave, master } = await connected();
@@ -108,11 +118,7 @@ describe('FaultProxy', () => {
   });
 
   it('drops bytes both ways while cut, and sends no FIN for a master-side close', async () => {
-    const { slave, master } = await connected();
-    await bothWays(slave, master);
-    proxy.cut();
-    await send(slave, 'lost-up');
-    await send(master, 'lost-down');
+    const { slave, master } = await cutWhileSending();
     await finish(master);
     await afterPolls(HOPS);
     expect(master.received).toBe(UP);
@@ -131,11 +137,7 @@ describe('FaultProxy', () => {
   });
 
   it('resumes forwarding after heal on a connection that stayed open', async () => {
-    const { slave, master } = await connected();
-    await bothWays(slave, master);
-    proxy.cut();
-    await send(slave, 'lost-up');
-    await send(master, 'lost-down');
+    const { slave, master } = await cutWhileSending();
     await afterPolls(HOPS);
     proxy.heal();
     slave.socket.write('after-up');

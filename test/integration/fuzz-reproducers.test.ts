@@ -5,7 +5,6 @@ import type { Master } from '../../src/master';
 import { startInProcessMaster } from '../helpers/master';
 import { rawClient } from '../helpers/peers';
 import type { LogSink } from '../helpers/log-sink';
-import { pollUntil } from '../helpers/wait';
 
 /**
  * What `npm run fuzz` found stays found: every reproducer it saved in
@@ -65,11 +64,8 @@ describe('fuzz corpus and reproducers, replayed', () => {
       ...splitWrites(rng, conn, Buffer.concat([frame, Buffer.from('\r')])),
     ]);
     await replaySteps(steps, master.port);
-    const messages = await pollUntil(
-      () => (sink.events('message').length >= corpus.length ? sink.events('message') : undefined),
-      20_000,
-      () => `${sink.events('message').length} of ${corpus.length} frames logged`,
-    );
+    await sink.waitFor(() => sink.events('message').length >= corpus.length, 20_000);
+    const messages = sink.events('message');
     // One per connection: every corpus frame is a valid message, whatever the split.
     expect(new Set(messages.map((l) => l.conn)).size).toBe(corpus.length);
     expect(sink.events('protocol_error')).toEqual([]);

@@ -1,18 +1,18 @@
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import type { Readable } from 'node:stream';
 import { join } from 'node:path';
 import { connect, type Socket } from 'node:net';
 import { Master } from '../../src/master';
 import { RESERVED_DESCRIPTORS } from '../../src/master/descriptor-limit';
 import { Slave } from '../../src/slave';
-import { CLI } from '../helpers/cli';
+import { CliProcess } from '../helpers/cli';
+import { readJsonLines } from '../helpers/json-lines';
 import { startInProcessMaster } from '../helpers/master';
 import { LogSink } from '../helpers/log-sink';
 import { rawClient } from '../helpers/peers';
-import { pollUntil } from '../helpers/wait';
+import { startInProcessSlave } from '../helpers/slave';
+import { pollUntil, waitUntil } from '../helpers/wait';
 
 let sink: LogSink;
 let master: Master;
@@ -34,12 +34,10 @@ afterEach(async () => {
 
 /** A slave beating every 100 ms, once the master has logged its first heartbeat. */
 async function startGoodSlave(): Promise<{ slave: Slave; slaveLog: LogSink }> {
-  const slaveLog = new LogSink();
-  const slave = new Slave(
-    { masterHost: '127.0.0.1', masterPort: master.port, node: 'good', heartbeatIntervalMs: 100 },
-    slaveLog.log,
-  ).start();
-  cleanups.push(() => slave.stop());
+  const { slave, slaveLog } = startInProcessSlave(
+    { masterPort: master.port, node: 'good', heartbeatIntervalMs: 100 },
+    cleanups,
+  );
   await sink.waitForEvent('message', { node: 'good', type: 'heartbeat' }, 10_000);
   return { slave, slaveLog };
 }
@@ -100,11 +98,7 @@ describe('connection limits', () => {
   it('refuses connections beyond --max-connections and counts them in one limit line', async () => {
     await startMaster({ maxConnections: 3 });
     for (let i = 0; i < 3; i++) await client();
-    await pollUntil(
-      () => (sink.events('connect').length === 3 ? true : undefined),
-      10_000,
-      () => `connect lines: ${sink.events('connect').length}`,
-    );
+    await sink.waitFor(() => sink.events('connect').length === 3, 10_000);
     const refused = [await client(), await client()];
     await Promise.all(refused.map((socket) => once(socket, 'close')));
     const line = await sink.waitForEvent('limit', { limit: 'connections' }, 10_000);
@@ -114,42 +108,23 @@ describe('connection limits', () => {
 
   it('takes no more connections than the descriptor limit allows, and says so at start', async () => {
     const openFiles = 200;
-    const child = spawn(
-      'bash',
-      ['-c', `ulimit -n ${openFiles} && exec "$0" "$@"`, process.execPath, CLI, 'master', '--port', '0'],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
+    const child = new CliProcess(['master', '--port', '0'], {}, { maxOpenFiles: openFiles });
     cleanups.push(() => child.kill('SIGKILL'));
-    let stdout = '';
-    child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
-    const lines = (): Array<Record<string, unknown>> =>
-      stdout
-        .split('\n')
-        .filter((l) => l.startsWith('{'))
-        .map((l) => JSON.parse(l) as Record<string, unknown>);
-    await pollUntil(
-      () => lines().find((l) => l.event === 'listening'),
-      15_000,
-      () => `stdout: ${stdout}`,
-    );
-    expect(lines().find((l) => l.event === 'limit')).toMatchObject({
+    await child.waitForEvent('listening', {}, 15_000);
+    expect(child.events('limit')[0]).toMatchObject({
       limit: 'descriptors',
       max_connections: 10_000,
       applied: openFiles - RESERVED_DESCRIPTORS,
       open_files: openFiles,
     });
     child.kill('SIGTERM');
-    await once(child, 'exit');
+    await child.exited;
   }, 30_000);
 });
 
-/** `picluster master` on a free loopback port with `--log-file`, its stdout and stderr piped; killed after the test. */
-function masterWithLogFile(logFile: string): ChildProcessByStdio<null, Readable, Readable> {
-  const child = spawn(process.execPath, [CLI, 'master', '--port', '0', '--host', '127.0.0.1', '--log-file', logFile], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+/** `picluster master` on a free loopback port with `--log-file`; killed after the test. */
+function masterWithLogFile(logFile: string): CliProcess {
+  const child = new CliProcess(['master', '--port', '0', '--host', '127.0.0.1', '--log-file', logFile]);
   cleanups.push(() => child.kill('SIGKILL'));
   return child;
 }
@@ -158,29 +133,20 @@ describe('a master whose stdout reader stops reading', () => {
   it('keeps acking from its log file, closes no one, and exits promptly on SIGTERM while stdout stays stalled', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'picluster-stall-'));
     const logFile = join(dir, 'master.jsonl');
-    const child = masterWithLogFile(logFile);
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
-    const exited = once(child, 'exit');
-    const fileLines = (): Array<Record<string, unknown>> =>
-      readFileSync(logFile, 'utf8')
-        .split('\n')
-        .filter((l) => l.startsWith('{'))
-        .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const cli = masterWithLogFile(logFile);
+    const fileLines = (): Array<Record<string, unknown>> => readJsonLines(logFile, { growing: true, nonJson: 'skip' });
     const listening = await pollUntil(
       () => (existsSync(logFile) ? fileLines().find((l) => l.event === 'listening') : undefined),
       15_000,
-      () => `stderr: ${stderr}`,
+      () => `stderr: ${cli.stderr}`,
     );
     // From here on nobody reads the master's stdout: the pipe fills, as with a stalled `docker logs`.
-    child.stdout.pause();
+    cli.child.stdout!.pause();
 
-    const slaveLog = new LogSink();
-    const slave = new Slave(
-      { masterHost: '127.0.0.1', masterPort: listening.port as number, node: 'good', heartbeatIntervalMs: 50 },
-      slaveLog.log,
-    ).start();
-    cleanups.push(() => slave.stop());
+    const { slave, slaveLog } = startInProcessSlave(
+      { masterPort: listening.port as number, node: 'good', heartbeatIntervalMs: 50 },
+      cleanups,
+    );
     // Enough lines to fill the pipe many times over: a peer at half the frame rate limit.
     const flooder = await rawClient(listening.port as number);
     cleanups.push(() => flooder.destroy());
@@ -189,21 +155,21 @@ describe('a master whose stdout reader stops reading', () => {
 
     // Ten seconds' worth of heartbeats, each acked from the file although stdout takes nothing.
     await slaveLog.waitFor((l) => l.event === 'sent' && (l.seq as number) >= 200, 60_000);
-    await pollUntil(
-      () => (slave.unacked <= 2 ? true : undefined),
+    await waitUntil(
+      () => slave.unacked <= 2,
       10_000,
       () => `unacked: ${slave.unacked}`,
     );
-    expect(child.stdout.readableLength).toBeGreaterThan(0);
+    expect(cli.child.stdout!.readableLength).toBeGreaterThan(0);
 
     clearInterval(flood);
     const stopAt = Date.now();
-    child.kill('SIGTERM');
-    const [code] = (await exited) as [number | null];
+    cli.kill('SIGTERM');
+    const { code } = await cli.exited;
     const stopMs = Date.now() - stopAt;
     process.stdout.write(`master with a stalled stdout: exited ${stopMs} ms after SIGTERM\n`);
     expect(code).toBe(0);
-    expect(stderr).toContain('stopped waiting for log lines to be taken by stdout');
+    expect(cli.stderr).toContain('stopped waiting for log lines to be taken by stdout');
     const lines = fileLines();
     expect(lines.at(-1)).toMatchObject({ event: 'shutdown', signal: 'SIGTERM' });
     const good = lines.filter((l) => l.node === 'good');
@@ -237,28 +203,21 @@ describe('a master stopped while it reads its log file back', () => {
     const logFile = join(dir, 'master.jsonl');
     // No checkpoint beside it: the whole file is read, long enough to be caught in the act.
     writeLongLog(logFile);
-    const child = masterWithLogFile(logFile);
-    let stdout = '';
-    child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
-    const exited = once(child, 'exit');
+    const cli = masterWithLogFile(logFile);
     // The replay has the log file open; nothing is logged before it ends.
-    await pollUntil(
+    await waitUntil(
       () =>
-        readdirSync(`/proc/${child.pid}/fd`).some((fd) => readlinkOr(`/proc/${child.pid}/fd/${fd}`) === logFile)
-          ? true
-          : undefined,
+        readdirSync(`/proc/${cli.child.pid}/fd`).some(
+          (fd) => readlinkOr(`/proc/${cli.child.pid}/fd/${fd}`) === logFile,
+        ),
       15_000,
-      () => `stdout: ${stdout}`,
+      () => `stdout: ${cli.stdout}`,
       1,
     );
-    expect(stdout).not.toContain('"event":"listening"');
-    child.kill('SIGTERM');
-    const [code, signal] = (await exited) as [number | null, NodeJS.Signals | null];
-    expect({ code, signal }).toEqual({ code: 0, signal: null });
-    const events = stdout
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => (JSON.parse(l) as { event: string }).event);
+    expect(cli.stdout).not.toContain('"event":"listening"');
+    cli.kill('SIGTERM');
+    expect(await cli.exited).toEqual({ code: 0, signal: null });
+    const events = cli.lines.map((l) => l.event);
     expect(events).toEqual(['recovered', 'listening', 'shutdown']);
   }, 60_000);
 });

@@ -6,7 +6,7 @@ import { startInProcessMaster } from '../helpers/master';
 import { LogSink, type LogLine } from '../helpers/log-sink';
 import { rawClient, seedMaster, seedPeer } from '../helpers/peers';
 import { startInProcessSlave } from '../helpers/slave';
-import { pollUntil } from '../helpers/wait';
+import { waitUntil } from '../helpers/wait';
 
 const FAST_BACKOFF = { initialDelayMs: 20, maxDelayMs: 100, factor: 2 };
 /**
@@ -265,21 +265,13 @@ describe('seed compatibility of our slave', () => {
   it('is read correctly by a master that reads like the seed and never writes back', async () => {
     const seed = await seedMaster();
     cleanups.push(() => seed.close());
-    const slaveLog = new LogSink();
-    const slave = new Slave(
-      {
-        masterHost: '127.0.0.1',
-        masterPort: seed.port,
-        node: '7',
-        heartbeatIntervalMs: 10,
-        heartbeatCount: 3,
-        backoff: FAST_BACKOFF,
-      },
-      slaveLog.log,
-    ).start();
+    const { slave } = startInProcessSlave(
+      { masterPort: seed.port, node: '7', heartbeatIntervalMs: 10, heartbeatCount: 3, backoff: FAST_BACKOFF },
+      cleanups,
+    );
     await slave.done;
-    await pollUntil(
-      () => (seed.disconnects === 1 ? true : undefined),
+    await waitUntil(
+      () => seed.disconnects === 1,
       5000,
       () => `disconnects: ${seed.disconnects}`,
     );

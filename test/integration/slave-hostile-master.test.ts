@@ -12,7 +12,7 @@ import {
 import { LogSink } from '../helpers/log-sink';
 import { seedMaster } from '../helpers/peers';
 import { startInProcessSlave } from '../helpers/slave';
-import { pollUntil } from '../helpers/wait';
+import { waitUntil } from '../helpers/wait';
 
 const FAST_BACKOFF = { initialDelayMs: 20, maxDelayMs: 100, factor: 2 };
 /** Far above what a slave needs (~70 MB); a slave that amplifies a flood passes it within a second. */
@@ -97,11 +97,7 @@ describe('a slave against a hostile master', () => {
     const dropped = await slave.waitForEvent('disconnected', { reason: 'write_stalled' });
     await connectionsReach(master, 2);
     const droppedAt = slave.lines.indexOf(dropped);
-    await pollUntil(
-      () => slave.lines.slice(droppedAt).find((line) => line.event === 'connected'),
-      10_000,
-      () => 'no connection after write_stalled',
-    );
+    await slave.waitFor((line) => line.event === 'connected', 10_000, droppedAt);
     const exit = await terminate(slave.child, slave.exited, KILL_AFTER_MS);
     rss.stop();
     console.info(
@@ -125,19 +121,19 @@ describe('a slave against a hostile master', () => {
       { masterPort: seed.port, node: 'seed', heartbeatIntervalMs: 1, ackTimeoutMs: 30, backoff: FAST_BACKOFF },
       cleanups,
     );
-    await pollUntil(
-      () => (seed.messages.length >= 300 ? true : undefined),
+    await waitUntil(
+      () => seed.messages.length >= 300,
       20_000,
       () => `messages: ${seed.messages.length}`,
     );
     await slave.stop();
-    await pollUntil(
-      () => (seed.disconnects === 1 ? true : undefined),
+    await waitUntil(
+      () => seed.disconnects === 1,
       5000,
       () => `disconnects: ${seed.disconnects}`,
     );
     expect(seed.messages).toHaveLength(slave.lastSeq + 1);
-    for (const event of ['held', 'write_stalled', 'disconnected']) expect(slaveLog.events(event)).toEqual([]);
+    for (const event of ['held', 'write_stalled', 'disconnected'] as const) expect(slaveLog.events(event)).toEqual([]);
   }, 60_000);
 
   it.each([

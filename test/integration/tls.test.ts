@@ -11,7 +11,7 @@ import { LogSink, type LogLine } from '../helpers/log-sink';
 import { startInProcessMaster } from '../helpers/master';
 import { rawClient } from '../helpers/peers';
 import { startInProcessSlave } from '../helpers/slave';
-import { afterPolls, pollUntil } from '../helpers/wait';
+import { afterPolls, waitUntil } from '../helpers/wait';
 
 const MAKE_CERTS = join(__dirname, '..', '..', 'scripts', 'make-certs.sh');
 const FAST_BACKOFF = { initialDelayMs: 20, maxDelayMs: 100, factor: 2 };
@@ -142,8 +142,8 @@ describe('a TLS master and slave', () => {
     const clients = await Promise.all(Array.from({ length: burst }, () => plainClient()));
     for (const client of clients) client.write('not TLS\r');
     const counted = (): number => tlsErrors().reduce((sum, l) => sum + (l.count as number), 0);
-    await pollUntil(
-      () => (counted() === burst ? true : undefined),
+    await waitUntil(
+      () => counted() === burst,
       WAIT_MS,
       () => JSON.stringify(tlsErrors()),
     );

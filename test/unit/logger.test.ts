@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { createLog } from '../../src/common';
-import { pollUntil } from '../helpers/wait';
+import { jsonLinesOf } from '../helpers/json-lines';
+import { pollUntil, waitUntil } from '../helpers/wait';
 
 /** A destination that takes `delayMs` per write, as a slow disk or a lagging reader does. */
 function slowDestination(delayMs: number): Writable {
@@ -67,11 +68,7 @@ function tempFile(): string {
   return join(mkdtempSync(join(tmpdir(), 'picluster-log-')), 'log.jsonl');
 }
 
-const lines = (text: string): Array<Record<string, unknown>> =>
-  text
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line) => JSON.parse(line) as Record<string, unknown>);
+const lines = (text: string): Array<Record<string, unknown>> => jsonLinesOf(text);
 
 describe('a log file and a stdout that stops reading', () => {
   it('waits for the file only, drops what stdout cannot take beyond its limit, and counts it once stdout catches up', async () => {
@@ -111,8 +108,8 @@ describe('a log file and a stdout that stops reading', () => {
     await turn();
     expect(written).toBe(false);
     stdout.resume();
-    await pollUntil(
-      () => (written ? true : undefined),
+    await waitUntil(
+      () => written,
       5000,
       () => 'whenWritten never called back',
     );

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { dirname } from 'node:path';
 import Docker from 'dockerode';
 import { checkInteger } from '../../common';
+import { logLineOf } from '../../protocol';
 import { nodeSettingsEnv, nodeSettingsOf, RunError, type Backend, type BackendSinks } from '../backend';
 import type { RunDirectory } from '../run-directory';
 import type { Scenario } from '../types';
@@ -156,7 +157,10 @@ export class DockerCluster extends ContainerCluster<DockerBackendOptions> {
   }
 
   protected async restartMaster(node: NodeContainer): Promise<void> {
-    const listening = this.nextMasterLine((line) => line.event === 'listening', 'new listening line');
+    const listening = this.nextMasterLine(
+      (line) => logLineOf(line, 'master')?.event === 'listening',
+      'new listening line',
+    );
     try {
       await this.restart(node);
     } catch (err) {

@@ -4,6 +4,7 @@ import type { WriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ExitGuard } from '../../common';
+import { logLineOf } from '../../protocol';
 import {
   faultFailed,
   masterFlags,
@@ -324,7 +325,7 @@ class LocalCluster extends ClusterCore<string> {
     this.master = master;
     try {
       const listening = await master.waitForLine(
-        (line) => line.event === 'listening',
+        (line) => logLineOf(line, 'master')?.event === 'listening',
         'listening line',
         this.options.confirmTimeoutMs,
       );
@@ -358,7 +359,11 @@ class LocalCluster extends ClusterCore<string> {
     const node = new NodeProcess(slot.name, this.options.cliPath, args, this.token, slot.logFile);
     slot.process = node;
     try {
-      await node.waitForLine((line) => line.event === 'starting', 'starting line', this.options.confirmTimeoutMs);
+      await node.waitForLine(
+        (line) => logLineOf(line, 'slave')?.event === 'starting',
+        'starting line',
+        this.options.confirmTimeoutMs,
+      );
     } catch (err) {
       throw new RunError('PICLUSTER_ERR_NODE_START', `${slot.name} did not start: ${(err as Error).message}`, {
         cause: err,

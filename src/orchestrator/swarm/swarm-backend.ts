@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import Docker from 'dockerode';
 import { isMap, parseDocument } from 'yaml';
 import { checkInteger } from '../../common';
+import { logLineOf } from '../../protocol';
 import { nodeSettingsEnv, nodeSettingsOf, RunError, type Backend, type BackendSinks } from '../backend';
 import type { RunDirectory } from '../run-directory';
 import {
@@ -198,7 +199,10 @@ export class SwarmCluster extends ContainerCluster<SwarmBackendOptions> {
    * unregisters a task once it exited.)
    */
   protected async restartMaster(old: NodeContainer): Promise<void> {
-    const listening = this.nextMasterLine((line) => line.event === 'listening', 'new listening line');
+    const listening = this.nextMasterLine(
+      (line) => logLineOf(line, 'master')?.event === 'listening',
+      'new listening line',
+    );
     try {
       await this.act(
         old,

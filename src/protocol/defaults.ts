@@ -1,0 +1,20 @@
+import { MAX_DURATION_MS } from '../common/limits';
+
+/** The port a master listens on and a slave connects to when none is given: the seed's. */
+export const DEFAULT_MASTER_PORT = 12345;
+
+/** Longest heartbeat interval a hello may announce, in ms: the longest duration anything accepts. */
+export const MAX_HEARTBEAT_INTERVAL_MS = MAX_DURATION_MS;
+
+/** Heartbeat intervals without a frame after which a node is silent, when no fixed timeout is set. */
+export const HEARTBEAT_TIMEOUT_FACTOR = 3;
+
+/**
+ * The heartbeat timeout a node gets when none is set, in ms: `HEARTBEAT_TIMEOUT_FACTOR`
+ * × its heartbeat interval. The master applies it (with its own factor
+ * option, whose default this is), and the orchestrator expects it of a
+ * scenario without a `heartbeat_timeout`.
+ */
+export function defaultHeartbeatTimeoutMs(intervalMs: number): number {
+  return HEARTBEAT_TIMEOUT_FACTOR * intervalMs;
+}
