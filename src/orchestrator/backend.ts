@@ -1,5 +1,6 @@
 import { PiclusterError, type ErrorCode } from '../common';
 import { defaultHeartbeatTimeoutMs, parseLogLine as parseContractLine, type LogRecord } from '../protocol';
+import type { RunDirectory } from './run-directory';
 import type { RunInfo, Scenario, ScenarioEvent } from './types';
 
 /** The master's heartbeat timeout a scenario runs with, in ms: its own, or 3 × its heartbeat interval. */
@@ -14,6 +15,62 @@ export function heartbeatTimeoutOf(scenario: Scenario): number {
  */
 export function reconnectMaxDelayOf(scenario: Scenario): number {
   return Math.min(1000, 4 * scenario.heartbeatIntervalMs);
+}
+
+/**
+ * What every node of a run is started with, derived once from the scenario:
+ * the local backend renders it as flags ({@link masterFlags},
+ * {@link slaveFlags}), the container backends as the Compose file's
+ * variables ({@link nodeSettingsEnv}).
+ */
+export interface NodeSettings {
+  slaves: number;
+  heartbeatIntervalMs: number;
+  /** The master's timeout for silent nodes ({@link heartbeatTimeoutOf}). */
+  heartbeatTimeoutMs: number;
+  /** The slaves' reconnect backoff cap ({@link reconnectMaxDelayOf}). */
+  reconnectMaxDelayMs: number;
+  /** The log is parsed: always JSON, whatever the caller's environment says. */
+  logFormat: 'json';
+}
+
+/** The settings of the nodes of a run of `scenario`. */
+export function nodeSettingsOf(scenario: Scenario): NodeSettings {
+  return {
+    slaves: scenario.slaves,
+    heartbeatIntervalMs: scenario.heartbeatIntervalMs,
+    heartbeatTimeoutMs: heartbeatTimeoutOf(scenario),
+    reconnectMaxDelayMs: reconnectMaxDelayOf(scenario),
+    logFormat: 'json',
+  };
+}
+
+/** The settings as the variables `compose.yaml` is interpolated with (Compose and stack deploys). */
+export function nodeSettingsEnv(settings: NodeSettings): Record<string, string> {
+  return {
+    SLAVES: String(settings.slaves),
+    HEARTBEAT_INTERVAL_MS: String(settings.heartbeatIntervalMs),
+    HEARTBEAT_TIMEOUT_MS: String(settings.heartbeatTimeoutMs),
+    RECONNECT_MAX_DELAY_MS: String(settings.reconnectMaxDelayMs),
+    LOG_FORMAT: settings.logFormat,
+  };
+}
+
+/** The master's share of the settings as `picluster master` flags. */
+export function masterFlags(settings: NodeSettings): string[] {
+  return ['--heartbeat-timeout-ms', String(settings.heartbeatTimeoutMs), '--log-format', settings.logFormat];
+}
+
+/** A slave's share of the settings as `picluster slave` flags. */
+export function slaveFlags(settings: NodeSettings): string[] {
+  return [
+    '--heartbeat-interval-ms',
+    String(settings.heartbeatIntervalMs),
+    '--reconnect-max-delay-ms',
+    String(settings.reconnectMaxDelayMs),
+    '--log-format',
+    settings.logFormat,
+  ];
 }
 
 /**
@@ -42,15 +99,22 @@ export interface StartedCluster {
    * Stops the slaves (SIGTERM or its equivalent), then the master, so both
    * write their last lines; kills whatever is left after a grace period.
    * Idempotent. Rejects (`PICLUSTER_ERR_RUN_DIR`) only when a node's log
-   * could not be written, and then only after stopping everything.
+   * could not be written, and then only after stopping everything; any
+   * other trouble while stopping goes to {@link warnings}.
    */
   down(): Promise<void>;
+  /**
+   * What went wrong that did not stop the run: a teardown step that failed, a
+   * log stream that broke and was followed again. The runner writes them to
+   * `run.json` and the report.
+   */
+  readonly warnings: readonly string[];
 }
 
 /**
  * What the runner drives to start a cluster and inject faults. A backend
- * writes each node's raw stdout lines to `<runDir>/master.jsonl` and
- * `<runDir>/slave-N.jsonl` as they arrive, appending across restarts.
+ * appends each node's raw stdout lines to its log in the run directory
+ * ({@link RunDirectory.openNodeLog}) as they arrive, across restarts.
  */
 export interface Backend {
   readonly name: RunInfo['backend'];
@@ -59,7 +123,7 @@ export interface Backend {
    * what was started, then rejects. Resolves once every node runs; the slaves
    * may not have said hello yet.
    */
-  up(scenario: Scenario, runDir: string, sinks: BackendSinks): Promise<StartedCluster>;
+  up(scenario: Scenario, runDir: RunDirectory, sinks: BackendSinks): Promise<StartedCluster>;
 }
 
 /** A run that could not be carried out as the scenario says: a node that won't start, a fault not confirmed. */

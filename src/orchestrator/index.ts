@@ -1,10 +1,20 @@
 export { RunError, heartbeatTimeoutOf, type Backend, type BackendSinks, type StartedCluster } from './backend';
+export {
+  ACTION_SPECS,
+  DOWN_STATES,
+  actionEndedBy,
+  isAction,
+  type ActionSpec,
+  type DisconnectReason,
+  type LatencyGroup,
+  type ProcessState,
+} from './actions';
 export { checkRun, type CheckReport, type RunSource, type Verdict } from './checker';
 export { DEFAULT_DOCKER_IMAGE, DOCKER_PROJECT_PREFIX, DockerBackend, removeRunResources } from './docker';
 export { LocalBackend } from './local/local-backend';
 export { SWARM_STACK_PREFIX, SwarmBackend, removeStackResources } from './swarm';
-export { formatTable, toJUnitXml, writeReports } from './report';
-export { RunDirectoryError, openRunDirectory, readRunDirectory } from './run-directory';
+export { formatTable, toJUnitXml, writeReports, type RunReport } from './report';
+export { RunDirectory, RunDirectoryError, openRunDirectory, readRunDirectory } from './run-directory';
 export { runScenario, type RunOptions, type RunResult } from './runner';
 export {
   DEFAULT_SCENARIO_HEARTBEAT_INTERVAL_MS,

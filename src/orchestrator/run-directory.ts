@@ -1,7 +1,21 @@
-import { closeSync, fstatSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import {
+  appendFileSync,
+  closeSync,
+  copyFileSync,
+  createWriteStream,
+  fstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+  type WriteStream,
+} from 'node:fs';
 import { getHeapStatistics } from 'node:v8';
 import { join, parse, resolve, sep } from 'node:path';
-import type { RunLogLine, RunRecord, RunSource } from './types';
+import { isAction } from './actions';
+import { RunError } from './backend';
+import type { RunLogLine, RunRecord, RunSource, Scenario } from './types';
 import {
   isIso,
   isObject,
@@ -11,7 +25,7 @@ import {
   RunDirectoryError,
   type LogReadOptions,
 } from './run-logs';
-import { ACTIONS, type RunInfo, type TimelineEntry } from './types';
+import type { RunInfo, TimelineEntry } from './types';
 
 /** Files of a run directory, as the runner writes them. */
 export const RUN_FILES = {
@@ -25,6 +39,10 @@ export const RUN_FILES = {
   masterLogFile: 'master-log-file.jsonl',
   /** `slave-3` -> `slave-3.jsonl`. */
   slave: (name: string): string => `${name}.jsonl`,
+  /** A copy of the scenario the run carried out. */
+  scenario: 'scenario.yaml',
+  /** The run's cluster token (container backends: the Compose secret's file). */
+  token: join('secrets', 'cluster_token'),
 } as const;
 
 export { RunDirectoryError };
@@ -117,8 +135,7 @@ function timeline(file: string): TimelineEntry[] {
     const bad = (what: string): never => {
       throw new RunDirectoryError(file, what, line);
     };
-    if (!ACTIONS.includes(value.action as TimelineEntry['action']))
-      bad(`unknown action ${JSON.stringify(value.action)}`);
+    if (!isAction(value.action)) bad(`unknown action ${JSON.stringify(value.action)}`);
     if (typeof value.target !== 'string') bad('no "target"');
     if (typeof value.atMs !== 'number') bad('no "atMs"');
     if (value.requestedAt !== undefined && !isIso(value.requestedAt)) bad('"requestedAt" is not ISO');
@@ -197,4 +214,136 @@ export async function openRunDirectory(
   const slaves: Record<string, Iterable<RunLogLine>> = {};
   for (const name of Object.keys(info.nodes)) slaves[name] = logLines(join(dir, RUN_FILES.slave(name)), options);
   return Promise.resolve({ info, timeline: entries, master: logLines(masterFile, options), slaves });
+}
+
+/** Where run directories go when no `outDir` is given, relative to the working directory. */
+export const DEFAULT_RUNS_DIR = 'runs';
+
+/** Where a run's directory goes: a given one (empty or new), or a new one under a parent. */
+export interface RunDirectoryPlace {
+  /** The run directory; created, and refused if it exists and is not empty. */
+  outDir?: string;
+  /** Parent of default run directories (`<yyyymmdd-hhmmss>-<scenario name>`). Default {@link DEFAULT_RUNS_DIR}. */
+  runsDir?: string;
+}
+
+/** `yyyymmdd-hhmmss` in local time. */
+function stamp(date: Date): string {
+  const two = (n: number): string => String(n).padStart(2, '0');
+  return (
+    `${date.getFullYear()}${two(date.getMonth() + 1)}${two(date.getDate())}-` +
+    `${two(date.getHours())}${two(date.getMinutes())}${two(date.getSeconds())}`
+  );
+}
+
+function claimDirectory(scenario: Scenario, place: RunDirectoryPlace): string {
+  if (place.outDir !== undefined) {
+    makeDirectories(place.outDir);
+    // Node logs are appended to: an earlier run's files would mix with this one's.
+    if (readdirSync(place.outDir).length > 0) {
+      throw new RunError('PICLUSTER_ERR_RUN_DIR', `run directory ${place.outDir} is not empty`);
+    }
+    return place.outDir;
+  }
+  const parent = place.runsDir ?? DEFAULT_RUNS_DIR;
+  makeDirectories(parent);
+  const base = join(parent, `${stamp(new Date())}-${scenario.name}`);
+  for (let n = 1; ; n += 1) {
+    const dir = n === 1 ? base : `${base}-${n}`;
+    try {
+      // Not recursive: creating it is how this run claims the name, also against a run started in parallel.
+      mkdirSync(dir);
+      return dir;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  }
+}
+
+/**
+ * A run directory, the one place that knows its layout ({@link RUN_FILES}):
+ * the runner creates it and writes the scenario, the timeline and `run.json`;
+ * a backend appends each node's log to it; the checker reads it back.
+ */
+export class RunDirectory {
+  private constructor(
+    /** The directory, as given or created. */
+    readonly path: string,
+  ) {}
+
+  /** A run directory that exists (a test's temporary directory, one to check). */
+  static at(path: string): RunDirectory {
+    return new RunDirectory(path);
+  }
+
+  /**
+   * Creates the run directory of `scenario` (`place.outDir`, empty or new, or
+   * a new unique one under `place.runsDir`), with a copy of the scenario and
+   * an empty timeline. Throws a `RunError` (`PICLUSTER_ERR_RUN_DIR`).
+   */
+  static create(scenario: Scenario, place: RunDirectoryPlace): RunDirectory {
+    let dir: RunDirectory;
+    try {
+      dir = new RunDirectory(claimDirectory(scenario, place));
+    } catch (err) {
+      if (err instanceof RunError) throw err;
+      throw new RunError('PICLUSTER_ERR_RUN_DIR', `cannot create the run directory: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    copyFileSync(scenario.file, dir.file(RUN_FILES.scenario));
+    writeFileSync(dir.file(RUN_FILES.timeline), '');
+    return dir;
+  }
+
+  /** The path of one of its files. */
+  file(name: string): string {
+    return join(this.path, name);
+  }
+
+  /** The log file of node `name` (`master`, `slave-3`), as the checker reads it. */
+  nodeLogFile(name: string): string {
+    return this.file(name === 'master' ? RUN_FILES.master : RUN_FILES.slave(name));
+  }
+
+  /** The run's token file (absolute: `docker stack deploy` reads it from its own working directory). */
+  get tokenFile(): string {
+    return resolve(this.path, RUN_FILES.token);
+  }
+
+  /**
+   * Opens node `name`'s log for appending (a node's incarnations share it);
+   * `onError` gets any error writing it. Resolves once it is open; rejects
+   * with a `RunError` (`PICLUSTER_ERR_RUN_DIR`) when it cannot be.
+   */
+  async openNodeLog(name: string, onError: (err: Error) => void): Promise<WriteStream> {
+    const path = this.nodeLogFile(name);
+    const stream = createWriteStream(path, { flags: 'a' });
+    const opened = new Promise<void>((resolveOpen, reject) => {
+      stream.once('open', () => resolveOpen());
+      stream.once('error', reject);
+    });
+    try {
+      await opened;
+    } catch (err) {
+      throw new RunError('PICLUSTER_ERR_RUN_DIR', `cannot write ${path}: ${(err as Error).message}`, { cause: err });
+    }
+    stream.on('error', (err) => onError(new Error(`${path}: ${err.message}`, { cause: err })));
+    return stream;
+  }
+
+  /** Appends one line to `timeline.jsonl`. */
+  appendTimeline(entry: TimelineEntry): void {
+    appendFileSync(this.file(RUN_FILES.timeline), JSON.stringify(entry) + '\n');
+  }
+
+  /** Writes `run.json`. */
+  writeInfo(info: RunInfo): void {
+    writeFileSync(this.file(RUN_FILES.info), JSON.stringify(info, null, 2) + '\n');
+  }
+
+  /** Opens it for a check ({@link openRunDirectory}). */
+  read(options?: LogReadOptions & { heapLimitBytes?: number }): Promise<RunSource> {
+    return openRunDirectory(this.path, options);
+  }
 }

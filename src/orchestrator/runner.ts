@@ -1,15 +1,12 @@
-import { appendFileSync, copyFileSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { formatDuration } from '../common';
 import { logLineOf, type ReadMasterLine } from '../protocol';
 import { heartbeatTimeoutOf, RunError, type Backend, type MasterLogLine, type StartedCluster } from './backend';
-import { checkRun, type CheckReport } from './checker';
-import { writeReports } from './report';
-import { makeDirectories, openRunDirectory } from './run-directory';
+import { checkRun } from './checker';
+import { writeReports, type RunReport } from './report';
+import { DEFAULT_RUNS_DIR, RunDirectory } from './run-directory';
 import type { RunInfo, RunInterruption, Scenario, ScenarioEvent, TimelineEntry } from './types';
 
-/** Where run directories go when no `outDir` is given, relative to the working directory. */
-export const DEFAULT_RUNS_DIR = 'runs';
+export { DEFAULT_RUNS_DIR };
 
 /** How long the runner waits for every slave's hello once the cluster is up, on top of 3 intervals, in ms. */
 export const DEFAULT_READY_TIMEOUT_MS = 15_000;
@@ -50,7 +47,8 @@ export interface RunResult {
   timeline: TimelineEntry[];
   /** Every event was carried out and confirmed. */
   complete: boolean;
-  report: CheckReport;
+  /** The checker's report, with the cluster's warnings ({@link StartedCluster.warnings}) when there were any. */
+  report: RunReport;
 }
 
 /**
@@ -66,11 +64,7 @@ export interface RunResult {
 export async function runScenario(scenario: Scenario, options: RunOptions): Promise<RunResult> {
   const { backend, signal } = options;
   throwIfAborted(signal);
-  const runDir = createRunDirectory(scenario, options);
-  copyFileSync(scenario.file, join(runDir, 'scenario.yaml'));
-  const timelineFile = join(runDir, 'timeline.jsonl');
-  writeFileSync(timelineFile, '');
-
+  const runDir = RunDirectory.create(scenario, options);
   const progress = new Progress(options.progress ?? process.stderr, scenario);
   const hellos = new HelloWatch();
   const sinks = {
@@ -81,7 +75,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
       hellos.see(line);
     },
   };
-  const timeline: TimelineEntry[] = [];
+  const schedule = new Schedule(runDir, progress);
   const upAt = Date.now();
   let t0: number | undefined;
   let cluster: StartedCluster | undefined;
@@ -93,44 +87,13 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
     await hellos.all(Object.values(cluster.nodes), readyTimeoutMs, signal);
     t0 = Date.now();
     progress.running(t0);
-
-    const started = cluster;
-    const carryOut = async (event: ScenarioEvent, requestedAt: string): Promise<void> => {
-      const entry: TimelineEntry = {
-        action: event.action,
-        target: event.target,
-        atMs: event.atMs,
-        requestedAt,
-        startedAt: new Date().toISOString(),
-      };
-      try {
-        await started.apply(event);
-        entry.confirmedAt = new Date().toISOString();
-      } catch (err) {
-        entry.error = err instanceof Error ? err.message : String(err);
-      }
-      timeline.push(entry);
-      appendFileSync(timelineFile, JSON.stringify(entry) + '\n');
-      progress.eventDone(entry.error === undefined);
-    };
-
-    // Events on one node run in order, each after the previous one is confirmed; events on
-    // different nodes overlap, so a slow stop (up to its SIGKILL grace) delays no other node.
-    const chains = new Map<string, Promise<void>>();
-    for (const event of scenario.events) {
-      await waitUntil(t0 + event.atMs, signal);
-      const requestedAt = new Date().toISOString();
-      const chain = (chains.get(event.target) ?? Promise.resolve()).then(() => carryOut(event, requestedAt));
-      chains.set(event.target, chain);
-    }
-    await waitUntil(t0 + scenario.durationMs, signal);
-    await abortable(Promise.all(chains.values()), signal);
+    await schedule.run(cluster, scenario, t0, signal);
   } catch (err) {
     progress.finish(`${err instanceof Error ? err.message : String(err)}; stopping`);
     // The first error is the one to report; down() still stops everything when it rejects.
     await cluster?.down().catch(() => undefined);
     if (cluster !== undefined) {
-      writeRunInfo(runDir, { ...runInfo(scenario, backend, cluster, t0 ?? upAt), interrupted: interruption() });
+      runDir.writeInfo({ ...runInfo(scenario, backend, cluster, t0 ?? upAt), interrupted: interruption() });
     }
     throw err;
   }
@@ -138,26 +101,78 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
   progress.stopping();
   await cluster.down();
   const info = runInfo(scenario, backend, cluster, t0);
-  writeRunInfo(runDir, info);
+  runDir.writeInfo(info);
 
   progress.checking();
-  let report: CheckReport;
+  let report: RunReport;
   try {
-    report = checkRun(await openRunDirectory(runDir));
-    await writeReports(runDir, report);
+    report = checkRun(await runDir.read());
+    if (info.warnings !== undefined) report = { ...report, warnings: info.warnings };
+    await writeReports(runDir.path, report);
   } finally {
     progress.done();
-    progress.finish(`run directory ${runDir}`);
+    progress.finish(`run directory ${runDir.path}`);
   }
+  const { timeline } = schedule;
   const complete = timeline.every((entry) => entry.error === undefined);
-  return { runDir, info, timeline, complete, report };
+  return { runDir: runDir.path, info, timeline, complete, report };
+}
+
+/** Carries out a scenario's events on a started cluster and records each in the timeline. */
+class Schedule {
+  /** One entry per event, in the order they finished. */
+  readonly timeline: TimelineEntry[] = [];
+
+  constructor(
+    private readonly runDir: RunDirectory,
+    private readonly progress: Progress,
+  ) {}
+
+  /**
+   * Injects each event at t0 + its offset, waits until t0 + duration and for
+   * every event begun. Events on one node run in order, each after the
+   * previous one is confirmed; events on different nodes overlap, so a slow
+   * stop (up to its SIGKILL grace) delays no other node.
+   */
+  async run(cluster: StartedCluster, scenario: Scenario, t0: number, signal: AbortSignal | undefined): Promise<void> {
+    const chains = new Map<string, Promise<void>>();
+    for (const event of scenario.events) {
+      await waitUntil(t0 + event.atMs, signal);
+      const requestedAt = new Date().toISOString();
+      const chain = (chains.get(event.target) ?? Promise.resolve()).then(() =>
+        this.carryOut(cluster, event, requestedAt),
+      );
+      chains.set(event.target, chain);
+    }
+    await waitUntil(t0 + scenario.durationMs, signal);
+    await abortable(Promise.all(chains.values()), signal);
+  }
+
+  private async carryOut(cluster: StartedCluster, event: ScenarioEvent, requestedAt: string): Promise<void> {
+    const entry: TimelineEntry = {
+      action: event.action,
+      target: event.target,
+      atMs: event.atMs,
+      requestedAt,
+      startedAt: new Date().toISOString(),
+    };
+    try {
+      await cluster.apply(event);
+      entry.confirmedAt = new Date().toISOString();
+    } catch (err) {
+      entry.error = err instanceof Error ? err.message : String(err);
+    }
+    this.timeline.push(entry);
+    this.runDir.appendTimeline(entry);
+    this.progress.eventDone(entry.error === undefined);
+  }
 }
 
 /** `up()`, but an abort during start-up still brings down whatever came up. */
 async function bringUp(
   backend: Backend,
   scenario: Scenario,
-  runDir: string,
+  runDir: RunDirectory,
   sinks: { onMasterLine(line: MasterLogLine): void },
   signal: AbortSignal | undefined,
 ): Promise<StartedCluster> {
@@ -184,6 +199,7 @@ function runInfo(scenario: Scenario, backend: Backend, cluster: StartedCluster, 
     heartbeatTimeoutMs: heartbeatTimeoutOf(scenario),
     durationMs: scenario.durationMs,
     nodes: { ...cluster.nodes },
+    ...(cluster.warnings.length > 0 ? { warnings: [...cluster.warnings] } : {}),
   };
 }
 
@@ -202,51 +218,6 @@ function watchInterruption(signal: AbortSignal | undefined): () => RunInterrupti
       at: new Date(at ?? Date.now()).toISOString(),
     };
   };
-}
-
-function writeRunInfo(runDir: string, info: RunInfo): void {
-  writeFileSync(join(runDir, 'run.json'), JSON.stringify(info, null, 2) + '\n');
-}
-
-/** `yyyymmdd-hhmmss` in local time. */
-function stamp(date: Date): string {
-  const two = (n: number): string => String(n).padStart(2, '0');
-  return (
-    `${date.getFullYear()}${two(date.getMonth() + 1)}${two(date.getDate())}-` +
-    `${two(date.getHours())}${two(date.getMinutes())}${two(date.getSeconds())}`
-  );
-}
-
-/** Creates the run directory: `outDir` (empty or new), or a new unique one under `runsDir`. */
-export function createRunDirectory(scenario: Scenario, options: Pick<RunOptions, 'outDir' | 'runsDir'>): string {
-  try {
-    if (options.outDir !== undefined) {
-      makeDirectories(options.outDir);
-      // Node logs are appended to: an earlier run's files would mix with this one's.
-      if (readdirSync(options.outDir).length > 0) {
-        throw new RunError('PICLUSTER_ERR_RUN_DIR', `run directory ${options.outDir} is not empty`);
-      }
-      return options.outDir;
-    }
-    const parent = options.runsDir ?? DEFAULT_RUNS_DIR;
-    makeDirectories(parent);
-    const base = join(parent, `${stamp(new Date())}-${scenario.name}`);
-    for (let n = 1; ; n += 1) {
-      const dir = n === 1 ? base : `${base}-${n}`;
-      try {
-        // Not recursive: creating it is how this run claims the name, also against a run started in parallel.
-        mkdirSync(dir);
-        return dir;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      }
-    }
-  } catch (err) {
-    if (err instanceof RunError) throw err;
-    throw new RunError('PICLUSTER_ERR_RUN_DIR', `cannot create the run directory: ${(err as Error).message}`, {
-      cause: err,
-    });
-  }
 }
 
 function abortError(): RunError {

@@ -1,9 +1,11 @@
 import { closeSync, constants, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { isSeq, LineCounter, parseDocument } from 'yaml';
 import { MAX_DURATION_MS, PiclusterError, escapeControl, fileKind, type ErrorCode } from '../common';
 import { DURATION_FORMS, formatDuration, parseDuration, showValue } from '../common/duration';
+import { formatPath, formatProblems, offsetOf, type PathSegment, type Problem } from './scenario-problems';
+import { ACTION_SPECS, ACTIONS, actionEndedBy, DOWN_STATES, type ProcessState } from './actions';
 import { type Action, type Scenario, type ScenarioEvent } from './types';
 
 /** The JSON Schema of scenario files; editors find it through each file's `yaml-language-server` comment. */
@@ -99,18 +101,6 @@ function readScenarioText(file: string): string {
 /** Reads and validates a scenario file; throws a `ScenarioError` listing every problem. */
 export function loadScenario(file: string): Scenario {
   return parseScenario(readScenarioText(file), file);
-}
-
-type PathSegment = string | number;
-
-/** One problem, located by its key path in the document. */
-interface Problem {
-  path: PathSegment[];
-  message: string;
-  /** Point at the key itself rather than its value (an unknown key). */
-  atKey?: boolean;
-  /** A source offset, for problems that have no path (YAML syntax). */
-  offset?: number;
 }
 
 let compiled: ValidateFunction | undefined;
@@ -279,7 +269,7 @@ type Raw = Record<string, unknown>;
 
 /** What a slave is doing at some point of the run, as far as the scenario says. */
 interface SlaveState {
-  process: 'running' | 'paused' | 'killed' | 'stopped';
+  process: ProcessState;
   processSinceMs: number;
   /** When its network was cut and not yet restored; unset: connected. */
   cutSinceMs?: number;
@@ -383,11 +373,11 @@ function checkTargets(
   problems: Problem[],
 ): string[] | undefined {
   const path: PathSegment[] = ['events', index, 'target'];
-  if (action === 'master-restart') {
+  if (ACTION_SPECS[action].target === 'master') {
     if (target === undefined || target === 'master') return ['master'];
     problems.push({
       path,
-      message: `master-restart acts on the master: target must be master or omitted; got ${showValue(target)}`,
+      message: `${action} acts on the master: target must be master or omitted; got ${showValue(target)}`,
     });
     return undefined;
   }
@@ -400,7 +390,10 @@ function checkTargets(
   names.forEach((name, position) => {
     const at = typeof target === 'string' ? path : [...path, position];
     if (name === 'master') {
-      problems.push({ path: at, message: `${action} acts on slaves only (master has master-restart); got "master"` });
+      problems.push({
+        path: at,
+        message: `${action} acts on slaves only (master has ${MASTER_ACTIONS}); got "master"`,
+      });
       ok = false;
       return;
     }
@@ -414,119 +407,49 @@ function checkTargets(
   return ok ? names : undefined;
 }
 
-const DOWN_STATES: ReadonlySet<SlaveState['process']> = new Set(['killed', 'stopped']);
+/** The actions on the master, for messages: `master-restart`. */
+const MASTER_ACTIONS = ACTIONS.filter((action) => ACTION_SPECS[action].target === 'master').join(', ');
+
+/**
+ * Why `action` cannot be applied to a slave in `state`, by the transitions of
+ * its {@link ACTION_SPECS} row; undefined when it can.
+ */
+function refusalOf(action: Action, state: SlaveState): string | undefined {
+  const { link, process } = ACTION_SPECS[action];
+  const since = (ms: number): string => (ms === 0 ? 'from the start' : `since ${formatDuration(ms)}`);
+  const linkState = state.cutSinceMs === undefined ? 'connected' : 'cut';
+  if (link !== undefined && linkState !== link.from) {
+    return link.from === 'connected'
+      ? `it is already ${linkState} (${since(state.cutSinceMs ?? 0)})`
+      : `it is not ${link.from} (a ${action} must follow a ${actionEndedBy(action) ?? link.to})`;
+  }
+  if (process === undefined || process.from.includes(state.process)) return undefined;
+  if (DOWN_STATES.has(state.process) && process.from.includes('running')) {
+    return `it is ${state.process} (${since(state.processSinceMs)}); start it first`;
+  }
+  return process.refusal(state.process, since(state.processSinceMs));
+}
 
 /** Walks each slave's state through the (sorted) events and reports the transitions that cannot happen. */
 function checkTransitions(events: PendingEvent[], problems: Problem[]): void {
   const states = new Map<string, SlaveState>();
   for (const event of events) {
-    if (event.target === 'master') continue;
+    const spec = ACTION_SPECS[event.action];
+    if (spec.target === 'master') continue;
     const state = states.get(event.target) ?? { process: 'running', processSinceMs: 0 };
     states.set(event.target, state);
-    const since = (ms: number): string => (ms === 0 ? 'from the start' : `since ${formatDuration(ms)}`);
-    const refuse = (why: string): void => {
+    const why = refusalOf(event.action, state);
+    if (why !== undefined) {
       problems.push({
         path: ['events', event.index, 'action'],
         message: `cannot ${event.action} ${event.target} at ${formatDuration(event.atMs)}: ${why}`,
       });
-    };
-    const down = DOWN_STATES.has(state.process);
-    const downWhy = `it is ${state.process} (${since(state.processSinceMs)}); start it first`;
-    const setProcess = (process: SlaveState['process']): void => {
-      state.process = process;
+      continue;
+    }
+    if (spec.link !== undefined) state.cutSinceMs = spec.link.to === 'cut' ? event.atMs : undefined;
+    if (spec.process?.to !== undefined) {
+      state.process = spec.process.to;
       state.processSinceMs = event.atMs;
-    };
-    switch (event.action) {
-      case 'disconnect':
-        if (state.cutSinceMs !== undefined) refuse(`it is already cut (${since(state.cutSinceMs)})`);
-        else if (down) refuse(downWhy);
-        else state.cutSinceMs = event.atMs;
-        break;
-      case 'reconnect':
-        if (state.cutSinceMs === undefined) refuse('it is not cut (a reconnect must follow a disconnect)');
-        else state.cutSinceMs = undefined;
-        break;
-      case 'kill':
-      case 'stop':
-        if (down) refuse(downWhy);
-        else setProcess(event.action === 'kill' ? 'killed' : 'stopped');
-        break;
-      case 'restart':
-        if (down) refuse(downWhy);
-        else setProcess('running');
-        break;
-      case 'start':
-        if (!down) refuse(`it is ${state.process}; start follows a kill or a stop`);
-        else setProcess('running');
-        break;
-      case 'pause':
-        if (state.process === 'paused') refuse(`it is already paused (${since(state.processSinceMs)})`);
-        else if (down) refuse(downWhy);
-        else setProcess('paused');
-        break;
-      case 'unpause':
-        if (state.process !== 'paused') refuse(`it is ${state.process}, not paused`);
-        else setProcess('running');
-        break;
-      case 'master-restart':
-        break;
-      default: {
-        const never: never = event.action;
-        throw new Error(`unhandled action ${String(never)}`);
-      }
     }
   }
-}
-
-// ---------------------------------------------------------------------------
-// Positions and messages
-
-function formatPath(path: readonly PathSegment[]): string {
-  if (path.length === 0) return '(top level)';
-  return path
-    .map((segment, i) =>
-      typeof segment === 'number'
-        ? `[${segment}]`
-        : /^[A-Za-z_][\w-]*$/.test(segment)
-          ? `${i === 0 ? '' : '.'}${segment}`
-          : `[${JSON.stringify(segment)}]`,
-    )
-    .join('');
-}
-
-/** The source offset of the node at `path`, or of its nearest ancestor that exists. */
-function offsetOf(doc: Document, path: readonly PathSegment[], atKey: boolean): number {
-  let node: unknown = doc.contents;
-  let offset = (doc.contents as Node | null)?.range?.[0] ?? 0;
-  for (const [i, segment] of path.entries()) {
-    if (isAlias(node)) node = node.resolve(doc);
-    let next: unknown;
-    if (isMap(node)) {
-      const pair = node.items.find((item) => isScalar(item.key) && String(item.key.value) === String(segment));
-      if (pair === undefined) break;
-      const keyOffset = (pair.key as Node).range?.[0];
-      const last = i === path.length - 1;
-      // A key without a value (`at:`) has no value node: point at the key.
-      if ((last && atKey) || pair.value === null) return keyOffset ?? offset;
-      next = pair.value;
-    } else if (isSeq(node) && typeof segment === 'number') {
-      next = node.items[segment];
-    }
-    const range = (next as Node | undefined)?.range;
-    if (range === undefined || range === null) break;
-    node = next;
-    offset = range[0];
-  }
-  return offset;
-}
-
-function formatProblems(problems: Problem[], doc: Document, lineCounter: LineCounter, file: string): string[] {
-  const located = problems.map((problem) => {
-    const offset = problem.offset ?? offsetOf(doc, problem.path, problem.atKey === true);
-    const { line, col } = lineCounter.linePos(offset);
-    const where = problem.offset === undefined ? `${formatPath(problem.path)}: ` : '';
-    return { offset, text: `${file}:${line}:${col}: ${where}${problem.message}` };
-  });
-  // Sorted by position, so the list reads like the file; sort is stable for problems at the same node.
-  return located.sort((a, b) => a.offset - b.offset).map(({ text }) => text);
 }

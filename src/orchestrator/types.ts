@@ -5,7 +5,11 @@
  * checker reads all three.
  */
 
-/** Every fault or recovery a scenario can ask for. */
+/**
+ * Every fault or recovery a scenario can ask for. What each one means lives in
+ * one table, `ACTION_SPECS` (actions.ts): a new member needs its row there and
+ * a handler in each backend's handler table, which the compiler points out.
+ */
 export type Action =
   | 'disconnect' // network cut of a slave, no FIN
   | 'reconnect' // ends a cut
@@ -17,17 +21,8 @@ export type Action =
   | 'unpause' // SIGCONT / docker unpause
   | 'master-restart'; // stop and start the master (its target is `master`)
 
-export const ACTIONS: readonly Action[] = [
-  'disconnect',
-  'reconnect',
-  'kill',
-  'stop',
-  'start',
-  'restart',
-  'pause',
-  'unpause',
-  'master-restart',
-];
+/** Every action, in the order of the action table (actions.ts), which says what each one means. */
+export { ACTIONS } from './actions';
 
 /** One scheduled event, after validation: a single target, times in ms. */
 export interface ScenarioEvent {
@@ -67,6 +62,8 @@ export interface RunInfo {
   nodes: Record<string, string>;
   /** Set when the run was stopped before its end (Ctrl-C, SIGTERM…): such a run cannot be judged. */
   interrupted?: RunInterruption;
+  /** What went wrong in the backend that did not stop the run (a teardown step that failed); unset: nothing. */
+  warnings?: string[];
 }
 
 /** Why and when a run was stopped before its end. */

@@ -10,6 +10,7 @@ import {
   DockerBackend,
   type DockerCluster,
 } from '../../src/orchestrator/docker';
+import { RunDirectory } from '../../src/orchestrator/run-directory';
 import type { Action } from '../../src/orchestrator/types';
 import { DOCKER_PROJECT_PREFIX, loadScenario } from '../../src/orchestrator';
 import { ROOT, sh, withoutFrameHeaders } from '../helpers/docker';
@@ -74,7 +75,9 @@ describe('DockerBackend (real Docker)', () => {
 
   it('refuses a missing image with PICLUSTER_ERR_IMAGE_MISSING, naming it, and starts nothing', async () => {
     const backend = new DockerBackend({ image: 'picluster:no-such-tag' });
-    const up = backend.up(scenario, mkdtempSync(join(runDir, 'missing-')), { onMasterLine: () => undefined });
+    const up = backend.up(scenario, RunDirectory.at(mkdtempSync(join(runDir, 'missing-'))), {
+      onMasterLine: () => undefined,
+    });
     await expect(up).rejects.toMatchObject({ code: 'PICLUSTER_ERR_IMAGE_MISSING' });
     await expect(up).rejects.toThrow(/picluster:no-such-tag.*build-images\.sh/);
     expect(DockerBackend.liveProjects()).toEqual([]);
@@ -85,7 +88,7 @@ describe('DockerBackend (real Docker)', () => {
     const { lines } = masterLog;
     const backend = new DockerBackend({ image: IMAGE });
     const startedAt = Date.now();
-    cluster = await backend.up(scenario, runDir, { onMasterLine: (line) => masterLog.add(line) });
+    cluster = await backend.up(scenario, RunDirectory.at(runDir), { onMasterLine: (line) => masterLog.add(line) });
     const upMs = Date.now() - startedAt;
     const { project } = cluster;
     expect(project).toMatch(/^picluster-run-[0-9a-f]{8}$/);
@@ -267,7 +270,7 @@ describe('DockerBackend (real Docker)', () => {
   it('cleanupAll() (the Ctrl-C hook) takes down a cluster with a paused and a cut slave', async () => {
     const dir = mkdtempSync(join(runDir, 'cleanup-'));
     const masterLog = new LogLines<MasterLogLine>(20_000);
-    const started = await new DockerBackend({ image: IMAGE }).up({ ...scenario, slaves: 2 }, dir, {
+    const started = await new DockerBackend({ image: IMAGE }).up({ ...scenario, slaves: 2 }, RunDirectory.at(dir), {
       onMasterLine: (line) => masterLog.add(line),
     });
     // As the runner does: faults only once every slave said hello. A slave paused while Node.js is still
@@ -290,7 +293,7 @@ describe('DockerBackend (real Docker)', () => {
   });
 
   it('cleanupAll() during up() stops docker compose, makes up() reject, and removes what was created', async () => {
-    const up = new DockerBackend({ image: IMAGE }).up(scenario, mkdtempSync(join(runDir, 'abort-')), {
+    const up = new DockerBackend({ image: IMAGE }).up(scenario, RunDirectory.at(mkdtempSync(join(runDir, 'abort-'))), {
       onMasterLine: () => undefined,
     });
     up.catch(() => undefined);

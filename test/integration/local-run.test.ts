@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { loadScenario } from '../../src/orchestrator';
 import type { Backend } from '../../src/orchestrator/backend';
 import { LocalBackend } from '../../src/orchestrator/local/local-backend';
+import { RunDirectory } from '../../src/orchestrator/run-directory';
 import { runScenario } from '../../src/orchestrator/runner';
 import type { RunInfo, TimelineEntry } from '../../src/orchestrator/types';
 import { CLI, runCli, SPAWN_TEST_TIMEOUT_MS } from '../helpers/cli';
@@ -150,6 +151,7 @@ describe('picluster run, local backend', () => {
             look();
           },
           down: () => cluster.down(),
+          warnings: cluster.warnings,
         };
       },
     };
@@ -224,7 +226,7 @@ setInterval(() => undefined, 1000);
     // slaves, which must not be given up just for starting slowly on a busy machine.
     const backend = new LocalBackend({ cliPath: fake, confirmTimeoutMs: 3000, stopGraceMs: 200 });
     const runDir = mkdtempSync(join(tmp, 'fake-'));
-    const cluster = await backend.up(loadScenario(join(SCENARIOS, 'local-short.yaml')), runDir, {
+    const cluster = await backend.up(loadScenario(join(SCENARIOS, 'local-short.yaml')), RunDirectory.at(runDir), {
       onMasterLine: () => undefined,
     });
     try {

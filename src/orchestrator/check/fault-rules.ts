@@ -4,7 +4,8 @@
  * it may cause and by which bound, which latency group it counts in, and what
  * it excuses. The phases read it; none of them names an action.
  */
-import { cutBound, killBound, type Bound, type BoundSettings } from '../bounds';
+import { ACTIONS, faultRuleOf } from '../actions';
+import type { Bound, BoundSettings } from '../bounds';
 import type { CheckReport } from '../check-result';
 import type { Action } from '../types';
 
@@ -48,43 +49,13 @@ export interface CheckerActionRule {
   readonly recovers: boolean;
 }
 
-const base = {
-  targetsMaster: false,
-  disconnectReasons: [],
-  restartsProcess: false,
-  alwaysUnclean: false,
-  losesSentLines: false,
-  mayKeep: false,
-  recovers: false,
-} as const;
-
-/** The connection ends with the process. */
-const KILL_REASONS = ['closed', 'reset'];
-/** The master's heartbeat timeout notices the silence. */
-const CUT_REASONS = ['timeout'];
-
-const endProcess = { ...base, kind: 'end-process', latencyGroup: 'killStop', disconnectReasons: KILL_REASONS } as const;
-const cut = { ...base, kind: 'cut', latencyGroup: 'cutPause', disconnectReasons: CUT_REASONS } as const;
-const heal = { ...base, kind: 'heal', latencyGroup: 'killStop', mayKeep: true, recovers: true } as const;
-
-export const FAULT_RULES: Readonly<Record<Action, CheckerActionRule>> = {
-  kill: { ...endProcess, disconnectBound: killBound, alwaysUnclean: true, losesSentLines: true },
-  stop: { ...endProcess, disconnectBound: killBound },
-  restart: { ...endProcess, disconnectBound: killBound, restartsProcess: true, recovers: true },
-  start: { ...base, kind: 'start', latencyGroup: 'killStop', recovers: true },
-  disconnect: { ...cut, disconnectBound: cutBound, disruption: 'cut', endedBy: 'reconnect', noun: 'cut' },
-  pause: { ...cut, disconnectBound: cutBound, disruption: 'paused', endedBy: 'unpause', noun: 'pause' },
-  reconnect: { ...heal, disruption: 'cut' },
-  unpause: { ...heal, disruption: 'paused' },
-  'master-restart': {
-    ...base,
-    kind: 'master-restart',
-    targetsMaster: true,
-    latencyGroup: 'masterRestart',
-    disconnectReasons: ['shutdown'],
-    recovers: true,
-  },
-};
+/**
+ * Each action's rule, read from its row of the action table (ACTION_SPECS,
+ * actions.ts): a new action needs no row here.
+ */
+export const FAULT_RULES: Readonly<Record<Action, CheckerActionRule>> = Object.fromEntries(
+  ACTIONS.map((action) => [action, faultRuleOf(action)]),
+) as Record<Action, CheckerActionRule>;
 
 /** The bound of a slave fault's disconnect; only a master restart has none (it is judged by the shutdown line). */
 export function disconnectBoundOf(rule: CheckerActionRule, settings: BoundSettings): Bound {

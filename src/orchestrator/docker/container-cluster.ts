@@ -1,18 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import { createWriteStream, existsSync, type WriteStream } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import Docker from 'dockerode';
 import { ExitGuard, checkInteger } from '../../common';
-import {
-  faultFailed,
-  parseLogLine,
-  RunError,
-  type BackendSinks,
-  type MasterLogLine,
-  type StartedCluster,
-} from '../backend';
+import { ACTION_SPECS } from '../actions';
+import { faultFailed, parseLogLine, RunError, type BackendSinks, type MasterLogLine } from '../backend';
+import { ClusterCore, pollUntil, type LineWait } from '../cluster-core';
+import type { RunDirectory } from '../run-directory';
 import type { Action, Scenario, ScenarioEvent } from '../types';
 import { ContainerLogFollower } from './log-follower';
 
@@ -92,12 +87,6 @@ export interface NodeContainer {
   readonly follower: ContainerLogFollower;
 }
 
-interface LineWaiter {
-  match: (line: MasterLogLine) => boolean;
-  resolve: (line: MasterLogLine) => void;
-  reject: (err: Error) => void;
-}
-
 /**
  * A cluster whose nodes are containers of this engine: writes each node's
  * log to the run directory, carries out faults through the Docker API and
@@ -106,30 +95,24 @@ interface LineWaiter {
  */
 export abstract class ContainerCluster<
   O extends ContainerBackendOptions = ContainerBackendOptions,
-> implements StartedCluster {
-  readonly nodes: Record<string, string> = {};
-  /** What went wrong while following logs or tearing down: `down()` never rejects, so it is recorded here. */
-  readonly warnings: string[] = [];
+> extends ClusterCore<NodeContainer> {
   protected readonly docker: Docker;
   /** The nodes by name (`master`, `slave-N`). */
   protected readonly containers = new Map<string, NodeContainer>();
   /** The network `disconnect` cuts a node from. */
   protected networkName = '';
-  protected closing = false;
-  private readonly files = new Map<string, WriteStream>();
-  private readonly waiters = new Set<LineWaiter>();
   /** Endpoint aliases of each node whose network is cut, to reconnect it as it was. */
   private readonly cutAliases = new Map<string, string[]>();
-  private downing: Promise<void> | undefined;
 
   protected constructor(
     /** What labels every resource of the run: the Compose project or the Swarm stack. */
     readonly runName: string,
     protected readonly options: O,
     protected readonly scenario: Scenario,
-    private readonly runDir: string,
-    private readonly sinks: BackendSinks,
+    runDir: RunDirectory,
+    sinks: BackendSinks,
   ) {
+    super(runDir, sinks);
     this.docker = options.docker;
   }
 
@@ -137,51 +120,47 @@ export abstract class ContainerCluster<
    * Brings the cluster up and follows every node's log. When that fails
    * half-way, takes down what was started, then rejects with a {@link RunError}.
    */
-  async start(): Promise<void> {
+  override async start(): Promise<void> {
     // Tracked from the start: a cleanupAll() during the checks must stop the commands that would follow them.
     liveClusters.hold(this);
-    try {
-      await this.launch();
-    } catch (err) {
-      await this.down();
-      if (err instanceof RunError) throw err;
-      throw new RunError('PICLUSTER_ERR_NODE_START', `${this.runName}: ${(err as Error).message}`, { cause: err });
-    }
+    await super.start();
   }
 
-  async apply(event: ScenarioEvent): Promise<void> {
-    if (this.closing) throw faultFailed(event, 'the cluster is shutting down');
+  protected override startError(err: unknown): RunError {
+    if (err instanceof RunError) return err;
+    return new RunError('PICLUSTER_ERR_NODE_START', `${this.runName}: ${(err as Error).message}`, { cause: err });
+  }
+
+  protected targetOf(event: ScenarioEvent): NodeContainer {
     const node = this.containers.get(event.target);
     if (node === undefined) throw faultFailed(event, `no node named ${event.target} in this cluster`);
-    if (event.action === 'master-restart' && node.name !== 'master') {
-      throw faultFailed(event, `master-restart applies to the master, not to ${event.target}`);
+    if (ACTION_SPECS[event.action].target === 'master' && node.name !== 'master') {
+      throw faultFailed(event, `${event.action} applies to the master, not to ${event.target}`);
     }
-    try {
-      await this.carryOut(event.action, node);
-    } catch (err) {
-      if (err instanceof RunError) throw err;
-      throw faultFailed(event, `${node.containerName}: ${(err as Error).message}`, err);
-    }
+    return node;
   }
 
-  /**
-   * Stops the slaves, then the master (each writes its last lines), reads
-   * every log to its end, removes the run's resources and closes the log
-   * files. Idempotent; never rejects.
-   */
-  down(): Promise<void> {
-    this.downing ??= this.teardown();
-    return this.downing;
+  protected describe(node: NodeContainer): string {
+    return `${node.containerName}: `;
   }
 
   /** For a process `exit` handler: kills the commands in flight, removes the run's resources synchronously. */
   abstract removeSync(): void;
 
-  /** Starts the nodes and their log followers; {@link start} takes down what it leaves on failure. */
-  protected abstract launch(): Promise<void>;
-
-  /** The run-specific part of `down()`: stops the nodes, reads their logs to the end, removes the resources. */
+  /**
+   * The run-specific part of `down()`: stops the slaves, then the master (each
+   * writes its last lines), reads every log to its end, removes the run's
+   * resources. Never rejects.
+   */
   protected abstract takeDown(): Promise<void>;
+
+  protected override async stopNodes(): Promise<void> {
+    await this.takeDown();
+  }
+
+  protected override afterDown(): void {
+    liveClusters.release(this);
+  }
 
   /** `master-restart`, confirmed by the master's new `listening` line. */
   protected abstract restartMaster(node: NodeContainer): Promise<void>;
@@ -189,61 +168,53 @@ export abstract class ContainerCluster<
   /** The aliases a node is reconnected with when it was not cut by this cluster. */
   protected abstract defaultAliases(node: NodeContainer): string[];
 
-  private async carryOut(action: Action, node: NodeContainer): Promise<void> {
-    const { container } = node;
-    const t = this.options.stopTimeoutS;
-    switch (action) {
-      case 'disconnect':
-        return this.disconnect(node);
-      case 'reconnect':
-        return this.reconnect(node);
-      case 'kill':
-        return this.act(
-          node,
-          'stopped',
-          () => container.kill(),
-          (info) => !info.State.Running,
-        );
-      case 'stop':
-        return this.act(
-          node,
-          'stopped',
-          () => container.stop({ t }),
-          (info) => !info.State.Running,
-        );
-      case 'start':
-        await this.act(
-          node,
-          'running',
-          () => this.startAgain(node),
-          (info) => info.State.Running,
-        );
-        await node.follower.follow();
-        return;
-      case 'restart':
-        return this.restart(node);
-      case 'pause':
-        return this.act(
-          node,
-          'paused',
-          () => container.pause(),
-          (info) => info.State.Paused,
-        );
-      case 'unpause':
-        return this.act(
-          node,
-          'running',
-          () => container.unpause(),
-          (info) => info.State.Running && !info.State.Paused,
-        );
-      case 'master-restart':
-        return this.restartMaster(node);
-      default: {
-        const never: never = action;
-        throw new Error(`unknown action ${String(never)}`);
-      }
-    }
-  }
+  /**
+   * How the container backends carry out each action (ACTION_SPECS says what
+   * it means); each resolves once the container's state confirms it.
+   */
+  protected readonly handlers: Record<Action, (node: NodeContainer) => Promise<void>> = {
+    disconnect: (node) => this.disconnect(node),
+    reconnect: (node) => this.reconnect(node),
+    kill: (node) =>
+      this.act(
+        node,
+        'stopped',
+        () => node.container.kill(),
+        (info) => !info.State.Running,
+      ),
+    stop: (node) =>
+      this.act(
+        node,
+        'stopped',
+        () => node.container.stop({ t: this.options.stopTimeoutS }),
+        (info) => !info.State.Running,
+      ),
+    start: async (node) => {
+      await this.act(
+        node,
+        'running',
+        () => this.startAgain(node),
+        (info) => info.State.Running,
+      );
+      await node.follower.follow();
+    },
+    restart: (node) => this.restart(node),
+    pause: (node) =>
+      this.act(
+        node,
+        'paused',
+        () => node.container.pause(),
+        (info) => info.State.Paused,
+      ),
+    unpause: (node) =>
+      this.act(
+        node,
+        'running',
+        () => node.container.unpause(),
+        (info) => info.State.Running && !info.State.Paused,
+      ),
+    'master-restart': (node) => this.restartMaster(node),
+  };
 
   /** `docker restart`, confirmed by a new `StartedAt`; then the log is followed again (the old stream ended). */
   protected async restart(node: NodeContainer): Promise<void> {
@@ -337,60 +308,28 @@ export abstract class ContainerCluster<
   }
 
   /** Polls `find` until it gives something, within `timeoutMs`; gives up early once the cluster is shutting down. */
-  protected async waitUntil<T>(
+  protected waitUntil<T>(
     what: string,
     find: () => Promise<T | undefined>,
     timeoutMs = this.options.confirmTimeoutMs,
     lastSeen: () => string = () => '',
   ): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const found = await find();
-      if (found !== undefined) return found;
-      if (this.closing) throw new Error(`not ${what}: the cluster is shutting down`);
-      if (Date.now() > deadline) throw new Error(`not ${what} after ${timeoutMs} ms${lastSeen()}`);
-      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-    }
+    return pollUntil(what, find, {
+      timeoutMs,
+      intervalMs: POLL_MS,
+      stopIf: () => (this.closing ? `not ${what}: the cluster is shutting down` : undefined),
+      lastSeen,
+    });
   }
 
   /** The first master line from now on that matches, within the confirmation timeout. */
-  protected nextMasterLine(
-    match: (line: MasterLogLine) => boolean,
-    what: string,
-  ): { line: Promise<MasterLogLine>; cancel(): void } {
-    let settle!: { resolve: (line: MasterLogLine) => void; reject: (err: Error) => void };
-    const line = new Promise<MasterLogLine>((resolve, reject) => (settle = { resolve, reject }));
-    // A waiter that is cancelled never rejects unobserved.
-    line.catch(() => undefined);
+  protected nextMasterLine(match: (line: MasterLogLine) => boolean, what: string): LineWait {
     const timeoutMs = this.options.confirmTimeoutMs;
-    const timer = setTimeout(
-      () => waiter.reject(new Error(`no ${what} in the master's log within ${timeoutMs} ms`)),
-      timeoutMs,
-    );
-    const waiter: LineWaiter = {
+    return this.masterLines.wait(
       match,
-      resolve: (found) => {
-        this.waiters.delete(waiter);
-        clearTimeout(timer);
-        settle.resolve(found);
-      },
-      reject: (err) => {
-        this.waiters.delete(waiter);
-        clearTimeout(timer);
-        settle.reject(err);
-      },
-    };
-    this.waiters.add(waiter);
-    return { line, cancel: () => waiter.reject(new Error('cancelled')) };
-  }
-
-  private onMasterLine(raw: string): void {
-    const line = parseLogLine(raw);
-    if (line === undefined) return;
-    this.sinks.onMasterLine(line);
-    for (const waiter of this.waiters) {
-      if (waiter.match(line)) waiter.resolve(line);
-    }
+      timeoutMs,
+      () => new Error(`no ${what} in the master's log within ${timeoutMs} ms`),
+    );
   }
 
   /** Rejects (`PICLUSTER_ERR_BACKEND_UNAVAILABLE`) unless the Compose file exists; `why` says what it is needed for. */
@@ -435,11 +374,10 @@ export abstract class ContainerCluster<
   /**
    * The run's own token, which {@link openFiles} writes: the Compose file's
    * `cluster_token` secret is made from it, so every run authenticates its
-   * slaves (and the checker fails any `auth_failed`). Absolute: `docker stack
-   * deploy` reads the file from its own working directory.
+   * slaves (and the checker fails any `auth_failed`).
    */
   protected get tokenFile(): string {
-    return resolve(this.runDir, 'secrets', 'cluster_token');
+    return this.runDir.tokenFile;
   }
 
   /**
@@ -448,7 +386,7 @@ export abstract class ContainerCluster<
    */
   protected async openFiles(): Promise<string[]> {
     const names = ['master', ...Array.from({ length: this.scenario.slaves }, (_, index) => `slave-${index + 1}`)];
-    await Promise.all([...names.map((name) => this.openFile(name)), this.writeToken()]);
+    await Promise.all([...names.map((name) => this.logs.open(name)), this.writeToken()]);
     return names;
   }
 
@@ -464,34 +402,22 @@ export abstract class ContainerCluster<
     }
   }
 
-  private async openFile(name: string): Promise<void> {
-    const path = join(this.runDir, `${name}.jsonl`);
-    const file = createWriteStream(path, { flags: 'a' });
-    // Until it is open, an error (no such directory) would be thrown as an unhandled 'error' event.
-    file.on('error', (err) => this.warnings.push(`${path}: ${err.message}`));
-    this.files.set(name, file);
-    try {
-      await once(file, 'open');
-    } catch (err) {
-      throw new RunError('PICLUSTER_ERR_RUN_DIR', `cannot write ${path}: ${(err as Error).message}`, { cause: err });
-    }
-  }
-
   /** Whether `name` is a node of this run (one with a log file). */
   protected isNode(name: string): boolean {
-    return this.files.has(name);
+    return this.logs.has(name);
   }
 
   /** Makes `info` the container of node `name`, with a log follower that writes its lines to the node's file (not yet following). */
   protected track(name: string, info: Docker.ContainerInfo): NodeContainer {
-    const file = this.files.get(name) as WriteStream;
+    const file = this.logs.get(name);
     const container = this.docker.getContainer(info.Id);
     const containerName = containerNameOf(info);
     const onLine =
       name === 'master'
         ? (raw: string): void => {
             file.write(raw + '\n');
-            this.onMasterLine(raw);
+            const line = parseLogLine(raw);
+            if (line !== undefined) this.seeMasterLine(line);
           }
         : (raw: string): void => void file.write(raw + '\n');
     const node: NodeContainer = {
@@ -541,30 +467,6 @@ export abstract class ContainerCluster<
       follower.close();
       this.warnings.push(...follower.errors);
     }
-  }
-
-  /** One step of `down()`: a failure is recorded and the next step runs. */
-  protected async step(what: string, action: () => Promise<unknown>): Promise<void> {
-    try {
-      await action();
-    } catch (err) {
-      this.warnings.push(`${what}: ${(err as Error).message}`);
-    }
-  }
-
-  private async teardown(): Promise<void> {
-    this.closing = true;
-    for (const waiter of this.waiters) waiter.reject(new Error('the cluster is shutting down'));
-    await this.takeDown();
-    await Promise.all(
-      [...this.files.values()].map(async (file) => {
-        if (file.closed || file.destroyed) return;
-        const closed = once(file, 'close').catch(() => undefined);
-        file.end();
-        await closed;
-      }),
-    );
-    liveClusters.release(this);
   }
 }
 

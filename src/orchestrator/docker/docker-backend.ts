@@ -3,7 +3,8 @@ import { dirname } from 'node:path';
 import Docker from 'dockerode';
 import { checkInteger } from '../../common';
 import { logLineOf } from '../../protocol';
-import { heartbeatTimeoutOf, reconnectMaxDelayOf, RunError, type Backend, type BackendSinks } from '../backend';
+import { nodeSettingsEnv, nodeSettingsOf, RunError, type Backend, type BackendSinks } from '../backend';
+import type { RunDirectory } from '../run-directory';
 import type { Scenario } from '../types';
 import {
   ContainerCluster,
@@ -83,7 +84,7 @@ export class DockerBackend implements Backend {
     this.options = resolveDockerBackendOptions(options);
   }
 
-  async up(scenario: Scenario, runDir: string, sinks: BackendSinks): Promise<DockerCluster> {
+  async up(scenario: Scenario, runDir: RunDirectory, sinks: BackendSinks): Promise<DockerCluster> {
     const cluster = new DockerCluster(this.options, scenario, runDir, sinks);
     await cluster.start();
     return cluster;
@@ -95,7 +96,7 @@ export class DockerBackend implements Backend {
    * signal handler; never rejects.
    */
   static async cleanupAll(): Promise<void> {
-    await Promise.all(liveClustersOf(DockerCluster).map((cluster) => cluster.down()));
+    await Promise.all(liveClustersOf(DockerCluster).map((cluster) => cluster.down().catch(() => undefined)));
   }
 
   /** The Compose projects of this process's clusters that are starting or running. */
@@ -109,17 +110,13 @@ export class DockerCluster extends ContainerCluster<DockerBackendOptions> {
   private readonly compose: DockerCli;
   private composeStarted = false;
 
-  constructor(options: DockerBackendOptions, scenario: Scenario, runDir: string, sinks: BackendSinks) {
+  constructor(options: DockerBackendOptions, scenario: Scenario, runDir: RunDirectory, sinks: BackendSinks) {
     super(`${DOCKER_PROJECT_PREFIX}${randomBytes(4).toString('hex')}`, options, scenario, runDir, sinks);
     const { composeFile } = options;
     this.compose = new DockerCli(['compose', '-p', this.project, '-f', composeFile], dirname(composeFile), {
       PICLUSTER_IMAGE: options.image,
-      SLAVES: String(scenario.slaves),
-      HEARTBEAT_INTERVAL_MS: String(scenario.heartbeatIntervalMs),
-      HEARTBEAT_TIMEOUT_MS: String(heartbeatTimeoutOf(scenario)),
-      RECONNECT_MAX_DELAY_MS: String(reconnectMaxDelayOf(scenario)),
-      // The log is parsed: a LOG_FORMAT=text in the caller's environment must not reach the nodes.
-      LOG_FORMAT: 'json',
+      // LOG_FORMAT among them: a LOG_FORMAT=text in the caller's environment must not reach the nodes.
+      ...nodeSettingsEnv(nodeSettingsOf(scenario)),
       [TOKEN_SECRET_FILE_VARIABLE]: this.tokenFile,
     });
   }

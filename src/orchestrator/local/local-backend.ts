@@ -1,23 +1,26 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, type WriteStream } from 'node:fs';
+import type { WriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ExitGuard } from '../../common';
 import { logLineOf } from '../../protocol';
 import {
   faultFailed,
-  heartbeatTimeoutOf,
+  masterFlags,
+  nodeSettingsOf,
   parseLogLine,
-  reconnectMaxDelayOf,
   RunError,
+  slaveFlags,
   type Backend,
   type BackendSinks,
   type MasterLogLine,
+  type NodeSettings,
   type StartedCluster,
 } from '../backend';
-import type { Scenario, ScenarioEvent } from '../types';
-import { RUN_FILES } from '../run-directory';
+import { ClusterCore, LineWaiters, pollUntil } from '../cluster-core';
+import { RUN_FILES, type RunDirectory } from '../run-directory';
+import type { Action, Scenario, ScenarioEvent } from '../types';
 import { FaultProxy } from './fault-proxy';
 
 /** The `picluster` CLI of this build: `dist/orchestrator/local` -> `dist/cli/main.js`. */
@@ -55,15 +58,9 @@ export class LocalBackend implements Backend {
     };
   }
 
-  async up(scenario: Scenario, runDir: string, sinks: BackendSinks): Promise<StartedCluster> {
+  async up(scenario: Scenario, runDir: RunDirectory, sinks: BackendSinks): Promise<StartedCluster> {
     const cluster = new LocalCluster(this.options, scenario, runDir, sinks);
-    try {
-      await cluster.start();
-    } catch (err) {
-      // The start-up failure is the error to report; down() stops everything even when it rejects.
-      await cluster.down().catch(() => undefined);
-      throw err;
-    }
+    await cluster.start();
     return cluster;
   }
 }
@@ -85,11 +82,6 @@ interface ExitStatus {
   signal: NodeJS.Signals | null;
 }
 
-interface LineWaiter {
-  match: (line: MasterLogLine) => boolean;
-  resolve: (line: MasterLogLine) => void;
-}
-
 /** One incarnation of a node: a child process whose stdout goes, line by line, to its log file. */
 class NodeProcess {
   readonly child: ChildProcess;
@@ -97,7 +89,7 @@ class NodeProcess {
   readonly closed: Promise<ExitStatus>;
   private status: ExitStatus | undefined;
   private stderrTail = '';
-  private readonly waiters = new Set<LineWaiter>();
+  private readonly waiters = new LineWaiters();
 
   constructor(
     readonly label: string,
@@ -133,12 +125,7 @@ class NodeProcess {
         const line = parseLogLine(raw);
         if (line === undefined) continue;
         onLine?.(line);
-        for (const waiter of this.waiters) {
-          if (waiter.match(line)) {
-            this.waiters.delete(waiter);
-            waiter.resolve(line);
-          }
-        }
+        this.waiters.see(line);
       }
     });
     this.child.stderr!.setEncoding('utf8').on('data', (text: string) => {
@@ -172,25 +159,15 @@ class NodeProcess {
 
   /** Resolves with the first line from now on that matches; rejects if the process ends first or on timeout. */
   waitForLine(match: (line: MasterLogLine) => boolean, what: string, timeoutMs: number): Promise<MasterLogLine> {
-    return new Promise<MasterLogLine>((resolve, reject) => {
-      const waiter: LineWaiter = {
-        match,
-        resolve: (line) => {
-          clearTimeout(timer);
-          resolve(line);
-        },
-      };
-      const timer = setTimeout(() => {
-        this.waiters.delete(waiter);
-        reject(new Error(`${this.label}: no ${what} within ${timeoutMs} ms${this.stderrText()}`));
-      }, timeoutMs);
-      this.waiters.add(waiter);
-      void this.closed.then(({ code, signal }) => {
-        if (!this.waiters.delete(waiter)) return;
-        clearTimeout(timer);
-        reject(new Error(`${this.label} exited (${signal ?? `code ${code}`}) before ${what}${this.stderrText()}`));
-      });
-    });
+    const wait = this.waiters.wait(
+      match,
+      timeoutMs,
+      () => new Error(`${this.label}: no ${what} within ${timeoutMs} ms${this.stderrText()}`),
+    );
+    void this.closed.then(({ code, signal }) =>
+      wait.cancel(new Error(`${this.label} exited (${signal ?? `code ${code}`}) before ${what}${this.stderrText()}`)),
+    );
+    return wait.line;
   }
 
   /** Resolves true once the process has exited, false if it is still running after `timeoutMs`. */
@@ -227,14 +204,21 @@ class NodeProcess {
 
   /** Polls the process state until `accept` holds: the kernel applies SIGSTOP/SIGCONT asynchronously. */
   async waitForState(accept: (state: string) => boolean, what: string, timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      if (!this.running) throw new Error(`${this.label} exited before it was ${what}`);
-      const state = await this.state();
-      if (accept(state)) return;
-      if (Date.now() > deadline) throw new Error(`${this.label} not ${what} after ${timeoutMs} ms (state ${state})`);
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
+    let state = '';
+    await pollUntil(
+      what,
+      async () => {
+        state = await this.state();
+        return accept(state) ? true : undefined;
+      },
+      {
+        timeoutMs,
+        intervalMs: 5,
+        stopIf: () => (this.running ? undefined : `${this.label} exited before it was ${what}`),
+        lastSeen: () => ` (state ${state})`,
+        subject: `${this.label} `,
+      },
+    );
   }
 
   private stderrText(): string {
@@ -250,139 +234,93 @@ interface SlaveSlot {
   process: NodeProcess | undefined;
 }
 
-class LocalCluster implements StartedCluster {
-  readonly nodes: Record<string, string> = {};
+class LocalCluster extends ClusterCore<string> {
   private master: NodeProcess | undefined;
-  private masterLog: WriteStream | undefined;
   private masterPort = 0;
   private readonly slaves = new Map<string, SlaveSlot>();
-  private downing: Promise<void> | undefined;
-  private logError: Error | undefined;
-  private readonly intervalMs: number;
-  private readonly timeoutMs: number;
+  private readonly settings: NodeSettings;
   /** Every run authenticates its slaves, each with a token of its own: the checker fails any `auth_failed`. */
   private readonly token = randomBytes(32).toString('hex');
 
   constructor(
     private readonly options: LocalBackendOptions,
-    private readonly scenario: Scenario,
-    private readonly runDir: string,
-    private readonly sinks: BackendSinks,
+    scenario: Scenario,
+    runDir: RunDirectory,
+    sinks: BackendSinks,
   ) {
-    this.intervalMs = scenario.heartbeatIntervalMs;
-    this.timeoutMs = heartbeatTimeoutOf(scenario);
+    super(runDir, sinks);
+    this.settings = nodeSettingsOf(scenario);
   }
 
-  async start(): Promise<void> {
-    this.masterLog = this.openLog('master.jsonl');
+  protected readonly handlers: Record<Action, (target: string, event: ScenarioEvent) => Promise<void>> = {
+    disconnect: async (target) => this.slot(target).proxy.cut(),
+    reconnect: async (target) => this.slot(target).proxy.heal(),
+    kill: (target) => this.runningNode(target).kill(this.options.confirmTimeoutMs),
+    stop: (target) => this.runningNode(target).terminate(this.options.stopGraceMs, this.options.confirmTimeoutMs),
+    start: async (target, event) => {
+      const slot = this.slot(target);
+      if (slot.process?.running) throw faultFailed(event, `${slot.name} is running`);
+      await this.startSlave(slot);
+    },
+    restart: async (target) => {
+      await this.runningNode(target).terminate(this.options.stopGraceMs, this.options.confirmTimeoutMs);
+      await this.startSlave(this.slot(target));
+    },
+    pause: async (target) => {
+      const node = this.runningNode(target);
+      node.signal('SIGSTOP');
+      await node.waitForState((state) => state === 'T', 'paused', this.options.confirmTimeoutMs);
+    },
+    unpause: async (target) => {
+      const node = this.runningNode(target);
+      node.signal('SIGCONT');
+      await node.waitForState((state) => state !== 'T', 'resumed', this.options.confirmTimeoutMs);
+    },
+    'master-restart': () => this.restartMaster(),
+  };
+
+  protected async launch(): Promise<void> {
+    await this.logs.open('master');
     this.masterPort = await this.startMaster(0);
-    const names = Array.from({ length: this.scenario.slaves }, (_, index) => `slave-${index + 1}`);
+    const names = Array.from({ length: this.settings.slaves }, (_, index) => `slave-${index + 1}`);
     for (const name of names) {
       this.nodes[name] = name;
       const proxy = new FaultProxy({ upstreamPort: () => this.masterPort });
-      const logFile = this.openLog(`${name}.jsonl`);
+      const logFile = await this.logs.open(name);
       this.slaves.set(name, { name, proxy, logFile, process: undefined });
       await proxy.listen();
     }
     await Promise.all(names.map((name) => this.startSlave(this.slot(name))));
   }
 
-  async apply(event: ScenarioEvent): Promise<void> {
-    if (this.downing !== undefined) throw faultFailed(event, 'the cluster is shutting down');
-    try {
-      await this.carryOut(event);
-    } catch (err) {
-      if (err instanceof RunError) throw err;
-      throw faultFailed(event, (err as Error).message, err);
-    }
+  /** Slave events act on a slave by name; its handler finds it (or fails the fault). */
+  protected targetOf(event: ScenarioEvent): string {
+    return event.target;
   }
 
-  down(): Promise<void> {
-    this.downing ??= this.stopAll();
-    return this.downing;
-  }
-
-  private async carryOut(event: ScenarioEvent): Promise<void> {
-    const { stopGraceMs, confirmTimeoutMs } = this.options;
-    const { action } = event;
-    if (action === 'master-restart') {
-      await this.restartMaster();
-      return;
-    }
-    const slot = this.slot(event.target);
-    switch (action) {
-      case 'kill':
-        await this.running(slot).kill(confirmTimeoutMs);
-        return;
-      case 'stop':
-        await this.running(slot).terminate(stopGraceMs, confirmTimeoutMs);
-        return;
-      case 'start':
-        if (slot.process?.running) throw faultFailed(event, `${slot.name} is running`);
-        await this.startSlave(slot);
-        return;
-      case 'restart':
-        await this.running(slot).terminate(stopGraceMs, confirmTimeoutMs);
-        await this.startSlave(slot);
-        return;
-      case 'pause': {
-        const node = this.running(slot);
-        node.signal('SIGSTOP');
-        await node.waitForState((state) => state === 'T', 'paused', confirmTimeoutMs);
-        return;
-      }
-      case 'unpause': {
-        const node = this.running(slot);
-        node.signal('SIGCONT');
-        await node.waitForState((state) => state !== 'T', 'resumed', confirmTimeoutMs);
-        return;
-      }
-      case 'disconnect':
-        slot.proxy.cut();
-        return;
-      case 'reconnect':
-        slot.proxy.heal();
-        return;
-      default: {
-        const never: never = action;
-        throw faultFailed(event, `unknown action ${String(never)}`);
-      }
-    }
+  protected describe(): string {
+    return '';
   }
 
   private slot(name: string): SlaveSlot {
     const slot = this.slaves.get(name);
-    if (slot === undefined) throw new Error(`no slave named ${name} (the scenario has ${this.scenario.slaves})`);
+    if (slot === undefined) throw new Error(`no slave named ${name} (the scenario has ${this.settings.slaves})`);
     return slot;
   }
 
-  private running(slot: SlaveSlot): NodeProcess {
+  private runningNode(name: string): NodeProcess {
+    const slot = this.slot(name);
     if (slot.process === undefined || !slot.process.running) throw new Error(`${slot.name} is not running`);
     return slot.process;
   }
 
   /** Starts the master on `port` (0: a free one); resolves with the port its `listening` line gives. */
   private async startMaster(port: number): Promise<number> {
-    const master = new NodeProcess(
-      'master',
-      this.options.cliPath,
-      [
-        'master',
-        '--port',
-        String(port),
-        '--host',
-        '127.0.0.1',
-        '--heartbeat-timeout-ms',
-        String(this.timeoutMs),
-        '--log-format',
-        'json',
-        // The master's own copy of its log, which a restarted master reads back (the last seq per node).
-        '--log-file',
-        join(this.runDir, RUN_FILES.masterLogFile),
-      ],
-      this.token,
-      this.masterLog!,
-      (line) => this.sinks.onMasterLine(line),
+    const args = ['master', '--port', String(port), '--host', '127.0.0.1', ...masterFlags(this.settings)];
+    // The master's own copy of its log, which a restarted master reads back (the last seq per node).
+    args.push('--log-file', this.runDir.file(RUN_FILES.masterLogFile));
+    const master = new NodeProcess('master', this.options.cliPath, args, this.token, this.logs.get('master'), (line) =>
+      this.seeMasterLine(line),
     );
     this.master = master;
     try {
@@ -416,26 +354,9 @@ class LocalCluster implements StartedCluster {
   }
 
   private async startSlave(slot: SlaveSlot): Promise<void> {
-    const interval = this.intervalMs;
-    const node = new NodeProcess(
-      slot.name,
-      this.options.cliPath,
-      [
-        'slave',
-        '--id',
-        slot.name,
-        '--master',
-        `127.0.0.1:${slot.proxy.port}`,
-        '--heartbeat-interval-ms',
-        String(interval),
-        '--reconnect-max-delay-ms',
-        String(reconnectMaxDelayOf(this.scenario)),
-        '--log-format',
-        'json',
-      ],
-      this.token,
-      slot.logFile,
-    );
+    const master = `127.0.0.1:${slot.proxy.port}`;
+    const args = ['slave', '--id', slot.name, '--master', master, ...slaveFlags(this.settings)];
+    const node = new NodeProcess(slot.name, this.options.cliPath, args, this.token, slot.logFile);
     slot.process = node;
     try {
       await node.waitForLine(
@@ -450,40 +371,16 @@ class LocalCluster implements StartedCluster {
     }
   }
 
-  private async stopAll(): Promise<void> {
+  protected async stopNodes(): Promise<void> {
     const { stopGraceMs, confirmTimeoutMs } = this.options;
-    const stop = async (node: NodeProcess | undefined): Promise<void> => {
-      if (node === undefined) return;
-      try {
-        await node.terminate(stopGraceMs, confirmTimeoutMs);
-      } catch {
-        // Still running after SIGKILL: nothing more can be done; the exit hook tries once more.
-      }
-    };
+    // Still running after SIGKILL: nothing more can be done; the exit hook tries once more.
+    const stop = (node: NodeProcess | undefined): Promise<void> =>
+      node === undefined
+        ? Promise.resolve()
+        : this.step(`stop ${node.label}`, () => node.terminate(stopGraceMs, confirmTimeoutMs));
     // Slaves first, so the master logs their disconnects before its own shutdown.
     await Promise.all([...this.slaves.values()].map((slot) => stop(slot.process)));
     await stop(this.master);
     await Promise.all([...this.slaves.values()].map((slot) => slot.proxy.close()));
-    const files = [this.masterLog, ...[...this.slaves.values()].map((slot) => slot.logFile)];
-    await Promise.all(
-      files.map(async (file) => {
-        if (file === undefined || file.closed) return;
-        const closed = new Promise<void>((resolve) => file.once('close', () => resolve()));
-        file.end();
-        await closed;
-      }),
-    );
-    if (this.logError !== undefined) {
-      throw new RunError('PICLUSTER_ERR_RUN_DIR', `a node's log could not be written: ${this.logError.message}`, {
-        cause: this.logError,
-      });
-    }
-  }
-
-  /** Opens a node's log file for appending; a write error is kept for `down()` to report. */
-  private openLog(file: string): WriteStream {
-    const stream = createWriteStream(join(this.runDir, file), { flags: 'a' });
-    stream.on('error', (err) => (this.logError ??= err));
-    return stream;
   }
 }

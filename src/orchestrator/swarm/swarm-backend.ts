@@ -4,7 +4,8 @@ import Docker from 'dockerode';
 import { isMap, parseDocument } from 'yaml';
 import { checkInteger } from '../../common';
 import { logLineOf } from '../../protocol';
-import { heartbeatTimeoutOf, reconnectMaxDelayOf, RunError, type Backend, type BackendSinks } from '../backend';
+import { nodeSettingsEnv, nodeSettingsOf, RunError, type Backend, type BackendSinks } from '../backend';
+import type { RunDirectory } from '../run-directory';
 import {
   ContainerCluster,
   liveClustersOf,
@@ -125,7 +126,7 @@ export class SwarmBackend implements Backend {
     this.options = resolveSwarmBackendOptions(options);
   }
 
-  async up(scenario: Scenario, runDir: string, sinks: BackendSinks): Promise<SwarmCluster> {
+  async up(scenario: Scenario, runDir: RunDirectory, sinks: BackendSinks): Promise<SwarmCluster> {
     const cluster = new SwarmCluster(this.options, scenario, runDir, sinks);
     await cluster.start();
     return cluster;
@@ -133,7 +134,7 @@ export class SwarmBackend implements Backend {
 
   /** Takes down every stack this process deployed and has not taken down yet. For a signal handler; never rejects. */
   static async cleanupAll(): Promise<void> {
-    await Promise.all(liveClustersOf(SwarmCluster).map((cluster) => cluster.down()));
+    await Promise.all(liveClustersOf(SwarmCluster).map((cluster) => cluster.down().catch(() => undefined)));
   }
 }
 
@@ -148,20 +149,16 @@ export class SwarmCluster extends ContainerCluster<SwarmBackendOptions> {
   private stackFile = '';
   private deployed = false;
 
-  constructor(options: SwarmBackendOptions, scenario: Scenario, runDir: string, sinks: BackendSinks) {
+  constructor(options: SwarmBackendOptions, scenario: Scenario, runDir: RunDirectory, sinks: BackendSinks) {
     super(`${SWARM_STACK_PREFIX}${randomBytes(4).toString('hex')}`, options, scenario, runDir, sinks);
     this.networkName = `${this.stack}_default`;
     this.stackEnv = {
-      SLAVES: String(scenario.slaves),
-      HEARTBEAT_INTERVAL_MS: String(scenario.heartbeatIntervalMs),
-      HEARTBEAT_TIMEOUT_MS: String(heartbeatTimeoutOf(scenario)),
-      RECONNECT_MAX_DELAY_MS: String(reconnectMaxDelayOf(scenario)),
+      ...nodeSettingsEnv(nodeSettingsOf(scenario)),
       // A new master task has a new address, and until Swarm's DNS drops the old one a connection
       // attempt to it gets no answer at all: give up on it quickly (the slave's default is 5 s).
       CONNECT_TIMEOUT_MS: String(SWARM_CONNECT_TIMEOUT_MS),
       // Faults go through this engine: every task runs on its node (the placement is set once its id is known).
       SLAVES_PER_NODE: '0',
-      LOG_FORMAT: 'json',
       [TOKEN_SECRET_FILE_VARIABLE]: this.tokenFile,
     };
     this.swarmStack = new SwarmStack(this.stack, options.composeFile, this.stackEnv);
