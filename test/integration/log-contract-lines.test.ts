@@ -61,7 +61,7 @@ describe('the lines the master and a slave write', () => {
     const slaveLog = new TextSink();
     const master = await new Master({ port: 0, host: '127.0.0.1', maxProtocolErrors: 2 }, masterLog.log).start();
     const slave = new Slave(
-      { masterHost: '127.0.0.1', masterPort: master.port, node: 'contract-1', heartbeatIntervalMs: 20 },
+      { masterHost: '127.0.0.1', masterPort: master.port, node: 'contract-1', heartbeatIntervalMs: 1000 },
       slaveLog.log,
     ).start();
     try {
@@ -80,12 +80,15 @@ describe('the lines the master and a slave write', () => {
       await Promise.all([masterLog.log.close(), slaveLog.log.close()]);
     }
 
+    // At least these; a machine busy enough to time the slave out adds lines that must be the contract's too.
     const masterEvents = expectContractLines(masterLog.lines, 'master');
-    expect([...masterEvents].sort()).toEqual(
-      ['connect', 'disconnect', 'listening', 'message', 'protocol_error', 'shutdown'].sort(),
+    expect([...masterEvents]).toEqual(
+      expect.arrayContaining(['connect', 'disconnect', 'listening', 'message', 'protocol_error', 'shutdown']),
     );
     const slaveEvents = expectContractLines(slaveLog.lines, 'slave');
-    expect([...slaveEvents].sort()).toEqual(['connected', 'connecting', 'sent', 'starting', 'stopped'].sort());
+    expect([...slaveEvents]).toEqual(
+      expect.arrayContaining(['connected', 'connecting', 'sent', 'starting', 'stopped']),
+    );
     expect(Object.keys(LOG_EVENTS.master)).toEqual(expect.arrayContaining([...masterEvents]));
   });
 });
