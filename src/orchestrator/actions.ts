@@ -14,6 +14,7 @@
  *
  * Pure data: no I/O.
  */
+import type { DisconnectReason } from '../protocol';
 import { cutBound, killBound, recoveryBound, type Bound, type BoundSettings } from './bounds';
 import type { Action } from './types';
 
@@ -53,12 +54,12 @@ export interface LinkTransition {
 export type LatencyGroup = 'killStop' | 'cutPause' | 'masterRestart';
 
 /** The `reason` of a master `disconnect` line a fault may cause. */
-export type DisconnectReason = 'closed' | 'reset' | 'timeout' | 'shutdown';
+export type FaultDisconnectReason = Extract<DisconnectReason, 'closed' | 'reset' | 'timeout' | 'shutdown'>;
 
 /** The disconnect a fault makes the master log for its node. */
 export interface DisconnectEffect {
   /** The reasons the master may give. */
-  reasons: readonly DisconnectReason[];
+  reasons: readonly FaultDisconnectReason[];
   /**
    * How long after the fault's confirmation the master must have logged it;
    * unset for a master restart, whose disconnects come before the old
@@ -103,7 +104,7 @@ export interface ActionSpec {
 }
 
 const LIVE: readonly ProcessState[] = ['running', 'paused'];
-const KILL_REASONS: readonly DisconnectReason[] = ['closed', 'reset'];
+const KILL_REASONS: readonly FaultDisconnectReason[] = ['closed', 'reset'];
 const killDisconnect: DisconnectEffect = { reasons: KILL_REASONS, bound: killBound, onlyWhenLonger: false };
 const timeoutDisconnect: DisconnectEffect = { reasons: ['timeout'], bound: cutBound, onlyWhenLonger: true };
 const seenAgain: RecoveryEffect = { bound: recoveryBound, mayKeepConnection: false };
@@ -238,7 +239,7 @@ export interface FaultRuleView {
   kind: 'end-process' | 'start' | 'cut' | 'heal' | 'master-restart';
   targetsMaster: boolean;
   latencyGroup: LatencyGroup;
-  disconnectReasons: readonly DisconnectReason[];
+  disconnectReasons: readonly FaultDisconnectReason[];
   disconnectBound?: (settings: BoundSettings) => Bound;
   /** The slave flag a `cut` sets and its `heal` clears. */
   disruption?: 'cut' | 'paused';

@@ -180,4 +180,10 @@ export interface CheckReport {
   otherConnections: number;
   /** Disconnects of the run's end: the last master's `shutdown` ones and the runner's teardown (closed/reset/shutdown). */
   endOfRunDisconnects: number;
+  /**
+   * What the backend warned of while it ran the cluster (`run.json`
+   * `warnings`: e.g. a teardown step that failed); not judged. Unset when
+   * there was none.
+   */
+  warnings?: string[];
 }

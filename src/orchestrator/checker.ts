@@ -115,6 +115,7 @@ export function checkRun(input: RunSource): CheckReport {
     latency: latencyOf(judged),
     otherConnections: unmatched.otherConnections,
     endOfRunDisconnects: unmatched.endOfRunDisconnects,
+    ...(info.warnings !== undefined && info.warnings.length > 0 ? { warnings: [...info.warnings] } : {}),
   };
 }
 

@@ -5,7 +5,7 @@ export {
   actionEndedBy,
   isAction,
   type ActionSpec,
-  type DisconnectReason,
+  type FaultDisconnectReason,
   type LatencyGroup,
   type ProcessState,
 } from './actions';
@@ -13,7 +13,7 @@ export { checkRun, type CheckReport, type RunSource, type Verdict } from './chec
 export { DEFAULT_DOCKER_IMAGE, DOCKER_PROJECT_PREFIX, DockerBackend, removeRunResources } from './docker';
 export { LocalBackend } from './local/local-backend';
 export { SWARM_STACK_PREFIX, SwarmBackend, removeStackResources } from './swarm';
-export { formatTable, toJUnitXml, writeReports, type RunReport } from './report';
+export { formatTable, toJUnitXml, writeReports } from './report';
 export { RunDirectory, RunDirectoryError, openRunDirectory, readRunDirectory } from './run-directory';
 export { runScenario, type RunOptions, type RunResult } from './runner';
 export {

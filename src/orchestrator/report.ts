@@ -114,14 +114,14 @@ function problemTable(title: string, problems: ReadonlyArray<Failure | Inconclus
 }
 
 /** The backend's warnings of a run, when there were any. */
-function warningLines(report: RunReport): string[] {
+function warningLines(report: CheckReport): string[] {
   const warnings = report.warnings ?? [];
   if (warnings.length === 0) return [];
   return ['', `Warnings from the ${report.backend} backend (not judged):`, ...warnings.map((w) => `  ${w}`)];
 }
 
 /** A terminal report: a row per slave, the fault expectations, the failures, and a one-line verdict. */
-export function formatTable(report: RunReport): string {
+export function formatTable(report: CheckReport): string {
   const out: string[] = [
     `Run "${report.scenario}" (${report.backend}), ${report.startedAt} .. ${report.endedAt}; heartbeat ${report.heartbeatIntervalMs} ms, timeout ${report.heartbeatTimeoutMs} ms`,
     '',
@@ -374,17 +374,8 @@ export function toJUnitXml(report: CheckReport, runName: string): string {
   ].join('\n');
 }
 
-/**
- * A check report as a run writes it: the checker's, plus what the backend
- * warned of while it ran the cluster (`run.json` `warnings`), when anything.
- */
-export type RunReport = CheckReport & {
-  /** E.g. a teardown step that failed; unset when there was none. */
-  warnings?: string[];
-};
-
 /** Writes `report.json` and `junit.xml` into the run directory; returns their paths. */
-export async function writeReports(dir: string, report: RunReport): Promise<string[]> {
+export async function writeReports(dir: string, report: CheckReport): Promise<string[]> {
   const json = join(dir, REPORT_FILES.json);
   const junit = join(dir, REPORT_FILES.junit);
   await writeFile(json, JSON.stringify(report, null, 2) + '\n');

@@ -1,8 +1,8 @@
 import { formatDuration } from '../common';
 import { logLineOf, type ReadMasterLine } from '../protocol';
 import { heartbeatTimeoutOf, RunError, type Backend, type MasterLogLine, type StartedCluster } from './backend';
-import { checkRun } from './checker';
-import { writeReports, type RunReport } from './report';
+import { checkRun, type CheckReport } from './checker';
+import { writeReports } from './report';
 import { DEFAULT_RUNS_DIR, RunDirectory } from './run-directory';
 import type { RunInfo, RunInterruption, Scenario, ScenarioEvent, TimelineEntry } from './types';
 
@@ -48,7 +48,7 @@ export interface RunResult {
   /** Every event was carried out and confirmed. */
   complete: boolean;
   /** The checker's report, with the cluster's warnings ({@link StartedCluster.warnings}) when there were any. */
-  report: RunReport;
+  report: CheckReport;
 }
 
 /**
@@ -104,10 +104,9 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
   runDir.writeInfo(info);
 
   progress.checking();
-  let report: RunReport;
+  let report: CheckReport;
   try {
     report = checkRun(await runDir.read());
-    if (info.warnings !== undefined) report = { ...report, warnings: info.warnings };
     await writeReports(runDir.path, report);
   } finally {
     progress.done();

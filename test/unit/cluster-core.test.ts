@@ -191,4 +191,12 @@ describe('a report with warnings', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('comes from run.json: `picluster check` on the run directory again reports the same warnings', async () => {
+    const source = await readRunDirectory(join(__dirname, '..', 'fixtures', 'runs', 'clean'));
+    const warned = checkRun({ ...source, info: { ...source.info, warnings: ['docker compose down: timed out'] } });
+    expect(warned.warnings).toEqual(['docker compose down: timed out']);
+    expect(warned.verdict).toBe(checkRun(source).verdict);
+    expect(checkRun({ ...source, info: { ...source.info, warnings: [] } })).not.toHaveProperty('warnings');
+  });
 });
