@@ -2,8 +2,9 @@ import { appendFileSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, expectUsageError, runCli, SPAWN_TEST_TIMEOUT_MS } from '../helpers/cli';
+import { RUN_FIXTURES, useScratchRun } from '../helpers/run-fixtures';
 
-const FIXTURES = join(__dirname, '..', 'fixtures', 'runs');
+const FIXTURES = RUN_FIXTURES;
 
 // Every test here runs picluster as a child process.
 jest.setTimeout(SPAWN_TEST_TIMEOUT_MS);
@@ -84,11 +85,7 @@ describe('picluster check', () => {
 
 describe('picluster check on run directories far larger than the usual', () => {
   let dir: string;
-  beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'picluster-check-big-'));
-    cpSync(join(FIXTURES, 'clean'), dir, { recursive: true });
-  });
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  useScratchRun('picluster-check-big-', (scratch) => (dir = scratch));
 
   it('judges a timeline of 150,000 faults without overflowing the stack', async () => {
     const info = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as { startedAt: string };

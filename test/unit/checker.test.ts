@@ -15,6 +15,7 @@ import { CONFIRM_LIMIT_MS, SCHEDULING_SLACK_MS } from '../../src/orchestrator/bo
 import { escapeXml, formatTable, toJUnitXml, writeReports } from '../../src/orchestrator/report';
 import { readRunDirectory, RunDirectoryError } from '../../src/orchestrator/run-directory';
 import type { Action, TimelineEntry } from '../../src/orchestrator/types';
+import { RUN_FIXTURES, useScratchRun } from '../helpers/run-fixtures';
 
 // ---------------------------------------------------------------------------
 // A 1 ms-step simulator of a correct cluster: what the slaves and a correct
@@ -1108,7 +1109,7 @@ describe('rule f and unusable records', () => {
 
 // ---------------------------------------------------------------------------
 
-const FIXTURES = join(__dirname, '..', 'fixtures', 'runs');
+const FIXTURES = RUN_FIXTURES;
 
 describe('the run-directory fixtures', () => {
   it('reads and passes the clean run', async () => {
@@ -1150,11 +1151,7 @@ describe('the run-directory fixtures', () => {
 
 describe('readRunDirectory', () => {
   let dir: string;
-  beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'picluster-check-'));
-    cpSync(join(FIXTURES, 'clean'), dir, { recursive: true });
-  });
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  useScratchRun('picluster-check-', (scratch) => (dir = scratch));
 
   const rejection = async (): Promise<RunDirectoryError> => {
     const error = await readRunDirectory(dir).then(
