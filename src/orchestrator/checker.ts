@@ -42,11 +42,12 @@ import {
   type Expectation,
   type Outcome,
 } from './check';
-import type { RunSource } from './types';
+import { readRunLog } from './run-logs';
+import type { RunLogEntry, RunSource } from './types';
 
 export { CLOCK_SKEW_MS, CUT_RECOVERY_SLACK_MS, IN_FLIGHT_SLACK_MS, seqRanges } from './check';
 export { KILL_DETECT_MS } from './bounds';
-export type { RunLogLine, RunRecord, RunSource } from './types';
+export type { RunLog, RunLogEntry, RunLogLine, RunRecord, RunSource } from './types';
 
 /** The report's types live apart from the checks; importers of the checker get them here too. */
 export * from './check-result';
@@ -60,11 +61,14 @@ export function checkRun(input: RunSource): CheckReport {
   const { info } = input;
   const run = runContext(info);
   const { ctx } = run;
-  const { slaves, ...slaveModel } = modelSlaves(info, input.slaves);
-  const { master, ...masterModel } = modelMaster(input.master, slaves);
+  const slaveLogs: Record<string, Iterable<RunLogEntry<'slave'>>> = {};
+  for (const [name, log] of Object.entries(input.slaves)) slaveLogs[name] = readRunLog(log, 'slave');
+  const masterLog = readRunLog(input.master, 'master');
+  const { slaves, ...slaveModel } = modelSlaves(info, slaveLogs);
+  const { master, ...masterModel } = modelMaster(masterLog, slaves);
   const { faults, ...faultModel } = modelFaults(input.timeline, slaves);
   const { expectations, windows } = planExpectations(ctx, faults, slaves, master);
-  const attribution = attributeMessages(ctx, input.master, slaves, master, expectations);
+  const attribution = attributeMessages(ctx, masterLog, slaves, master, expectations);
   const unexplained = judgeUnexplained(ctx, attribution.unexplained, windows);
   const disconnects = matchDisconnects(ctx, slaves, master, expectations);
   const connections = checkConnections(ctx, slaves, master, expectations, disconnects.outcomes);

@@ -15,13 +15,14 @@ import { getHeapStatistics } from 'node:v8';
 import { join, parse, resolve, sep } from 'node:path';
 import { isAction } from './actions';
 import { RunError } from './backend';
-import type { RunLogLine, RunRecord, RunSource, Scenario } from './types';
+import type { RunLog, RunLogLine, RunRecord, RunSource, Scenario } from './types';
 import {
   isIso,
   isObject,
   jsonLines,
   logLines,
   openRegularFile,
+  runLog,
   RunDirectoryError,
   type LogReadOptions,
 } from './run-logs';
@@ -178,32 +179,44 @@ function refuseBeyondMemory(dir: string, logBytes: number, slaveLogBytes: number
  * problem. {@link openRunDirectory} reads the logs only as they are checked.
  */
 export async function readRunDirectory(dir: string): Promise<RunRecord> {
-  const { info, timeline: entries, master, slaves } = await openRunDirectory(dir);
-  const slaveLines: Record<string, RunLogLine[]> = {};
-  for (const [name, lines] of Object.entries(slaves)) slaveLines[name] = Array.from(lines);
-  return { info, timeline: entries, master: Array.from(master), slaves: slaveLines };
+  const { info, timeline: entries, masterFile, slaveFiles } = openRun(dir);
+  const slaves: Record<string, RunLogLine[]> = {};
+  for (const [name, file] of slaveFiles) slaves[name] = Array.from(logLines(file));
+  return Promise.resolve({ info, timeline: entries, master: Array.from(logLines(masterFile)), slaves });
 }
 
 /**
  * Opens a run directory for a check that streams its logs: reads `run.json`
  * and `timeline.jsonl`, makes sure `master.jsonl` and every slave's log can be
- * opened, and returns those logs as iterables that read their file again, a
- * chunk at a time, each time they are iterated. A malformed log line is found
- * (a {@link RunDirectoryError}) only when it is reached.
+ * opened, and returns those logs, read through the log contract, as logs that
+ * read their file again, a chunk at a time, each time they are read. A
+ * malformed log line is found (a {@link RunDirectoryError}) only when it is
+ * reached.
  */
 export async function openRunDirectory(
   dir: string,
   options: LogReadOptions & { heapLimitBytes?: number } = {},
 ): Promise<RunSource> {
+  const { info, timeline: entries, masterFile, slaveFiles } = openRun(dir, options);
+  const slaves: Record<string, RunLog<'slave'>> = {};
+  for (const [name, file] of slaveFiles) slaves[name] = runLog(file, 'slave', options);
+  return Promise.resolve({ info, timeline: entries, master: runLog(masterFile, 'master', options), slaves });
+}
+
+/** Reads `run.json` and `timeline.jsonl` and makes sure every log can be opened and judged in memory. */
+function openRun(
+  dir: string,
+  options: { heapLimitBytes?: number } = {},
+): { info: RunInfo; timeline: TimelineEntry[]; masterFile: string; slaveFiles: Array<[string, string]> } {
   const infoFile = join(dir, RUN_FILES.info);
   const info = runInfo(infoFile, readRunInfoText(infoFile));
   const entries = timeline(join(dir, RUN_FILES.timeline));
   const masterFile = join(dir, RUN_FILES.master);
-  const files = [masterFile, ...Object.keys(info.nodes).map((name) => join(dir, RUN_FILES.slave(name)))];
+  const slaveFiles = Object.keys(info.nodes).map((name): [string, string] => [name, join(dir, RUN_FILES.slave(name))]);
   let logBytes = 0;
   let slaveLogBytes = 0;
   // One file at a time: thousands of slaves must not mean thousands of open files.
-  for (const file of files) {
+  for (const file of [masterFile, ...slaveFiles.map(([, f]) => f)]) {
     const fd = openRegularFile(file);
     const size = fstatSync(fd).size;
     closeSync(fd);
@@ -211,9 +224,7 @@ export async function openRunDirectory(
     if (file !== masterFile) slaveLogBytes += size;
   }
   refuseBeyondMemory(dir, logBytes, slaveLogBytes, options.heapLimitBytes ?? getHeapStatistics().heap_size_limit);
-  const slaves: Record<string, Iterable<RunLogLine>> = {};
-  for (const name of Object.keys(info.nodes)) slaves[name] = logLines(join(dir, RUN_FILES.slave(name)), options);
-  return Promise.resolve({ info, timeline: entries, master: logLines(masterFile, options), slaves });
+  return { info, timeline: entries, masterFile, slaveFiles };
 }
 
 /** Where run directories go when no `outDir` is given, relative to the working directory. */

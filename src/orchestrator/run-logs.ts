@@ -8,7 +8,8 @@
  */
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { fileKind, PiclusterError } from '../common';
-import type { RunLogLine } from './types';
+import { readLogRecord, type LogSource } from '../protocol';
+import type { RunLog, RunLogEntry, RunLogLine } from './types';
 
 /** Bytes read from a log per `read`, by default (1 MiB). */
 export const DEFAULT_LOG_CHUNK_BYTES = 1024 * 1024;
@@ -205,4 +206,44 @@ export function logLines(file: string, options: LogReadOptions = {}): Iterable<R
       }
     },
   };
+}
+
+/**
+ * Each record read through the log contract. {@link logLines} lets only
+ * objects with an `event` through; a line in memory that is none is read as a
+ * line of an event this version does not know, which the checker passes over.
+ */
+function contractLines<S extends LogSource>(records: Iterable<RunLogLine>, source: S): Iterable<RunLogEntry<S>> {
+  return {
+    *[Symbol.iterator]() {
+      for (const record of records) {
+        const read = readLogRecord(record, source);
+        yield read.kind === 'not_a_log_line' ? { kind: 'unknown', record } : read;
+      }
+    },
+  };
+}
+
+/**
+ * `source`'s log in `file`, each line checked as {@link logLines} does and
+ * read through the log contract. Each reading reads the file again.
+ */
+export function runLog<S extends LogSource>(file: string, source: S, options: LogReadOptions = {}): RunLog<S> {
+  const lines = contractLines(logLines(file, options), source);
+  return { source, lines: () => lines };
+}
+
+const isRunLog = <S extends LogSource>(log: RunLog<S> | Iterable<RunLogLine>): log is RunLog<S> =>
+  'lines' in log && typeof log.lines === 'function';
+
+/**
+ * The lines of `source`'s log read through the log contract: as the reader
+ * read them, or, for lines in memory, each read through it now. Iterable as
+ * often as `log` is.
+ */
+export function readRunLog<S extends LogSource>(
+  log: RunLog<S> | Iterable<RunLogLine>,
+  source: S,
+): Iterable<RunLogEntry<S>> {
+  return isRunLog(log) ? log.lines() : contractLines(log, source);
 }

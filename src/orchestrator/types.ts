@@ -4,6 +4,7 @@
  * `Scenario`; the runner writes `RunInfo` and `TimelineEntry` lines; the
  * checker reads all three.
  */
+import type { LogSource, ParsedLogLine, ReadLogLine } from '../protocol';
 
 /**
  * Every fault or recovery a scenario can ask for. What each one means lives in
@@ -105,15 +106,36 @@ export interface RunLogLine {
   [field: string]: unknown;
 }
 
+/**
+ * One line of `source`'s log as the checker reads it, through the log
+ * contract: `line` is the typed view when the event is one this version knows
+ * (`kind: 'line'`), undefined otherwise (`kind: 'unknown'`); `record` is the
+ * object as read, every field included.
+ */
+export type RunLogEntry<S extends LogSource> = Extract<ParsedLogLine<ReadLogLine<S>>, { kind: 'line' | 'unknown' }>;
+
+/**
+ * A node's log read through the log contract, each line parsed once per
+ * reading: `lines()` may be iterated as often as wanted, each time from the
+ * first line.
+ */
+export interface RunLog<S extends LogSource> {
+  readonly source: S;
+  lines(): Iterable<RunLogEntry<S>>;
+}
+
 /** Everything a run directory holds that the checker needs, each slave's log read once, in order. */
 export interface RunSource {
   info: RunInfo;
   /** In the order the runner carried the faults out. */
   timeline: TimelineEntry[];
-  /** Every line the master wrote, all incarnations, in order; iterated twice, each time from its first line. */
-  master: Iterable<RunLogLine>;
+  /**
+   * Every line the master wrote, all incarnations, in order; iterated twice, each time from its first line.
+   * Raw lines (a run in memory) are read through the log contract by the checker.
+   */
+  master: RunLog<'master'> | Iterable<RunLogLine>;
   /** Scenario name (`slave-3`) -> every line that slave wrote, all incarnations, in order. */
-  slaves: Record<string, Iterable<RunLogLine>>;
+  slaves: Record<string, RunLog<'slave'> | Iterable<RunLogLine>>;
 }
 
 /** A run with every line in memory. */

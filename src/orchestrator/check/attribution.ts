@@ -13,7 +13,7 @@
  */
 import type { Failure } from '../check-result';
 import { LogTally } from '../sent-log';
-import type { RunLogLine } from '../types';
+import type { RunLogEntry } from '../types';
 import { CLOCK_SKEW_MS, connKey, rel, type RunContext } from './context';
 import { FAULT_RULES } from './fault-rules';
 import { bestOf, isListening, messageOf, type MasterMessage, type MasterModel } from './master';
@@ -49,7 +49,7 @@ interface Found {
 /** Reads the master's log again and attributes each message. */
 export function attributeMessages(
   ctx: RunContext,
-  lines: Iterable<RunLogLine>,
+  lines: Iterable<RunLogEntry<'master'>>,
   slaves: SlavesModel,
   master: MasterModel,
   expectations: readonly Expectation[],

@@ -3,12 +3,13 @@
  * incarnations, connections, disconnects and `gap` lines, and which slave
  * process each connection's messages came from. No line is kept as an object
  * but a disconnect. The second reading (attribution) sees the lines only
- * through {@link isListening} and {@link messageOf}: the raw fields of a
- * master line are read here and nowhere else.
+ * through {@link isListening} and {@link messageOf}: the fields of a master
+ * line are read here and nowhere else, through the log contract, each only on
+ * the event that has it.
  */
-import { opensConnection } from '../../protocol';
+import { opensConnection, type ReadMasterLine } from '../../protocol';
 import type { Inconclusive } from '../check-result';
-import type { RunLogLine } from '../types';
+import type { RunLogEntry } from '../types';
 import { CLOCK_SKEW_MS, connKey, int, parseTime, str, timeOf } from './context';
 import { sentBy, type Incarnation, type SlaveModel, type SlavesModel } from './slaves';
 
@@ -109,6 +110,7 @@ export function bestOf(slave: SlaveModel | undefined, scores: readonly number[])
   return best;
 }
 
+type LineOf<E extends ReadMasterLine['event']> = Extract<ReadMasterLine, { event: E }>;
 type Draft<T> = { -readonly [K in keyof T]: T[K] };
 type ConnDraft = Draft<ConnInfo> & { disconnects: Array<Draft<MasterDisconnect>> };
 interface GroupDraft {
@@ -132,11 +134,11 @@ class MasterReading {
 
   constructor(private readonly slaves: SlavesModel) {}
 
-  read(line: RunLogLine, index: number): void {
-    const at = parseTime(line.timestamp, `master.jsonl line ${index + 1}`, this.problems);
-    const conn = int(line.conn);
+  read({ line, record }: RunLogEntry<'master'>, index: number): void {
+    // Any line, of a known event or not, has a time.
+    const at = parseTime(record.timestamp, `master.jsonl line ${index + 1}`, this.problems);
     const mark = { index, at, masterIncarnation: this.incarnation };
-    switch (line.event) {
+    switch (line?.event) {
       case 'listening':
         this.incarnation += 1;
         this.listenings.push({ ...mark, masterIncarnation: this.incarnation });
@@ -145,18 +147,18 @@ class MasterReading {
         this.shutdowns.push(mark);
         break;
       case 'connect': {
-        const info = this.touch(conn, at, index);
+        const info = this.touch(int(line.conn), at, index);
         if (info !== undefined) info.hasConnectLine = true;
         break;
       }
       case 'message':
-        this.message(line, conn, at, index);
+        this.message(line, record, at, index);
         break;
       case 'gap':
         this.gap(line);
         break;
       case 'disconnect':
-        this.disconnect(line, conn, at, index);
+        this.disconnect(line, record, at, index);
         break;
     }
   }
@@ -182,9 +184,10 @@ class MasterReading {
     return info;
   }
 
-  private message(line: RunLogLine, conn: number | undefined, at: number, index: number): void {
+  private message(line: LineOf<'message'>, record: RunLogEntry<'master'>['record'], at: number, index: number): void {
+    const conn = int(line.conn);
     const info = this.touch(conn, at, index);
-    const node = str(line.node) ?? '(none)';
+    const node = line.node ?? '(none)';
     const known = this.slaves.byNode.has(node);
     if (info !== undefined) {
       info.lastMessageIndex = index;
@@ -195,7 +198,8 @@ class MasterReading {
       if (byIncarnation === undefined) this.firstMessageAt.set(node, (byIncarnation = new Map()));
       if (!byIncarnation.has(this.incarnation)) byIncarnation.set(this.incarnation, at);
     }
-    if (conn !== undefined && !opensConnection(line)) {
+    // On the line as written: a `seq` of another type than a number still makes it no opening hello.
+    if (conn !== undefined && !opensConnection(record)) {
       this.score(node, `${connKey(this.incarnation, conn)}:${node}`, index, at, int(line.seq));
     }
   }
@@ -215,27 +219,33 @@ class MasterReading {
     }
   }
 
-  private gap(line: RunLogLine): void {
+  private gap(line: LineOf<'gap'>): void {
     const from = int(line.from);
     const to = int(line.to);
-    const node = str(line.node);
-    const boot = str(line.boot);
+    const { node, boot } = line;
     if (from === undefined || to === undefined || node === undefined || boot === undefined) return;
     const gaps = this.gaps.get(node) ?? [];
     gaps.push({ boot, from, to });
     this.gaps.set(node, gaps);
   }
 
-  private disconnect(line: RunLogLine, conn: number | undefined, at: number, index: number): void {
+  private disconnect(
+    line: LineOf<'disconnect'>,
+    record: RunLogEntry<'master'>['record'],
+    at: number,
+    index: number,
+  ): void {
+    const conn = int(line.conn);
     const info = this.touch(conn, at, index);
     if (info !== undefined && info.closedAt === undefined) info.closedAt = at;
     const d: Draft<MasterDisconnect> = {
       index,
       at,
       masterIncarnation: this.incarnation,
-      node: str(line.node) ?? '(none)',
-      reason: str(line.reason) ?? '(none)',
-      code: str(line.code),
+      node: line.node ?? '(none)',
+      // A reason this version does not know (a later master's) is reported as written.
+      reason: line.reason ?? str(record.reason) ?? '(none)',
+      code: line.code,
       conn,
       seq: int(line.seq),
       duplicate: false,
@@ -247,7 +257,7 @@ class MasterReading {
 
 /** Reads the master's log once into its model. */
 export function modelMaster(
-  lines: Iterable<RunLogLine>,
+  lines: Iterable<RunLogEntry<'master'>>,
   slaves: SlavesModel,
 ): { master: MasterModel; inconclusive: Inconclusive[] } {
   const reading = new MasterReading(slaves);
@@ -278,20 +288,20 @@ export function modelMaster(
 }
 
 /** Whether the line starts a new master incarnation. */
-export const isListening = (line: RunLogLine): boolean => line.event === 'listening';
+export const isListening = (entry: RunLogEntry<'master'>): boolean => entry.line?.event === 'listening';
 
 /** A `message` line as attribution reads it; undefined for any other line. */
-export function messageOf(line: RunLogLine, index: number): MasterMessage | undefined {
-  if (line.event !== 'message') return undefined;
+export function messageOf({ line, record }: RunLogEntry<'master'>, index: number): MasterMessage | undefined {
+  if (line?.event !== 'message') return undefined;
   return {
     index,
-    at: timeOf(line.timestamp),
-    node: str(line.node) ?? '(none)',
+    at: timeOf(record.timestamp),
+    node: line.node ?? '(none)',
     seq: int(line.seq),
-    type: str(line.type) ?? 'unknown',
-    text: str(line.message),
+    type: line.type ?? 'unknown',
+    text: line.message,
     conn: int(line.conn),
-    opening: opensConnection(line),
+    opening: opensConnection(record),
   };
 }
 

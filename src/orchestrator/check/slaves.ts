@@ -1,13 +1,14 @@
 /**
  * The model of the slaves: ground truth, read once from their own logs (a
  * line at a time: a log may be far larger than memory). Each slave is a list
- * of incarnations (processes), each with its `sent` lines.
+ * of incarnations (processes), each with its `sent` lines. The lines are read
+ * through the log contract: a field is read only on the event that has it.
  */
-import { opensConnection } from '../../protocol';
+import { opensConnection, type ReadSlaveLine } from '../../protocol';
 import type { Inconclusive } from '../check-result';
 import { SentLog } from '../sent-log';
-import type { RunInfo, RunLogLine } from '../types';
-import { int, parseTime, str } from './context';
+import type { RunInfo, RunLogEntry } from '../types';
+import { int, parseTime } from './context';
 
 export interface Incarnation {
   /** 1-based: the slave's first process is incarnation 1. */
@@ -50,7 +51,7 @@ interface IncarnationDraft {
 /** Reads every slave's log once into the model; what makes the record unusable is inconclusive. */
 export function modelSlaves(
   info: RunInfo,
-  logs: Readonly<Record<string, Iterable<RunLogLine>>>,
+  logs: Readonly<Record<string, Iterable<RunLogEntry<'slave'>>>>,
 ): { slaves: SlavesModel; inconclusive: Inconclusive[] } {
   const inconclusive: Inconclusive[] = [];
   const list: SlaveModel[] = [];
@@ -81,31 +82,37 @@ export function modelSlaves(
   return { slaves: { list, byNode, byName }, inconclusive };
 }
 
-function readSlave(name: string, node: string, lines: Iterable<RunLogLine>, problems: Inconclusive[]): SlaveModel {
+function readSlave(
+  name: string,
+  node: string,
+  lines: Iterable<RunLogEntry<'slave'>>,
+  problems: Inconclusive[],
+): SlaveModel {
   const incarnations: IncarnationDraft[] = [];
   const states: Array<{ at: number; connected: boolean }> = [];
   let current: IncarnationDraft | undefined;
   let i = 0;
-  for (const line of lines) {
+  for (const { line, record } of lines) {
     const where = `${name}.jsonl line ${i + 1}`;
     i += 1;
-    const at = parseTime(line.timestamp, where, problems);
-    if (line.event === 'starting' || current === undefined) {
+    // Any line, of a known event or not, has a time, and may be the first of a process.
+    const at = parseTime(record.timestamp, where, problems);
+    if (line?.event === 'starting' || current === undefined) {
       // A log that begins mid-process (no `starting`) still is one incarnation.
-      const starting = line.event === 'starting';
+      const starting = line?.event === 'starting' ? line : undefined;
       current = {
         index: incarnations.length + 1,
         startedAt: at,
         sent: new SentLog(),
-        acks: starting && line.acks === true,
-        boot: starting ? str(line.boot) : undefined,
+        acks: starting?.acks === true,
+        boot: starting?.boot,
         dropped: new Set(),
       };
       incarnations.push(current);
     }
-    switch (line.event) {
+    switch (line?.event) {
       case 'sent':
-        readSent(name, where, current, line, at, problems);
+        readSent(name, where, current, line, record, at, problems);
         break;
       case 'dropped': {
         const seq = int(line.seq);
@@ -130,12 +137,14 @@ function readSent(
   name: string,
   where: string,
   current: IncarnationDraft,
-  line: RunLogLine,
+  line: Extract<ReadSlaveLine, { event: 'sent' }>,
+  record: RunLogEntry<'slave'>['record'],
   at: number,
   problems: Inconclusive[],
 ): void {
   const seq = int(line.seq);
-  if (opensConnection(line)) {
+  // On the line as written: a `seq` of another type than a number still makes it no opening hello.
+  if (opensConnection(record)) {
     current.acks = true;
   } else if (seq === undefined || seq < 1) {
     problems.push({ node: name, kind: 'invalid_run', detail: `${where}: sent without a seq` });
@@ -148,7 +157,7 @@ function readSent(
       detail: `${where}: seq ${seq} sent twice in incarnation ${current.index}`,
     });
   } else {
-    current.sent.add(seq, at, str(line.type) ?? 'unknown', str(line.message));
+    current.sent.add(seq, at, line.type ?? 'unknown', line.message);
   }
 }
 
