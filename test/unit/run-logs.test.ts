@@ -8,7 +8,7 @@ import {
   readRunDirectory,
   RunDirectoryError,
 } from '../../src/orchestrator/run-directory';
-import { textLines } from '../../src/orchestrator/run-logs';
+import { readRunLog, runLog, textLines } from '../../src/orchestrator/run-logs';
 
 const FIXTURES = join(__dirname, '..', 'fixtures', 'runs');
 
@@ -55,6 +55,28 @@ describe('openRunDirectory: the streamed check', () => {
     expect(error).toBeInstanceOf(RunDirectoryError);
     expect((error as Error).message).toMatch(/its logs total \d+ MiB; .*--max-old-space-size=\d+ allows it/);
     expect((error as Error).message).not.toContain('\n');
+  });
+});
+
+describe('runLog: lines read through the log contract', () => {
+  const lines = [
+    { timestamp: '2025-06-01T00:00:00.000Z', event: 'disconnect', node: 'a', reason: 'timeout', conn: 1 },
+    { timestamp: '2025-06-01T00:00:00.001Z', event: 'disconnect', node: 'a', reason: 'later', conn: '2' },
+    { timestamp: '2025-06-01T00:00:00.002Z', event: 'from_a_later_version', node: 'a' },
+  ];
+
+  it('types known events, leaves out fields of the wrong type, keeps unknown events as records', () => {
+    const file = join(dir, 'master.jsonl');
+    writeFileSync(file, lines.map((l) => JSON.stringify(l)).join('\n'));
+    const log = runLog(file, 'master', { chunkBytes: 16 });
+    const read = [...log.lines()];
+    expect(read.map((e) => e.kind)).toEqual(['line', 'line', 'unknown']);
+    expect(read[0]?.line).toEqual(lines[0]);
+    expect(read[1]?.line).toEqual({ timestamp: lines[1]?.timestamp, event: 'disconnect', node: 'a' });
+    expect(read.map((e) => e.record)).toEqual(lines);
+    // Read again from the first line; lines in memory read the same.
+    expect([...log.lines()]).toEqual(read);
+    expect([...readRunLog(lines, 'master')]).toEqual(read);
   });
 });
 
