@@ -9,7 +9,7 @@ export {
   type LatencyGroup,
   type ProcessState,
 } from './actions';
-export { checkRun, type CheckReport, type RunSource, type Verdict } from './checker';
+export { checkRun, type CheckReport, type RunLog, type RunLogEntry, type RunSource, type Verdict } from './checker';
 export { DEFAULT_DOCKER_IMAGE, DOCKER_PROJECT_PREFIX, DockerBackend, removeRunResources } from './docker';
 export { LocalBackend } from './local/local-backend';
 export { SWARM_STACK_PREFIX, SwarmBackend, removeStackResources } from './swarm';
