@@ -225,9 +225,12 @@ export abstract class ClusterCore<Target> implements StartedCluster {
   private async teardown(): Promise<void> {
     this.closing = true;
     this.masterLines.rejectAll(new Error('the cluster is shutting down'));
-    await this.stopNodes();
-    await this.logs.closeAll();
-    this.afterDown();
+    try {
+      await this.stopNodes();
+    } finally {
+      await this.logs.closeAll();
+      this.afterDown();
+    }
     const lost = this.logs.lostError();
     if (lost !== undefined) throw lost;
   }

@@ -124,6 +124,10 @@ function runInfo(file: string, text: string): RunInfo {
   ) {
     problem('interrupted', 'an object with "signal" (a string) and "at" (an ISO timestamp)');
   }
+  const warnings = value.warnings;
+  if (warnings !== undefined && !(Array.isArray(warnings) && warnings.every((w) => typeof w === 'string'))) {
+    problem('warnings', 'an array of strings');
+  }
   for (const name of Object.keys(nodes as object)) {
     // The name becomes a file name: nothing that could leave the directory.
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) problem('nodes', 'names like "slave-1"');

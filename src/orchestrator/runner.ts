@@ -99,9 +99,7 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
   }
 
   progress.stopping();
-  await cluster.down();
-  const info = runInfo(scenario, backend, cluster, t0);
-  runDir.writeInfo(info);
+  const info = await stopAndRecord(cluster, runDir, () => runInfo(scenario, backend, cluster, t0));
 
   progress.checking();
   let report: CheckReport;
@@ -115,6 +113,22 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
   const { timeline } = schedule;
   const complete = timeline.every((entry) => entry.error === undefined);
   return { runDir: runDir.path, info, timeline, complete, report };
+}
+
+/**
+ * Stops the cluster and writes `run.json`, also when `down()` rejects (a node's
+ * log lost): the run directory then still says what ran, and the error is the
+ * run's.
+ */
+async function stopAndRecord(cluster: StartedCluster, runDir: RunDirectory, infoOf: () => RunInfo): Promise<RunInfo> {
+  const stopped = await cluster.down().then(
+    () => ({ ok: true as const }),
+    (error: unknown) => ({ ok: false as const, error }),
+  );
+  const info = infoOf();
+  runDir.writeInfo(info);
+  if (!stopped.ok) throw stopped.error;
+  return info;
 }
 
 /** Carries out a scenario's events on a started cluster and records each in the timeline. */

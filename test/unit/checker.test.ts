@@ -1189,6 +1189,10 @@ describe('readRunDirectory', () => {
     expect((await rejection()).message).toContain('"heartbeatTimeoutMs" must be a positive number');
     writeFileSync(join(dir, 'run.json'), JSON.stringify({ ...info, nodes: { '../etc/passwd': 'x' } }));
     expect((await rejection()).message).toContain('"nodes"');
+    for (const warnings of ['abc', { length: 1 }, [1]]) {
+      writeFileSync(join(dir, 'run.json'), JSON.stringify({ ...info, warnings }));
+      expect((await rejection()).message).toContain('"warnings" must be an array of strings');
+    }
   });
 });
 

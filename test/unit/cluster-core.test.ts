@@ -5,6 +5,9 @@ import { ClusterCore, LineWaiters, pollUntil } from '../../src/orchestrator/clus
 import { checkRun } from '../../src/orchestrator/checker';
 import { formatTable, writeReports } from '../../src/orchestrator/report';
 import { readRunDirectory, RunDirectory } from '../../src/orchestrator/run-directory';
+import { RunError, type Backend } from '../../src/orchestrator/backend';
+import { runScenario } from '../../src/orchestrator/runner';
+import { loadScenario } from '../../src/orchestrator/scenario';
 import type { Action, ScenarioEvent } from '../../src/orchestrator/types';
 
 /** A cluster of no processes: each handler records the event; stopping records a warning. */
@@ -198,5 +201,37 @@ describe('a report with warnings', () => {
     expect(warned.warnings).toEqual(['docker compose down: timed out']);
     expect(warned.verdict).toBe(checkRun(source).verdict);
     expect(checkRun({ ...source, info: { ...source.info, warnings: [] } })).not.toHaveProperty('warnings');
+  });
+});
+
+describe('a run whose teardown loses a node log', () => {
+  it('still writes run.json, then fails with the teardown error', async () => {
+    const scenario = {
+      ...loadScenario(join(__dirname, '..', 'fixtures', 'scenarios', 'local-short.yaml')),
+      slaves: 1,
+      durationMs: 10,
+      events: [],
+    };
+    const lost = new RunError('PICLUSTER_ERR_RUN_DIR', 'cannot write slave-1.jsonl: disk full');
+    const backend: Backend = {
+      name: 'local',
+      up: async (_scenario, _runDir, sinks) => {
+        sinks.onMasterLine({ timestamp: new Date().toISOString(), event: 'message', type: 'hello', node: 'n-1' });
+        return {
+          nodes: { 'slave-1': 'n-1' },
+          warnings: [],
+          apply: async () => undefined,
+          down: () => Promise.reject(lost),
+        };
+      },
+    };
+    const out = mkdtempSync(join(tmpdir(), 'picluster-lost-log-'));
+    try {
+      await expect(runScenario(scenario, { backend, outDir: join(out, 'run'), progress: false })).rejects.toBe(lost);
+      const info = JSON.parse(readFileSync(join(out, 'run', 'run.json'), 'utf8')) as Record<string, unknown>;
+      expect(info).toMatchObject({ backend: 'local', nodes: { 'slave-1': 'n-1' } });
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
   });
 });
