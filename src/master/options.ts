@@ -1,5 +1,6 @@
 import { DURATION_MS_RANGE, LISTEN_PORT_RANGE, OptionError, checkInRange, type IntegerRange } from '../common';
 import {
+  DEFAULT_HEARTBEAT_INTERVAL_MS,
   DEFAULT_MASTER_PORT,
   DEFAULT_MAX_FRAME_BYTES,
   DEFAULT_MAX_FRAME_DEPTH,
@@ -124,7 +125,7 @@ export const MAX_LEDGER_NODES_LIMIT = 10_000_000;
 
 export const DEFAULT_MASTER_OPTIONS: Readonly<MasterOptions> = {
   port: DEFAULT_MASTER_PORT,
-  defaultHeartbeatIntervalMs: 5000,
+  defaultHeartbeatIntervalMs: DEFAULT_HEARTBEAT_INTERVAL_MS,
   heartbeatTimeoutFactor: HEARTBEAT_TIMEOUT_FACTOR,
   maxHeartbeatTimeoutMs: 60_000,
   maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,

@@ -9,7 +9,7 @@
  * Adding an action: add it to the `Action` union (types.ts), add its row to
  * {@link ACTION_SPECS}, and a handler to each backend's table
  * (`LocalCluster`'s `handlers`, `ContainerCluster`'s `handlers`); the compiler
- * names exactly those three places (test/unit/actions-exhaustive.test.ts).
+ * names exactly those three places (test/integration/actions-exhaustive.test.ts).
  * Then `npm run -s schema` writes the schema's new enum.
  *
  * Pure data: no I/O.
@@ -235,11 +235,20 @@ export function actionSchema(): {
  * from this one rather than list every action a second time.
  */
 export interface FaultRuleView {
-  /** `end-process` (a restart starts a new one), `start`, `cut` (cut or pause), `heal`, `master-restart`. */
+  /**
+   * What it does: `end-process` (the slave's process ends; `restartsProcess`
+   * says whether a new one follows), `start` (a process starts), `cut` (the
+   * connection is broken while the process lives on; `disruption`, `endedBy`),
+   * `heal` (that break ends), `master-restart` (the master stops and starts).
+   */
   kind: 'end-process' | 'start' | 'cut' | 'heal' | 'master-restart';
+  /** It targets the master: its target names no slave. */
   targetsMaster: boolean;
+  /** Where the detection latency of its disconnects is summed up. */
   latencyGroup: LatencyGroup;
+  /** The master's disconnect reasons that fit it (none: it causes no disconnect). */
   disconnectReasons: readonly FaultDisconnectReason[];
+  /** Its disconnect's bound from the confirmation; a master restart's is the old master's shutdown line. */
   disconnectBound?: (settings: BoundSettings) => Bound;
   /** The slave flag a `cut` sets and its `heal` clears. */
   disruption?: 'cut' | 'paused';
@@ -247,11 +256,15 @@ export interface FaultRuleView {
   endedBy?: Action;
   /** How notes name a `cut`. */
   noun?: string;
+  /** An `end-process` that starts the process again (restart). */
   restartsProcess: boolean;
-  /** Its in-flight window excuses what a slave with acks sent, whatever its state. */
+  /** Its in-flight window excuses the messages of a slave that asked for acks too, whatever the state (kill). */
   alwaysUnclean: boolean;
+  /** It may take a `sent` line with the process after its frame went out (SIGKILL). */
   losesSentLines: boolean;
+  /** After it, a connection that outlived the fault shows the node again (a short cut or pause). */
   mayKeep: boolean;
+  /** After it, the node must be seen again. */
   recovers: boolean;
 }
 

@@ -3,6 +3,12 @@ import { MAX_DURATION_MS } from '../common/limits';
 /** The port a master listens on and a slave connects to when none is given: the seed's. */
 export const DEFAULT_MASTER_PORT = 12345;
 
+/**
+ * The heartbeat interval of a slave that sets none, and the one the master
+ * assumes of a peer that announced none (a seed-format peer, before a hello), in ms.
+ */
+export const DEFAULT_HEARTBEAT_INTERVAL_MS = 5000;
+
 /** Longest heartbeat interval a hello may announce, in ms: the longest duration anything accepts. */
 export const MAX_HEARTBEAT_INTERVAL_MS = MAX_DURATION_MS;
 

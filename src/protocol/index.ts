@@ -20,6 +20,7 @@ export {
   type FrameSink,
 } from './frame';
 export {
+  DEFAULT_HEARTBEAT_INTERVAL_MS,
   DEFAULT_MASTER_PORT,
   HEARTBEAT_TIMEOUT_FACTOR,
   MAX_HEARTBEAT_INTERVAL_MS,

@@ -10,7 +10,7 @@ import {
   type BackoffOptions,
   type IntegerRange,
 } from '../common';
-import { DEFAULT_MASTER_PORT, isValidNodeId, MAX_NODE_ID_LENGTH } from '../protocol';
+import { DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_MASTER_PORT, isValidNodeId, MAX_NODE_ID_LENGTH } from '../protocol';
 
 /** TLS to the master, as PEM text (the CLI reads the files). */
 export interface SlaveTlsOptions {
@@ -67,7 +67,7 @@ export interface SlaveOptions {
 export const DEFAULT_SLAVE_OPTIONS: Readonly<Omit<SlaveOptions, 'node'>> = {
   masterHost: '127.0.0.1',
   masterPort: DEFAULT_MASTER_PORT,
-  heartbeatIntervalMs: 5000,
+  heartbeatIntervalMs: DEFAULT_HEARTBEAT_INTERVAL_MS,
   connectTimeoutMs: 5000,
   backoff: DEFAULT_BACKOFF,
   acks: true,

@@ -4,50 +4,17 @@
  * it may cause and by which bound, which latency group it counts in, and what
  * it excuses. The phases read it; none of them names an action.
  */
-import { ACTIONS, faultRuleOf } from '../actions';
+import { ACTIONS, faultRuleOf, type FaultRuleView } from '../actions';
 import type { Bound, BoundSettings } from '../bounds';
-import type { CheckReport } from '../check-result';
 import type { Action } from '../types';
 
-export type LatencyGroup = keyof CheckReport['latency'];
+export type { LatencyGroup } from '../actions';
+
+/** How the checker reads one action (see {@link FaultRuleView}). */
+export type CheckerActionRule = Readonly<FaultRuleView>;
 
 /** A slave's flag that a cut sets and its heal clears. */
-export type Disruption = 'cut' | 'paused';
-
-/** How the checker reads one action. */
-export interface CheckerActionRule {
-  /**
-   * What it does: `end-process` (the slave's process ends; `restartsProcess`
-   * says whether a new one follows), `start` (a process starts), `cut` (the
-   * connection is broken while the process lives on; `disruption`, `endedBy`),
-   * `heal` (that break ends), `master-restart` (the master stops and starts).
-   */
-  readonly kind: 'end-process' | 'start' | 'cut' | 'heal' | 'master-restart';
-  /** It targets the master: its target names no slave. */
-  readonly targetsMaster: boolean;
-  /** Where the detection latency of its disconnects is summed up. */
-  readonly latencyGroup: LatencyGroup;
-  /** The master's disconnect reasons that fit it (none: it causes no disconnect). */
-  readonly disconnectReasons: readonly string[];
-  /** Its disconnect's bound from the confirmation; a master restart's is the old master's shutdown line. */
-  readonly disconnectBound?: (settings: BoundSettings) => Bound;
-  /** The slave flag a `cut` sets and a `heal` clears. */
-  readonly disruption?: Disruption;
-  /** The action that ends a `cut`. */
-  readonly endedBy?: Action;
-  /** How notes name a `cut`. */
-  readonly noun?: string;
-  /** An `end-process` that starts the process again (restart). */
-  readonly restartsProcess: boolean;
-  /** Its in-flight window excuses the messages of a slave that asked for acks too, whatever the state (kill). */
-  readonly alwaysUnclean: boolean;
-  /** It may take a `sent` line with the process after its frame went out (SIGKILL). */
-  readonly losesSentLines: boolean;
-  /** After it, a connection that outlived the fault shows the node again (a short cut or pause). */
-  readonly mayKeep: boolean;
-  /** After it, the node must be seen again. */
-  readonly recovers: boolean;
-}
+export type Disruption = NonNullable<FaultRuleView['disruption']>;
 
 /**
  * Each action's rule, read from its row of the action table (ACTION_SPECS,
