@@ -27,6 +27,11 @@ import type { Action, ScenarioEvent } from './types';
 export interface GenerateSpec {
   /** The actions to draw from: each a fault ({@link GENERATABLE_ACTIONS}); their endings are scheduled for them. */
   faults: readonly Action[];
+  /**
+   * How often each fault is drawn, relative to the others (an action's
+   * weight over the sum of the listed faults' weights); unset: 1 each.
+   */
+  weights?: Readonly<Partial<Record<Action, number>>>;
   /** Faults attempted per minute; the time between two attempts is drawn from 0.5 to 1.5 × 60 s / rate. */
   ratePerMinute: number;
   /** Least time between two events on one target, in ms. Default {@link DEFAULT_GENERATE_MIN_GAP_MS}. */
@@ -51,6 +56,8 @@ export interface GenerateBase {
 export const DEFAULT_GENERATE_MIN_GAP_MS = 1000;
 /** `generate.max_concurrent` when unset. */
 export const DEFAULT_GENERATE_MAX_CONCURRENT = 1;
+/** Largest weight of a fault in `generate.weights`. */
+export const MAX_GENERATE_WEIGHT = 1000;
 /** Largest `generate.rate`, in faults per minute. */
 export const MAX_GENERATE_RATE = 600;
 /** Largest `generate.seed` (seeds are unsigned 32-bit integers). */
@@ -122,6 +129,17 @@ export function generatedTargets(spec: GenerateSpec, base: GenerateBase): string
   return Array.from({ length: base.slaves }, (_, i) => `slave-${i + 1}`).filter((name) => !taken.has(name));
 }
 
+/** Draws one of `faults`, each as likely as its weight (integer arithmetic: the same on any machine). */
+function drawFault(spec: GenerateSpec, next: () => number): Action {
+  const weightOf = (action: Action): number => spec.weights?.[action] ?? 1;
+  let rest = next() % spec.faults.reduce((sum, action) => sum + weightOf(action), 0);
+  for (const action of spec.faults) {
+    rest -= weightOf(action);
+    if (rest < 0) return action;
+  }
+  return spec.faults[0]!;
+}
+
 /** Opens and closes faults while walking the time forward. */
 class Schedule {
   readonly events: ScenarioEvent[] = [];
@@ -168,7 +186,7 @@ export function generateEvents(spec: GenerateSpec, base: GenerateBase, seed: num
   for (;;) {
     atMs += between(next, Math.ceil(meanGapMs / 2), meanGapMs + Math.floor(meanGapMs / 2));
     if (atMs > lastMs) break;
-    const action = spec.faults[next() % spec.faults.length]!;
+    const action = drawFault(spec, next);
     if (ACTION_SPECS[action].target === 'master') {
       // Deferred rather than skipped: with many slaves, a moment with none in a fault may never be drawn.
       const at = Math.max(atMs, schedule.lastSlaveEventMs + quietMs, masterFreeAtMs);

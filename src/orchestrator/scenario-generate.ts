@@ -67,6 +67,17 @@ function checkSpec(context: GenerateContext): { spec: GenerateSpec; seed: number
       });
     }
   });
+  const weights = valid('/generate/weights') ? (raw.weights as Record<string, number> | undefined) : undefined;
+  const faults = Array.isArray(raw.faults) ? (raw.faults as unknown[]) : [];
+  for (const action of Object.keys(weights ?? {})) {
+    if (!faults.includes(action)) {
+      problems.push({
+        path: ['generate', 'weights', action],
+        atKey: true,
+        message: `is not among generate.faults (${faults.join(', ')}): give it there or drop its weight`,
+      });
+    }
+  }
   const minGapMs =
     raw.min_gap === undefined
       ? DEFAULT_GENERATE_MIN_GAP_MS
@@ -81,6 +92,7 @@ function checkSpec(context: GenerateContext): { spec: GenerateSpec; seed: number
     maxConcurrent: (raw.max_concurrent as number | undefined) ?? DEFAULT_GENERATE_MAX_CONCURRENT,
   };
   if (targets !== undefined) spec.targets = targets;
+  if (weights !== undefined) spec.weights = weights;
   return { spec, seed };
 }
 

@@ -179,7 +179,9 @@ export function parseScenario(text: string, file: string, options: ScenarioOptio
     const validate = schemaValidator();
     const schemaErrors = validate(data) ? [] : (validate.errors ?? []);
     // A loop, not push(...): thousands of events can make more schema errors than a call takes arguments.
-    for (const problem of dedupe(schemaErrors.map((err) => schemaProblem(err, data)))) problems.push(problem);
+    // A bad key under propertyNames is reported by its enum error, which names the key: not twice.
+    const reported = schemaErrors.filter((err) => err.keyword !== 'propertyNames');
+    for (const problem of dedupe(reported.map((err) => schemaProblem(err, data)))) problems.push(problem);
     const lineOfEvent = (index: number): number => lineCounter.linePos(offsetOf(doc, ['events', index], false)).line;
     const generateLine = lineCounter.linePos(offsetOf(doc, ['generate'], true)).line;
     result = checkSemantics(data, file, schemaErrors, problems, lineOfEvent, { ...options, generateLine });
@@ -236,6 +238,10 @@ function schemaProblem(err: ErrorObject, data: unknown): Problem {
     case 'required':
       return { path: [...path, (err.params as { missingProperty: string }).missingProperty], message: 'is required' };
     case 'enum':
+      if (err.propertyName !== undefined) {
+        const allowed = (err.params as { allowedValues: unknown[] }).allowedValues.join(', ');
+        return { path: [...path, err.propertyName], atKey: true, message: `unknown key; expected one of ${allowed}` };
+      }
       return {
         path,
         message: `must be one of ${(err.params as { allowedValues: unknown[] }).allowedValues.join(', ')}; ${got}`,

@@ -28,6 +28,7 @@ interface Shape {
   minGapMs: number;
   maxConcurrent: number;
   targets?: readonly number[];
+  weights?: Readonly<Record<string, number>>;
 }
 
 function yamlOf(shape: Shape, seed: number): string {
@@ -44,6 +45,13 @@ function yamlOf(shape: Shape, seed: number): string {
     `  rate: ${shape.rate}`,
     `  min_gap: ${shape.minGapMs}ms`,
     `  max_concurrent: ${shape.maxConcurrent}${targets}`,
+    ...(shape.weights === undefined
+      ? []
+      : [
+          `  weights: { ${Object.entries(shape.weights)
+            .map(([action, weight]) => `${action}: ${weight}`)
+            .join(', ')} }`,
+        ]),
     '',
   ].join('\n');
 }
@@ -135,6 +143,22 @@ describe('generateEvents', () => {
     ]);
   });
 
+  it('draws each fault as often as its weight says', () => {
+    const long = { ...base, slaves: 50, durationMs: 3_600_000 };
+    const weighted: GenerateSpec = {
+      faults: ['kill', 'pause', 'master-restart'],
+      weights: { kill: 9, pause: 3 },
+      ratePerMinute: 60,
+      minGapMs: 1000,
+      maxConcurrent: 50,
+    };
+    const count = (action: Action): number =>
+      generateEvents(weighted, long, 11).filter((event) => event.action === action).length;
+    expect(count('kill')).toBeGreaterThan(2 * count('pause'));
+    expect(count('pause')).toBeGreaterThan(count('master-restart'));
+    expect(count('master-restart')).toBeGreaterThan(0);
+  });
+
   it('leaves alone the slaves the scenario names in events:', () => {
     const own: ScenarioEvent[] = [{ atMs: 1000, action: 'kill', target: 'slave-2' }];
     const events = generateEvents({ ...spec, faults: ['kill', 'pause'] }, { ...base, events: own }, 5);
@@ -154,10 +178,13 @@ describe('generate: in a scenario', () => {
       minGapMs: fc.integer({ min: 0, max: 5000 }),
       maxConcurrent: fc.integer({ min: 1, max: 6 }),
       someTargets: fc.boolean(),
+      weights: fc.option(fc.array(fc.integer({ min: 1, max: 20 }), { minLength: 6, maxLength: 6 }), { nil: undefined }),
     });
     fc.assert(
       fc.property(shapes, fc.integer({ min: 0, max: 0xffff_ffff }), (drawn, seed) => {
-        const shape: Shape = { ...drawn, timeoutMs: drawn.intervalMs * drawn.timeoutFactor };
+        const { weights, ...rest } = drawn;
+        const shape: Shape = { ...rest, timeoutMs: drawn.intervalMs * drawn.timeoutFactor };
+        if (weights !== undefined) shape.weights = Object.fromEntries(drawn.faults.map((a, i) => [a, weights[i]!]));
         if (drawn.someTargets) shape.targets = Array.from({ length: Math.ceil(drawn.slaves / 2) }, (_, i) => i + 1);
         const scenario = parseScenario(yamlOf(shape, seed), 'random.yaml');
         expect(scenario.seed).toBe(seed);
@@ -234,7 +261,18 @@ describe('generate: in a scenario', () => {
       expect.stringMatching(/^bad\.yaml:6:12: generate\.min_gap: must be a duration: .*; got "soon"$/),
       'bad.yaml:7:19: generate.max_concurrent: must be from 1 to 200; got 0',
       'bad.yaml:8:13: generate.targets[0]: no such slave: this scenario has slave-1 … slave-2; got "slave-5"',
-      'bad.yaml:9:3: generate.speed: unknown key; expected one of seed, faults, rate, min_gap, max_concurrent, targets',
+      'bad.yaml:9:3: generate.speed: unknown key; expected one of seed, faults, weights, rate, min_gap, max_concurrent, targets',
+    ]);
+  });
+
+  it('names a weight of an unknown or unlisted fault', () => {
+    const text = 'slaves: 2\nduration: 30s\ngenerate:\n  seed: 1\n  faults: [kill]\n  rate: 6\n';
+    expect(problemsOf(`${text}  weights: { kill: 0, jump: 1 }\n`)).toEqual([
+      'bad.yaml:7:20: generate.weights.kill: must be from 1 to 1000; got 0',
+      'bad.yaml:7:23: generate.weights.jump: unknown key; expected one of disconnect, kill, stop, restart, pause, master-restart',
+    ]);
+    expect(problemsOf(`${text}  weights: { kill: 3, pause: 2 }\n`)).toEqual([
+      'bad.yaml:7:23: generate.weights.pause: is not among generate.faults (kill): give it there or drop its weight',
     ]);
   });
 
