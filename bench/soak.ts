@@ -18,7 +18,7 @@ import { mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { GENERATABLE_ACTIONS, loadScenario } from '../src/orchestrator';
+import { GENERATABLE_ACTIONS } from '../src/orchestrator';
 
 const ROOT = join(__dirname, '..', '..');
 const CLI = join(ROOT, 'dist', 'cli', 'main.js');
@@ -67,16 +67,17 @@ function directoryBytes(dir: string): number {
   return total;
 }
 
-/** Runs `picluster` with `args`; resolves with its exit code, its stdout, and its peak RSS (MiB) as sampled. */
+/** Runs `picluster` with `args` (its stdout echoed unless `echo` is false); resolves with its exit code, its stdout, and its peak RSS (MiB) as sampled. */
 async function picluster(
   args: string[],
+  echo = true,
 ): Promise<{ code: number | null; stdout: string; peakMiB: number; ms: number }> {
   const started = performance.now();
   const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   let stdout = '';
   child.stdout.setEncoding('utf8').on('data', (text: string) => {
     stdout += text;
-    process.stdout.write(text);
+    if (echo) process.stdout.write(text);
   });
   let peakKiB = 0;
   const sample = setInterval(() => {
@@ -100,7 +101,10 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'picluster-soak-'));
   const file = join(dir, `soak-${seed}.yaml`);
   writeFileSync(file, scenarioYaml(seconds, seed));
-  const { events } = loadScenario(file);
+  // As a user would see it; in-process, the scenario schema is not where the bench build looks for it.
+  const expanded = await picluster(['generate', file], false);
+  if (expanded.code !== 0) throw new Error(`picluster generate ${file} exited ${expanded.code}`);
+  const events = expanded.stdout.split('\n').filter((line) => line.startsWith('  - {'));
   console.log(
     `soak: seed ${seed} (SOAK_SEED), ${seconds} s, ${SLAVES} slaves, ${events.length} events; scenario ${file}`,
   );
