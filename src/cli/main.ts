@@ -30,6 +30,10 @@ const COMMANDS: ReadonlyArray<{ name: string; load: () => Promise<Command> }> = 
     load: async () => import('./validate-command').then((m) => ({ spec: m.VALIDATE_COMMAND, run: m.runValidate })),
   },
   {
+    name: 'generate',
+    load: async () => import('./generate-command').then((m) => ({ spec: m.GENERATE_COMMAND, run: m.runGenerate })),
+  },
+  {
     name: 'check',
     load: async () => import('./check-command').then((m) => ({ spec: m.CHECK_COMMAND, run: m.runCheck })),
   },

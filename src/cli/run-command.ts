@@ -14,6 +14,7 @@ import {
   type Scenario,
 } from '../orchestrator';
 import { defineCommand, parseCommand, UsageError } from './flags';
+import { SEED_FLAGS } from './generate-command';
 
 export type BackendChoice = 'local' | 'docker' | 'swarm' | 'auto';
 export const BACKEND_CHOICES: readonly BackendChoice[] = ['local', 'docker', 'swarm', 'auto'];
@@ -23,7 +24,7 @@ const EXIT_INTERRUPTED = 130;
 
 export const RUN_COMMAND = defineCommand({
   name: 'run',
-  usage: 'picluster run <scenario.yaml>... [--backend local|docker|swarm|auto] [--out DIR]',
+  usage: 'picluster run <scenario.yaml>... [--backend local|docker|swarm|auto] [--out DIR] [--seed N]',
   summary: "Run fault scenarios on a live cluster, one after another, then check the master's log against each.",
   flags: [
     {
@@ -43,6 +44,7 @@ export const RUN_COMMAND = defineCommand({
       description: 'Run directory, new or empty; with several scenarios, DIR/<scenario name> for each',
       defaultText: 'runs/<yyyymmdd-hhmmss>-<scenario name>',
     },
+    ...SEED_FLAGS,
   ],
   notes: [
     'Every scenario file is validated before anything starts. Each run directory holds scenario.yaml, run.json,',
@@ -50,7 +52,7 @@ export const RUN_COMMAND = defineCommand({
     'progress to stderr. Exits 0 when every run passes, 1 when one fails its check, 2 when one could not be',
     'carried out or judged (a node that would not start, a fault not confirmed) or a scenario is invalid, 130',
     'on Ctrl-C, which stops every node first; run.json then records the interruption, and "picluster check"',
-    'on that directory exits 2.',
+    'on that directory exits 2. For a scenario with generate:, run.json records the seed and every event run.',
   ].join('\n'),
 });
 
@@ -88,12 +90,12 @@ function pickBackend(choice: BackendChoice, env: NodeJS.ProcessEnv): Backend {
 }
 
 /** Loads every file; prints every problem of every invalid one. Undefined when any is invalid. */
-function loadAll(files: readonly string[]): Scenario[] | undefined {
+function loadAll(files: readonly string[], seed: number | undefined): Scenario[] | undefined {
   const scenarios: Scenario[] = [];
   let invalid = 0;
   for (const file of files) {
     try {
-      scenarios.push(loadScenario(file));
+      scenarios.push(loadScenario(file, seed === undefined ? {} : { seed }));
     } catch (err) {
       if (!(err instanceof ScenarioError)) throw err;
       invalid += 1;
@@ -136,7 +138,7 @@ export async function runRun(argv: readonly string[], env: NodeJS.ProcessEnv): P
     throw new UsageError('argv', 'no scenario file given; usage: picluster run <scenario.yaml>...');
   }
   const out = values.out;
-  const scenarios = loadAll(positionals);
+  const scenarios = loadAll(positionals, values.seed);
   if (scenarios === undefined) return 2;
   if (out !== undefined && scenarios.length > 1) {
     const names = scenarios.map((scenario) => scenario.name);

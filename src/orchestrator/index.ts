@@ -15,6 +15,17 @@ export { LocalBackend } from './local/local-backend';
 export { SWARM_STACK_PREFIX, SwarmBackend, removeStackResources } from './swarm';
 export { formatTable, toJUnitXml, writeReports } from './report';
 export { RunDirectory, RunDirectoryError, openRunDirectory, readRunDirectory } from './run-directory';
+export {
+  DEFAULT_GENERATE_MAX_CONCURRENT,
+  DEFAULT_GENERATE_MIN_GAP_MS,
+  GENERATABLE_ACTIONS,
+  MAX_GENERATE_RATE,
+  MAX_GENERATE_SEED,
+  generateEvents,
+  mulberry32,
+  type GenerateBase,
+  type GenerateSpec,
+} from './generate';
 export { runScenario, type RunOptions, type RunResult } from './runner';
 export {
   DEFAULT_SCENARIO_HEARTBEAT_INTERVAL_MS,
@@ -26,5 +37,15 @@ export {
   ScenarioError,
   loadScenario,
   parseScenario,
+  type ScenarioOptions,
 } from './scenario';
-export { ACTIONS, type Action, type RunInfo, type Scenario, type ScenarioEvent, type TimelineEntry } from './types';
+export { scenarioToYaml } from './scenario-yaml';
+export {
+  ACTIONS,
+  type Action,
+  type RunEvent,
+  type RunInfo,
+  type Scenario,
+  type ScenarioEvent,
+  type TimelineEntry,
+} from './types';

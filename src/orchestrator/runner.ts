@@ -212,6 +212,12 @@ function runInfo(scenario: Scenario, backend: Backend, cluster: StartedCluster, 
     heartbeatTimeoutMs: heartbeatTimeoutOf(scenario),
     durationMs: scenario.durationMs,
     nodes: { ...cluster.nodes },
+    ...(scenario.seed === undefined
+      ? {}
+      : {
+          seed: scenario.seed,
+          events: scenario.events.map(({ atMs, action, target }) => ({ atMs, action, target })),
+        }),
     ...(cluster.warnings.length > 0 ? { warnings: [...cluster.warnings] } : {}),
   };
 }

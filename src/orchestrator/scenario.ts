@@ -3,10 +3,18 @@ import { basename, extname, join } from 'node:path';
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import { isSeq, LineCounter, parseDocument } from 'yaml';
 import { MAX_DURATION_MS, PiclusterError, escapeControl, fileKind, type ErrorCode } from '../common';
+import { defaultHeartbeatTimeoutMs } from '../protocol';
 import { DURATION_FORMS, formatDuration, parseDuration, showValue } from '../common/duration';
 import { formatPath, formatProblems, offsetOf, type PathSegment, type Problem } from './scenario-problems';
 import { ACTION_SPECS, ACTIONS, actionEndedBy, DOWN_STATES, type ProcessState } from './actions';
+import { expandGenerate, type GenerateContext, type Generated } from './scenario-generate';
 import { type Action, type Scenario, type ScenarioEvent } from './types';
+
+/** How a scenario is read. */
+export interface ScenarioOptions {
+  /** Replaces `generate.seed` (`--seed`); ignored when the scenario has no `generate:`. */
+  seed?: number;
+}
 
 /** The JSON Schema of scenario files; editors find it through each file's `yaml-language-server` comment. */
 export const SCENARIO_SCHEMA_FILE = join(__dirname, '..', '..', 'scenarios', 'scenario.schema.json');
@@ -99,8 +107,8 @@ function readScenarioText(file: string): string {
 }
 
 /** Reads and validates a scenario file; throws a `ScenarioError` listing every problem. */
-export function loadScenario(file: string): Scenario {
-  return parseScenario(readScenarioText(file), file);
+export function loadScenario(file: string, options: ScenarioOptions = {}): Scenario {
+  return parseScenario(readScenarioText(file), file, options);
 }
 
 let compiled: ValidateFunction | undefined;
@@ -133,9 +141,10 @@ function schemaValidator(): ValidateFunction {
  * schema cannot say — targets that exist, times within `duration`, and the
  * state of each slave over time (no reconnect without a cut, no start of a
  * running slave, …). Events come back ordered by `at`, file order breaking
- * ties, with a list target expanded to one event per node.
+ * ties, with a list target expanded to one event per node, merged with
+ * those `generate:` draws (generate.ts).
  */
-export function parseScenario(text: string, file: string): Scenario {
+export function parseScenario(text: string, file: string, options: ScenarioOptions = {}): Scenario {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter });
   const problems: Problem[] = doc.errors.map((err) => ({
@@ -170,9 +179,12 @@ export function parseScenario(text: string, file: string): Scenario {
     const validate = schemaValidator();
     const schemaErrors = validate(data) ? [] : (validate.errors ?? []);
     // A loop, not push(...): thousands of events can make more schema errors than a call takes arguments.
-    for (const problem of dedupe(schemaErrors.map((err) => schemaProblem(err, data)))) problems.push(problem);
+    // A bad key under propertyNames is reported by its enum error, which names the key: not twice.
+    const reported = schemaErrors.filter((err) => err.keyword !== 'propertyNames');
+    for (const problem of dedupe(reported.map((err) => schemaProblem(err, data)))) problems.push(problem);
     const lineOfEvent = (index: number): number => lineCounter.linePos(offsetOf(doc, ['events', index], false)).line;
-    result = checkSemantics(data, file, schemaErrors, problems, lineOfEvent);
+    const generateLine = lineCounter.linePos(offsetOf(doc, ['generate'], true)).line;
+    result = checkSemantics(data, file, schemaErrors, problems, lineOfEvent, { ...options, generateLine });
   }
   if (problems.length > 0 || result === undefined) {
     throw new ScenarioError('PICLUSTER_ERR_INVALID_SCENARIO', file, formatProblems(problems, doc, lineCounter, file));
@@ -226,6 +238,10 @@ function schemaProblem(err: ErrorObject, data: unknown): Problem {
     case 'required':
       return { path: [...path, (err.params as { missingProperty: string }).missingProperty], message: 'is required' };
     case 'enum':
+      if (err.propertyName !== undefined) {
+        const allowed = (err.params as { allowedValues: unknown[] }).allowedValues.join(', ');
+        return { path: [...path, err.propertyName], atKey: true, message: `unknown key; expected one of ${allowed}` };
+      }
       return {
         path,
         message: `must be one of ${(err.params as { allowedValues: unknown[] }).allowedValues.join(', ')}; ${got}`,
@@ -276,6 +292,7 @@ interface SlaveState {
 }
 
 interface PendingEvent extends ScenarioEvent {
+  /** Its index in `events:`; -1: drawn by `generate:`. */
   index: number;
 }
 
@@ -285,6 +302,7 @@ function checkSemantics(
   schemaErrors: ErrorObject[],
   problems: Problem[],
   lineOfEvent: (index: number) => number,
+  options: ScenarioOptions & { generateLine: number },
 ): Scenario | undefined {
   if (typeof data !== 'object' || data === null || Array.isArray(data)) return undefined;
   const raw = data as Raw;
@@ -347,6 +365,8 @@ function checkSemantics(
 
   // Array.prototype.sort is stable: events at the same `at` keep file order.
   events.sort((a, b) => a.atMs - b.atMs);
+  const known = { valid, duration, slaves, intervalMs, timeoutMs, durationMs };
+  const generated = mergeGenerated(raw, known, events, problems, options);
   checkTransitions(events, problems);
 
   if (problems.length > 0 || slaves === undefined || intervalMs === undefined || durationMs === undefined) {
@@ -360,8 +380,41 @@ function checkSemantics(
     durationMs,
     events: events.map(({ atMs, action, target, line }) => ({ atMs, action, target, line })),
   };
+  if (generated !== undefined) scenario.seed = generated.seed;
   if (timeoutMs !== undefined) scenario.heartbeatTimeoutMs = timeoutMs;
   return scenario;
+}
+
+/**
+ * Expands `generate:`, when there is one, and merges its events into
+ * `events`, kept ordered by `at` (the file's own first at the same time).
+ */
+function mergeGenerated(
+  raw: Raw,
+  known: Pick<GenerateContext, 'valid' | 'duration' | 'slaves' | 'durationMs'> & {
+    intervalMs: number | undefined;
+    timeoutMs: number | undefined;
+  },
+  events: PendingEvent[],
+  problems: Problem[],
+  options: ScenarioOptions & { generateLine: number },
+): Generated | undefined {
+  if (raw.generate === undefined) return undefined;
+  const { intervalMs, timeoutMs, ...rest } = known;
+  const generated = expandGenerate({
+    ...rest,
+    raw: raw.generate,
+    heartbeatIntervalMs: intervalMs,
+    heartbeatTimeoutMs: timeoutMs ?? defaultHeartbeatTimeoutMs(intervalMs ?? 1),
+    events,
+    seedOverride: options.seed,
+    maxEvents: MAX_SCENARIO_EVENTS,
+    problems,
+  });
+  if (generated === undefined) return undefined;
+  for (const event of generated.events) events.push({ ...event, line: options.generateLine, index: -1 });
+  events.sort((a, b) => a.atMs - b.atMs);
+  return generated;
 }
 
 /** The targets of one event, or undefined when one of them is wrong (reported in `problems`). */
@@ -441,7 +494,7 @@ function checkTransitions(events: PendingEvent[], problems: Problem[]): void {
     const why = refusalOf(event.action, state);
     if (why !== undefined) {
       problems.push({
-        path: ['events', event.index, 'action'],
+        path: event.index < 0 ? ['generate'] : ['events', event.index, 'action'],
         message: `cannot ${event.action} ${event.target} at ${formatDuration(event.atMs)}: ${why}`,
       });
       continue;

@@ -45,8 +45,17 @@ export interface Scenario {
   /** The master's timeout for silent nodes; unset: 3 × the interval. */
   heartbeatTimeoutMs?: number;
   durationMs: number;
-  /** Ordered by `atMs`, then by position in the file. */
+  /** Ordered by `atMs`, then by position in the file; with `generate:`, its events merged in. */
   events: ScenarioEvent[];
+  /** The seed `generate:` drew its events with (`--seed` or `generate.seed`); unset: no `generate:`. */
+  seed?: number;
+}
+
+/** One event as `run.json` records it: a single target, time in ms. */
+export interface RunEvent {
+  atMs: number;
+  action: Action;
+  target: string;
 }
 
 /** `run.json` in a run directory. */
@@ -61,6 +70,10 @@ export interface RunInfo {
   durationMs: number;
   /** Scenario name of each slave (`slave-3`) -> the node id it uses in the master's log. */
   nodes: Record<string, string>;
+  /** Only for a scenario with `generate:`: the seed it was drawn with. */
+  seed?: number;
+  /** Only for a scenario with `generate:`: every event of the run, its own and the drawn ones, ordered by `atMs`. */
+  events?: RunEvent[];
   /** Set when the run was stopped before its end (Ctrl-C, SIGTERM…): such a run cannot be judged. */
   interrupted?: RunInterruption;
   /** What went wrong in the backend that did not stop the run (a teardown step that failed); unset: nothing. */
