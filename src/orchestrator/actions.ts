@@ -6,7 +6,7 @@
  * state machine, the schema's `enum` and the checker read this table; each
  * backend carries an action out through its own `Record<Action, handler>`.
  *
- * Adding an action: add it to the `Action` union (types.ts), add its row to
+ * Adding an action: add it to the {@link Action} union below, add its row to
  * {@link ACTION_SPECS}, and a handler to each backend's table
  * (`LocalCluster`'s `handlers`, `ContainerCluster`'s `handlers`); the compiler
  * names exactly those three places (test/integration/actions-exhaustive.test.ts).
@@ -16,7 +16,22 @@
  */
 import type { DisconnectReason } from '../protocol';
 import { cutBound, killBound, recoveryBound, type Bound, type BoundSettings } from './bounds';
-import type { Action } from './types';
+
+/**
+ * Every fault or recovery a scenario can ask for. What each one means lives in
+ * one table, {@link ACTION_SPECS}: a new member needs its row there and
+ * a handler in each backend's handler table, which the compiler points out.
+ */
+export type Action =
+  | 'disconnect' // network cut of a slave, no FIN
+  | 'reconnect' // ends a cut
+  | 'kill' // SIGKILL
+  | 'stop' // SIGTERM, then SIGKILL after a grace period
+  | 'start' // starts a killed or stopped slave again
+  | 'restart' // stop then start
+  | 'pause' // SIGSTOP / docker pause
+  | 'unpause' // SIGCONT / docker unpause
+  | 'master-restart'; // stop and start the master (its target is `master`)
 
 /** A slave's process as the scenario leaves it; a master-restart changes no slave's state. */
 export type ProcessState = 'running' | 'paused' | 'killed' | 'stopped';

@@ -1,5 +1,5 @@
-import { PiclusterError, type ErrorCode } from '../common';
 import { defaultHeartbeatTimeoutMs, parseLogLine as parseContractLine, type LogRecord } from '../protocol';
+import { RunError } from './errors';
 import type { RunDirectory } from './run-directory';
 import type { RunInfo, Scenario, ScenarioEvent } from './types';
 
@@ -126,14 +126,7 @@ export interface Backend {
   up(scenario: Scenario, runDir: RunDirectory, sinks: BackendSinks): Promise<StartedCluster>;
 }
 
-/** A run that could not be carried out as the scenario says: a node that won't start, a fault not confirmed. */
-export class RunError extends PiclusterError {
-  override readonly name = 'RunError';
-
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-  }
-}
+export { RunError };
 
 /**
  * A log line from a node's stdout, when it is a JSON object with an `event`

@@ -14,7 +14,7 @@ import {
 import { getHeapStatistics } from 'node:v8';
 import { join, parse, resolve, sep } from 'node:path';
 import { isAction } from './actions';
-import { RunError } from './backend';
+import { RunError } from './errors';
 import type { RunLog, RunLogLine, RunRecord, RunSource, Scenario } from './types';
 import {
   isIso,

@@ -5,25 +5,10 @@
  * checker reads all three.
  */
 import type { LogSource, ParsedLogLine, ReadLogLine } from '../protocol';
+import type { Action } from './actions';
 
-/**
- * Every fault or recovery a scenario can ask for. What each one means lives in
- * one table, `ACTION_SPECS` (actions.ts): a new member needs its row there and
- * a handler in each backend's handler table, which the compiler points out.
- */
-export type Action =
-  | 'disconnect' // network cut of a slave, no FIN
-  | 'reconnect' // ends a cut
-  | 'kill' // SIGKILL
-  | 'stop' // SIGTERM, then SIGKILL after a grace period
-  | 'start' // starts a killed or stopped slave again
-  | 'restart' // stop then start
-  | 'pause' // SIGSTOP / docker pause
-  | 'unpause' // SIGCONT / docker unpause
-  | 'master-restart'; // stop and start the master (its target is `master`)
-
-/** Every action, in the order of the action table (actions.ts), which says what each one means. */
-export { ACTIONS } from './actions';
+/** Every fault or recovery a scenario can ask for, and every one in the table's order: see actions.ts. */
+export { ACTIONS, type Action } from './actions';
 
 /** One scheduled event, after validation: a single target, times in ms. */
 export interface ScenarioEvent {

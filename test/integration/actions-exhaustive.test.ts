@@ -22,11 +22,11 @@ describe('a new action', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('is a type error in the action table and in each backend handler table, and nowhere else', () => {
-    const types = join(dir, 'src', 'orchestrator', 'types.ts');
-    const text = readFileSync(types, 'utf8');
+    const actions = join(dir, 'src', 'orchestrator', 'actions.ts');
+    const text = readFileSync(actions, 'utf8');
     const added = text.replace(/export type Action =\n/, "export type Action =\n  | 'partition'\n");
     expect(added).not.toBe(text);
-    writeFileSync(types, added);
+    writeFileSync(actions, added);
 
     const config = ts.getParsedCommandLineOfConfigFile(join(root, 'tsconfig.build.json'), undefined, {
       ...ts.sys,
