@@ -6,8 +6,6 @@ import { writeReports } from './report';
 import { DEFAULT_RUNS_DIR, RunDirectory } from './run-directory';
 import type { RunInfo, RunInterruption, Scenario, ScenarioEvent, TimelineEntry } from './types';
 
-export { DEFAULT_RUNS_DIR };
-
 /** How long the runner waits for every slave's hello once the cluster is up, on top of 3 intervals, in ms. */
 export const DEFAULT_READY_TIMEOUT_MS = 15_000;
 

@@ -76,7 +76,6 @@ export interface Skip {
 
 export const MAX_NODE_ID_LENGTH = 128;
 export const MAX_BOOT_ID_LENGTH = 64;
-const MAX_INTERVAL_MS = MAX_HEARTBEAT_INTERVAL_MS;
 
 /** The `type` a message had on the wire (`legacy` when it had none). */
 export function wireTypeOf(message: Message): string {
@@ -144,8 +143,12 @@ function toHello(frame: Record<string, unknown>, fields: MessageFields): HelloMe
   const { interval_ms: interval, acks, boot, proof } = frame;
   const hello: HelloMessage = { type: 'hello', ...fields };
   if (interval !== undefined) {
-    if (!(Number.isSafeInteger(interval) && (interval as number) > 0 && (interval as number) <= MAX_INTERVAL_MS)) {
-      return invalid('interval_ms', `an integer from 1 to ${MAX_INTERVAL_MS}`, frame);
+    if (!(
+      Number.isSafeInteger(interval) &&
+      (interval as number) > 0 &&
+      (interval as number) <= MAX_HEARTBEAT_INTERVAL_MS
+    )) {
+      return invalid('interval_ms', `an integer from 1 to ${MAX_HEARTBEAT_INTERVAL_MS}`, frame);
     }
     hello.heartbeatIntervalMs = interval as number;
   }
