@@ -3,7 +3,7 @@ import { logLineOf, type ReadMasterLine } from '../protocol';
 import { heartbeatTimeoutOf, RunError, type Backend, type MasterLogLine, type StartedCluster } from './backend';
 import { checkRun, type CheckReport } from './checker';
 import { writeReports } from './report';
-import { DEFAULT_RUNS_DIR, RunDirectory } from './run-directory';
+import { RunDirectory } from './run-directory';
 import type { RunInfo, RunInterruption, Scenario, ScenarioEvent, TimelineEntry } from './types';
 
 /** How long the runner waits for every slave's hello once the cluster is up, on top of 3 intervals, in ms. */
@@ -23,7 +23,7 @@ export interface RunOptions {
    * Default: `<runsDir>/<yyyymmdd-hhmmss>-<scenario name>`, with `-2`, `-3`… if taken.
    */
   outDir?: string;
-  /** Parent of default run directories. Default {@link DEFAULT_RUNS_DIR}. */
+  /** Parent of default run directories. Default `runs` (`DEFAULT_RUNS_DIR`, run-directory.ts). */
   runsDir?: string;
   /** The progress display: a live line on a TTY, one final line otherwise; `false` for none. Default `process.stderr`. */
   progress?: ProgressStream | false;
