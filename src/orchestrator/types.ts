@@ -6,6 +6,7 @@
  */
 import type { LogSource, ParsedLogLine, ReadLogLine } from '../protocol';
 import type { Action } from './actions';
+import type { LinkFault } from './link-fault';
 
 /** Every fault or recovery a scenario can ask for, and every one in the table's order: see actions.ts. */
 export { ACTIONS, type Action } from './actions';
@@ -17,6 +18,8 @@ export interface ScenarioEvent {
   action: Action;
   /** `slave-1` … `slave-N`, or `master`. An event with a list of targets becomes one event per target. */
   target: string;
+  /** A network action's degradation (`delay`, `loss`, `bandwidth`, `slice`, `partition`, `degrade`); unset otherwise. */
+  link?: LinkFault;
   /** 1-based line of the event in the scenario file, for messages. */
   line?: number;
 }
@@ -41,6 +44,8 @@ export interface RunEvent {
   atMs: number;
   action: Action;
   target: string;
+  /** A network action's degradation; unset for other actions. */
+  link?: LinkFault;
 }
 
 /** `run.json` in a run directory. */
@@ -82,6 +87,8 @@ export interface RunInterruption {
 export interface TimelineEntry {
   action: Action;
   target: string;
+  /** A network action's degradation, as carried out; unset for other actions. */
+  link?: LinkFault;
   /** Scheduled offset, in ms from the start of the run. */
   atMs: number;
   /**
