@@ -175,7 +175,12 @@ export interface CheckReport {
   /** Logged messages of a killed process whose `sent` lines died with it: not unexpected. */
   sentLinesLost: SentLineLost[];
   /** Detection latency of matched disconnects, by kind of fault. */
-  latency: { killStop: LatencySummary; cutPause: LatencySummary; masterRestart: LatencySummary };
+  latency: {
+    killStop: LatencySummary;
+    cutPause: LatencySummary;
+    masterRestart: LatencySummary;
+    network: LatencySummary;
+  };
   /** Disconnects of connections that never named a slave node (a probe, a stray client): not checked. */
   otherConnections: number;
   /** Disconnects of the run's end: the last master's `shutdown` ones and the runner's teardown (closed/reset/shutdown). */

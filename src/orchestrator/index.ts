@@ -2,7 +2,7 @@ export { RunError, heartbeatTimeoutOf, type Backend, type BackendSinks, type Sta
 export {
   ACTION_SPECS,
   DOWN_STATES,
-  actionEndedBy,
+  actionsEndedBy,
   isAction,
   type ActionSpec,
   type FaultDisconnectReason,

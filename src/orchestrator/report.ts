@@ -130,7 +130,7 @@ export function formatTable(report: CheckReport): string {
   append(out, faultTable(report));
   out.push(
     '',
-    `Detection latency: kill/stop ${latency(report.latency.killStop)}; cut/pause ${latency(report.latency.cutPause)}; master-restart ${latency(report.latency.masterRestart)}`,
+    `Detection latency: kill/stop ${latency(report.latency.killStop)}; cut/pause ${latency(report.latency.cutPause)}; master-restart ${latency(report.latency.masterRestart)}; network ${latency(report.latency.network)}`,
   );
   out.push(...notes(report));
   out.push(...problemTable('Failures', report.failures));

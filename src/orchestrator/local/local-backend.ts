@@ -58,6 +58,11 @@ export class LocalBackend implements Backend {
     };
   }
 
+  /** The fault proxy carries out every action. */
+  refusal(): Promise<undefined> {
+    return Promise.resolve(undefined);
+  }
+
   async up(scenario: Scenario, runDir: RunDirectory, sinks: BackendSinks): Promise<StartedCluster> {
     const cluster = new LocalCluster(this.options, scenario, runDir, sinks);
     await cluster.start();
@@ -277,7 +282,22 @@ class LocalCluster extends ClusterCore<string> {
       await node.waitForState((state) => state !== 'T', 'resumed', this.options.confirmTimeoutMs);
     },
     'master-restart': () => this.restartMaster(),
+    delay: (target, event) => this.degrade(target, event),
+    loss: (target, event) => this.degrade(target, event),
+    bandwidth: (target, event) => this.degrade(target, event),
+    slice: (target, event) => this.degrade(target, event),
+    partition: (target, event) => this.degrade(target, event),
+    degrade: (target, event) => this.degrade(target, event),
+    reset: async (target) => this.slot(target).proxy.reset(),
+    heal: async (target) => this.slot(target).proxy.heal(),
   };
+
+  /** A network action: the slave's proxy shapes its link from now on (in effect at once: confirmed). */
+  private degrade(target: string, event: ScenarioEvent): Promise<void> {
+    if (event.link === undefined) return Promise.reject(faultFailed(event, 'the event has no link parameters'));
+    this.slot(target).proxy.degrade(event.link);
+    return Promise.resolve();
+  }
 
   protected async launch(): Promise<void> {
     await this.logs.open('master');
