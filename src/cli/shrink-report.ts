@@ -69,6 +69,8 @@ export async function shrinkAndReport(request: ShrinkRequest): Promise<number> {
     maxRuns,
     ...(request.out === undefined ? {} : { out: request.out }),
     ...(request.signal === undefined ? {} : { signal: request.signal }),
+    // A live line per re-run on a terminal; elsewhere the line per re-run below is enough.
+    progress: (stderr as NodeJS.WriteStream).isTTY === true ? (stderr as NodeJS.WriteStream) : false,
     onRun: (run, dir) => {
       const outcome = run.verdict.failed ? `fail (${run.verdict.kind})` : run.verdict.kind;
       const kept = run.kept ? `kept, ${escapeControl(dir)}` : 'not kept';

@@ -1,5 +1,7 @@
 import { parseScenario, ScenarioError } from '../../src/orchestrator/scenario';
 import { scenarioToYaml } from '../../src/orchestrator/scenario-yaml';
+import type { CheckReport, FailureKind, Verdict } from '../../src/orchestrator/check-result';
+import { failureKindOf } from '../../src/orchestrator/shrink-run';
 import {
   earlierTimes,
   pairUnits,
@@ -180,5 +182,20 @@ describe('earlierTimes', () => {
     expect(earlierTimes(7000, 2000)).toEqual([2000, 4500]);
     expect(earlierTimes(2000, 2000)).toEqual([]);
     expect(earlierTimes(150, 0)).toEqual([0]);
+  });
+});
+
+describe('failureKindOf', () => {
+  const report = (verdict: Verdict, kinds: FailureKind[]): CheckReport =>
+    ({ verdict, failures: kinds.map((kind) => ({ node: 'slave-1', kind, detail: '' })) }) as unknown as CheckReport;
+
+  it('is the sorted set of the failure kinds of a failed run, joined by +', () => {
+    expect(failureKindOf(report('fail', ['missing', 'late_disconnect', 'missing']))).toBe('late_disconnect+missing');
+    expect(failureKindOf(report('fail', ['spurious_disconnect']))).toBe('spurious_disconnect');
+  });
+
+  it('is the verdict of a run that did not fail', () => {
+    expect(failureKindOf(report('pass', []))).toBe('pass');
+    expect(failureKindOf(report('inconclusive', ['missing']))).toBe('inconclusive');
   });
 });
