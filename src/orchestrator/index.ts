@@ -41,6 +41,23 @@ export {
 } from './scenario';
 export { scenarioToYaml } from './scenario-yaml';
 export {
+  shrinkSchedule,
+  type ShrinkOptions,
+  type ShrinkResult,
+  type ShrinkRun,
+  type ShrinkVerdict,
+  type ShrinkableEvent,
+} from './shrink';
+export {
+  DEFAULT_SHRINK_MAX_RUNS,
+  MAX_SHRINK_MAX_RUNS,
+  SHRINK_FILES,
+  failureKindOf,
+  shrinkRunDirectory,
+  type ShrinkRunOptions,
+  type ShrinkRunResult,
+} from './shrink-run';
+export {
   ACTIONS,
   type Action,
   type RunEvent,
