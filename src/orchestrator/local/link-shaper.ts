@@ -1,3 +1,4 @@
+import { systemClock, type Clock, type TimerHandle } from '../../common';
 import type { LinkShape } from '../link-fault';
 
 /**
@@ -122,8 +123,8 @@ export interface PipeDestination {
 export interface ShapedPipeOptions {
   /** Draws in [0, 1) for jitter and loss. */
   random: () => number;
-  /** The clock, in ms; default `performance.now`. */
-  now?: () => number;
+  /** Time and the pipe's timer; default the system's. */
+  clock?: Clock;
 }
 
 /** A segment waiting in a pipe. */
@@ -146,19 +147,19 @@ export class ShapedPipe {
   private head = 0;
   private queuedBytes = 0;
   private schedule = INITIAL_SCHEDULE;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: TimerHandle | undefined;
   private sourceEnded = false;
   private waitingForDrain = false;
   private paused = false;
   private disposed = false;
-  private readonly now: () => number;
+  private readonly clock: Clock;
 
   constructor(
     private readonly source: PipeSource,
     private readonly destination: PipeDestination,
     private readonly options: ShapedPipeOptions,
   ) {
-    this.now = options.now ?? (() => performance.now());
+    this.clock = options.clock ?? systemClock;
     // Nothing can be written any more: the timer must not outlive the socket.
     destination.once('close', () => this.dispose());
   }
@@ -204,7 +205,7 @@ export class ShapedPipe {
     }
     const shape = this.shape ?? {};
     const size = shape.sliceBytes ?? (this.shape === undefined ? chunk.length : SEGMENT_BYTES);
-    const arrivedAt = this.now();
+    const arrivedAt = this.clock.now();
     for (const bytes of slices(chunk, Math.max(1, size))) {
       const next = scheduleSegment(this.schedule, shape, bytes.length, arrivedAt, this.options.random);
       this.schedule = next.state;
@@ -258,18 +259,18 @@ export class ShapedPipe {
     if (this.timer !== undefined || this.disposed || this.cut || this.waitingForDrain) return;
     const next = this.queue[this.head];
     if (next === undefined) return;
-    this.timer = setTimeout(
+    this.timer = this.clock.setTimeout(
       () => {
         this.timer = undefined;
         this.release();
       },
-      Math.max(0, next.releaseAt - this.now()),
+      Math.max(0, next.releaseAt - this.clock.now()),
     );
   }
 
   /** Writes what is due: one slice, or every unsliced segment due now. */
   private release(): void {
-    const now = this.now();
+    const now = this.clock.now();
     const due: Buffer[] = [];
     for (let next = this.queue[this.head]; next !== undefined && next.releaseAt <= now; next = this.queue[this.head]) {
       if (next.alone && due.length > 0) break;
@@ -298,7 +299,7 @@ export class ShapedPipe {
 
   private clearTimer(): void {
     if (this.timer === undefined) return;
-    clearTimeout(this.timer);
+    this.clock.clearTimeout(this.timer);
     this.timer = undefined;
   }
 }
