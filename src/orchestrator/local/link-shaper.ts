@@ -30,7 +30,8 @@ import type { LinkShape } from '../link-fault';
  * `write`, so that the receiver reads them apart; other segments due at the
  * same time are written together. At most {@link MAX_QUEUED_BYTES} wait
  * before the source is paused (back-pressure, as a full bottleneck queue
- * exerts). One timer per pipe, armed for the head of the queue.
+ * exerts). One timer per pipe, armed for the head of the queue (a segment
+ * already due waits for the next turn of the event loop instead).
  */
 
 /** Linux's TCP_RTO_MIN: what the first loss of a segment costs, in ms. */
@@ -148,6 +149,8 @@ export class ShapedPipe {
   private queuedBytes = 0;
   private schedule = INITIAL_SCHEDULE;
   private timer: TimerHandle | undefined;
+  /** A release is queued for the next turn of the event loop (not cancellable: it checks the state when it runs). */
+  private turnPending = false;
   private sourceEnded = false;
   private waitingForDrain = false;
   private paused = false;
@@ -256,16 +259,23 @@ export class ShapedPipe {
   }
 
   private arm(): void {
-    if (this.timer !== undefined || this.disposed || this.cut || this.waitingForDrain) return;
+    if (this.timer !== undefined || this.turnPending || this.disposed || this.cut || this.waitingForDrain) return;
     const next = this.queue[this.head];
     if (next === undefined) return;
-    this.timer = this.clock.setTimeout(
-      () => {
+    const delayMs = next.releaseAt - this.clock.now();
+    if (delayMs > 0) {
+      this.timer = this.clock.setTimeout(() => {
         this.timer = undefined;
         this.release();
-      },
-      Math.max(0, next.releaseAt - this.clock.now()),
-    );
+      }, delayMs);
+      return;
+    }
+    // Due already (the next slice): the next turn, after the receiver's poll, without a timer's 1 ms minimum.
+    this.turnPending = true;
+    this.clock.afterPendingIo(() => {
+      this.turnPending = false;
+      if (!this.disposed && !this.cut && !this.waitingForDrain) this.release();
+    });
   }
 
   /** Writes what is due: one slice, or every unsliced segment due now. */
