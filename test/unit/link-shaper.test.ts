@@ -234,12 +234,14 @@ describe('ShapedPipe', () => {
     expect(destination.writes).toEqual(['queued']);
   });
 
-  it('stops its timer when the destination closes', () => {
-    const { clock, destination, shaped } = pipe({ delayMs: 10 });
-    shaped.push(Buffer.from('a'));
+  it('stops its timer when the destination closes, and lets the source flow again', () => {
+    const { clock, source, destination, shaped } = pipe({ delayMs: 10 });
+    shaped.push(Buffer.alloc(MAX_QUEUED_BYTES + 1));
+    expect(source.paused).toBe(true);
     destination.emit('close');
     clock.advance(100);
     expect(destination.writes).toEqual([]);
     expect(shaped.queued).toBe(0);
+    expect(source.paused).toBe(false);
   });
 });

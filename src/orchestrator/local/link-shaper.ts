@@ -227,6 +227,8 @@ export class ShapedPipe {
 
   /** Discards what waits and stops the timer. Idempotent. */
   dispose(): void {
+    // A source left paused would never read its peer's FIN or RST again.
+    this.flow(false);
     this.disposed = true;
     this.clearTimer();
     this.queue.length = 0;
