@@ -1,3 +1,4 @@
+import { systemClock, type Clock, type TimerHandle } from '../../common';
 import type { LinkShape } from '../link-fault';
 
 /**
@@ -29,7 +30,8 @@ import type { LinkShape } from '../link-fault';
  * `write`, so that the receiver reads them apart; other segments due at the
  * same time are written together. At most {@link MAX_QUEUED_BYTES} wait
  * before the source is paused (back-pressure, as a full bottleneck queue
- * exerts). One timer per pipe, armed for the head of the queue.
+ * exerts). One timer per pipe, armed for the head of the queue (a segment
+ * already due waits for the next turn of the event loop instead).
  */
 
 /** Linux's TCP_RTO_MIN: what the first loss of a segment costs, in ms. */
@@ -122,8 +124,8 @@ export interface PipeDestination {
 export interface ShapedPipeOptions {
   /** Draws in [0, 1) for jitter and loss. */
   random: () => number;
-  /** The clock, in ms; default `performance.now`. */
-  now?: () => number;
+  /** Time and the pipe's timer; default the system's. */
+  clock?: Clock;
 }
 
 /** A segment waiting in a pipe. */
@@ -146,19 +148,21 @@ export class ShapedPipe {
   private head = 0;
   private queuedBytes = 0;
   private schedule = INITIAL_SCHEDULE;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: TimerHandle | undefined;
+  /** A release is queued for the next turn of the event loop (not cancellable: it checks the state when it runs). */
+  private turnPending = false;
   private sourceEnded = false;
   private waitingForDrain = false;
   private paused = false;
   private disposed = false;
-  private readonly now: () => number;
+  private readonly clock: Clock;
 
   constructor(
     private readonly source: PipeSource,
     private readonly destination: PipeDestination,
     private readonly options: ShapedPipeOptions,
   ) {
-    this.now = options.now ?? (() => performance.now());
+    this.clock = options.clock ?? systemClock;
     // Nothing can be written any more: the timer must not outlive the socket.
     destination.once('close', () => this.dispose());
   }
@@ -204,7 +208,7 @@ export class ShapedPipe {
     }
     const shape = this.shape ?? {};
     const size = shape.sliceBytes ?? (this.shape === undefined ? chunk.length : SEGMENT_BYTES);
-    const arrivedAt = this.now();
+    const arrivedAt = this.clock.now();
     for (const bytes of slices(chunk, Math.max(1, size))) {
       const next = scheduleSegment(this.schedule, shape, bytes.length, arrivedAt, this.options.random);
       this.schedule = next.state;
@@ -223,6 +227,8 @@ export class ShapedPipe {
 
   /** Discards what waits and stops the timer. Idempotent. */
   dispose(): void {
+    // A source left paused would never read its peer's FIN or RST again.
+    this.flow(false);
     this.disposed = true;
     this.clearTimer();
     this.queue.length = 0;
@@ -255,21 +261,28 @@ export class ShapedPipe {
   }
 
   private arm(): void {
-    if (this.timer !== undefined || this.disposed || this.cut || this.waitingForDrain) return;
+    if (this.timer !== undefined || this.turnPending || this.disposed || this.cut || this.waitingForDrain) return;
     const next = this.queue[this.head];
     if (next === undefined) return;
-    this.timer = setTimeout(
-      () => {
+    const delayMs = next.releaseAt - this.clock.now();
+    if (delayMs > 0) {
+      this.timer = this.clock.setTimeout(() => {
         this.timer = undefined;
         this.release();
-      },
-      Math.max(0, next.releaseAt - this.now()),
-    );
+      }, delayMs);
+      return;
+    }
+    // Due already (the next slice): the next turn, after the receiver's poll, without a timer's 1 ms minimum.
+    this.turnPending = true;
+    this.clock.afterPendingIo(() => {
+      this.turnPending = false;
+      if (!this.disposed && !this.cut && !this.waitingForDrain) this.release();
+    });
   }
 
   /** Writes what is due: one slice, or every unsliced segment due now. */
   private release(): void {
-    const now = this.now();
+    const now = this.clock.now();
     const due: Buffer[] = [];
     for (let next = this.queue[this.head]; next !== undefined && next.releaseAt <= now; next = this.queue[this.head]) {
       if (next.alone && due.length > 0) break;
@@ -298,7 +311,7 @@ export class ShapedPipe {
 
   private clearTimer(): void {
     if (this.timer === undefined) return;
-    clearTimeout(this.timer);
+    this.clock.clearTimeout(this.timer);
     this.timer = undefined;
   }
 }
