@@ -21,6 +21,7 @@ import {
 import { ClusterCore, LineWaiters, pollUntil } from '../cluster-core';
 import { RUN_FILES, type RunDirectory } from '../run-directory';
 import type { Action, Scenario, ScenarioEvent } from '../types';
+import { mulberry32 } from '../generate';
 import { FaultProxy } from './fault-proxy';
 
 /** The `picluster` CLI of this build: `dist/orchestrator/local` -> `dist/cli/main.js`. */
@@ -255,7 +256,11 @@ class LocalCluster extends ClusterCore<string> {
   ) {
     super(runDir, sinks);
     this.settings = nodeSettingsOf(scenario);
+    this.seed = scenario.seed ?? 0;
   }
+
+  /** What the proxies' losses and jitter are drawn from: the scenario's seed, so a run replays them. */
+  private readonly seed: number;
 
   protected readonly handlers: Record<Action, (target: string, event: ScenarioEvent) => Promise<void>> = {
     disconnect: async (target) => this.slot(target).proxy.cut(),
@@ -303,9 +308,10 @@ class LocalCluster extends ClusterCore<string> {
     await this.logs.open('master');
     this.masterPort = await this.startMaster(0);
     const names = Array.from({ length: this.settings.slaves }, (_, index) => `slave-${index + 1}`);
-    for (const name of names) {
+    for (const [index, name] of names.entries()) {
       this.nodes[name] = name;
-      const proxy = new FaultProxy({ upstreamPort: () => this.masterPort });
+      const next = mulberry32((this.seed + Math.imul(index + 1, 0x9e3779b9)) >>> 0);
+      const proxy = new FaultProxy({ upstreamPort: () => this.masterPort, random: () => next() / 2 ** 32 });
       const logFile = await this.logs.open(name);
       this.slaves.set(name, { name, proxy, logFile, process: undefined });
       await proxy.listen();
