@@ -24,7 +24,7 @@ describe('a new action', () => {
   it('is a type error in the action table and in each backend handler table, and nowhere else', () => {
     const actions = join(dir, 'src', 'orchestrator', 'actions.ts');
     const text = readFileSync(actions, 'utf8');
-    const added = text.replace(/export type Action =\n/, "export type Action =\n  | 'partition'\n");
+    const added = text.replace(/export type Action =\n/, "export type Action =\n  | 'flood'\n");
     expect(added).not.toBe(text);
     writeFileSync(actions, added);
 
@@ -48,7 +48,7 @@ describe('a new action', () => {
       'orchestrator/docker/container-cluster.ts',
       'orchestrator/local/local-backend.ts',
     ]);
-    for (const error of errors) expect(error.text).toMatch(/Property 'partition' is missing/);
+    for (const error of errors) expect(error.text).toMatch(/Property 'flood' is missing/);
     const lineOf = (file: string, pattern: RegExp): number =>
       readFileSync(join(dir, 'src', file), 'utf8')
         .split('\n')
