@@ -1,0 +1,275 @@
+/**
+ * Send-to-log latency: how long each message took from the slave's `sent`
+ * line to the master's `message` line for it (the first one, if it was
+ * logged more than once), per node and over the run; and whether each
+ * injected delay showed in it.
+ *
+ * Both processes stamp their lines from the same machine clock on the local
+ * and docker backends. A slave writes its `sent` line just after the frame,
+ * so a figure may be a few ms below zero; it is reported as measured. A
+ * message resent after a reconnect counts from its first `sent` line: its
+ * latency includes the outage.
+ *
+ * The delay check: a delay on a slave's link towards the master (`to-master`
+ * or `both`) opens a window at its confirmation, which its `heal` closes at
+ * its request. The messages the slave sent within it must have taken the
+ * delay: their p50 within [{@link DELAY_TOLERANCE}.below × delay,
+ * {@link DELAY_TOLERANCE}.above × delay + the node's p50 outside every such
+ * window]. A delay that shows as 5 ms, or as 5 s, is a fault that did not do
+ * what it said (`delay_not_seen`); so is one too few messages show
+ * (fewer than {@link DELAY_CHECK_MIN_MESSAGES}): the scenario must send enough.
+ *
+ * Pure: reads the models and the tallies, keeps a histogram of whole ms per
+ * node and per window, never a list of messages.
+ */
+import type { DelayCheck, Failure, FaultRef, MessageLatency, MessageLatencySummary } from '../check-result';
+import type { LogTally } from '../sent-log';
+import type { Action, TimelineEntry } from '../types';
+import { iso, rel, timeOf, type RunContext } from './context';
+import type { Incarnation, SlavesModel } from './slaves';
+
+/** Smallest delay whose effect is checked; a smaller one hides in the scheduling noise (it is still reported). */
+export const DELAY_CHECK_MIN_MS = 100;
+
+/** At least this many messages sent in a delay window must be logged for its delay to be confirmed. */
+export const DELAY_CHECK_MIN_MESSAGES = 3;
+
+/** The p50 in a delay window must lie within `below × delay` and `above × delay + the node's baseline p50`. */
+export const DELAY_TOLERANCE = { below: 0.8, above: 1.2 } as const;
+
+/**
+ * Which timeline actions open a delay window and which close one: the
+ * phase's only knowledge of action names, meant to be derived from the
+ * action table.
+ */
+export interface DelayWindowRules {
+  /** The action may put a delay on a link (the entry's `link` says whether it did, and which way). */
+  opensDelay(action: Action): boolean;
+  /** The action ends a link fault of its target. */
+  closesDelay(action: Action): boolean;
+}
+
+/**
+ * Until the action table names the network actions: by name. `string`
+ * comparisons, since these names are not `Action`s yet.
+ */
+export const DELAY_WINDOW_RULES: DelayWindowRules = {
+  opensDelay: (action) => (action as string) === 'delay' || (action as string) === 'degrade',
+  closesDelay: (action) => (action as string) === 'heal',
+};
+
+/** A span in which a slave's messages towards the master were delayed. */
+export interface DelayWindow {
+  /** Scenario name of the slave. */
+  readonly node: string;
+  readonly fault: FaultRef;
+  /** The delay's confirmation. */
+  readonly from: number;
+  /** The request of what ended it (its `heal`, or another delay), or the run's end. */
+  readonly to: number;
+  readonly delayMs: number;
+  /** How `to` was found, for reports. */
+  readonly closedBy: string;
+}
+
+/**
+ * The delay windows of a timeline, per target in its own order. An
+ * entry that opens a delay also ends the one before it on the same target
+ * (its shape replaces the old one). Entries not carried out open nothing.
+ */
+export function delayWindows(
+  ctx: RunContext,
+  timeline: readonly TimelineEntry[],
+  rules: DelayWindowRules = DELAY_WINDOW_RULES,
+): DelayWindow[] {
+  const windows: DelayWindow[] = [];
+  const open = new Map<string, Omit<DelayWindow, 'to' | 'closedBy'>>();
+  timeline.forEach((entry, index) => {
+    const current = open.get(entry.target);
+    const opens = rules.opensDelay(entry.action);
+    if (current !== undefined && (opens || rules.closesDelay(entry.action))) {
+      const to = timeOf(entry.requestedAt ?? entry.startedAt);
+      windows.push({ ...current, to, closedBy: `#${index} ${entry.action} requested` });
+      open.delete(entry.target);
+    }
+    const delayMs = entry.link?.shape.delayMs;
+    if (!opens || entry.confirmedAt === undefined || entry.error !== undefined || delayMs === undefined) return;
+    if (entry.link?.direction === 'from-master') return;
+    const fault: FaultRef = {
+      index,
+      action: entry.action,
+      target: entry.target,
+      atMs: entry.atMs,
+      requestedAt: entry.requestedAt ?? entry.startedAt,
+      confirmedAt: entry.confirmedAt,
+    };
+    open.set(entry.target, { node: entry.target, fault, from: timeOf(entry.confirmedAt), delayMs });
+  });
+  for (const current of open.values()) windows.push({ ...current, to: ctx.runEnd, closedBy: "the run's end" });
+  return windows.sort((a, b) => a.from - b.from || a.fault.index - b.fault.index);
+}
+
+/** Latencies in whole ms, counted per value: exact nearest-rank quantiles in memory that follows the spread. */
+export class LatencyHistogram {
+  private readonly counts = new Map<number, number>();
+  private total = 0;
+
+  get count(): number {
+    return this.total;
+  }
+
+  add(ms: number, times = 1): void {
+    this.counts.set(ms, (this.counts.get(ms) ?? 0) + times);
+    this.total += times;
+  }
+
+  addAll(other: LatencyHistogram): void {
+    for (const [ms, n] of other.counts) this.add(ms, n);
+  }
+
+  /** The p-th percentile (0 < p ≤ 100) by nearest rank; null when empty. */
+  quantile(p: number): number | null {
+    if (this.total === 0) return null;
+    const rank = Math.max(1, Math.ceil((p / 100) * this.total));
+    let seen = 0;
+    for (const ms of [...this.counts.keys()].sort((a, b) => a - b)) {
+      seen += this.counts.get(ms) as number;
+      if (seen >= rank) return ms;
+    }
+    return null;
+  }
+
+  summary(): MessageLatencySummary {
+    return { count: this.total, p50Ms: this.quantile(50), p99Ms: this.quantile(99), maxMs: this.quantile(100) };
+  }
+}
+
+/** What the latency phase reads. */
+export interface LatencyInputs {
+  readonly ctx: RunContext;
+  readonly slaves: SlavesModel;
+  readonly tallies: ReadonlyMap<Incarnation, LogTally>;
+  readonly timeline: readonly TimelineEntry[];
+  /** Default {@link DELAY_WINDOW_RULES}. */
+  readonly rules?: DelayWindowRules;
+}
+
+export interface LatencyJudgement {
+  readonly failures: readonly Failure[];
+  readonly messageLatency: MessageLatency;
+  readonly delayChecks: readonly DelayCheck[];
+}
+
+/** Measures every logged message's latency, and checks each delay window against it. */
+export function checkLatency(input: LatencyInputs): LatencyJudgement {
+  const { ctx, slaves } = input;
+  const windows = delayWindows(ctx, input.timeline, input.rules);
+  const inWindow = new Map(windows.map((w) => [w, new LatencyHistogram()]));
+  const all = new LatencyHistogram();
+  const nodes: Record<string, MessageLatencySummary> = {};
+  const baselines = new Map<string, number | null>();
+  for (const slave of slaves.list) {
+    const own = windows.filter((w) => w.node === slave.name);
+    const { total, baseline } = measureNode(slave.incarnations, input.tallies, own, inWindow);
+    nodes[slave.name] = total.summary();
+    baselines.set(slave.name, baseline.quantile(50));
+    all.addAll(total);
+  }
+  const failures: Failure[] = [];
+  const delayChecks = windows.map((w) => {
+    const check = judgeWindow(ctx, w, inWindow.get(w) as LatencyHistogram, baselines.get(w.node) ?? null);
+    if (check.failure !== undefined) failures.push(check.failure);
+    return check.result;
+  });
+  return { failures, messageLatency: { all: all.summary(), nodes }, delayChecks };
+}
+
+/** One node's latencies: all of them, those outside its windows, and each window's (into `inWindow`). */
+function measureNode(
+  incarnations: readonly Incarnation[],
+  tallies: ReadonlyMap<Incarnation, LogTally>,
+  windows: readonly DelayWindow[],
+  inWindow: ReadonlyMap<DelayWindow, LatencyHistogram>,
+): { total: LatencyHistogram; baseline: LatencyHistogram } {
+  const total = new LatencyHistogram();
+  const baseline = new LatencyHistogram();
+  for (const inc of incarnations) {
+    const tally = tallies.get(inc);
+    if (tally === undefined) continue;
+    for (let pos = 0; pos < inc.sent.size; pos += 1) {
+      if (tally.logCount(pos) === 0) continue;
+      const sentAt = inc.sent.sentAtOf(pos);
+      const latency = Math.round((tally.loggedAt(pos)[0] as number) - sentAt);
+      if (!Number.isFinite(latency)) continue;
+      total.add(latency);
+      const w = windowAt(windows, sentAt);
+      (w === undefined ? baseline : (inWindow.get(w) as LatencyHistogram)).add(latency);
+    }
+  }
+  return { total, baseline };
+}
+
+/** The window of `windows` (sorted by `from`, one at a time per node) that holds `at`. */
+function windowAt(windows: readonly DelayWindow[], at: number): DelayWindow | undefined {
+  let lo = 0;
+  let hi = windows.length - 1;
+  let found: DelayWindow | undefined;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const w = windows[mid] as DelayWindow;
+    if (w.from <= at) {
+      found = w;
+      lo = mid + 1;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return found !== undefined && at <= found.to ? found : undefined;
+}
+
+/** The expected span of a window's p50: the tolerance around its delay, plus the node's usual latency above. */
+export function expectedRange(delayMs: number, baselineP50Ms: number | null): [number, number] {
+  return [
+    Math.floor(DELAY_TOLERANCE.below * delayMs),
+    Math.ceil(DELAY_TOLERANCE.above * delayMs + Math.max(0, baselineP50Ms ?? 0)),
+  ];
+}
+
+function judgeWindow(
+  ctx: RunContext,
+  w: DelayWindow,
+  latencies: LatencyHistogram,
+  baselineP50Ms: number | null,
+): { result: DelayCheck; failure?: Failure } {
+  const p50Ms = latencies.quantile(50);
+  const base = {
+    node: w.node,
+    fault: w.fault,
+    from: iso(w.from),
+    to: iso(w.to),
+    closedBy: w.closedBy,
+    delayMs: w.delayMs,
+    count: latencies.count,
+    p50Ms,
+    baselineP50Ms,
+  };
+  if (w.delayMs < DELAY_CHECK_MIN_MS) {
+    const note = `not checked: a delay under ${DELAY_CHECK_MIN_MS} ms hides in the scheduling noise`;
+    return { result: { ...base, withinMs: null, status: 'not_applicable', note } };
+  }
+  const withinMs = expectedRange(w.delayMs, baselineP50Ms);
+  const [lo, hi] = withinMs;
+  const result: DelayCheck = { ...base, withinMs, status: 'pass' };
+  const what = `${w.node}: delay ${w.delayMs} ms from ${rel(ctx, w.from)} to ${rel(ctx, w.to)}`;
+  let why: string | undefined;
+  if (latencies.count < DELAY_CHECK_MIN_MESSAGES) {
+    why = `cannot confirm the delay: ${latencies.count} message(s) sent in it were logged, at least ${DELAY_CHECK_MIN_MESSAGES} are needed`;
+  } else if ((p50Ms as number) < lo || (p50Ms as number) > hi) {
+    why = `messages sent in it took p50 ${p50Ms} ms; expected ${lo}–${hi} ms`;
+  }
+  if (why === undefined) return { result };
+  return {
+    result: { ...result, status: 'fail' },
+    failure: { node: w.node, kind: 'delay_not_seen', fault: w.fault.index, detail: `${what}: ${why}` },
+  };
+}
