@@ -179,13 +179,21 @@ export interface DelayCheck {
   /** The window (ISO): from the delay's confirmation to the request of what ended it. */
   from: string;
   to: string;
+  /**
+   * The messages judged are those sent from `from` to this (ISO): `to` less
+   * the delay and its jitter, since what is still on its way when the delay
+   * is lifted may arrive sooner.
+   */
+  judgedUntil: string;
   /** What ended it: `#7 heal requested`, or `the run's end`. */
   closedBy: string;
   delayMs: number;
-  /** Messages sent in the window that the master logged. */
+  /** The fault's jitter (0 for none): each delay is drawn from `delayMs ± jitterMs`. */
+  jitterMs: number;
+  /** Messages sent from `from` to `judgedUntil` that the master logged. */
   count: number;
   p50Ms: number | null;
-  /** The node's p50 over its messages sent outside every delay window; null when there were none. */
+  /** The node's p50 over its messages sent outside every delay window (request to end); null when there were none. */
   baselineP50Ms: number | null;
   /** The span p50 must lie in, inclusive; null when not checked. */
   withinMs: [number, number] | null;

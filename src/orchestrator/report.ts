@@ -56,14 +56,15 @@ function count(n: number): string {
 
 /**
  * `Message latency: p50 3 ms, p99 12 ms, max 40 ms over 1,234 messages;
- * slowest node slave-3 (p99 20 ms)`; the slowest node only when there are two or more.
+ * slowest node slave-3 (p99 20 ms)`; the slowest node only when the nodes' p99s differ.
  */
 export function messageLatencyLine(report: CheckReport): string {
   const { all, nodes } = report.messageLatency;
   if (all.count === 0) return 'Message latency: no message logged';
   const head = `Message latency: p50 ${all.p50Ms} ms, p99 ${all.p99Ms} ms, max ${all.maxMs} ms over ${count(all.count)} messages`;
   const measured = Object.entries(nodes).filter(([, n]) => n.count > 0);
-  if (measured.length < 2) return head;
+  // No node stands out when all share one p99.
+  if (new Set(measured.map(([, n]) => n.p99Ms)).size < 2) return head;
   const [name, slowest] = measured.reduce((a, b) => ((b[1].p99Ms as number) > (a[1].p99Ms as number) ? b : a));
   return `${head}; slowest node ${name} (p99 ${slowest.p99Ms} ms)`;
 }
@@ -153,8 +154,8 @@ export function formatTable(report: CheckReport): string {
     `Detection latency: kill/stop ${latency(report.latency.killStop)}; cut/pause ${latency(report.latency.cutPause)}; master-restart ${latency(report.latency.masterRestart)}`,
     messageLatencyLine(report),
   );
-  append(out, delayTable(report));
   out.push(...notes(report));
+  append(out, delayTable(report));
   out.push(...problemTable('Failures', report.failures));
   out.push(...problemTable('Cannot be judged', report.inconclusive));
   out.push(...warningLines(report));
@@ -222,8 +223,9 @@ function delayTable(report: CheckReport): string[] {
   const rows = report.delayChecks.map((d) => [
     faultName(d),
     d.node,
-    `${d.delayMs} ms`,
+    d.jitterMs > 0 ? `${d.delayMs} ± ${d.jitterMs} ms` : `${d.delayMs} ms`,
     `${relative(report, d.from)} → ${relative(report, d.to)}`,
+    relative(report, d.judgedUntil),
     String(d.count),
     d.p50Ms === null ? '-' : `${d.p50Ms} ms`,
     d.baselineP50Ms === null ? '-' : `${d.baselineP50Ms} ms`,
@@ -231,13 +233,25 @@ function delayTable(report: CheckReport): string[] {
     DELAY_STATUS_TEXT[d.status],
     d.note ?? `to ${d.closedBy}`,
   ]);
-  const out = ['', 'Delays (messages sent under each):'];
+  const out = ['', "Delays towards the master (messages sent from the window's start until SENT BY):"];
   append(
     out,
     table(
-      ['FAULT', 'NODE', 'DELAY', 'WINDOW', 'MESSAGES', 'P50', 'BASELINE P50', 'EXPECTED P50', 'RESULT', 'NOTE'],
+      [
+        'FAULT',
+        'NODE',
+        'DELAY',
+        'WINDOW',
+        'SENT BY',
+        'MESSAGES',
+        'P50',
+        'BASELINE P50',
+        'EXPECTED P50',
+        'RESULT',
+        'NOTE',
+      ],
       rows,
-      new Set([4]),
+      new Set([5]),
     ).map((l) => `  ${l}`),
   );
   return out;

@@ -12,11 +12,12 @@
  *
  * The delay check: a delay on a slave's link towards the master (`to-master`
  * or `both`) opens a window at its confirmation, which its `heal` closes at
- * its request. The messages the slave sent within it must have taken the
- * delay: their p50 within [{@link DELAY_TOLERANCE}.below × delay,
- * {@link DELAY_TOLERANCE}.above × delay + the node's p50 outside every such
- * window]. A delay that shows as 5 ms, or as 5 s, is a fault that did not do
- * what it said (`delay_not_seen`); so is one too few messages show
+ * its request. The messages the slave sent within it (but in its last
+ * `delay + jitter` ms, see {@link DelayWindow}) must have taken the delay:
+ * their p50 within [{@link DELAY_TOLERANCE}.below × (delay − jitter),
+ * {@link DELAY_TOLERANCE}.above × (delay + jitter) + the node's p50 outside
+ * every such window]. A delay that shows as 5 ms, or as 5 s, is a fault that
+ * did not do what it said (`delay_not_seen`); so is one too few messages show
  * (fewer than {@link DELAY_CHECK_MIN_MESSAGES}): the scenario must send enough.
  *
  * Pure: reads the models and the tallies, keeps a histogram of whole ms per
@@ -58,18 +59,36 @@ export const DELAY_WINDOW_RULES: DelayWindowRules = {
   closesDelay: (action) => (action as string) === 'heal',
 };
 
-/** A span in which a slave's messages towards the master were delayed. */
+/**
+ * A span in which a slave's messages towards the master were delayed. Of
+ * the messages sent from its request to its end, those sent from `from` to
+ * `judgedUntil` are judged; the others may or may not have been delayed and
+ * count nowhere: before the confirmation the delay may not be on yet, and
+ * what was sent in its last `delay + jitter` ms may still be on its way when
+ * the heal lifts it, which lets it through at once or drops it to be sent again.
+ */
 export interface DelayWindow {
   /** Scenario name of the slave. */
   readonly node: string;
   readonly fault: FaultRef;
+  /** The delay's request. */
+  readonly requested: number;
   /** The delay's confirmation. */
   readonly from: number;
+  /** `to` less the delay and its jitter (at least `from`). */
+  readonly judgedUntil: number;
   /** The request of what ended it (its `heal`, or another delay), or the run's end. */
   readonly to: number;
   readonly delayMs: number;
+  readonly jitterMs: number;
   /** How `to` was found, for reports. */
   readonly closedBy: string;
+}
+
+type OpenWindow = Omit<DelayWindow, 'to' | 'judgedUntil' | 'closedBy'>;
+
+function closed(w: OpenWindow, to: number, closedBy: string): DelayWindow {
+  return { ...w, to, judgedUntil: Math.max(w.from, to - w.delayMs - w.jitterMs), closedBy };
 }
 
 /**
@@ -83,13 +102,13 @@ export function delayWindows(
   rules: DelayWindowRules = DELAY_WINDOW_RULES,
 ): DelayWindow[] {
   const windows: DelayWindow[] = [];
-  const open = new Map<string, Omit<DelayWindow, 'to' | 'closedBy'>>();
+  const open = new Map<string, OpenWindow>();
   timeline.forEach((entry, index) => {
     const current = open.get(entry.target);
     const opens = rules.opensDelay(entry.action);
     if (current !== undefined && (opens || rules.closesDelay(entry.action))) {
       const to = timeOf(entry.requestedAt ?? entry.startedAt);
-      windows.push({ ...current, to, closedBy: `#${index} ${entry.action} requested` });
+      windows.push(closed(current, to, `#${index} ${entry.action} requested`));
       open.delete(entry.target);
     }
     const delayMs = entry.link?.shape.delayMs;
@@ -103,10 +122,17 @@ export function delayWindows(
       requestedAt: entry.requestedAt ?? entry.startedAt,
       confirmedAt: entry.confirmedAt,
     };
-    open.set(entry.target, { node: entry.target, fault, from: timeOf(entry.confirmedAt), delayMs });
+    open.set(entry.target, {
+      node: entry.target,
+      fault,
+      requested: timeOf(fault.requestedAt),
+      from: timeOf(entry.confirmedAt),
+      delayMs,
+      jitterMs: entry.link?.shape.jitterMs ?? 0,
+    });
   });
-  for (const current of open.values()) windows.push({ ...current, to: ctx.runEnd, closedBy: "the run's end" });
-  return windows.sort((a, b) => a.from - b.from || a.fault.index - b.fault.index);
+  for (const current of open.values()) windows.push(closed(current, ctx.runEnd, "the run's end"));
+  return windows.sort((a, b) => a.requested - b.requested || a.fault.index - b.fault.index);
 }
 
 /** Latencies in whole ms, counted per value: exact nearest-rank quantiles in memory that follows the spread. */
@@ -203,13 +229,14 @@ function measureNode(
       if (!Number.isFinite(latency)) continue;
       total.add(latency);
       const w = windowAt(windows, sentAt);
-      (w === undefined ? baseline : (inWindow.get(w) as LatencyHistogram)).add(latency);
+      if (w === undefined) baseline.add(latency);
+      else if (sentAt >= w.from && sentAt <= w.judgedUntil) (inWindow.get(w) as LatencyHistogram).add(latency);
     }
   }
   return { total, baseline };
 }
 
-/** The window of `windows` (sorted by `from`, one at a time per node) that holds `at`. */
+/** The window of `windows` (one node's, sorted, one at a time) whose span from request to end holds `at`. */
 function windowAt(windows: readonly DelayWindow[], at: number): DelayWindow | undefined {
   let lo = 0;
   let hi = windows.length - 1;
@@ -217,7 +244,7 @@ function windowAt(windows: readonly DelayWindow[], at: number): DelayWindow | un
   while (lo <= hi) {
     const mid = (lo + hi) >> 1;
     const w = windows[mid] as DelayWindow;
-    if (w.from <= at) {
+    if (w.requested <= at) {
       found = w;
       lo = mid + 1;
     } else {
@@ -227,11 +254,15 @@ function windowAt(windows: readonly DelayWindow[], at: number): DelayWindow | un
   return found !== undefined && at <= found.to ? found : undefined;
 }
 
-/** The expected span of a window's p50: the tolerance around its delay, plus the node's usual latency above. */
-export function expectedRange(delayMs: number, baselineP50Ms: number | null): [number, number] {
+/**
+ * The expected span of a window's p50: the tolerance around the delays the
+ * fault draws from (`delay ± jitter`: a few messages' p50 may lie anywhere in
+ * it), plus the node's usual latency above.
+ */
+export function expectedRange(delayMs: number, jitterMs: number, baselineP50Ms: number | null): [number, number] {
   return [
-    Math.floor(DELAY_TOLERANCE.below * delayMs),
-    Math.ceil(DELAY_TOLERANCE.above * delayMs + Math.max(0, baselineP50Ms ?? 0)),
+    Math.floor(DELAY_TOLERANCE.below * Math.max(0, delayMs - jitterMs)),
+    Math.ceil(DELAY_TOLERANCE.above * (delayMs + jitterMs) + Math.max(0, baselineP50Ms ?? 0)),
   ];
 }
 
@@ -247,8 +278,10 @@ function judgeWindow(
     fault: w.fault,
     from: iso(w.from),
     to: iso(w.to),
+    judgedUntil: iso(w.judgedUntil),
     closedBy: w.closedBy,
     delayMs: w.delayMs,
+    jitterMs: w.jitterMs,
     count: latencies.count,
     p50Ms,
     baselineP50Ms,
@@ -257,15 +290,19 @@ function judgeWindow(
     const note = `not checked: a delay under ${DELAY_CHECK_MIN_MS} ms hides in the scheduling noise`;
     return { result: { ...base, withinMs: null, status: 'not_applicable', note } };
   }
-  const withinMs = expectedRange(w.delayMs, baselineP50Ms);
+  const withinMs = expectedRange(w.delayMs, w.jitterMs, baselineP50Ms);
   const [lo, hi] = withinMs;
   const result: DelayCheck = { ...base, withinMs, status: 'pass' };
-  const what = `${w.node}: delay ${w.delayMs} ms from ${rel(ctx, w.from)} to ${rel(ctx, w.to)}`;
+  const jitter = w.jitterMs > 0 ? ` ± ${w.jitterMs}` : '';
+  const what = `${w.node}: delay ${w.delayMs}${jitter} ms from ${rel(ctx, w.from)} to ${rel(ctx, w.to)}`;
   let why: string | undefined;
   if (latencies.count < DELAY_CHECK_MIN_MESSAGES) {
-    why = `cannot confirm the delay: ${latencies.count} message(s) sent in it were logged, at least ${DELAY_CHECK_MIN_MESSAGES} are needed`;
+    why = `cannot confirm the delay: ${latencies.count} message(s) sent from ${rel(ctx, w.from)} to ${rel(
+      ctx,
+      w.judgedUntil,
+    )} (its end less the delay and its jitter) were logged, at least ${DELAY_CHECK_MIN_MESSAGES} are needed`;
   } else if ((p50Ms as number) < lo || (p50Ms as number) > hi) {
-    why = `messages sent in it took p50 ${p50Ms} ms; expected ${lo}–${hi} ms`;
+    why = `the ${latencies.count} messages sent in it took p50 ${p50Ms} ms; expected ${lo}–${hi} ms`;
   }
   if (why === undefined) return { result };
   return {
