@@ -190,8 +190,14 @@ export interface DelayCheck {
   delayMs: number;
   /** The fault's jitter (0 for none): each delay is drawn from `delayMs ± jitterMs`. */
   jitterMs: number;
-  /** Messages sent from `from` to `judgedUntil` that the master logged. */
+  /** Messages sent from `from` to `judgedUntil` that the master logged, but the disrupted ones. */
   count: number;
+  /**
+   * Messages sent then and logged, but within another fault's in-flight
+   * window of the node (a cut, a pause, a kill: they may have waited for a
+   * resend): not judged.
+   */
+  disrupted: number;
   p50Ms: number | null;
   /** The node's p50 over its messages sent outside every delay window (request to end); null when there were none. */
   baselineP50Ms: number | null;

@@ -87,7 +87,7 @@ export function checkRun(input: RunSource): CheckReport {
   const { tallies, conns } = attribution;
   const messages = judgeMessages({ ctx, slaves, master, windows, tallies, conns });
   const unmatched = judgeUnmatchedDisconnects(ctx, slaves, master, disconnects.matched);
-  const latency = checkLatency({ ctx, slaves, tallies, timeline: input.timeline });
+  const latency = checkLatency({ ctx, slaves, tallies, timeline: input.timeline, disruptions: windows });
 
   const failures = [
     ...attribution.failures,

@@ -1,4 +1,12 @@
-import { attributeMessages, modelMaster, modelSlaves, runContext } from '../../src/orchestrator/check';
+import {
+  attributeMessages,
+  FAULT_RULES,
+  modelFaults,
+  modelMaster,
+  modelSlaves,
+  planExpectations,
+  runContext,
+} from '../../src/orchestrator/check';
 import {
   checkLatency,
   DELAY_CHECK_MIN_MESSAGES,
@@ -113,7 +121,9 @@ const heal = (target: string, atMs: number): TimelineEntry => entry('heal', targ
 
 /**
  * The latency phase over a run, after the phases it reads: `checkRun` itself
- * cannot read a timeline with the network actions until the action table has them.
+ * cannot read a timeline with the network actions until the action table has
+ * them. The plan's windows come from the entries of actions it knows, which
+ * must come first in the timeline (their indices are the plan's).
  */
 function judge(run: RunRecord): LatencyJudgement {
   const { ctx } = runContext(run.info);
@@ -123,8 +133,11 @@ function judge(run: RunRecord): LatencyJudgement {
   const masterLog = readRunLog(run.master, 'master');
   const { slaves } = modelSlaves(run.info, slaveLogs);
   const { master } = modelMaster(masterLog, slaves);
-  const { tallies } = attributeMessages(ctx, masterLog, slaves, master, []);
-  return checkLatency({ ctx, slaves, tallies, timeline: run.timeline });
+  const known = run.timeline.filter((e) => e.action in FAULT_RULES);
+  const { faults } = modelFaults(known, slaves);
+  const { expectations, windows } = planExpectations(ctx, faults, slaves, master);
+  const { tallies } = attributeMessages(ctx, masterLog, slaves, master, expectations);
+  return checkLatency({ ctx, slaves, tallies, timeline: run.timeline, disruptions: windows });
 }
 
 /** 2 ms of usual latency; `extra` ms more for what is sent from `from` to `to`. */
@@ -370,6 +383,43 @@ describe('the injected-delay check', () => {
       status: 'pass',
     });
     expect(messageLatency.nodes['slave-1']?.count).toBe(80);
+  });
+
+  it("leaves out what was sent in another fault's in-flight window", () => {
+    // A cut from 1.5 s to 2 s: what was sent in it is resent after the reconnect. Its in-flight
+    // window runs from 1 s (500 ms before) to 4.01 s (the reconnect's confirmation + 2000 ms).
+    const latency = (at: number): number =>
+      2 + (at >= 1010 && at <= 9000 ? 300 : 0) + (at >= 1500 && at <= 2000 ? 2100 - at : 0);
+    const run = buildRun({
+      slaves: { 'slave-1': latency },
+      durationMs: 12000,
+      timeline: [
+        entry('disconnect', 'slave-1', 1500),
+        entry('reconnect', 'slave-1', 2000),
+        delay('slave-1', 1000, 300),
+        heal('slave-1', 9000),
+      ],
+    });
+    const { failures, delayChecks } = judge(run);
+    expect(failures).toEqual([]);
+    // Judged: sent from 1.01 s to 8.7 s, but 1.011 … 4.011 s: 4.111 … 8.611 s.
+    expect(delayChecks[0]).toMatchObject({ count: 46, disrupted: 31, p50Ms: 302, status: 'pass' });
+  });
+
+  it("does not judge a delay whose messages were nearly all sent in another fault's in-flight window", () => {
+    const run = buildRun({
+      slaves: { 'slave-1': (at) => 2 + (at >= 1010 && at <= 3000 ? 300 : 0) },
+      timeline: [
+        entry('disconnect', 'slave-1', 1500),
+        entry('reconnect', 'slave-1', 2000),
+        delay('slave-1', 1000, 300),
+        heal('slave-1', 3000),
+      ],
+    });
+    const { failures, delayChecks } = judge(run);
+    expect(failures).toEqual([]);
+    expect(delayChecks[0]).toMatchObject({ count: 0, disrupted: 17, status: 'not_applicable', withinMs: null });
+    expect(delayChecks[0]?.note).toMatch(/^not checked: 17 of its 17 messages were sent in another fault's/);
   });
 
   it('reports a delay under the smallest checked one, without judging it', () => {

@@ -17,8 +17,11 @@
  * their p50 within [{@link DELAY_TOLERANCE}.below × (delay − jitter),
  * {@link DELAY_TOLERANCE}.above × (delay + jitter) + the node's p50 outside
  * every such window]. A delay that shows as 5 ms, or as 5 s, is a fault that
- * did not do what it said (`delay_not_seen`); so is one too few messages show
- * (fewer than {@link DELAY_CHECK_MIN_MESSAGES}): the scenario must send enough.
+ * did not do what it said (`delay_not_seen`); so is one that too few messages
+ * show (fewer than {@link DELAY_CHECK_MIN_MESSAGES}): the scenario must send
+ * enough. Messages sent in another fault's in-flight window (a cut, a pause:
+ * they may have waited for a resend) are judged nowhere; a delay they leave
+ * too few messages to is reported, not judged.
  *
  * Pure: reads the models and the tallies, keeps a histogram of whole ms per
  * node and per window, never a list of messages.
@@ -27,6 +30,7 @@ import type { DelayCheck, Failure, FaultRef, MessageLatency, MessageLatencySumma
 import type { LogTally } from '../sent-log';
 import type { Action, TimelineEntry } from '../types';
 import { iso, rel, timeOf, type RunContext } from './context';
+import type { Window } from './plan';
 import type { Incarnation, SlavesModel } from './slaves';
 
 /** Smallest delay whose effect is checked; a smaller one hides in the scheduling noise (it is still reported). */
@@ -35,7 +39,10 @@ export const DELAY_CHECK_MIN_MS = 100;
 /** At least this many messages sent in a delay window must be logged for its delay to be confirmed. */
 export const DELAY_CHECK_MIN_MESSAGES = 3;
 
-/** The p50 in a delay window must lie within `below × delay` and `above × delay + the node's baseline p50`. */
+/**
+ * The p50 in a delay window must lie within `below × (delay − jitter)` and
+ * `above × (delay + jitter) + the node's baseline p50`.
+ */
 export const DELAY_TOLERANCE = { below: 0.8, above: 1.2 } as const;
 
 /**
@@ -176,6 +183,13 @@ export interface LatencyInputs {
   readonly slaves: SlavesModel;
   readonly tallies: ReadonlyMap<Incarnation, LogTally>;
   readonly timeline: readonly TimelineEntry[];
+  /**
+   * The plan's in-flight windows: where another fault of a node (a cut, a
+   * pause, a kill) may have held its messages back until a resend. Messages
+   * sent in one count in the node's figures, but neither in a delay window
+   * nor in the baseline. Those of the delays themselves are ignored.
+   */
+  readonly disruptions?: readonly Window[];
   /** Default {@link DELAY_WINDOW_RULES}. */
   readonly rules?: DelayWindowRules;
 }
@@ -190,32 +204,84 @@ export interface LatencyJudgement {
 export function checkLatency(input: LatencyInputs): LatencyJudgement {
   const { ctx, slaves } = input;
   const windows = delayWindows(ctx, input.timeline, input.rules);
-  const inWindow = new Map(windows.map((w) => [w, new LatencyHistogram()]));
+  const inWindow = new Map(windows.map((w) => [w, { latencies: new LatencyHistogram(), disrupted: 0 }]));
+  const openers = new Set(windows.map((w) => w.fault.index));
+  const delaysOf = groupBy(windows, (w) => w.node);
+  const disruptionsOf = groupBy(
+    (input.disruptions ?? []).filter((d) => !openers.has(d.fault.ref.index)),
+    (d) => d.name,
+  );
   const all = new LatencyHistogram();
   const nodes: Record<string, MessageLatencySummary> = {};
   const baselines = new Map<string, number | null>();
   for (const slave of slaves.list) {
-    const own = windows.filter((w) => w.node === slave.name);
-    const { total, baseline } = measureNode(slave.incarnations, input.tallies, own, inWindow);
+    const spans: NodeSpans = {
+      delays: delaysOf.get(slave.name) ?? [],
+      disruptions: mergedSpans(disruptionsOf.get(slave.name) ?? []),
+    };
+    const { total, baseline } = measureNode(slave.incarnations, input.tallies, spans, inWindow);
     nodes[slave.name] = total.summary();
     baselines.set(slave.name, baseline.quantile(50));
     all.addAll(total);
   }
   const failures: Failure[] = [];
   const delayChecks = windows.map((w) => {
-    const check = judgeWindow(ctx, w, inWindow.get(w) as LatencyHistogram, baselines.get(w.node) ?? null);
+    const check = judgeWindow(ctx, w, inWindow.get(w) as WindowTally, baselines.get(w.node) ?? null);
     if (check.failure !== undefined) failures.push(check.failure);
     return check.result;
   });
   return { failures, messageLatency: { all: all.summary(), nodes }, delayChecks };
 }
 
-/** One node's latencies: all of them, those outside its windows, and each window's (into `inWindow`). */
+/** What one delay window gathers: its judged messages' latencies, and how many it could not judge. */
+interface WindowTally {
+  readonly latencies: LatencyHistogram;
+  /** Sent in its judged span while another fault of the node may have held them back. */
+  disrupted: number;
+}
+
+/** One node's delay windows (sorted, one at a time) and the spans of its other faults (merged, sorted). */
+interface NodeSpans {
+  readonly delays: readonly DelayWindow[];
+  readonly disruptions: readonly Span[];
+}
+
+interface Span {
+  readonly from: number;
+  readonly to: number;
+}
+
+function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    const group = groups.get(k);
+    if (group === undefined) groups.set(k, [item]);
+    else group.push(item);
+  }
+  return groups;
+}
+
+/** Overlapping spans merged into one: sorted, disjoint. */
+function mergedSpans(spans: readonly Span[]): Span[] {
+  const merged: Array<{ from: number; to: number }> = [];
+  for (const { from, to } of [...spans].sort((a, b) => a.from - b.from)) {
+    const last = merged[merged.length - 1];
+    if (last !== undefined && from <= last.to) last.to = Math.max(last.to, to);
+    else merged.push({ from, to });
+  }
+  return merged;
+}
+
+/**
+ * One node's latencies: all of them, those outside its windows and
+ * disruptions, and each window's (into `inWindow`).
+ */
 function measureNode(
   incarnations: readonly Incarnation[],
   tallies: ReadonlyMap<Incarnation, LogTally>,
-  windows: readonly DelayWindow[],
-  inWindow: ReadonlyMap<DelayWindow, LatencyHistogram>,
+  spans: NodeSpans,
+  inWindow: ReadonlyMap<DelayWindow, WindowTally>,
 ): { total: LatencyHistogram; baseline: LatencyHistogram } {
   const total = new LatencyHistogram();
   const baseline = new LatencyHistogram();
@@ -228,23 +294,35 @@ function measureNode(
       const latency = Math.round((tally.loggedAt(pos)[0] as number) - sentAt);
       if (!Number.isFinite(latency)) continue;
       total.add(latency);
-      const w = windowAt(windows, sentAt);
-      if (w === undefined) baseline.add(latency);
-      else if (sentAt >= w.from && sentAt <= w.judgedUntil) (inWindow.get(w) as LatencyHistogram).add(latency);
+      // A delay window's span runs from its request: what was sent before its confirmation is no baseline.
+      const w = spanAt(spans.delays, sentAt, (d) => d.requested);
+      const judged = w !== undefined && sentAt >= w.from && sentAt <= w.judgedUntil;
+      const own = judged ? (inWindow.get(w) as WindowTally) : undefined;
+      if (spanAt(spans.disruptions, sentAt) !== undefined) {
+        if (own !== undefined) own.disrupted += 1;
+      } else if (own !== undefined) {
+        own.latencies.add(latency);
+      } else if (w === undefined) {
+        baseline.add(latency);
+      }
     }
   }
   return { total, baseline };
 }
 
-/** The window of `windows` (one node's, sorted, one at a time) whose span from request to end holds `at`. */
-function windowAt(windows: readonly DelayWindow[], at: number): DelayWindow | undefined {
+/** The span of `spans` (sorted by `start`, disjoint) that holds `at`: from its `start` to its `to`. */
+function spanAt<T extends Span>(
+  spans: readonly T[],
+  at: number,
+  start = (span: T): number => span.from,
+): T | undefined {
   let lo = 0;
-  let hi = windows.length - 1;
-  let found: DelayWindow | undefined;
+  let hi = spans.length - 1;
+  let found: T | undefined;
   while (lo <= hi) {
     const mid = (lo + hi) >> 1;
-    const w = windows[mid] as DelayWindow;
-    if (w.requested <= at) {
+    const w = spans[mid] as T;
+    if (start(w) <= at) {
       found = w;
       lo = mid + 1;
     } else {
@@ -269,7 +347,7 @@ export function expectedRange(delayMs: number, jitterMs: number, baselineP50Ms: 
 function judgeWindow(
   ctx: RunContext,
   w: DelayWindow,
-  latencies: LatencyHistogram,
+  { latencies, disrupted }: WindowTally,
   baselineP50Ms: number | null,
 ): { result: DelayCheck; failure?: Failure } {
   const p50Ms = latencies.quantile(50);
@@ -283,11 +361,16 @@ function judgeWindow(
     delayMs: w.delayMs,
     jitterMs: w.jitterMs,
     count: latencies.count,
+    disrupted,
     p50Ms,
     baselineP50Ms,
   };
   if (w.delayMs < DELAY_CHECK_MIN_MS) {
     const note = `not checked: a delay under ${DELAY_CHECK_MIN_MS} ms hides in the scheduling noise`;
+    return { result: { ...base, withinMs: null, status: 'not_applicable', note } };
+  }
+  if (latencies.count < DELAY_CHECK_MIN_MESSAGES && latencies.count + disrupted >= DELAY_CHECK_MIN_MESSAGES) {
+    const note = `not checked: ${disrupted} of its ${latencies.count + disrupted} messages were sent in another fault's in-flight window, too few left`;
     return { result: { ...base, withinMs: null, status: 'not_applicable', note } };
   }
   const withinMs = expectedRange(w.delayMs, w.jitterMs, baselineP50Ms);
