@@ -385,6 +385,14 @@ describe('the injected-delay check', () => {
     expect(messageLatency.nodes['slave-1']?.count).toBe(80);
   });
 
+  /** A 300 ms delay of slave-1 from 1 s to `healAt`, and a cut of it from 1.5 s to 2 s (first: the plan's). */
+  const cutInDelay = (healAt: number): TimelineEntry[] => [
+    entry('disconnect', 'slave-1', 1500),
+    entry('reconnect', 'slave-1', 2000),
+    delay('slave-1', 1000, 300),
+    heal('slave-1', healAt),
+  ];
+
   it("leaves out what was sent in another fault's in-flight window", () => {
     // A cut from 1.5 s to 2 s: what was sent in it is resent after the reconnect. Its in-flight
     // window runs from 1 s (500 ms before) to 4.01 s (the reconnect's confirmation + 2000 ms).
@@ -393,12 +401,7 @@ describe('the injected-delay check', () => {
     const run = buildRun({
       slaves: { 'slave-1': latency },
       durationMs: 12000,
-      timeline: [
-        entry('disconnect', 'slave-1', 1500),
-        entry('reconnect', 'slave-1', 2000),
-        delay('slave-1', 1000, 300),
-        heal('slave-1', 9000),
-      ],
+      timeline: cutInDelay(9000),
     });
     const { failures, delayChecks } = judge(run);
     expect(failures).toEqual([]);
@@ -409,12 +412,7 @@ describe('the injected-delay check', () => {
   it("does not judge a delay whose messages were nearly all sent in another fault's in-flight window", () => {
     const run = buildRun({
       slaves: { 'slave-1': (at) => 2 + (at >= 1010 && at <= 3000 ? 300 : 0) },
-      timeline: [
-        entry('disconnect', 'slave-1', 1500),
-        entry('reconnect', 'slave-1', 2000),
-        delay('slave-1', 1000, 300),
-        heal('slave-1', 3000),
-      ],
+      timeline: cutInDelay(3000),
     });
     const { failures, delayChecks } = judge(run);
     expect(failures).toEqual([]);
