@@ -37,6 +37,10 @@ const COMMANDS: ReadonlyArray<{ name: string; load: () => Promise<Command> }> = 
     name: 'check',
     load: async () => import('./check-command').then((m) => ({ spec: m.CHECK_COMMAND, run: m.runCheck })),
   },
+  {
+    name: 'shrink',
+    load: async () => import('./shrink-command').then((m) => ({ spec: m.SHRINK_COMMAND, run: m.runShrink })),
+  },
 ];
 
 function version(): string {

@@ -15,16 +15,15 @@ import {
 } from '../orchestrator';
 import { defineCommand, parseCommand, UsageError } from './flags';
 import { SEED_FLAGS } from './generate-command';
+import { EXIT_INTERRUPTED, MAX_RUNS_FLAGS, shrinkAndReport } from './shrink-report';
 
 export type BackendChoice = 'local' | 'docker' | 'swarm' | 'auto';
 export const BACKEND_CHOICES: readonly BackendChoice[] = ['local', 'docker', 'swarm', 'auto'];
 
-/** Exit code after Ctrl-C (128 + SIGINT). */
-const EXIT_INTERRUPTED = 130;
-
 export const RUN_COMMAND = defineCommand({
   name: 'run',
-  usage: 'picluster run <scenario.yaml>... [--backend local|docker|swarm|auto] [--out DIR] [--seed N]',
+  usage:
+    'picluster run <scenario.yaml>... [--backend local|docker|swarm|auto] [--out DIR] [--seed N] [--shrink [--max-runs N]]',
   summary: "Run fault scenarios on a live cluster, one after another, then check the master's log against each.",
   flags: [
     {
@@ -45,6 +44,12 @@ export const RUN_COMMAND = defineCommand({
       defaultText: 'runs/<yyyymmdd-hhmmss>-<scenario name>',
     },
     ...SEED_FLAGS,
+    {
+      flag: 'shrink',
+      kind: 'boolean',
+      description: 'When a run fails its check, shrink it right after, as "picluster shrink <run-dir>" does',
+    },
+    ...MAX_RUNS_FLAGS,
   ],
   notes: [
     'Every scenario file is validated before anything starts. Each run directory holds scenario.yaml, run.json,',
@@ -53,6 +58,7 @@ export const RUN_COMMAND = defineCommand({
     'carried out or judged (a node that would not start, a fault not confirmed) or a scenario is invalid, 130',
     'on Ctrl-C, which stops every node first; run.json then records the interruption, and "picluster check"',
     'on that directory exits 2. For a scenario with generate:, run.json records the seed and every event run.',
+    "With --shrink, a failed run is shrunk at once into <run-dir>/shrunk.yaml; the exit code stays the run's.",
   ].join('\n'),
 });
 
@@ -70,22 +76,23 @@ function imagePresent(image: string): boolean {
   return spawnSync('docker', ['image', 'inspect', image], { stdio: 'ignore', timeout: 15_000 }).status === 0;
 }
 
-function pickBackend(choice: BackendChoice, env: NodeJS.ProcessEnv): Backend {
+/** The backend `choice` names; `auto` picks docker when an engine answers and has the image, local otherwise. */
+export function pickBackend(choice: BackendChoice, env: NodeJS.ProcessEnv, command = 'picluster run'): Backend {
   if (choice === 'local') return new LocalBackend();
   const image = env.PICLUSTER_IMAGE || DEFAULT_DOCKER_IMAGE;
   if (choice === 'docker') return new DockerBackend({ image });
   if (choice === 'swarm') return new SwarmBackend({ image });
   if (!dockerEngineAnswers()) {
-    process.stderr.write('picluster run: no Docker engine answers: using the local backend\n');
+    process.stderr.write(`${command}: no Docker engine answers: using the local backend\n`);
     return new LocalBackend();
   }
   if (!imagePresent(image)) {
     process.stderr.write(
-      `picluster run: a Docker engine answers but has no ${image} image (scripts/build-images.sh builds it): using the local backend\n`,
+      `${command}: a Docker engine answers but has no ${image} image (scripts/build-images.sh builds it): using the local backend\n`,
     );
     return new LocalBackend();
   }
-  process.stderr.write(`picluster run: a Docker engine answers and has ${image}: using the docker backend\n`);
+  process.stderr.write(`${command}: a Docker engine answers and has ${image}: using the docker backend\n`);
   return new DockerBackend({ image });
 }
 
@@ -113,10 +120,10 @@ function loadAll(files: readonly string[], seed: number | undefined): Scenario[]
  * Ctrl-C (or SIGTERM, SIGHUP) aborts the run in progress, which stops every node
  * before the runner returns; a second one exits at once.
  */
-function interruptOnSignals(controller: AbortController): () => void {
+export function interruptOnSignals(controller: AbortController, command = 'picluster run'): () => void {
   const handler = (signal: NodeJS.Signals): void => {
     if (controller.signal.aborted) process.exit(EXIT_INTERRUPTED);
-    process.stderr.write(`\npicluster run: ${signal}: stopping the cluster (again to quit at once)\n`);
+    process.stderr.write(`\n${command}: ${signal}: stopping the cluster (again to quit at once)\n`);
     // The reason names the signal: run.json records it as the run's interruption.
     controller.abort(signal);
     // docker compose and docker stack run in their own process groups, out of reach of this signal: remove their projects and stacks now.
@@ -163,6 +170,18 @@ export async function runRun(argv: readonly string[], env: NodeJS.ProcessEnv): P
         const code =
           !result.complete || result.report.verdict === 'inconclusive' ? 2 : result.report.verdict === 'fail' ? 1 : 0;
         exitCode = Math.max(exitCode, code);
+        if (values.shrink && code === 1) {
+          const shrunk = await shrinkAndReport({
+            runDir: result.runDir,
+            backend,
+            signal: controller.signal,
+            command: 'picluster run --shrink',
+            stdout: process.stdout,
+            stderr: process.stderr,
+            ...(values['max-runs'] === undefined ? {} : { maxRuns: values['max-runs'] }),
+          });
+          if (shrunk === EXIT_INTERRUPTED) return EXIT_INTERRUPTED;
+        }
       } catch (err) {
         if (!(err instanceof PiclusterError)) throw err;
         if (err.code === 'PICLUSTER_ERR_RUN_ABORTED') return EXIT_INTERRUPTED;

@@ -33,7 +33,8 @@ export type ErrorCode =
   | 'PICLUSTER_ERR_RUN_ABORTED'
   | 'PICLUSTER_ERR_BACKEND_UNAVAILABLE'
   | 'PICLUSTER_ERR_IMAGE_MISSING'
-  | 'PICLUSTER_ERR_INVALID_RUN';
+  | 'PICLUSTER_ERR_INVALID_RUN'
+  | 'PICLUSTER_ERR_UNSUPPORTED_ACTION';
 
 export class PiclusterError extends Error {
   override readonly name: string = 'PiclusterError';

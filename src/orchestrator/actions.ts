@@ -15,7 +15,9 @@
  * Pure data: no I/O.
  */
 import type { DisconnectReason } from '../protocol';
-import { cutBound, killBound, recoveryBound, type Bound, type BoundSettings } from './bounds';
+import { cutBound, killBound, recoveryBound, SCHEDULING_SLACK_MS, type Bound, type BoundSettings } from './bounds';
+import { defaultAckTimeoutMs } from '../protocol';
+import type { LinkFault } from './link-fault';
 
 /**
  * Every fault or recovery a scenario can ask for. What each one means lives in
@@ -31,13 +33,24 @@ export type Action =
   | 'restart' // stop then start
   | 'pause' // SIGSTOP / docker pause
   | 'unpause' // SIGCONT / docker unpause
-  | 'master-restart'; // stop and start the master (its target is `master`)
+  | 'master-restart' // stop and start the master (its target is `master`)
+  | 'delay' // the slave's link delays what passes (`delay`, `jitter`, `direction`)
+  | 'loss' // segments are lost and sent again (`percent`, `correlation`)
+  | 'bandwidth' // the link passes at most `rate`
+  | 'slice' // writes are cut into segments of `bytes`, `delay` apart
+  | 'partition' // one way of the link drops everything (`direction`)
+  | 'degrade' // delay, loss and rate together (`profile` or explicit keys)
+  | 'reset' // the slave's connection is reset (RST both ways)
+  | 'heal'; // ends a delay, loss, bandwidth, slice, partition or degrade
 
 /** A slave's process as the scenario leaves it; a master-restart changes no slave's state. */
 export type ProcessState = 'running' | 'paused' | 'killed' | 'stopped';
 
-/** A slave's link to the master as the scenario leaves it. */
-export type LinkState = 'connected' | 'cut';
+/**
+ * A slave's link to the master as the scenario leaves it: `cut` both ways (a
+ * disconnect), or `degraded` by a network action until its heal.
+ */
+export type LinkState = 'connected' | 'cut' | 'degraded';
 
 /** Process states in which a slave runs no process: only a start applies. */
 export const DOWN_STATES: ReadonlySet<ProcessState> = new Set(['killed', 'stopped']);
@@ -58,15 +71,17 @@ export interface ProcessTransition {
 
 /** How an action changes its slave's link to the master. */
 export interface LinkTransition {
-  from: LinkState;
-  to: LinkState;
+  /** The states it may be applied in. */
+  from: readonly LinkState[];
+  /** The state after it; unset: unchanged (a reset). */
+  to?: LinkState;
 }
 
 /**
  * The latency groups of the check report (`latency` of a report): how long
  * the master took to log the disconnect each fault of the group caused.
  */
-export type LatencyGroup = 'killStop' | 'cutPause' | 'masterRestart';
+export type LatencyGroup = 'killStop' | 'cutPause' | 'masterRestart' | 'network';
 
 /** The `reason` of a master `disconnect` line a fault may cause. */
 export type FaultDisconnectReason = Extract<DisconnectReason, 'closed' | 'reset' | 'timeout' | 'shutdown'>;
@@ -82,10 +97,12 @@ export interface DisconnectEffect {
    */
   bound?: (settings: BoundSettings) => Bound;
   /**
-   * Only when the fault lasted longer than its bound (a cut, a pause: the
-   * master notices them by its heartbeat timeout); otherwise always.
+   * When the master must log it: `always`; `longer`: only when the fault
+   * lasted longer than its bound (a cut, a pause: the master notices them by
+   * its heartbeat timeout), allowed otherwise; `may`: allowed while the fault
+   * lasts, never required (a degraded link that could stall past the timeout).
    */
-  onlyWhenLonger: boolean;
+  when: 'always' | 'longer' | 'may';
 }
 
 /** The node must be seen again after the fault (a `connect` and a `hello`). */
@@ -107,8 +124,12 @@ export interface ActionSpec {
   endedBy?: Action;
   /** Where the check report counts the disconnect latencies of this action. */
   latencyGroup: LatencyGroup;
-  /** The disconnect it causes; unset when it causes none (a recovery). */
-  disconnect?: DisconnectEffect;
+  /**
+   * The disconnect it causes; unset when it causes none (a recovery). A
+   * network action's depends on its link fault: undefined when that one
+   * cannot cause a disconnect (a delay well under the heartbeat timeout).
+   */
+  disconnect?: DisconnectEffect | ((link: LinkFault, settings: BoundSettings) => DisconnectEffect | undefined);
   /** The node must be seen again once it is confirmed. */
   recovery?: RecoveryEffect;
   /**
@@ -120,11 +141,138 @@ export interface ActionSpec {
 
 const LIVE: readonly ProcessState[] = ['running', 'paused'];
 const KILL_REASONS: readonly FaultDisconnectReason[] = ['closed', 'reset'];
-const killDisconnect: DisconnectEffect = { reasons: KILL_REASONS, bound: killBound, onlyWhenLonger: false };
-const timeoutDisconnect: DisconnectEffect = { reasons: ['timeout'], bound: cutBound, onlyWhenLonger: true };
+const killDisconnect: DisconnectEffect = { reasons: KILL_REASONS, bound: killBound, when: 'always' };
+const timeoutDisconnect: DisconnectEffect = { reasons: ['timeout'], bound: cutBound, when: 'longer' };
 const seenAgain: RecoveryEffect = { bound: recoveryBound, mayKeepConnection: false };
 const seenAgainOrKept: RecoveryEffect = { bound: recoveryBound, mayKeepConnection: true };
 const liveOnly = (state: ProcessState): string => `it is ${state}`;
+
+/**
+ * A frame's size for judging what a degraded link does to it, in bytes: a
+ * heartbeat or a message of a run is well under it.
+ */
+export const JUDGED_FRAME_BYTES = 512;
+
+/**
+ * How long one way of a degraded link may hold a frame up, in ms, at worst:
+ * its delay and jitter, the time to pass it at the rate, its slices' spacing;
+ * unbounded for a drop or any loss (TCP's retransmission backoff doubles with
+ * every loss of the same segment).
+ */
+export function worstHoldUpMs(shape: LinkFault['shape'] | undefined): number {
+  if (shape === undefined) return 0;
+  if (shape.drop === true || (shape.lossPercent ?? 0) > 0) return Infinity;
+  const slices = shape.sliceBytes === undefined ? 0 : Math.ceil(JUDGED_FRAME_BYTES / shape.sliceBytes);
+  return (
+    (shape.delayMs ?? 0) +
+    (shape.jitterMs ?? 0) +
+    (shape.rateBitsPerSecond === undefined ? 0 : Math.ceil((JUDGED_FRAME_BYTES * 8000) / shape.rateBitsPerSecond)) +
+    slices * (shape.sliceDelayMs ?? 0)
+  );
+}
+
+/**
+ * The disconnect a degraded link may cause: the master's `timeout` when what
+ * the slave sends may be held up past the heartbeat timeout (a frame an
+ * interval late, then held up), the slave's own close (`closed`) when an ack's
+ * round trip may outlast the slave's ack timeout. Undefined when neither can
+ * happen: then a disconnect while the fault lasts is a failure.
+ */
+export function degradedDisconnect(link: LinkFault, settings: BoundSettings): DisconnectEffect | undefined {
+  const toMaster = worstHoldUpMs(link.direction === 'from-master' ? undefined : link.shape);
+  const fromMaster = worstHoldUpMs(link.direction === 'to-master' ? undefined : link.shape);
+  const reasons: FaultDisconnectReason[] = [];
+  if (toMaster + settings.heartbeatIntervalMs + SCHEDULING_SLACK_MS >= settings.heartbeatTimeoutMs) {
+    reasons.push('timeout');
+  }
+  if (toMaster + fromMaster + SCHEDULING_SLACK_MS >= defaultAckTimeoutMs(settings.heartbeatIntervalMs)) {
+    reasons.push('closed');
+  }
+  // A one-way cut to the master is a cut the master must notice by its timeout: the slave's FIN is dropped too.
+  if (link.shape.drop === true && link.direction === 'to-master') {
+    return { reasons: ['timeout'], bound: cutBound, when: 'longer' };
+  }
+  return reasons.length === 0 ? undefined : { reasons, bound: cutBound, when: 'may' };
+}
+
+/** A network fault degrades a connected link. */
+const degrades = (): LinkTransition => ({ from: ['connected'], to: 'degraded' });
+
+/** The network actions: each degrades its slave's link until a `heal`. */
+const NETWORK_ACTION_SPECS = {
+  delay: {
+    target: 'slave',
+    description: "Delay what passes the slave's link (`delay`, `jitter`, `direction`) until a heal.",
+    link: degrades(),
+    endedBy: 'heal',
+    latencyGroup: 'network',
+    disconnect: degradedDisconnect,
+    abrupt: false,
+  },
+  loss: {
+    target: 'slave',
+    description: 'Lose a share of the segments on the link (`percent`, `correlation`); TCP sends them again.',
+    link: degrades(),
+    endedBy: 'heal',
+    latencyGroup: 'network',
+    disconnect: degradedDisconnect,
+    abrupt: false,
+  },
+  bandwidth: {
+    target: 'slave',
+    description: 'Limit the rate of the link (`rate`: 64kbit) until a heal.',
+    link: degrades(),
+    endedBy: 'heal',
+    latencyGroup: 'network',
+    disconnect: degradedDisconnect,
+    abrupt: false,
+  },
+  slice: {
+    target: 'slave',
+    description: 'Cut what passes the link into segments of `bytes`, `delay` apart, until a heal.',
+    link: degrades(),
+    endedBy: 'heal',
+    latencyGroup: 'network',
+    disconnect: degradedDisconnect,
+    abrupt: false,
+  },
+  partition: {
+    target: 'slave',
+    description: 'Drop everything one way of the link (`direction: to-master` or `from-master`), no FIN, until a heal.',
+    link: degrades(),
+    endedBy: 'heal',
+    latencyGroup: 'network',
+    disconnect: degradedDisconnect,
+    abrupt: false,
+  },
+  degrade: {
+    target: 'slave',
+    description: 'Delay, loss and rate together: a named `profile` (wifi-poor, 3g, …) or explicit keys.',
+    link: degrades(),
+    endedBy: 'heal',
+    latencyGroup: 'network',
+    disconnect: degradedDisconnect,
+    abrupt: false,
+  },
+  reset: {
+    target: 'slave',
+    description: "Reset the slave's connection (RST both ways); it reconnects.",
+    link: { from: ['connected', 'degraded'] },
+    process: { from: LIVE, refusal: liveOnly },
+    latencyGroup: 'network',
+    disconnect: { reasons: ['reset'], bound: killBound, when: 'always' },
+    recovery: seenAgain,
+    abrupt: false,
+  },
+  heal: {
+    target: 'slave',
+    description: 'End a delay, loss, bandwidth, slice, partition or degrade.',
+    link: { from: ['degraded'], to: 'connected' },
+    latencyGroup: 'network',
+    recovery: seenAgainOrKept,
+    abrupt: false,
+  },
+} as const satisfies Record<string, ActionSpec>;
 
 /** Every action's meaning. The order of the rows is the order of the schema's enum. */
 export const ACTION_SPECS: Readonly<Record<Action, ActionSpec>> = {
@@ -132,7 +280,7 @@ export const ACTION_SPECS: Readonly<Record<Action, ActionSpec>> = {
     target: 'slave',
     description:
       "Cut the slave's network without closing its connection (no FIN): the master only notices by heartbeat timeout.",
-    link: { from: 'connected', to: 'cut' },
+    link: { from: ['connected'], to: 'cut' },
     process: { from: LIVE, refusal: liveOnly },
     endedBy: 'reconnect',
     latencyGroup: 'cutPause',
@@ -142,7 +290,7 @@ export const ACTION_SPECS: Readonly<Record<Action, ActionSpec>> = {
   reconnect: {
     target: 'slave',
     description: 'Restore the network of a slave cut by an earlier disconnect.',
-    link: { from: 'cut', to: 'connected' },
+    link: { from: ['cut'], to: 'connected' },
     latencyGroup: 'killStop',
     recovery: seenAgainOrKept,
     abrupt: false,
@@ -208,10 +356,11 @@ export const ACTION_SPECS: Readonly<Record<Action, ActionSpec>> = {
     description:
       'Stop the master and start it again; every slave must reconnect. Its target is `master`, or no target.',
     latencyGroup: 'masterRestart',
-    disconnect: { reasons: ['shutdown'], onlyWhenLonger: false },
+    disconnect: { reasons: ['shutdown'], when: 'always' },
     recovery: seenAgain,
     abrupt: false,
   },
+  ...NETWORK_ACTION_SPECS,
 };
 
 /** Every action, in the order of {@link ACTION_SPECS}. */
@@ -222,9 +371,9 @@ export function isAction(value: unknown): value is Action {
   return typeof value === 'string' && Object.prototype.hasOwnProperty.call(ACTION_SPECS, value);
 }
 
-/** The action whose fault `ending` ends (`reconnect` -> `disconnect`), if any. */
-export function actionEndedBy(ending: Action): Action | undefined {
-  return ACTIONS.find((action) => ACTION_SPECS[action].endedBy === ending);
+/** The actions whose fault `ending` ends (`reconnect` -> `disconnect`; `heal` -> `delay`, `loss`, …). */
+export function actionsEndedBy(ending: Action): Action[] {
+  return ACTIONS.filter((action) => ACTION_SPECS[action].endedBy === ending);
 }
 
 /** The schema's `action` property: the words of the table. */
@@ -237,7 +386,8 @@ export function actionSchema(): {
   return {
     description:
       "What to do. disconnect/reconnect cut and restore a slave's network (no FIN is sent); kill, stop, start, " +
-      "restart, pause and unpause act on a slave's process or container; master-restart stops and starts the master.",
+      "restart, pause and unpause act on a slave's process or container; master-restart stops and starts the master; " +
+      "delay, loss, bandwidth, slice, partition and degrade degrade a slave's link until a heal; reset resets its connection.",
     type: 'string',
     enum: [...ACTIONS],
     enumDescriptions: ACTIONS.map((action) => ACTION_SPECS[action].description),
@@ -254,9 +404,11 @@ export interface FaultRuleView {
    * What it does: `end-process` (the slave's process ends; `restartsProcess`
    * says whether a new one follows), `start` (a process starts), `cut` (the
    * connection is broken while the process lives on; `disruption`, `endedBy`),
-   * `heal` (that break ends), `master-restart` (the master stops and starts).
+   * `heal` (that break or degradation ends), `master-restart` (the master
+   * stops and starts), `degrade` (the link is degraded: `disconnectOf` says
+   * what it may cause), `reset` (the connection is reset, the process lives on).
    */
-  kind: 'end-process' | 'start' | 'cut' | 'heal' | 'master-restart';
+  kind: 'end-process' | 'start' | 'cut' | 'heal' | 'master-restart' | 'degrade' | 'reset';
   /** It targets the master: its target names no slave. */
   targetsMaster: boolean;
   /** Where the detection latency of its disconnects is summed up. */
@@ -265,9 +417,11 @@ export interface FaultRuleView {
   disconnectReasons: readonly FaultDisconnectReason[];
   /** Its disconnect's bound from the confirmation; a master restart's is the old master's shutdown line. */
   disconnectBound?: (settings: BoundSettings) => Bound;
-  /** The slave flag a `cut` sets and its `heal` clears. */
-  disruption?: 'cut' | 'paused';
-  /** The action that ends a `cut`. */
+  /** The slave flag a `cut` or a `degrade` sets and its `heal` clears. */
+  disruption?: 'cut' | 'paused' | 'degraded';
+  /** A `degrade`'s disconnect, from its link fault. */
+  disconnectOf?: (link: LinkFault, settings: BoundSettings) => DisconnectEffect | undefined;
+  /** The action that ends a `cut` or a `degrade`. */
   endedBy?: Action;
   /** How notes name a `cut`. */
   noun?: string;
@@ -284,10 +438,11 @@ export interface FaultRuleView {
 }
 
 function kindOf(spec: ActionSpec): FaultRuleView['kind'] {
-  const { process, link } = spec;
+  const { process, link, disconnect } = spec;
   if (spec.target === 'master') return 'master-restart';
-  if (spec.disconnect !== undefined && spec.disconnect.onlyWhenLonger) return 'cut';
-  if (spec.disconnect !== undefined) return 'end-process';
+  if (typeof disconnect === 'function') return 'degrade';
+  if (disconnect !== undefined && disconnect.when === 'longer') return 'cut';
+  if (disconnect !== undefined) return process?.to === undefined ? 'reset' : 'end-process';
   if (link?.to === 'connected' || (process !== undefined && !process.from.some((s) => DOWN_STATES.has(s)))) {
     return 'heal';
   }
@@ -298,25 +453,33 @@ function kindOf(spec: ActionSpec): FaultRuleView['kind'] {
 export function faultRuleOf(action: Action): FaultRuleView {
   const spec = ACTION_SPECS[action];
   const kind = kindOf(spec);
-  const disruption =
-    kind !== 'cut' && kind !== 'heal' ? undefined : spec.link !== undefined ? 'cut' : ('paused' as const);
+  const disconnect = typeof spec.disconnect === 'function' ? undefined : spec.disconnect;
   const view: FaultRuleView = {
     kind,
     targetsMaster: spec.target === 'master',
     latencyGroup: spec.latencyGroup,
-    disconnectReasons: spec.disconnect?.reasons ?? [],
+    disconnectReasons: disconnect?.reasons ?? [],
     restartsProcess: kind === 'end-process' && spec.process?.to === 'running',
     alwaysUnclean: spec.abrupt,
     losesSentLines: spec.abrupt,
     mayKeep: spec.recovery?.mayKeepConnection ?? false,
     recovers: spec.recovery !== undefined,
   };
-  if (spec.disconnect?.bound !== undefined) view.disconnectBound = spec.disconnect.bound;
+  if (disconnect?.bound !== undefined) view.disconnectBound = disconnect.bound;
+  if (typeof spec.disconnect === 'function') view.disconnectOf = spec.disconnect;
+  const disruption = disruptionOf(kind, spec);
   if (disruption !== undefined) view.disruption = disruption;
-  if (kind === 'cut') {
+  if (kind === 'cut' || kind === 'degrade') {
     // A killed slave's `start` is judged as a start of its own, not as the end of the kill.
     view.endedBy = spec.endedBy;
-    view.noun = disruption === 'cut' ? 'cut' : 'pause';
+    view.noun = kind === 'degrade' ? action : disruption === 'cut' ? 'cut' : 'pause';
   }
   return view;
+}
+
+function disruptionOf(kind: FaultRuleView['kind'], spec: ActionSpec): FaultRuleView['disruption'] {
+  if (kind === 'degrade') return 'degraded';
+  if (kind !== 'cut' && kind !== 'heal') return undefined;
+  if (spec.link === undefined) return 'paused';
+  return spec.link.from.includes('degraded') ? 'degraded' : 'cut';
 }

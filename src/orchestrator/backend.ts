@@ -124,6 +124,13 @@ export interface Backend {
    * may not have said hello yet.
    */
   up(scenario: Scenario, runDir: RunDirectory, sinks: BackendSinks): Promise<StartedCluster>;
+  /**
+   * Why this backend cannot carry out one of the scenario's events here (an
+   * action it has no mechanism for, a kernel without the qdisc it needs), in
+   * one line naming the action; undefined when it can. Asked before anything
+   * starts: the run is refused rather than run with a fault that does nothing.
+   */
+  refusal(scenario: Scenario): Promise<string | undefined>;
 }
 
 export { RunError };
@@ -141,4 +148,23 @@ export function parseLogLine(raw: string): MasterLogLine | undefined {
 export function faultFailed(event: ScenarioEvent, why: string, cause?: unknown): RunError {
   const where = event.line === undefined ? '' : ` (line ${event.line})`;
   return new RunError('PICLUSTER_ERR_FAULT_FAILED', `${event.action} ${event.target}${where}: ${why}`, { cause });
+}
+
+/**
+ * The first of the scenario's events `why` refuses, as one line naming the
+ * backend, the action, its target and its line in the scenario; undefined
+ * when it refuses none.
+ */
+export function firstRefusal(
+  scenario: Scenario,
+  backend: RunInfo['backend'],
+  why: (event: ScenarioEvent) => string | undefined,
+): string | undefined {
+  for (const event of scenario.events) {
+    const reason = why(event);
+    if (reason === undefined) continue;
+    const where = event.line === undefined ? '' : ` (line ${event.line})`;
+    return `the ${backend} backend cannot ${event.action} ${event.target}${where}: ${reason}`;
+  }
+  return undefined;
 }

@@ -227,7 +227,12 @@ export interface CheckReport {
   /** Logged messages of a killed process whose `sent` lines died with it: not unexpected. */
   sentLinesLost: SentLineLost[];
   /** Detection latency of matched disconnects, by kind of fault. */
-  latency: { killStop: LatencySummary; cutPause: LatencySummary; masterRestart: LatencySummary };
+  latency: {
+    killStop: LatencySummary;
+    cutPause: LatencySummary;
+    masterRestart: LatencySummary;
+    network: LatencySummary;
+  };
   /** How long the logged messages took from the slave to the master's log. */
   messageLatency: MessageLatency;
   /** Each delay put on a slave's link towards the master, in the order the delays began. */

@@ -19,8 +19,10 @@
  *
  * Pure: no I/O, no clock, no `Math.random`.
  */
-import { ACTION_SPECS, ACTIONS, actionEndedBy, type LinkState, type ProcessState } from './actions';
+import { ACTION_SPECS, ACTIONS, actionsEndedBy, type LinkState, type ProcessState } from './actions';
 import { cutBound, killBound, recoveryBound, type BoundSettings } from './bounds';
+import { LINK_DIRECTIONS, type LinkDirection, type LinkFault } from './link-fault';
+import { DEGRADE_PROFILES, isLinkAction, type LinkAction } from './link-params';
 import type { Action, ScenarioEvent } from './types';
 
 /** A scenario's `generate:` key, validated. */
@@ -70,7 +72,7 @@ export const MASTER_RESTART_QUIET_EXTRA_MS = 3000;
  * their own (a restart, a master restart), not those that end one
  * (`reconnect`, `start`, `unpause`), which are scheduled for their fault.
  */
-export const GENERATABLE_ACTIONS: readonly Action[] = ACTIONS.filter((action) => actionEndedBy(action) === undefined);
+export const GENERATABLE_ACTIONS: readonly Action[] = ACTIONS.filter((action) => actionsEndedBy(action).length === 0);
 
 /** mulberry32: the next unsigned 32-bit integer of a seeded sequence; integer arithmetic only. */
 export function mulberry32(seed: number): () => number {
@@ -100,27 +102,63 @@ interface TargetState {
 function applies(action: Action, state: TargetState): boolean {
   const { process, link } = ACTION_SPECS[action];
   return (
-    (link === undefined || link.from === state.link) && (process === undefined || process.from.includes(state.process))
+    (link === undefined || link.from.includes(state.link)) &&
+    (process === undefined || process.from.includes(state.process))
   );
 }
 
 function apply(action: Action, state: TargetState): void {
   const { process, link } = ACTION_SPECS[action];
-  if (link !== undefined) state.link = link.to;
+  if (link?.to !== undefined) state.link = link.to;
   if (process?.to !== undefined) state.process = process.to;
 }
 
 /** How long the fault `action` lasts (or occupies its target), drawn within its range. */
-function lengthOf(action: Action, settings: BoundSettings, next: () => number): number {
+function lengthOf(action: Action, link: LinkFault | undefined, settings: BoundSettings, next: () => number): number {
   const spec = ACTION_SPECS[action];
   if (spec.endedBy === undefined) return recoveryBound(settings).ms;
-  if (spec.disconnect?.onlyWhenLonger === true) {
+  const disconnect =
+    typeof spec.disconnect === 'function'
+      ? link === undefined
+        ? undefined
+        : spec.disconnect(link, settings)
+      : spec.disconnect;
+  if (disconnect?.when === 'longer') {
     const bound = cutBound(settings).ms;
     return between(next, bound + 1000, bound + 3000);
   }
   const bound = killBound().ms;
   return between(next, bound, bound + 2000);
 }
+
+const oneOf = <T>(next: () => number, values: readonly T[]): T => values[next() % values.length]!;
+const ONE_WAY: readonly LinkDirection[] = ['to-master', 'from-master'];
+
+/**
+ * How each network action's parameters are drawn: within ranges a run can
+ * judge (a delay of 100 to 400 ms, slices of 48 bytes or more, which every
+ * backend can cut, Linux's smallest TCP segment being 48 bytes).
+ */
+const DRAW_LINK: Readonly<Record<LinkAction, (next: () => number) => LinkFault>> = {
+  delay: (next) => ({
+    direction: oneOf(next, LINK_DIRECTIONS),
+    shape: { delayMs: between(next, 2, 8) * 50, jitterMs: between(next, 0, 2) * 10 },
+  }),
+  loss: (next) => ({ direction: oneOf(next, LINK_DIRECTIONS), shape: { lossPercent: between(next, 5, 30) } }),
+  bandwidth: (next) => ({
+    direction: oneOf(next, LINK_DIRECTIONS),
+    shape: { rateBitsPerSecond: between(next, 2, 32) * 8000 },
+  }),
+  slice: (next) => ({
+    direction: oneOf(next, LINK_DIRECTIONS),
+    shape: { sliceBytes: between(next, 48, 96), sliceDelayMs: between(next, 0, 5) },
+  }),
+  partition: (next) => ({ direction: oneOf(next, ONE_WAY), shape: { drop: true } }),
+  degrade: (next) => {
+    const profile = oneOf(next, Object.keys(DEGRADE_PROFILES));
+    return { direction: oneOf(next, LINK_DIRECTIONS), shape: { ...DEGRADE_PROFILES[profile] }, profile };
+  },
+};
 
 /** The slaves faults may target: `spec.targets`, or every slave the scenario's own events leave alone. */
 export function generatedTargets(spec: GenerateSpec, base: GenerateBase): string[] {
@@ -155,8 +193,8 @@ class Schedule {
     return this.open.length;
   }
 
-  add(atMs: number, action: Action, target: string, endMs: number): void {
-    this.events.push({ atMs, action, target });
+  add(atMs: number, action: Action, target: string, endMs: number, link?: LinkFault): void {
+    this.events.push({ atMs, action, target, ...(link === undefined ? {} : { link }) });
     this.open.push(endMs);
   }
 }
@@ -204,11 +242,12 @@ export function generateEvents(spec: GenerateSpec, base: GenerateBase, seed: num
     });
     if (free.length === 0) continue;
     const target = free[next() % free.length]!;
-    const endMs = atMs + Math.max(lengthOf(action, settings, next), spec.minGapMs);
+    const link = isLinkAction(action) ? DRAW_LINK[action](next) : undefined;
+    const endMs = atMs + Math.max(lengthOf(action, link, settings, next), spec.minGapMs);
     if (endMs > lastMs) continue;
     const state = states.get(target)!;
     apply(action, state);
-    schedule.add(atMs, action, target, endMs);
+    schedule.add(atMs, action, target, endMs, link);
     const ending = ACTION_SPECS[action].endedBy;
     if (ending !== undefined) {
       schedule.events.push({ atMs: endMs, action: ending, target });

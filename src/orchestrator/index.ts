@@ -2,7 +2,7 @@ export { RunError, heartbeatTimeoutOf, type Backend, type BackendSinks, type Sta
 export {
   ACTION_SPECS,
   DOWN_STATES,
-  actionEndedBy,
+  actionsEndedBy,
   isAction,
   type ActionSpec,
   type FaultDisconnectReason,
@@ -40,6 +40,23 @@ export {
   type ScenarioOptions,
 } from './scenario';
 export { scenarioToYaml } from './scenario-yaml';
+export {
+  shrinkSchedule,
+  type ShrinkOptions,
+  type ShrinkResult,
+  type ShrinkRun,
+  type ShrinkVerdict,
+  type ShrinkableEvent,
+} from './shrink';
+export {
+  DEFAULT_SHRINK_MAX_RUNS,
+  MAX_SHRINK_MAX_RUNS,
+  SHRINK_FILES,
+  failureKindOf,
+  shrinkRunDirectory,
+  type ShrinkRunOptions,
+  type ShrinkRunResult,
+} from './shrink-run';
 export {
   ACTIONS,
   type Action,

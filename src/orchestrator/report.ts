@@ -151,7 +151,7 @@ export function formatTable(report: CheckReport): string {
   append(out, faultTable(report));
   out.push(
     '',
-    `Detection latency: kill/stop ${latency(report.latency.killStop)}; cut/pause ${latency(report.latency.cutPause)}; master-restart ${latency(report.latency.masterRestart)}`,
+    `Detection latency: kill/stop ${latency(report.latency.killStop)}; cut/pause ${latency(report.latency.cutPause)}; master-restart ${latency(report.latency.masterRestart)}; network ${latency(report.latency.network)}`,
     messageLatencyLine(report),
   );
   out.push(...notes(report));

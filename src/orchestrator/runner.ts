@@ -62,6 +62,8 @@ export interface RunResult {
 export async function runScenario(scenario: Scenario, options: RunOptions): Promise<RunResult> {
   const { backend, signal } = options;
   throwIfAborted(signal);
+  const refusal = await backend.refusal(scenario);
+  if (refusal !== undefined) throw new RunError('PICLUSTER_ERR_UNSUPPORTED_ACTION', refusal);
   const runDir = RunDirectory.create(scenario, options);
   const progress = new Progress(options.progress ?? process.stderr, scenario);
   const hellos = new HelloWatch();
@@ -164,6 +166,7 @@ class Schedule {
       action: event.action,
       target: event.target,
       atMs: event.atMs,
+      ...(event.link === undefined ? {} : { link: event.link }),
       requestedAt,
       startedAt: new Date().toISOString(),
     };
@@ -214,7 +217,12 @@ function runInfo(scenario: Scenario, backend: Backend, cluster: StartedCluster, 
       ? {}
       : {
           seed: scenario.seed,
-          events: scenario.events.map(({ atMs, action, target }) => ({ atMs, action, target })),
+          events: scenario.events.map(({ atMs, action, target, link }) => ({
+            atMs,
+            action,
+            target,
+            ...(link === undefined ? {} : { link }),
+          })),
         }),
     ...(cluster.warnings.length > 0 ? { warnings: [...cluster.warnings] } : {}),
   };

@@ -7,6 +7,7 @@
  */
 import { formatDuration } from '../common/duration';
 import { ACTION_SPECS } from './actions';
+import { isLinkAction, linkFaultKeys } from './link-params';
 import type { Scenario } from './types';
 
 /**
@@ -28,9 +29,12 @@ export function scenarioToYaml(scenario: Scenario, comments: readonly string[] =
     lines.push('events: []');
   } else {
     lines.push('events:');
-    for (const { atMs, action, target } of scenario.events) {
+    for (const { atMs, action, target, link } of scenario.events) {
       const on = ACTION_SPECS[action].target === 'master' ? '' : `, target: ${target}`;
-      lines.push(`  - { at: ${formatDuration(atMs)}, action: ${action}${on} }`);
+      const keys = link === undefined || !isLinkAction(action) ? [] : linkFaultKeys(action, link);
+      lines.push(
+        `  - { at: ${formatDuration(atMs)}, action: ${action}${on}${keys.map((key) => `, ${key}`).join('')} }`,
+      );
     }
   }
   return lines.join('\n') + '\n';

@@ -6,7 +6,8 @@ import { MAX_DURATION_MS, PiclusterError, escapeControl, fileKind, type ErrorCod
 import { defaultHeartbeatTimeoutMs } from '../protocol';
 import { DURATION_FORMS, formatDuration, parseDuration, showValue } from '../common/duration';
 import { formatPath, formatProblems, offsetOf, type PathSegment, type Problem } from './scenario-problems';
-import { ACTION_SPECS, ACTIONS, actionEndedBy, DOWN_STATES, type ProcessState } from './actions';
+import { ACTION_SPECS, ACTIONS, actionsEndedBy, DOWN_STATES, type LinkState, type ProcessState } from './actions';
+import { readLinkFault, type ParamProblem } from './link-params';
 import { expandGenerate, type GenerateContext, type Generated } from './scenario-generate';
 import { type Action, type Scenario, type ScenarioEvent } from './types';
 
@@ -287,8 +288,9 @@ type Raw = Record<string, unknown>;
 interface SlaveState {
   process: ProcessState;
   processSinceMs: number;
-  /** When its network was cut and not yet restored; unset: connected. */
-  cutSinceMs?: number;
+  link: LinkState;
+  /** Since when its link is in that state. */
+  linkSinceMs: number;
 }
 
 interface PendingEvent extends ScenarioEvent {
@@ -341,6 +343,51 @@ function checkSemantics(
   }
   const durationMs = duration('duration', '/duration', raw.duration, 1);
 
+  const events = readEvents(raw, { valid, duration, slaves, durationMs }, problems, lineOfEvent);
+  // Array.prototype.sort is stable: events at the same `at` keep file order.
+  events.sort((a, b) => a.atMs - b.atMs);
+  const known = { valid, duration, slaves, intervalMs, timeoutMs, durationMs };
+  const generated = mergeGenerated(raw, known, events, problems, options);
+  checkTransitions(events, problems);
+
+  if (problems.length > 0 || slaves === undefined || intervalMs === undefined || durationMs === undefined) {
+    return undefined;
+  }
+  const scenario: Scenario = {
+    name: typeof raw.name === 'string' ? raw.name : basename(file, extname(file)),
+    file,
+    slaves,
+    heartbeatIntervalMs: intervalMs,
+    durationMs,
+    events: events.map(({ atMs, action, target, line, link }) => ({
+      atMs,
+      action,
+      target,
+      line,
+      ...(link === undefined ? {} : { link }),
+    })),
+  };
+  if (generated !== undefined) scenario.seed = generated.seed;
+  if (timeoutMs !== undefined) scenario.heartbeatTimeoutMs = timeoutMs;
+  return scenario;
+}
+
+/** What reading the events needs of the rest of the file. */
+interface EventContext {
+  valid: (pointer: string) => boolean;
+  duration: (key: string, pointer: string, value: unknown, minMs: number) => number | undefined;
+  slaves: number | undefined;
+  durationMs: number | undefined;
+}
+
+/** The file's `events:`, one per target, each `for:` followed by its ending, in file order. */
+function readEvents(
+  raw: Raw,
+  known: EventContext,
+  problems: Problem[],
+  lineOfEvent: (index: number) => number,
+): PendingEvent[] {
+  const { valid, duration, slaves, durationMs } = known;
   const events: PendingEvent[] = [];
   // Not valid('/events'): one bad event must not hide the problems of the others.
   const rawEvents = Array.isArray(raw.events) ? (raw.events as unknown[]) : [];
@@ -358,31 +405,22 @@ function checkSemantics(
     const action = valid(`${base}/action`) && typeof event.action === 'string' ? (event.action as Action) : undefined;
     if (action === undefined || !valid(`${base}/target`)) return;
     const targets = checkTargets(event.target, action, index, slaves, problems);
-    if (atMs === undefined || targets === undefined) return;
+    const paramProblems: ParamProblem[] = [];
+    const link = readLinkFault(action, event, paramProblems);
+    for (const { key, message } of paramProblems) {
+      // A value the schema refused is reported already.
+      if (valid(`${base}/${key}`)) problems.push({ path: ['events', index, key], message });
+    }
+    const ending = endingOf(event, action, atMs, { index, durationMs, duration }, problems);
+    if (atMs === undefined || targets === undefined || paramProblems.length > 0) return;
     const line = lineOfEvent(index);
-    for (const target of targets) events.push({ atMs, action, target, line, index });
+    for (const target of targets) {
+      events.push({ atMs, action, target, line, index, ...(link === undefined ? {} : { link }) });
+      if (ending !== undefined) events.push({ ...ending, target, line, index });
+    }
   });
 
-  // Array.prototype.sort is stable: events at the same `at` keep file order.
-  events.sort((a, b) => a.atMs - b.atMs);
-  const known = { valid, duration, slaves, intervalMs, timeoutMs, durationMs };
-  const generated = mergeGenerated(raw, known, events, problems, options);
-  checkTransitions(events, problems);
-
-  if (problems.length > 0 || slaves === undefined || intervalMs === undefined || durationMs === undefined) {
-    return undefined;
-  }
-  const scenario: Scenario = {
-    name: typeof raw.name === 'string' ? raw.name : basename(file, extname(file)),
-    file,
-    slaves,
-    heartbeatIntervalMs: intervalMs,
-    durationMs,
-    events: events.map(({ atMs, action, target, line }) => ({ atMs, action, target, line })),
-  };
-  if (generated !== undefined) scenario.seed = generated.seed;
-  if (timeoutMs !== undefined) scenario.heartbeatTimeoutMs = timeoutMs;
-  return scenario;
+  return events;
 }
 
 /**
@@ -415,6 +453,42 @@ function mergeGenerated(
   for (const event of generated.events) events.push({ ...event, line: options.generateLine, index: -1 });
   events.sort((a, b) => a.atMs - b.atMs);
   return generated;
+}
+
+/**
+ * The ending an event's `for:` schedules (a `heal` for a delay, a `start` for
+ * a kill), or undefined when it has none; a `for:` on an action that nothing
+ * ends, or that ends after the duration, is a problem.
+ */
+function endingOf(
+  event: Raw,
+  action: Action,
+  atMs: number | undefined,
+  known: {
+    index: number;
+    durationMs: number | undefined;
+    duration: (key: string, pointer: string, value: unknown, minMs: number) => number | undefined;
+  },
+  problems: Problem[],
+): Omit<ScenarioEvent, 'target'> | undefined {
+  if (event.for === undefined) return undefined;
+  const path: PathSegment[] = ['events', known.index, 'for'];
+  const endedBy = ACTION_SPECS[action].endedBy;
+  if (endedBy === undefined) {
+    const lasting = ACTIONS.filter((a) => ACTION_SPECS[a].endedBy !== undefined).join(', ');
+    problems.push({ path, message: `is only for an action that lasts until its ending (${lasting}); got ${action}` });
+    return undefined;
+  }
+  const forMs = known.duration('for', `/events/${known.index}/for`, event.for, 1);
+  if (forMs === undefined || atMs === undefined) return undefined;
+  if (known.durationMs !== undefined && atMs + forMs > known.durationMs) {
+    problems.push({
+      path,
+      message: `must end by duration (${formatDuration(known.durationMs)}): at ${formatDuration(atMs)} + ${formatDuration(forMs)} is later`,
+    });
+    return undefined;
+  }
+  return { atMs: atMs + forMs, action: endedBy };
 }
 
 /** The targets of one event, or undefined when one of them is wrong (reported in `problems`). */
@@ -470,11 +544,10 @@ const MASTER_ACTIONS = ACTIONS.filter((action) => ACTION_SPECS[action].target ==
 function refusalOf(action: Action, state: SlaveState): string | undefined {
   const { link, process } = ACTION_SPECS[action];
   const since = (ms: number): string => (ms === 0 ? 'from the start' : `since ${formatDuration(ms)}`);
-  const linkState = state.cutSinceMs === undefined ? 'connected' : 'cut';
-  if (link !== undefined && linkState !== link.from) {
-    return link.from === 'connected'
-      ? `it is already ${linkState} (${since(state.cutSinceMs ?? 0)})`
-      : `it is not ${link.from} (a ${action} must follow a ${actionEndedBy(action) ?? link.to})`;
+  if (link !== undefined && !link.from.includes(state.link)) {
+    return link.from.includes('connected')
+      ? `it is ${state.link} (${since(state.linkSinceMs)})`
+      : `it is not ${link.from.join(' or ')} (a ${action} must follow a ${actionsEndedBy(action).join(', a ')})`;
   }
   if (process === undefined || process.from.includes(state.process)) return undefined;
   if (DOWN_STATES.has(state.process) && process.from.includes('running')) {
@@ -489,7 +562,12 @@ function checkTransitions(events: PendingEvent[], problems: Problem[]): void {
   for (const event of events) {
     const spec = ACTION_SPECS[event.action];
     if (spec.target === 'master') continue;
-    const state = states.get(event.target) ?? { process: 'running', processSinceMs: 0 };
+    const state: SlaveState = states.get(event.target) ?? {
+      process: 'running',
+      processSinceMs: 0,
+      link: 'connected',
+      linkSinceMs: 0,
+    };
     states.set(event.target, state);
     const why = refusalOf(event.action, state);
     if (why !== undefined) {
@@ -499,7 +577,10 @@ function checkTransitions(events: PendingEvent[], problems: Problem[]): void {
       });
       continue;
     }
-    if (spec.link !== undefined) state.cutSinceMs = spec.link.to === 'cut' ? event.atMs : undefined;
+    if (spec.link?.to !== undefined) {
+      state.link = spec.link.to;
+      state.linkSinceMs = event.atMs;
+    }
     if (spec.process?.to !== undefined) {
       state.process = spec.process.to;
       state.processSinceMs = event.atMs;

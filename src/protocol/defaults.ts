@@ -24,3 +24,18 @@ export const HEARTBEAT_TIMEOUT_FACTOR = 3;
 export function defaultHeartbeatTimeoutMs(intervalMs: number): number {
   return HEARTBEAT_TIMEOUT_FACTOR * intervalMs;
 }
+
+/**
+ * Heartbeat intervals a message may stay unacked before the connection is
+ * replaced, when no ack timeout is set. Not the master's heartbeat timeout:
+ * that one judges the slave, this one the master.
+ */
+export const ACK_TIMEOUT_INTERVALS = 3;
+
+/** The shortest default ack timeout, in ms: short heartbeat intervals still leave an ack time to come. */
+export const MIN_DEFAULT_ACK_TIMEOUT_MS = 1000;
+
+/** The ack timeout a slave gets when none is set, in ms: 3 × its heartbeat interval, at least 1 s. */
+export function defaultAckTimeoutMs(heartbeatIntervalMs: number): number {
+  return Math.max(MIN_DEFAULT_ACK_TIMEOUT_MS, ACK_TIMEOUT_INTERVALS * heartbeatIntervalMs);
+}

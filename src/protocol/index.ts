@@ -20,10 +20,13 @@ export {
   type FrameSink,
 } from './frame';
 export {
+  ACK_TIMEOUT_INTERVALS,
   DEFAULT_HEARTBEAT_INTERVAL_MS,
   DEFAULT_MASTER_PORT,
   HEARTBEAT_TIMEOUT_FACTOR,
   MAX_HEARTBEAT_INTERVAL_MS,
+  MIN_DEFAULT_ACK_TIMEOUT_MS,
+  defaultAckTimeoutMs,
   defaultHeartbeatTimeoutMs,
 } from './defaults';
 export {

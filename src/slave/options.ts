@@ -10,7 +10,15 @@ import {
   type BackoffOptions,
   type IntegerRange,
 } from '../common';
-import { DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_MASTER_PORT, isValidNodeId, MAX_NODE_ID_LENGTH } from '../protocol';
+import {
+  defaultAckTimeoutMs,
+  DEFAULT_HEARTBEAT_INTERVAL_MS,
+  DEFAULT_MASTER_PORT,
+  isValidNodeId,
+  MAX_NODE_ID_LENGTH,
+} from '../protocol';
+
+export { ACK_TIMEOUT_INTERVALS, defaultAckTimeoutMs, MIN_DEFAULT_ACK_TIMEOUT_MS } from '../protocol';
 
 /** TLS to the master, as PEM text (the CLI reads the files). */
 export interface SlaveTlsOptions {
@@ -89,21 +97,6 @@ export const SLAVE_OPTION_RANGES = {
   maxUnacked: { min: 1, max: 10_000_000 },
   ackTimeoutMs: DURATION_MS_RANGE,
 } as const satisfies Readonly<Record<string, IntegerRange>>;
-
-/**
- * Heartbeat intervals a message may stay unacked before the connection is
- * replaced, when no ack timeout is set. Not the master's heartbeat timeout:
- * that one judges the slave, this one the master.
- */
-export const ACK_TIMEOUT_INTERVALS = 3;
-
-/** The shortest default ack timeout, in ms: short heartbeat intervals still leave an ack time to come. */
-export const MIN_DEFAULT_ACK_TIMEOUT_MS = 1000;
-
-/** The ack timeout a slave gets when none is set, in ms: 3 × its heartbeat interval, at least 1 s. */
-export function defaultAckTimeoutMs(heartbeatIntervalMs: number): number {
-  return Math.max(MIN_DEFAULT_ACK_TIMEOUT_MS, ACK_TIMEOUT_INTERVALS * heartbeatIntervalMs);
-}
 
 /** The ack timeout a slave runs with: its own, or the default for its heartbeat interval. */
 export function ackTimeoutOf(options: SlaveOptions): number {

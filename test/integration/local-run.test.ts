@@ -141,6 +141,7 @@ describe('picluster run, local backend', () => {
     // Looks for the node processes each time the cluster changes.
     const backend: Backend = {
       name: 'local',
+      refusal: () => local.refusal(),
       async up(scenario, runDir, sinks) {
         const cluster = await local.up(scenario, runDir, sinks);
         look();

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import {
   ACTION_SPECS,
   ACTIONS,
-  actionEndedBy,
+  actionsEndedBy,
+  degradedDisconnect,
   actionSchema,
   DOWN_STATES,
   faultRuleOf,
@@ -23,7 +24,8 @@ describe('the action table', () => {
   it('lists every action once, in the order of its rows', () => {
     expect(ACTIONS).toEqual(Object.keys(ACTION_SPECS));
     expect(ACTIONS.every(isAction)).toBe(true);
-    expect(isAction('partition')).toBe(false);
+    expect(isAction('partition')).toBe(true);
+    expect(isAction('jitter')).toBe(false);
     expect(isAction('toString')).toBe(false);
   });
 
@@ -33,7 +35,10 @@ describe('the action table', () => {
       if (spec.endedBy === undefined) continue;
       const ending = ACTION_SPECS[spec.endedBy];
       expect(ending.target).toBe(spec.target);
-      if (spec.link !== undefined) expect(ending.link).toEqual({ from: spec.link.to, to: spec.link.from });
+      if (spec.link !== undefined) {
+        expect(ending.link?.from).toEqual([spec.link.to]);
+        expect(spec.link.from).toContain(ending.link?.to);
+      }
       if (spec.process?.to !== undefined) {
         expect(ending.process?.from).toContain(spec.process.to);
         expect(spec.process.from).toContain(ending.process?.to);
@@ -41,31 +46,36 @@ describe('the action table', () => {
       expect(ending.recovery).toBeDefined();
       expect(ending.disconnect).toBeUndefined();
     }
-    expect(actionEndedBy('reconnect')).toBe('disconnect');
-    expect(actionEndedBy('unpause')).toBe('pause');
-    expect(actionEndedBy('start')).toBe('kill');
-    expect(actionEndedBy('kill')).toBeUndefined();
+    expect(actionsEndedBy('reconnect')).toEqual(['disconnect']);
+    expect(actionsEndedBy('unpause')).toEqual(['pause']);
+    expect(actionsEndedBy('start')).toEqual(['kill', 'stop']);
+    expect(actionsEndedBy('heal')).toEqual(['delay', 'loss', 'bandwidth', 'slice', 'partition', 'degrade']);
+    expect(actionsEndedBy('kill')).toEqual([]);
   });
 
   it('says of each fault what the checker judges it by', () => {
     const row = (action: keyof typeof ACTION_SPECS): unknown => {
-      const { latencyGroup, disconnect, recovery, abrupt } = ACTION_SPECS[action];
+      const { latencyGroup, recovery, abrupt } = ACTION_SPECS[action];
+      const disconnect = ACTION_SPECS[action].disconnect as Exclude<
+        (typeof ACTION_SPECS)[Action]['disconnect'],
+        (...args: never[]) => unknown
+      >;
       return {
         latencyGroup,
         reasons: disconnect?.reasons,
-        onlyWhenLonger: disconnect?.onlyWhenLonger,
+        when: disconnect?.when,
         disconnectBound: disconnect?.bound?.({ heartbeatIntervalMs: 250, heartbeatTimeoutMs: 1000 }).ms,
         recoveryBound: recovery?.bound({ heartbeatIntervalMs: 250, heartbeatTimeoutMs: 1000 }).ms,
         mayKeep: recovery?.mayKeepConnection,
         abrupt,
       };
     };
-    const cut = { latencyGroup: 'cutPause', reasons: ['timeout'], onlyWhenLonger: true, disconnectBound: 2250 };
+    const cut = { latencyGroup: 'cutPause', reasons: ['timeout'], when: 'longer', disconnectBound: 2250 };
     const recovered = { latencyGroup: 'killStop', recoveryBound: 6000, abrupt: false };
     const killed = {
       latencyGroup: 'killStop',
       reasons: ['closed', 'reset'],
-      onlyWhenLonger: false,
+      when: 'always',
       disconnectBound: 2000,
     };
     expect(row('disconnect')).toEqual({ ...cut, abrupt: false });
@@ -79,10 +89,49 @@ describe('the action table', () => {
     expect(row('master-restart')).toEqual({
       latencyGroup: 'masterRestart',
       reasons: ['shutdown'],
-      onlyWhenLonger: false,
+      when: 'always',
       recoveryBound: 6000,
       mayKeep: false,
       abrupt: false,
+    });
+    expect(row('reset')).toEqual({
+      latencyGroup: 'network',
+      reasons: ['reset'],
+      when: 'always',
+      disconnectBound: 2000,
+      recoveryBound: 6000,
+      mayKeep: false,
+      abrupt: false,
+    });
+    expect(row('heal')).toEqual({ latencyGroup: 'network', recoveryBound: 6000, mayKeep: true, abrupt: false });
+  });
+
+  describe('what a degraded link may cause (interval 1 s, timeout 3 s, ack timeout 3 s)', () => {
+    const settings = { heartbeatIntervalMs: 1000, heartbeatTimeoutMs: 3000 };
+    const of = (direction: 'to-master' | 'from-master' | 'both', shape: object): unknown => {
+      const effect = degradedDisconnect({ direction, shape }, settings);
+      return effect === undefined ? undefined : { reasons: effect.reasons, when: effect.when };
+    };
+
+    it('nothing when a frame cannot be held up past either timeout', () => {
+      expect(of('both', { delayMs: 0 })).toBeUndefined();
+      expect(of('to-master', { delayMs: 900, jitterMs: 50 })).toBeUndefined();
+      expect(of('both', { sliceBytes: 48 })).toBeUndefined();
+      expect(of('both', { rateBitsPerSecond: 1_000_000 })).toBeUndefined();
+    });
+
+    it("the master's timeout, or the slave's close, when it can", () => {
+      expect(of('to-master', { delayMs: 2000 })).toEqual({ reasons: ['timeout', 'closed'], when: 'may' });
+      expect(of('from-master', { delayMs: 2000 })).toEqual({ reasons: ['closed'], when: 'may' });
+      expect(of('both', { lossPercent: 1 })).toEqual({ reasons: ['timeout', 'closed'], when: 'may' });
+      // 512 bytes at 4 kbit/s: 1,024 ms, + an interval + the scheduling slack > the timeout.
+      expect(of('to-master', { rateBitsPerSecond: 4000 })).toEqual({ reasons: ['timeout'], when: 'may' });
+      expect(of('to-master', { rateBitsPerSecond: 8000 })).toBeUndefined();
+    });
+
+    it('a timeout the master must log for a one-way cut towards it, and none it must log for one from it', () => {
+      expect(of('to-master', { drop: true })).toEqual({ reasons: ['timeout'], when: 'longer' });
+      expect(of('from-master', { drop: true })).toEqual({ reasons: ['closed'], when: 'may' });
     });
   });
 
@@ -114,6 +163,14 @@ describe("the checker's view of the table", () => {
     };
     const cut = { ...base, kind: 'cut', latencyGroup: 'cutPause', disconnectReasons: ['timeout'] };
     const heal = { ...base, kind: 'heal', latencyGroup: 'killStop', mayKeep: true, recovers: true };
+    const degrade = {
+      ...base,
+      kind: 'degrade',
+      latencyGroup: 'network',
+      disconnectOf: degradedDisconnect,
+      disruption: 'degraded',
+      endedBy: 'heal',
+    };
     const expected: Record<Action, object> = {
       kill: { ...endProcess, disconnectBound: killBound, alwaysUnclean: true, losesSentLines: true },
       stop: { ...endProcess, disconnectBound: killBound },
@@ -131,6 +188,21 @@ describe("the checker's view of the table", () => {
         disconnectReasons: ['shutdown'],
         recovers: true,
       },
+      delay: { ...degrade, noun: 'delay' },
+      loss: { ...degrade, noun: 'loss' },
+      bandwidth: { ...degrade, noun: 'bandwidth' },
+      slice: { ...degrade, noun: 'slice' },
+      partition: { ...degrade, noun: 'partition' },
+      degrade: { ...degrade, noun: 'degrade' },
+      reset: {
+        ...base,
+        kind: 'reset',
+        latencyGroup: 'network',
+        disconnectReasons: ['reset'],
+        disconnectBound: killBound,
+        recovers: true,
+      },
+      heal: { ...heal, latencyGroup: 'network', disruption: 'degraded' },
     };
     for (const action of ACTIONS) expect([action, faultRuleOf(action)]).toEqual([action, expected[action]]);
   });

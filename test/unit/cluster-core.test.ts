@@ -215,6 +215,7 @@ describe('a run whose teardown loses a node log', () => {
     const lost = new RunError('PICLUSTER_ERR_RUN_DIR', 'cannot write slave-1.jsonl: disk full');
     const backend: Backend = {
       name: 'local',
+      refusal: () => Promise.resolve(undefined),
       up: async (_scenario, _runDir, sinks) => {
         sinks.onMasterLine({ timestamp: new Date().toISOString(), event: 'message', type: 'hello', node: 'n-1' });
         return {

@@ -22,7 +22,8 @@ describe('the checker fault rules', () => {
   it('gives every fault that may cause a disconnect its reasons, and a bound to every slave fault among them', () => {
     for (const action of ACTIONS) {
       const rule = FAULT_RULES[action];
-      const causes = rule.kind === 'end-process' || rule.kind === 'cut' || rule.kind === 'master-restart';
+      const causes =
+        rule.kind === 'end-process' || rule.kind === 'cut' || rule.kind === 'master-restart' || rule.kind === 'reset';
       expect({ action, reasons: rule.disconnectReasons.length > 0 }).toEqual({ action, reasons: causes });
       expect({ action, bound: rule.disconnectBound !== undefined }).toEqual({
         action,
@@ -35,7 +36,11 @@ describe('the checker fault rules', () => {
     for (const action of ACTIONS) {
       const rule = FAULT_RULES[action];
       const back =
-        rule.kind === 'start' || rule.kind === 'heal' || rule.kind === 'master-restart' || rule.restartsProcess;
+        rule.kind === 'start' ||
+        rule.kind === 'heal' ||
+        rule.kind === 'master-restart' ||
+        rule.kind === 'reset' ||
+        rule.restartsProcess;
       expect({ action, recovers: rule.recovers }).toEqual({ action, recovers: back });
     }
   });

@@ -118,6 +118,8 @@ describe('mulberry32', () => {
 describe('generateEvents', () => {
   const base = { slaves: 4, heartbeatIntervalMs: 500, heartbeatTimeoutMs: 2000, durationMs: 60_000, events: [] };
   const spec: GenerateSpec = { faults: GENERATABLE_ACTIONS, ratePerMinute: 12, minGapMs: 2000, maxConcurrent: 2 };
+  /** The faults there were before the network actions: their schedules must not have changed. */
+  const firstSix: Action[] = ['disconnect', 'kill', 'stop', 'restart', 'pause', 'master-restart'];
 
   it('draws the same events for the same seed, different ones for another', () => {
     const once = generateEvents(spec, base, 42);
@@ -128,6 +130,31 @@ describe('generateEvents', () => {
 
   it('pins the events of one seed, so a change of the generator is a visible one', () => {
     expect(show(generateEvents(spec, base, 42))).toEqual([
+      '7216 stop slave-1',
+      '9497 start slave-1',
+      '14561 partition slave-1',
+      '17730 kill slave-3',
+      '18208 heal slave-1',
+      '21525 start slave-3',
+      '23031 stop slave-1',
+      '25442 start slave-1',
+      '27906 loss slave-3',
+      '30704 heal slave-3',
+      '32809 delay slave-1',
+      '35606 heal slave-1',
+      '38553 restart slave-3',
+      '43504 pause slave-4',
+      '46981 partition slave-1',
+      '49407 heal slave-1',
+      '49843 unpause slave-4',
+      '50246 stop slave-2',
+      '52415 start slave-2',
+    ]);
+    expect(generateEvents(spec, base, 42).find((event) => event.action === 'delay')?.link).toEqual({
+      direction: expect.any(String),
+      shape: { delayMs: expect.any(Number), jitterMs: expect.any(Number) },
+    });
+    expect(show(generateEvents({ ...spec, faults: firstSix }, base, 42))).toEqual([
       '7216 pause slave-1',
       '11997 unpause slave-1',
       '14561 restart slave-1',
@@ -178,7 +205,13 @@ describe('generate: in a scenario', () => {
       minGapMs: fc.integer({ min: 0, max: 5000 }),
       maxConcurrent: fc.integer({ min: 1, max: 6 }),
       someTargets: fc.boolean(),
-      weights: fc.option(fc.array(fc.integer({ min: 1, max: 20 }), { minLength: 6, maxLength: 6 }), { nil: undefined }),
+      weights: fc.option(
+        fc.array(fc.integer({ min: 1, max: 20 }), {
+          minLength: GENERATABLE_ACTIONS.length,
+          maxLength: GENERATABLE_ACTIONS.length,
+        }),
+        { nil: undefined },
+      ),
     });
     fc.assert(
       fc.property(shapes, fc.integer({ min: 0, max: 0xffff_ffff }), (drawn, seed) => {
@@ -256,7 +289,7 @@ describe('generate: in a scenario', () => {
     );
     expect(problems).toEqual([
       'bad.yaml:4:3: generate.seed: is required (or give --seed): an integer from 0 to 4294967295',
-      'bad.yaml:4:18: generate.faults[1]: must be one of disconnect, kill, stop, restart, pause, master-restart; got "unpause"',
+      'bad.yaml:4:18: generate.faults[1]: must be one of disconnect, kill, stop, restart, pause, master-restart, delay, loss, bandwidth, slice, partition, degrade, reset; got "unpause"',
       'bad.yaml:5:9: generate.rate: must be from 1 to 600; got 0',
       expect.stringMatching(/^bad\.yaml:6:12: generate\.min_gap: must be a duration: .*; got "soon"$/),
       'bad.yaml:7:19: generate.max_concurrent: must be from 1 to 200; got 0',
@@ -269,7 +302,7 @@ describe('generate: in a scenario', () => {
     const text = 'slaves: 2\nduration: 30s\ngenerate:\n  seed: 1\n  faults: [kill]\n  rate: 6\n';
     expect(problemsOf(`${text}  weights: { kill: 0, jump: 1 }\n`)).toEqual([
       'bad.yaml:7:20: generate.weights.kill: must be from 1 to 1000; got 0',
-      'bad.yaml:7:23: generate.weights.jump: unknown key; expected one of disconnect, kill, stop, restart, pause, master-restart',
+      'bad.yaml:7:23: generate.weights.jump: unknown key; expected one of disconnect, kill, stop, restart, pause, master-restart, delay, loss, bandwidth, slice, partition, degrade, reset',
     ]);
     expect(problemsOf(`${text}  weights: { kill: 3, pause: 2 }\n`)).toEqual([
       'bad.yaml:7:23: generate.weights.pause: is not among generate.faults (kill): give it there or drop its weight',

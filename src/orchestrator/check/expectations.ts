@@ -45,7 +45,7 @@ export function planExpectations(
 ): Plan {
   const plan: PlanDraft = { ctx, expectations: [], windows: [] };
   const state = new Map<string, SlaveState>(
-    slaves.list.map((s) => [s.name, { alive: true, cut: false, paused: false }]),
+    slaves.list.map((s) => [s.name, { alive: true, cut: false, paused: false, degraded: false }]),
   );
   const finalShutdown = master.shutdowns.find((s) => s.masterIncarnation === master.lastIncarnation);
   const masterEnd = finalShutdown?.at ?? ctx.runEnd;
@@ -84,9 +84,12 @@ const STEPS: Record<Exclude<CheckerActionRule['kind'], 'master-restart'>, (step:
     addRecovery(plan, fault, slave, skip);
   },
   cut: startDisruption,
+  degrade: degradeLink,
+  reset: resetConnection,
   heal: ({ plan, fault, rule, slave, st }) => {
     setDisruption(st, rule.disruption as Disruption, false);
-    if (!st.cut && !st.paused) st.recoveredAt = fault.confirmed;
+    // A degradation held nothing back in the outbox: only a cut's or a pause's heal starts a resend.
+    if (rule.disruption !== 'degraded' && !st.cut && !st.paused) st.recoveredAt = fault.confirmed;
     const skip = !st.alive
       ? 'the slave is not running'
       : st.cut
@@ -100,6 +103,7 @@ const STEPS: Record<Exclude<CheckerActionRule['kind'], 'master-restart'>, (step:
 
 function setDisruption(st: SlaveState, which: Disruption, on: boolean): void {
   if (which === 'cut') st.cut = on;
+  else if (which === 'degraded') st.degraded = on;
   else st.paused = on;
 }
 
@@ -190,4 +194,77 @@ function startDisruption({ plan, fault, rule, slave, st, why, end, masterEnd }: 
   }
   if (rule.disruption === 'cut') st.cut = true;
   else if (st.alive) st.paused = true;
+}
+
+/**
+ * A network action: the link is degraded until its heal. The disconnect it
+ * may cause follows from its link fault ({@link CheckerActionRule.disconnectOf}):
+ * none (then a disconnect while it lasts is a failure), one allowed while it
+ * lasts, or, for a one-way cut to the master, a timeout required when it
+ * lasted longer than its bound. Only a fault that may disconnect may lose
+ * messages: TCP delivers what a slow or lossy link holds up.
+ */
+function degradeLink({ plan, fault, rule, slave, st, why, end, masterEnd }: Step): void {
+  const { ctx } = plan;
+  const effect = fault.link === undefined ? undefined : rule.disconnectOf?.(fault.link, ctx.info);
+  st.degraded = true;
+  const b = effect?.bound?.(ctx.info) ?? disconnectBoundOf(FAULT_RULES.disconnect, ctx.info);
+  const lastsUntil = end?.confirmed ?? masterEnd;
+  const window: EffectWindow = {
+    from: fault.requested,
+    deadline: lastsUntil + b.ms,
+    strictDeadline: lastsUntil + b.ms,
+    bound: `until its end's confirmation + ${b.derivation}`,
+  };
+  if (effect === undefined || why !== undefined) {
+    const because = why ?? `this ${fault.action} cannot hold a frame up past the heartbeat or ack timeout`;
+    addExpectation(plan, fault, slave, noDisconnect(window, because));
+    return;
+  }
+  const lastsMs = (end?.started ?? masterEnd) - fault.confirmed;
+  const must = effect.when === 'longer' && lastsMs > b.ms;
+  addExpectation(plan, fault, slave, {
+    check: 'disconnect',
+    expect: must ? 'must' : 'may',
+    window: must ? effectWindow(ctx, fault, b) : window,
+    reasons: effect.reasons,
+    note: `${fault.action} of at least ${lastsMs} ms: ${
+      must
+        ? `> ${b.ms} ms: a timeout is required`
+        : `a disconnect (${effect.reasons.join(', ')}) is allowed while it lasts`
+    }`,
+  });
+  if (st.alive) {
+    plan.windows.push({
+      fault,
+      name: slave.name,
+      from: fault.started - IN_FLIGHT_SLACK_MS,
+      to: end === undefined ? ctx.runEnd : end.confirmed + CUT_RECOVERY_SLACK_MS,
+      evenWithAcks: end === undefined,
+      bound: `from in-flight slack ${IN_FLIGHT_SLACK_MS} ms before the start, to ${
+        end === undefined ? "the run's end" : `its end's confirmation + cut recovery slack ${CUT_RECOVERY_SLACK_MS} ms`
+      }`,
+    });
+  }
+}
+
+/** A reset: the connection ends at once (reason `reset`), the process lives on and reconnects. */
+function resetConnection({ plan, fault, rule, slave, st, why }: Step): void {
+  const { ctx } = plan;
+  const window = effectWindow(ctx, fault, disconnectBoundOf(rule, ctx.info));
+  if (why !== undefined) {
+    addExpectation(plan, fault, slave, noDisconnect(window, why));
+    return;
+  }
+  addExpectation(plan, fault, slave, { check: 'disconnect', expect: 'must', window, reasons: rule.disconnectReasons });
+  plan.windows.push({
+    fault,
+    name: slave.name,
+    from: fault.started - (ctx.intervalMs + IN_FLIGHT_SLACK_MS),
+    to: fault.confirmed + IN_FLIGHT_SLACK_MS,
+    bound: `from interval ${ctx.intervalMs} + in-flight slack ${IN_FLIGHT_SLACK_MS} ms before the start, to the confirmation + ${IN_FLIGHT_SLACK_MS} ms`,
+    incarnation: incarnationAt(slave, fault.started)?.index,
+    evenWithAcks: false,
+  });
+  addRecovery(plan, fault, slave, st.paused ? 'the slave is paused' : undefined);
 }

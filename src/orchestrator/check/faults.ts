@@ -4,6 +4,7 @@
  */
 import { CONFIRM_LIMIT_MS } from '../bounds';
 import type { FaultRef, Inconclusive } from '../check-result';
+import type { LinkFault } from '../link-fault';
 import type { Action, TimelineEntry } from '../types';
 import { parseTime } from './context';
 import { FAULT_RULES } from './fault-rules';
@@ -19,6 +20,8 @@ export interface Fault {
   readonly confirmed: number;
   /** Confirmed beyond {@link CONFIRM_LIMIT_MS} after its request: its timing cannot be judged. */
   readonly slow: boolean;
+  /** A network action's degradation. */
+  readonly link?: LinkFault;
 }
 
 /** The timeline's faults that can be judged; the others are inconclusive. */
@@ -67,6 +70,7 @@ export function modelFaults(
       started,
       confirmed,
       slow: confirmed - requested > CONFIRM_LIMIT_MS,
+      ...(entry.link === undefined ? {} : { link: entry.link }),
     });
   });
   // The runner records a fault when it is confirmed; a slow one (a master restart) may be

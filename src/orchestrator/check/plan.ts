@@ -63,6 +63,8 @@ export interface SlaveState {
   alive: boolean;
   cut: boolean;
   paused: boolean;
+  /** Its link is degraded by a network action (a delay, a one-way partition…) until a heal. */
+  degraded: boolean;
   /** When its current or latest cut or pause began: what it sent since may wait in its outbox. */
   disruptedFrom?: number;
   /** When that cut or pause ended; after it, the slave resends. */

@@ -61,6 +61,7 @@ export function latencyOf(judged: readonly Judged[]): CheckReport['latency'] {
     killStop: summarize(of('killStop')),
     cutPause: summarize(of('cutPause')),
     masterRestart: summarize(of('masterRestart')),
+    network: summarize(of('network')),
   };
 }
 

@@ -172,7 +172,7 @@ export abstract class ContainerCluster<
    * How the container backends carry out each action (ACTION_SPECS says what
    * it means); each resolves once the container's state confirms it.
    */
-  protected readonly handlers: Record<Action, (node: NodeContainer) => Promise<void>> = {
+  protected readonly handlers: Record<Action, (node: NodeContainer, event: ScenarioEvent) => Promise<void>> = {
     disconnect: (node) => this.disconnect(node),
     reconnect: (node) => this.reconnect(node),
     kill: (node) =>
@@ -214,7 +214,23 @@ export abstract class ContainerCluster<
         (info) => info.State.Running && !info.State.Paused,
       ),
     'master-restart': (node) => this.restartMaster(node),
+    delay: (node, event) => this.shapeLink(node, event),
+    loss: (node, event) => this.shapeLink(node, event),
+    bandwidth: (node, event) => this.shapeLink(node, event),
+    slice: (node, event) => this.shapeLink(node, event),
+    partition: (node, event) => this.shapeLink(node, event),
+    degrade: (node, event) => this.shapeLink(node, event),
+    reset: (node, event) => this.shapeLink(node, event),
+    heal: (node, event) => this.shapeLink(node, event),
   };
+
+  /**
+   * A network action on a slave's link. The backends refuse a scenario with
+   * one before it starts ({@link Backend.refusal}), so reaching this is a bug.
+   */
+  protected shapeLink(_node: NodeContainer, event: ScenarioEvent): Promise<void> {
+    return Promise.reject(faultFailed(event, `this backend has no mechanism for ${event.action}`));
+  }
 
   /** `docker restart`, confirmed by a new `StartedAt`; then the log is followed again (the old stream ended). */
   protected async restart(node: NodeContainer): Promise<void> {

@@ -3,7 +3,8 @@ import { dirname } from 'node:path';
 import Docker from 'dockerode';
 import { checkInteger } from '../../common';
 import { logLineOf } from '../../protocol';
-import { nodeSettingsEnv, nodeSettingsOf, RunError, type Backend, type BackendSinks } from '../backend';
+import { ACTION_SPECS } from '../actions';
+import { firstRefusal, nodeSettingsEnv, nodeSettingsOf, RunError, type Backend, type BackendSinks } from '../backend';
 import type { RunDirectory } from '../run-directory';
 import type { Scenario } from '../types';
 import {
@@ -82,6 +83,17 @@ export class DockerBackend implements Backend {
 
   constructor(options: Partial<DockerBackendOptions> = {}) {
     this.options = resolveDockerBackendOptions(options);
+  }
+
+  /** Network actions need a mechanism this backend does not have yet. */
+  refusal(scenario: Scenario): Promise<string | undefined> {
+    return Promise.resolve(
+      firstRefusal(scenario, 'docker', (event) =>
+        ACTION_SPECS[event.action].latencyGroup === 'network'
+          ? 'network actions run on the local backend only'
+          : undefined,
+      ),
+    );
   }
 
   async up(scenario: Scenario, runDir: RunDirectory, sinks: BackendSinks): Promise<DockerCluster> {

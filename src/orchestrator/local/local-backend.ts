@@ -21,6 +21,7 @@ import {
 import { ClusterCore, LineWaiters, pollUntil } from '../cluster-core';
 import { RUN_FILES, type RunDirectory } from '../run-directory';
 import type { Action, Scenario, ScenarioEvent } from '../types';
+import { mulberry32 } from '../generate';
 import { FaultProxy } from './fault-proxy';
 
 /** The `picluster` CLI of this build: `dist/orchestrator/local` -> `dist/cli/main.js`. */
@@ -56,6 +57,11 @@ export class LocalBackend implements Backend {
       stopGraceMs: options.stopGraceMs ?? DEFAULT_LOCAL_STOP_GRACE_MS,
       confirmTimeoutMs: options.confirmTimeoutMs ?? DEFAULT_LOCAL_CONFIRM_TIMEOUT_MS,
     };
+  }
+
+  /** The fault proxy carries out every action. */
+  refusal(): Promise<undefined> {
+    return Promise.resolve(undefined);
   }
 
   async up(scenario: Scenario, runDir: RunDirectory, sinks: BackendSinks): Promise<StartedCluster> {
@@ -250,7 +256,11 @@ class LocalCluster extends ClusterCore<string> {
   ) {
     super(runDir, sinks);
     this.settings = nodeSettingsOf(scenario);
+    this.seed = scenario.seed ?? 0;
   }
+
+  /** What the proxies' losses and jitter are drawn from: the scenario's seed, so a run replays them. */
+  private readonly seed: number;
 
   protected readonly handlers: Record<Action, (target: string, event: ScenarioEvent) => Promise<void>> = {
     disconnect: async (target) => this.slot(target).proxy.cut(),
@@ -277,15 +287,31 @@ class LocalCluster extends ClusterCore<string> {
       await node.waitForState((state) => state !== 'T', 'resumed', this.options.confirmTimeoutMs);
     },
     'master-restart': () => this.restartMaster(),
+    delay: (target, event) => this.degrade(target, event),
+    loss: (target, event) => this.degrade(target, event),
+    bandwidth: (target, event) => this.degrade(target, event),
+    slice: (target, event) => this.degrade(target, event),
+    partition: (target, event) => this.degrade(target, event),
+    degrade: (target, event) => this.degrade(target, event),
+    reset: async (target) => this.slot(target).proxy.reset(),
+    heal: async (target) => this.slot(target).proxy.heal(),
   };
+
+  /** A network action: the slave's proxy shapes its link from now on (in effect at once: confirmed). */
+  private degrade(target: string, event: ScenarioEvent): Promise<void> {
+    if (event.link === undefined) return Promise.reject(faultFailed(event, 'the event has no link parameters'));
+    this.slot(target).proxy.degrade(event.link);
+    return Promise.resolve();
+  }
 
   protected async launch(): Promise<void> {
     await this.logs.open('master');
     this.masterPort = await this.startMaster(0);
     const names = Array.from({ length: this.settings.slaves }, (_, index) => `slave-${index + 1}`);
-    for (const name of names) {
+    for (const [index, name] of names.entries()) {
       this.nodes[name] = name;
-      const proxy = new FaultProxy({ upstreamPort: () => this.masterPort });
+      const next = mulberry32((this.seed + Math.imul(index + 1, 0x9e3779b9)) >>> 0);
+      const proxy = new FaultProxy({ upstreamPort: () => this.masterPort, random: () => next() / 2 ** 32 });
       const logFile = await this.logs.open(name);
       this.slaves.set(name, { name, proxy, logFile, process: undefined });
       await proxy.listen();

@@ -4,7 +4,8 @@ import Docker from 'dockerode';
 import { isMap, parseDocument } from 'yaml';
 import { checkInteger } from '../../common';
 import { logLineOf } from '../../protocol';
-import { nodeSettingsEnv, nodeSettingsOf, RunError, type Backend, type BackendSinks } from '../backend';
+import { ACTION_SPECS } from '../actions';
+import { firstRefusal, nodeSettingsEnv, nodeSettingsOf, RunError, type Backend, type BackendSinks } from '../backend';
 import type { RunDirectory } from '../run-directory';
 import {
   ContainerCluster,
@@ -124,6 +125,17 @@ export class SwarmBackend implements Backend {
 
   constructor(options: Partial<SwarmBackendOptions> = {}) {
     this.options = resolveSwarmBackendOptions(options);
+  }
+
+  /** Network actions need a mechanism this backend does not have yet. */
+  refusal(scenario: Scenario): Promise<string | undefined> {
+    return Promise.resolve(
+      firstRefusal(scenario, 'swarm', (event) =>
+        ACTION_SPECS[event.action].latencyGroup === 'network'
+          ? 'network actions run on the local backend only'
+          : undefined,
+      ),
+    );
   }
 
   async up(scenario: Scenario, runDir: RunDirectory, sinks: BackendSinks): Promise<SwarmCluster> {
