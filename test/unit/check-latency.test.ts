@@ -1,14 +1,5 @@
+import { runContext } from '../../src/orchestrator/check';
 import {
-  attributeMessages,
-  FAULT_RULES,
-  modelFaults,
-  modelMaster,
-  modelSlaves,
-  planExpectations,
-  runContext,
-} from '../../src/orchestrator/check';
-import {
-  checkLatency,
   DELAY_CHECK_MIN_MESSAGES,
   DELAY_CHECK_MIN_MS,
   DELAY_WINDOW_RULES,
@@ -20,7 +11,6 @@ import {
 import { checkRun, type CheckReport, type RunLogLine, type RunRecord } from '../../src/orchestrator/checker';
 import type { LinkDirection } from '../../src/orchestrator/link-fault';
 import { formatTable, messageLatencyLine, toJUnitXml } from '../../src/orchestrator/report';
-import { readRunLog } from '../../src/orchestrator/run-logs';
 import type { Action, TimelineEntry } from '../../src/orchestrator/types';
 
 // ---------------------------------------------------------------------------
@@ -98,9 +88,9 @@ function buildRun(spec: RunSpec): RunRecord {
 }
 
 /** A timeline entry requested at `atMs`, confirmed 10 ms later. */
-function entry(action: string, target: string, atMs: number, extra: Partial<TimelineEntry> = {}): TimelineEntry {
+function entry(action: Action, target: string, atMs: number, extra: Partial<TimelineEntry> = {}): TimelineEntry {
   return {
-    action: action as Action,
+    action,
     target,
     atMs,
     requestedAt: iso(atMs),
@@ -119,25 +109,11 @@ const delay = (
 ): TimelineEntry => entry('delay', target, atMs, { link: { direction, shape: { delayMs, jitterMs } } });
 const heal = (target: string, atMs: number): TimelineEntry => entry('heal', target, atMs);
 
-/**
- * The latency phase over a run, after the phases it reads: `checkRun` itself
- * cannot read a timeline with the network actions until the action table has
- * them. The plan's windows come from the entries of actions it knows, which
- * must come first in the timeline (their indices are the plan's).
- */
+/** The latency phase's findings, as the checker reports them; any other failure shows too. */
 function judge(run: RunRecord): LatencyJudgement {
-  const { ctx } = runContext(run.info);
-  const slaveLogs = Object.fromEntries(
-    Object.entries(run.slaves).map(([name, log]) => [name, readRunLog(log, 'slave')]),
-  );
-  const masterLog = readRunLog(run.master, 'master');
-  const { slaves } = modelSlaves(run.info, slaveLogs);
-  const { master } = modelMaster(masterLog, slaves);
-  const known = run.timeline.filter((e) => e.action in FAULT_RULES);
-  const { faults } = modelFaults(known, slaves);
-  const { expectations, windows } = planExpectations(ctx, faults, slaves, master);
-  const { tallies } = attributeMessages(ctx, masterLog, slaves, master, expectations);
-  return checkLatency({ ctx, slaves, tallies, timeline: run.timeline, disruptions: windows });
+  const { failures, messageLatency, delayChecks, inconclusive } = checkRun(run);
+  expect(inconclusive).toEqual([]);
+  return { failures, messageLatency, delayChecks };
 }
 
 /** 2 ms of usual latency; `extra` ms more for what is sent from `from` to `to`. */
@@ -385,7 +361,7 @@ describe('the injected-delay check', () => {
     expect(messageLatency.nodes['slave-1']?.count).toBe(80);
   });
 
-  /** A 300 ms delay of slave-1 from 1 s to `healAt`, and a cut of it from 1.5 s to 2 s (first: the plan's). */
+  /** A 300 ms delay of slave-1 from 1 s to `healAt`, and a cut of it from 1.5 s to 2 s. */
   const cutInDelay = (healAt: number): TimelineEntry[] => [
     entry('disconnect', 'slave-1', 1500),
     entry('reconnect', 'slave-1', 2000),
@@ -448,22 +424,16 @@ describe('the injected-delay check', () => {
 });
 
 describe('delay checks in the reports', () => {
-  /** A report of a fault-free run, with the delay checks and failures of the same run with a delay added. */
+  /** The report of a run whose slave-1 took `latency` ms more under a 300 ms delay from 2 s to 6 s. */
   function reportWithDelay(latency: number): CheckReport {
     const slaves = { 'slave-1': delayedBetween(2010, 6000, latency), 'slave-2': () => 1 };
-    const judged = judge(buildRun({ slaves, timeline: [delay('slave-1', 2000, 300), heal('slave-1', 6000)] }));
-    const report = checkRun(buildRun({ slaves }));
-    const failures = [...report.failures, ...judged.failures];
-    return {
-      ...report,
-      failures,
-      delayChecks: [...judged.delayChecks],
-      verdict: failures.length > 0 ? 'fail' : 'pass',
-    };
+    return checkRun(buildRun({ slaves, timeline: [delay('slave-1', 2000, 300), heal('slave-1', 6000)] }));
   }
 
   it('shows a row per delay in the table', () => {
-    const table = formatTable(reportWithDelay(300));
+    const report = reportWithDelay(300);
+    expect(report.verdict).toBe('pass');
+    const table = formatTable(report);
     expect(table).toMatch(
       /^ {2}#0 delay slave-1 @2000ms +slave-1 +300 ms +\+2\.010s → \+6\.000s +\+5\.700s +37 +302 ms +2 ms +240–362 ms +ok +to #1 heal requested$/m,
     );
@@ -471,6 +441,8 @@ describe('delay checks in the reports', () => {
 
   it('lists a failing delay among the failures, and as a failed JUnit case', () => {
     const report = reportWithDelay(5);
+    expect(report.verdict).toBe('fail');
+    expect(report.failures.map((f) => f.kind)).toEqual(['delay_not_seen']);
     expect(formatTable(report)).toMatch(/^\s+slave-1\s+delay_not_seen\s+-\s+slave-1: delay 300 ms .*took p50 7 ms/m);
     const xml = toJUnitXml(report, 'run-1');
     expect(xml).toMatch(

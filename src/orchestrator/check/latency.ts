@@ -30,6 +30,7 @@ import type { DelayCheck, Failure, FaultRef, MessageLatency, MessageLatencySumma
 import type { LogTally } from '../sent-log';
 import type { Action, TimelineEntry } from '../types';
 import { iso, rel, timeOf, type RunContext } from './context';
+import { FAULT_RULES } from './fault-rules';
 import type { Window } from './plan';
 import type { Incarnation, SlavesModel } from './slaves';
 
@@ -45,11 +46,7 @@ export const DELAY_CHECK_MIN_MESSAGES = 3;
  */
 export const DELAY_TOLERANCE = { below: 0.8, above: 1.2 } as const;
 
-/**
- * Which timeline actions open a delay window and which close one: the
- * phase's only knowledge of action names, meant to be derived from the
- * action table.
- */
+/** Which timeline actions open a delay window and which close one. */
 export interface DelayWindowRules {
   /** The action may put a delay on a link (the entry's `link` says whether it did, and which way). */
   opensDelay(action: Action): boolean;
@@ -58,12 +55,13 @@ export interface DelayWindowRules {
 }
 
 /**
- * Until the action table names the network actions: by name. `string`
- * comparisons, since these names are not `Action`s yet.
+ * From the action table: a network action that degrades the link (`delay`,
+ * `degrade`; whether it delays is its link fault's to say) opens one, the
+ * action that heals a degraded link (`heal`) closes it.
  */
 export const DELAY_WINDOW_RULES: DelayWindowRules = {
-  opensDelay: (action) => (action as string) === 'delay' || (action as string) === 'degrade',
-  closesDelay: (action) => (action as string) === 'heal',
+  opensDelay: (action) => FAULT_RULES[action].kind === 'degrade',
+  closesDelay: (action) => FAULT_RULES[action].kind === 'heal' && FAULT_RULES[action].disruption === 'degraded',
 };
 
 /**
