@@ -22,7 +22,9 @@ export type FailureKind =
   | 'spurious_disconnect'
   | 'not_seen_again'
   /** The master refused a connection that did not prove the run's token: never expected of our own slaves. */
-  | 'auth_failed';
+  | 'auth_failed'
+  /** An injected delay towards the master that the messages sent under it did not show (or too few to tell). */
+  | 'delay_not_seen';
 
 /** Why something cannot be judged: the master is neither right nor wrong about it. */
 export type InconclusiveKind =
@@ -156,6 +158,56 @@ export interface LatencySummary {
   maxMs: number | null;
 }
 
+/** Send-to-log latency of logged messages: master `message` line − slave `sent` line, whole ms, nearest rank. */
+export interface MessageLatencySummary extends LatencySummary {
+  p99Ms: number | null;
+}
+
+export interface MessageLatency {
+  /** Every node's messages together. */
+  all: MessageLatencySummary;
+  /** Per scenario name (`slave-1`), every slave of the run. */
+  nodes: Record<string, MessageLatencySummary>;
+}
+
+/** One injected delay towards the master, and what the messages sent under it took. */
+export interface DelayCheck {
+  /** Scenario name of the slave. */
+  node: string;
+  /** The timeline entry that put the delay on. */
+  fault: FaultRef;
+  /** The window (ISO): from the delay's confirmation to the request of what ended it. */
+  from: string;
+  to: string;
+  /**
+   * The messages judged are those sent from `from` to this (ISO): `to` less
+   * the delay and its jitter, since what is still on its way when the delay
+   * is lifted may arrive sooner.
+   */
+  judgedUntil: string;
+  /** What ended it: `#7 heal requested`, or `the run's end`. */
+  closedBy: string;
+  delayMs: number;
+  /** The fault's jitter (0 for none): each delay is drawn from `delayMs ± jitterMs`. */
+  jitterMs: number;
+  /** Messages sent from `from` to `judgedUntil` that the master logged, but the disrupted ones. */
+  count: number;
+  /**
+   * Messages sent then and logged, but within another fault's in-flight
+   * window of the node (a cut, a pause, a kill: they may have waited for a
+   * resend): not judged.
+   */
+  disrupted: number;
+  p50Ms: number | null;
+  /** The node's p50 over its messages sent outside every delay window (request to end); null when there were none. */
+  baselineP50Ms: number | null;
+  /** The span p50 must lie in, inclusive; null when not checked. */
+  withinMs: [number, number] | null;
+  /** `not_applicable`: a delay too small to check (`note` says why). */
+  status: 'pass' | 'fail' | 'not_applicable';
+  note?: string;
+}
+
 export interface CheckReport {
   verdict: Verdict;
   scenario: string;
@@ -181,6 +233,10 @@ export interface CheckReport {
     masterRestart: LatencySummary;
     network: LatencySummary;
   };
+  /** How long the logged messages took from the slave to the master's log. */
+  messageLatency: MessageLatency;
+  /** Each delay put on a slave's link towards the master, in the order the delays began. */
+  delayChecks: DelayCheck[];
   /** Disconnects of connections that never named a slave node (a probe, a stray client): not checked. */
   otherConnections: number;
   /** Disconnects of the run's end: the last master's `shutdown` ones and the runner's teardown (closed/reset/shutdown). */

@@ -26,6 +26,7 @@ import type { CheckReport, ExpectationResult } from './check-result';
 import {
   attributeMessages,
   checkConnections,
+  checkLatency,
   checkRecoveries,
   judgeMessages,
   judgeUnexplained,
@@ -45,7 +46,17 @@ import {
 import { readRunLog } from './run-logs';
 import type { RunLogEntry, RunSource } from './types';
 
-export { CLOCK_SKEW_MS, CUT_RECOVERY_SLACK_MS, IN_FLIGHT_SLACK_MS, seqRanges } from './check';
+export {
+  CLOCK_SKEW_MS,
+  CUT_RECOVERY_SLACK_MS,
+  DELAY_CHECK_MIN_MESSAGES,
+  DELAY_CHECK_MIN_MS,
+  DELAY_TOLERANCE,
+  DELAY_WINDOW_RULES,
+  IN_FLIGHT_SLACK_MS,
+  seqRanges,
+  type DelayWindowRules,
+} from './check';
 export { KILL_DETECT_MS } from './bounds';
 export type { RunLog, RunLogEntry, RunLogLine, RunRecord, RunSource } from './types';
 
@@ -76,6 +87,7 @@ export function checkRun(input: RunSource): CheckReport {
   const { tallies, conns } = attribution;
   const messages = judgeMessages({ ctx, slaves, master, windows, tallies, conns });
   const unmatched = judgeUnmatchedDisconnects(ctx, slaves, master, disconnects.matched);
+  const latency = checkLatency({ ctx, slaves, tallies, timeline: input.timeline, disruptions: windows });
 
   const failures = [
     ...attribution.failures,
@@ -85,6 +97,7 @@ export function checkRun(input: RunSource): CheckReport {
     ...recoveries.failures,
     ...messages.failures,
     ...unmatched.failures,
+    ...latency.failures,
   ];
   const inconclusive = [
     ...run.inconclusive,
@@ -117,6 +130,8 @@ export function checkRun(input: RunSource): CheckReport {
     excused: [...excused],
     sentLinesLost: [...unexplained.sentLinesLost],
     latency: latencyOf(judged),
+    messageLatency: latency.messageLatency,
+    delayChecks: [...latency.delayChecks],
     otherConnections: unmatched.otherConnections,
     endOfRunDisconnects: unmatched.endOfRunDisconnects,
     ...(info.warnings !== undefined && info.warnings.length > 0 ? { warnings: [...info.warnings] } : {}),

@@ -4,6 +4,7 @@ import {
   isRunLevel,
   seqRanges,
   type CheckReport,
+  type DelayCheck,
   type ExpectationResult,
   type Failure,
   type Inconclusive,
@@ -46,6 +47,26 @@ function relative(report: CheckReport, iso: string): string {
 
 function latency(summary: LatencySummary): string {
   return summary.count === 0 ? 'none' : `p50 ${summary.p50Ms} ms, max ${summary.maxMs} ms (${summary.count})`;
+}
+
+/** `1,234`: counts of messages run long. */
+function count(n: number): string {
+  return n.toLocaleString('en-US');
+}
+
+/**
+ * `Message latency: p50 3 ms, p99 12 ms, max 40 ms over 1,234 messages;
+ * slowest node slave-3 (p99 20 ms)`; the slowest node only when the nodes' p99s differ.
+ */
+export function messageLatencyLine(report: CheckReport): string {
+  const { all, nodes } = report.messageLatency;
+  if (all.count === 0) return 'Message latency: no message logged';
+  const head = `Message latency: p50 ${all.p50Ms} ms, p99 ${all.p99Ms} ms, max ${all.maxMs} ms over ${count(all.count)} messages`;
+  const measured = Object.entries(nodes).filter(([, n]) => n.count > 0);
+  // No node stands out when all share one p99.
+  if (new Set(measured.map(([, n]) => n.p99Ms)).size < 2) return head;
+  const [name, slowest] = measured.reduce((a, b) => ((b[1].p99Ms as number) > (a[1].p99Ms as number) ? b : a));
+  return `${head}; slowest node ${name} (p99 ${slowest.p99Ms} ms)`;
 }
 
 function faultName(e: Pick<ExpectationResult, 'fault'>): string {
@@ -131,8 +152,10 @@ export function formatTable(report: CheckReport): string {
   out.push(
     '',
     `Detection latency: kill/stop ${latency(report.latency.killStop)}; cut/pause ${latency(report.latency.cutPause)}; master-restart ${latency(report.latency.masterRestart)}; network ${latency(report.latency.network)}`,
+    messageLatencyLine(report),
   );
   out.push(...notes(report));
+  append(out, delayTable(report));
   out.push(...problemTable('Failures', report.failures));
   out.push(...problemTable('Cannot be judged', report.inconclusive));
   out.push(...warningLines(report));
@@ -183,6 +206,52 @@ function faultTable(report: CheckReport): string[] {
       ['FAULT', 'NODE', 'CHECK', 'EXPECT', 'REQUESTED → CONFIRMED', 'DEADLINE', 'SEEN', 'RESULT', 'BOUND'],
       rows,
       new Set(),
+    ).map((l) => `  ${l}`),
+  );
+  return out;
+}
+
+const DELAY_STATUS_TEXT: Readonly<Record<DelayCheck['status'], string>> = {
+  pass: 'ok',
+  fail: 'FAIL',
+  not_applicable: 'n/a',
+};
+
+/** A row per delay towards the master, under "Delays:": what the messages sent under it took. */
+function delayTable(report: CheckReport): string[] {
+  if (report.delayChecks.length === 0) return [];
+  const rows = report.delayChecks.map((d) => [
+    faultName(d),
+    d.node,
+    d.jitterMs > 0 ? `${d.delayMs} ± ${d.jitterMs} ms` : `${d.delayMs} ms`,
+    `${relative(report, d.from)} → ${relative(report, d.to)}`,
+    relative(report, d.judgedUntil),
+    String(d.count),
+    d.p50Ms === null ? '-' : `${d.p50Ms} ms`,
+    d.baselineP50Ms === null ? '-' : `${d.baselineP50Ms} ms`,
+    d.withinMs === null ? '-' : `${d.withinMs[0]}–${d.withinMs[1]} ms`,
+    DELAY_STATUS_TEXT[d.status],
+    d.note ?? `to ${d.closedBy}`,
+  ]);
+  const out = ['', "Delays towards the master (messages sent from the window's start until SENT BY):"];
+  append(
+    out,
+    table(
+      [
+        'FAULT',
+        'NODE',
+        'DELAY',
+        'WINDOW',
+        'SENT BY',
+        'MESSAGES',
+        'P50',
+        'BASELINE P50',
+        'EXPECTED P50',
+        'RESULT',
+        'NOTE',
+      ],
+      rows,
+      new Set([5]),
     ).map((l) => `  ${l}`),
   );
   return out;
@@ -316,6 +385,7 @@ function junitCases(report: CheckReport): JUnitCases {
     });
   }
   for (const e of report.expectations) cases.push(faultCase(report, e, take));
+  for (const d of report.delayChecks) cases.push(delayCase(report, d, take));
   const rest = [...remaining];
   if (rest.length > 0) cases.push({ classname: `${base}.other`, name: 'messages from unknown nodes', failures: rest });
   if (unjudged !== undefined) for (const c of cases.slice(1)) c.skipped ??= unjudged;
@@ -343,9 +413,18 @@ function faultCase(report: CheckReport, e: ExpectationResult, take: FailureTaker
   };
 }
 
+function delayCase(report: CheckReport, d: DelayCheck, take: FailureTaker): TestCase {
+  return {
+    classname: `picluster.${report.scenario}.delays`,
+    name: `${faultName(d)}: ${d.node} messages show the ${d.delayMs} ms delay`,
+    failures: take((f) => f.kind === 'delay_not_seen' && f.fault === d.fault.index && f.node === d.node),
+    skipped: d.status === 'not_applicable' ? (d.note ?? 'not checked') : undefined,
+  };
+}
+
 /**
  * A JUnit report: one testsuite named `runName`, a testcase per slave for its
- * messages and one for its disconnects, and one per fault expectation.
+ * messages and one for its disconnects, one per fault expectation, and one per delay towards the master.
  */
 export function toJUnitXml(report: CheckReport, runName: string): string {
   const { cases, unjudged } = junitCases(report);

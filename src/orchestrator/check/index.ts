@@ -13,6 +13,16 @@ export {
   type LatencyGroup,
 } from './fault-rules';
 export { modelFaults } from './faults';
+export {
+  checkLatency,
+  DELAY_CHECK_MIN_MESSAGES,
+  DELAY_CHECK_MIN_MS,
+  DELAY_TOLERANCE,
+  DELAY_WINDOW_RULES,
+  delayWindows,
+  type DelayWindow,
+  type DelayWindowRules,
+} from './latency';
 export { modelMaster } from './master';
 export { judgeMessages, judgeUnexplained } from './messages';
 export type { Expectation } from './plan';
