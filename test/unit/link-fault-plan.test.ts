@@ -118,7 +118,7 @@ describe('confirmLinkPlan', () => {
       ok: true,
       description:
         'to-master: rate 64000 bit/s (tbf); to-master: lose 30% (iptables statistic); ' +
-        "from-master: rate 64000 bit/s (tbf); from-master: lose 30% (iptables statistic) (in eth0's namespace)",
+        'from-master: rate 64000 bit/s (tbf); from-master: lose 30% (iptables statistic) (on eth0)',
     });
     expect(confirmLinkPlan(sliceDrop, fixture('apply-slice-drop-to-master'))).toMatchObject({
       ok: true,

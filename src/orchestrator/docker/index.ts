@@ -46,6 +46,7 @@ export {
   DEFAULT_NET_IMAGE,
   ContainerLinkFaults,
   addressOn,
+  remoteContainerRefusal,
   resolveLinkFaultsOptions,
   type LinkFaultsOptions,
 } from './link-faults';

@@ -365,7 +365,7 @@ interface Expectation {
 
 function rateExpectation(where: string, section: string, rate: number): Expectation {
   return {
-    what: `${where}: rate ${rate} bit/s (tbf)`,
+    what: rate === UNPACED_SLICE_RATE ? `${where}: one slice per frame (tbf)` : `${where}: rate ${rate} bit/s (tbf)`,
     // tc prints rates rounded to its own units.
     holds: (sections) => Math.abs((tbfRate(sections.get(section) ?? '') ?? -1) - rate) <= rate * 0.02 + 1,
   };
@@ -459,7 +459,7 @@ export function confirmLinkPlan(plan: LinkPlan, output: string): LinkConfirmatio
   if (missing.length > 0) return { ok: false, missing };
   const dev = (sections.get('dev') ?? '').trim();
   const parts = expectations.map((e) => e.what).filter((what) => !/jumps to|u32 filter|redirected/.test(what));
-  return { ok: true, description: `${parts.join('; ') || 'nothing to set'} (in ${dev || 'the slave'}'s namespace)` };
+  return { ok: true, description: `${parts.join('; ') || 'nothing to set'} (on ${dev || 'the slave'})` };
 }
 
 /** What {@link clearScript}'s output shows is still set: empty when the link is clean. */

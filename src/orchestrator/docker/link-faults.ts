@@ -247,3 +247,16 @@ export function addressOn(info: Docker.ContainerInspectInfo, network: string): s
   const address = info.NetworkSettings.Networks[network]?.IPAddress;
   return address === undefined || address === '' ? undefined : address;
 }
+
+/**
+ * The refusal of a network `action` on `target` when the target's container
+ * is not on the engine the run talks to (a Swarm task on another node): the
+ * helper must join the container's namespace, which only its own engine can
+ * do. For {@link LinkCapabilities.unavailable}.
+ */
+export function remoteContainerRefusal(action: string, target: string): string {
+  return (
+    `${action} on ${target}: its container runs on another Swarm node, whose engine this run does not ` +
+    `talk to, and the network helper can only join a container's namespace on its own engine`
+  );
+}
