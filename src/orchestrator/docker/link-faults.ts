@@ -136,8 +136,9 @@ export class ContainerLinkFaults {
 
   /**
    * Aborts the slave's established TCP connections to the master: the slave
-   * sees ECONNABORTED, the master a RST (ECONNRESET). Rejects when there was
-   * no such connection.
+   * sees ECONNABORTED, the master a RST (ECONNRESET). Rejects when none was
+   * reset (no connection, or a kernel without CONFIG_INET_DIAG_DESTROY, where
+   * `ss -K` aborts nothing and says nothing).
    */
   async reset(target: LinkTarget): Promise<string> {
     const result = await this.runChecked(target.containerId, resetScript(target), 'reset');
@@ -145,7 +146,8 @@ export class ContainerLinkFaults {
     if (aborted === 0) {
       throw new RunError(
         'PICLUSTER_ERR_FAULT_FAILED',
-        `no established connection to ${target.masterIp}:${target.masterPort} to reset`,
+        `no connection to ${target.masterIp}:${target.masterPort} was reset: none was established, ` +
+          `or the kernel cannot destroy sockets (CONFIG_INET_DIAG_DESTROY)`,
       );
     }
     return `reset ${aborted} connection${aborted === 1 ? '' : 's'} to ${target.masterIp}:${target.masterPort} (RST)`;
