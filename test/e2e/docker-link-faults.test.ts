@@ -298,6 +298,14 @@ describe('link faults in a container namespace (real kernel)', () => {
     await clientLog.waitFor((line) => line.event === 'connected' && line.c === c + 1);
   });
 
+  it('a missing helper image is PICLUSTER_ERR_IMAGE_MISSING, naming it', async () => {
+    const missing = new ContainerLinkFaults({ docker, image: 'picluster-net:no-such-tag', labels: LABELS });
+    await expect(missing.capabilities()).rejects.toMatchObject({
+      code: 'PICLUSTER_ERR_IMAGE_MISSING',
+      message: expect.stringContaining('picluster-net:no-such-tag'),
+    });
+  });
+
   it('clear is idempotent and leaves nothing behind', async () => {
     await apply({ direction: 'both', shape: { rateBitsPerSecond: 1_000_000, lossPercent: 5, drop: false } });
     expect(await faults.clear(target)).toMatch(/^link clear/);
