@@ -44,9 +44,9 @@ export {
 export {
   DEFAULT_NET_HELPER_TIMEOUT_MS,
   DEFAULT_NET_IMAGE,
+  REMOTE_CONTAINER_REFUSAL,
   ContainerLinkFaults,
   addressOn,
-  remoteContainerRefusal,
   resolveLinkFaultsOptions,
   type LinkFaultsOptions,
 } from './link-faults';

@@ -153,6 +153,20 @@ export class ContainerLinkFaults {
     return `reset ${aborted} connection${aborted === 1 ? '' : 's'} to ${target.masterIp}:${target.masterPort} (RST)`;
   }
 
+  /**
+   * Carries out a network action on `target`: `heal` clears the link, `reset`
+   * resets its connections, any other applies `link`, the event's fault.
+   * Resolves with what is in effect, in one line.
+   */
+  carryOut(target: LinkTarget, action: string, link: LinkFault | undefined): Promise<string> {
+    if (action === 'heal') return this.clear(target);
+    if (action === 'reset') return this.reset(target);
+    if (link === undefined) {
+      return Promise.reject(new RunError('PICLUSTER_ERR_FAULT_FAILED', `${action} carries no link fault to apply`));
+    }
+    return this.apply(target, link);
+  }
+
   private async probe(): Promise<LinkCapabilities> {
     const result = await this.runHelper('none', PROBE_SCRIPT);
     const netem = /^netem=(\d)$/m.exec(result.stdout)?.[1];
@@ -251,14 +265,11 @@ export function addressOn(info: Docker.ContainerInspectInfo, network: string): s
 }
 
 /**
- * The refusal of a network `action` on `target` when the target's container
- * is not on the engine the run talks to (a Swarm task on another node): the
+ * Why a network action cannot be carried out on a slave whose container is
+ * not on the engine the run talks to (a Swarm task on another node): the
  * helper must join the container's namespace, which only its own engine can
- * do. For {@link LinkCapabilities.unavailable}.
+ * do. A reason for `firstRefusal`, which names the action and the target.
  */
-export function remoteContainerRefusal(action: string, target: string): string {
-  return (
-    `${action} on ${target}: its container runs on another Swarm node, whose engine this run does not ` +
-    `talk to, and the network helper can only join a container's namespace on its own engine`
-  );
-}
+export const REMOTE_CONTAINER_REFUSAL =
+  "the network helper must join the slave container's namespace, and this slave's container runs on " +
+  'another Swarm node, whose engine the run does not talk to';
