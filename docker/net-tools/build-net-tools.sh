@@ -86,6 +86,8 @@ for arch in "${ARCHES[@]}"; do
     while read -r path; do
       if [[ -f $rootfs/$path && ! -L $rootfs/$path ]]; then rm -f "${rootfs:?}/$path"; fi
     done
-  tar --numeric-owner -C "$rootfs" -cf "$OUT/net-tools-$arch.tar" .
+  # Renamed into place: a concurrent build (e2e suites build images in parallel) never reads half a layer.
+  tar --numeric-owner -C "$rootfs" -cf "$OUT/.net-tools-$arch.tar.$$" .
+  mv "$OUT/.net-tools-$arch.tar.$$" "$OUT/net-tools-$arch.tar"
   log "[$arch] $OUT/net-tools-$arch.tar: $(du -m "$OUT/net-tools-$arch.tar" | cut -f1) MiB"
 done
