@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the picluster image (both roles) for linux/amd64 and linux/arm64 from
-# docker/Dockerfile and loads it into the local docker image store.
+# docker/Dockerfile, and the network fault helper picluster-net from
+# docker/net-tools/Dockerfile, and loads both into the local docker image store.
 # Env:
 #   OFFLINE_BASE=1  build on images made from packages instead of pulling
 #                   node:22-bookworm-slim; docker/base/build-base.sh runs first
@@ -9,6 +10,10 @@
 #   PLATFORMS       default linux/amd64,linux/arm64
 #   BASE_IMAGE, BUILD_IMAGE  offline images (defaults picluster-base:node22,
 #                   picluster-build:node22)
+#   NET_IMAGE       tag of the network fault helper (default picluster-net:latest);
+#                   NET_IMAGE=none skips it. Its Debian packages come from
+#                   docker/net-tools/build-net-tools.sh (run when its output is
+#                   missing; it needs root)
 # npm in the build stage uses the host's registry and cafile (`npm config get`).
 # Arguments are passed on to `docker buildx build` (e.g. --no-cache).
 set -euo pipefail
@@ -18,6 +23,7 @@ readonly ROOT
 readonly IMAGE=${IMAGE:-picluster:latest}
 readonly PLATFORMS=${PLATFORMS:-linux/amd64,linux/arm64}
 readonly OFFLINE_BASE=${OFFLINE_BASE:-0}
+readonly NET_IMAGE=${NET_IMAGE:-picluster-net:latest}
 export BASE_IMAGE=${BASE_IMAGE:-picluster-base:node22}
 export BUILD_IMAGE=${BUILD_IMAGE:-picluster-build:node22}
 
@@ -75,3 +81,27 @@ for platform in "${platform_list[@]}"; do
   log "$platform: $IMAGE --version -> $(docker run --rm --platform "$platform" "$IMAGE" --version)"
 done
 scripts/image-sizes.sh "$IMAGE" "${platform_list[@]}"
+
+[[ $NET_IMAGE == none ]] && exit 0
+net_out=docker/net-tools/out
+missing_layer=0
+for platform in "${platform_list[@]}"; do
+  [[ -f $net_out/net-tools-${platform#linux/}.tar ]] || missing_layer=1
+done
+if ((missing_layer)); then
+  log "$net_out incomplete: running docker/net-tools/build-net-tools.sh"
+  docker/net-tools/build-net-tools.sh
+fi
+# The helper needs glibc only: the offline runtime base, else the image the picluster runtime stage pulls.
+net_base=node:22-bookworm-slim
+[[ $OFFLINE_BASE == 1 ]] && net_base=$BASE_IMAGE
+log "docker buildx build --platform $PLATFORMS -t $NET_IMAGE (on $net_base)"
+start=$SECONDS
+docker buildx build --platform "$PLATFORMS" --provenance=false --build-arg "BASE_IMAGE=$net_base" \
+  --build-arg "VERSION=$version" -t "$NET_IMAGE" --load -f docker/net-tools/Dockerfile "$net_out"
+log "built $NET_IMAGE in $((SECONDS - start))s"
+for platform in "${platform_list[@]}"; do
+  got=$(docker run --rm --platform "$platform" "$NET_IMAGE" 'tc -V && iptables-legacy -V' | tr '\n' ' ')
+  log "$platform: $NET_IMAGE -> $got"
+done
+scripts/image-sizes.sh "$NET_IMAGE" "${platform_list[@]}"

@@ -23,3 +23,30 @@ export {
 export { DockerCli, startFailed } from './docker-cli';
 export { attemptRemoval, removeLabelled, removeLabelledSync, type RemovedResources } from './labelled-resources';
 export { ContainerLogFollower, parseDockerTimestamp } from './log-follower';
+export {
+  FROM_MASTER_CHAIN,
+  IFB_DEVICE,
+  MIN_SLICE_BYTES,
+  TO_MASTER_CHAIN,
+  applyScript,
+  clearScript,
+  confirmLinkPlan,
+  leftoversOf,
+  planLinkFault,
+  resetScript,
+  unsupportedLinkFault,
+  type DirectionPlan,
+  type LinkCapabilities,
+  type LinkConfirmation,
+  type LinkPlan,
+  type LinkTarget,
+} from './link-fault-plan';
+export {
+  DEFAULT_NET_HELPER_TIMEOUT_MS,
+  DEFAULT_NET_IMAGE,
+  REMOTE_CONTAINER_REFUSAL,
+  ContainerLinkFaults,
+  addressOn,
+  resolveLinkFaultsOptions,
+  type LinkFaultsOptions,
+} from './link-faults';
