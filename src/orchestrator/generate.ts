@@ -149,8 +149,9 @@ const DRAW_LINK: Readonly<Record<LinkAction, (next: () => number) => LinkFault>>
     direction: oneOf(next, LINK_DIRECTIONS),
     shape: { rateBitsPerSecond: between(next, 2, 32) * 8000 },
   }),
+  // To the master only: a kernel slices what a slave sends, not what the master sends it.
   slice: (next) => ({
-    direction: oneOf(next, LINK_DIRECTIONS),
+    direction: 'to-master',
     shape: { sliceBytes: between(next, 48, 96), sliceDelayMs: between(next, 0, 5) },
   }),
   partition: (next) => ({ direction: oneOf(next, ONE_WAY), shape: { drop: true } }),

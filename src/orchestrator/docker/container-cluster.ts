@@ -10,6 +10,7 @@ import { ClusterCore, pollUntil, type LineWait } from '../cluster-core';
 import type { RunDirectory } from '../run-directory';
 import type { Action, Scenario, ScenarioEvent } from '../types';
 import { ContainerLogFollower } from './log-follower';
+import { NodeLinks } from './node-links';
 
 /** The image both services run when neither the options nor `PICLUSTER_IMAGE` name one. */
 export const DEFAULT_DOCKER_IMAGE = 'picluster:latest';
@@ -189,7 +190,7 @@ export abstract class ContainerCluster<
         () => node.container.stop({ t: this.options.stopTimeoutS }),
         (info) => !info.State.Running,
       ),
-    start: async (node) => {
+    start: async (node, event) => {
       await this.act(
         node,
         'running',
@@ -197,8 +198,12 @@ export abstract class ContainerCluster<
         (info) => info.State.Running,
       );
       await node.follower.follow();
+      await this.reapplyLinks(event, [node.name]);
     },
-    restart: (node) => this.restart(node),
+    restart: async (node, event) => {
+      await this.restart(node);
+      await this.reapplyLinks(event, [node.name]);
+    },
     pause: (node) =>
       this.act(
         node,
@@ -213,7 +218,10 @@ export abstract class ContainerCluster<
         () => node.container.unpause(),
         (info) => info.State.Running && !info.State.Paused,
       ),
-    'master-restart': (node) => this.restartMaster(node),
+    'master-restart': async (node, event) => {
+      await this.restartMaster(node);
+      await this.reapplyLinks(event);
+    },
     delay: (node, event) => this.shapeLink(node, event),
     loss: (node, event) => this.shapeLink(node, event),
     bandwidth: (node, event) => this.shapeLink(node, event),
@@ -224,12 +232,38 @@ export abstract class ContainerCluster<
     heal: (node, event) => this.shapeLink(node, event),
   };
 
+  /** The labels of every resource of the run, helpers included: cleanup goes by them. */
+  protected abstract runLabels(): Record<string, string>;
+
+  private links: NodeLinks | undefined;
+
+  private get nodeLinks(): NodeLinks {
+    this.links ??= new NodeLinks(this.docker, this.runLabels(), () => this.networkName);
+    return this.links;
+  }
+
+  /** A network action on a slave's link, carried out in its network namespace by the helper image. */
+  private async shapeLink(node: NodeContainer, event: ScenarioEvent): Promise<void> {
+    await this.nodeLinks.carryOut(node.name, node.id, this.masterNode(event).container, event);
+  }
+
   /**
-   * A network action on a slave's link. The backends refuse a scenario with
-   * one before it starts ({@link Backend.refusal}), so reaching this is a bug.
+   * Sets again the link faults of `names` (every slave when unset): their
+   * containers started again in a new network namespace, or the master
+   * restarted, maybe at another address.
    */
-  protected shapeLink(_node: NodeContainer, event: ScenarioEvent): Promise<void> {
-    return Promise.reject(faultFailed(event, `this backend has no mechanism for ${event.action}`));
+  private async reapplyLinks(event: ScenarioEvent, names?: readonly string[]): Promise<void> {
+    if (this.links === undefined) return;
+    const slaves = [...this.containers.values()].filter(
+      (node) => node.name !== 'master' && (names === undefined || names.includes(node.name)),
+    );
+    await this.links.reapply(this.masterNode(event).container, event, slaves);
+  }
+
+  private masterNode(event: ScenarioEvent): NodeContainer {
+    const master = this.containers.get('master');
+    if (master === undefined) throw faultFailed(event, 'the cluster has no master container');
+    return master;
   }
 
   /** `docker restart`, confirmed by a new `StartedAt`; then the log is followed again (the old stream ended). */

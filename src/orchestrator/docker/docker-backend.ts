@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import Docker from 'dockerode';
 import { checkInteger } from '../../common';
 import { logLineOf } from '../../protocol';
-import { ACTION_SPECS } from '../actions';
+import { linkRefusal } from './node-links';
 import { firstRefusal, nodeSettingsEnv, nodeSettingsOf, RunError, type Backend, type BackendSinks } from '../backend';
 import type { RunDirectory } from '../run-directory';
 import type { Scenario } from '../types';
@@ -85,15 +85,11 @@ export class DockerBackend implements Backend {
     this.options = resolveDockerBackendOptions(options);
   }
 
-  /** Network actions need a mechanism this backend does not have yet. */
-  refusal(scenario: Scenario): Promise<string | undefined> {
-    return Promise.resolve(
-      firstRefusal(scenario, 'docker', (event) =>
-        ACTION_SPECS[event.action].latencyGroup === 'network'
-          ? 'network actions run on the local backend only'
-          : undefined,
-      ),
-    );
+  /** A network event this engine's kernel (or the missing helper image) cannot carry out. */
+  async refusal(scenario: Scenario): Promise<string | undefined> {
+    const refused = await linkRefusal(this.options.docker, scenario);
+    if (refused === undefined) return undefined;
+    return firstRefusal(scenario, 'docker', (event) => (event === refused.event ? refused.why : undefined));
   }
 
   async up(scenario: Scenario, runDir: RunDirectory, sinks: BackendSinks): Promise<DockerCluster> {
@@ -183,6 +179,10 @@ export class DockerCluster extends ContainerCluster<DockerBackendOptions> {
   }
 
   /** Compose's own aliases: the container name and the service. */
+  protected runLabels(): Record<string, string> {
+    return { [COMPOSE_PROJECT_LABEL]: this.project };
+  }
+
   protected defaultAliases(node: NodeContainer): string[] {
     return [node.containerName, node.name.replace(/-\d+$/, '')];
   }

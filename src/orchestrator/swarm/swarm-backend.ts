@@ -4,7 +4,7 @@ import Docker from 'dockerode';
 import { isMap, parseDocument } from 'yaml';
 import { checkInteger } from '../../common';
 import { logLineOf } from '../../protocol';
-import { ACTION_SPECS } from '../actions';
+import { linkRefusal } from '../docker/node-links';
 import { firstRefusal, nodeSettingsEnv, nodeSettingsOf, RunError, type Backend, type BackendSinks } from '../backend';
 import type { RunDirectory } from '../run-directory';
 import {
@@ -127,15 +127,15 @@ export class SwarmBackend implements Backend {
     this.options = resolveSwarmBackendOptions(options);
   }
 
-  /** Network actions need a mechanism this backend does not have yet. */
-  refusal(scenario: Scenario): Promise<string | undefined> {
-    return Promise.resolve(
-      firstRefusal(scenario, 'swarm', (event) =>
-        ACTION_SPECS[event.action].latencyGroup === 'network'
-          ? 'network actions run on the local backend only'
-          : undefined,
-      ),
-    );
+  /**
+   * A network event this engine's kernel (or the missing helper image) cannot
+   * carry out. The helper joins each slave's namespace through this engine:
+   * every task runs on its node (the placement).
+   */
+  async refusal(scenario: Scenario): Promise<string | undefined> {
+    const refused = await linkRefusal(this.options.docker, scenario);
+    if (refused === undefined) return undefined;
+    return firstRefusal(scenario, 'swarm', (event) => (event === refused.event ? refused.why : undefined));
   }
 
   async up(scenario: Scenario, runDir: RunDirectory, sinks: BackendSinks): Promise<SwarmCluster> {
@@ -238,6 +238,10 @@ export class SwarmCluster extends ContainerCluster<SwarmBackendOptions> {
   }
 
   /** A node cut by someone else is reconnected without aliases. */
+  protected runLabels(): Record<string, string> {
+    return { [STACK_NAMESPACE_LABEL]: this.stack };
+  }
+
   protected defaultAliases(): string[] {
     return [];
   }
