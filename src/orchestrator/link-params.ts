@@ -35,56 +35,36 @@ interface LinkActionParams {
   readonly fixed?: LinkShape;
 }
 
-const DIRECTION: ParamSpec = { kind: 'direction' };
 const ONE_WAY: readonly LinkDirection[] = ['to-master', 'from-master'];
+
+/** An action with `keys` and an optional `direction`, both ways by default. */
+function anyWay(keys: Record<string, ParamSpec>): LinkActionParams {
+  return { keys: { ...keys, direction: { kind: 'direction' } }, defaultDirection: 'both', directions: LINK_DIRECTIONS };
+}
 
 /** Every network action's keys. `for` (any action with an ending) is read by the scenario loader. */
 export const LINK_ACTION_PARAMS: Readonly<Record<LinkAction, LinkActionParams>> = {
-  delay: {
-    keys: {
-      delay: { kind: 'duration', field: 'delayMs', required: true },
-      jitter: { kind: 'duration', field: 'jitterMs' },
-      direction: DIRECTION,
-    },
-    defaultDirection: 'both',
-    directions: LINK_DIRECTIONS,
-  },
-  loss: {
-    keys: {
-      percent: { kind: 'percent', field: 'lossPercent', required: true },
-      correlation: { kind: 'percent', field: 'lossCorrelationPercent' },
-      direction: DIRECTION,
-    },
-    defaultDirection: 'both',
-    directions: LINK_DIRECTIONS,
-  },
-  bandwidth: {
-    keys: { rate: { kind: 'rate', field: 'rateBitsPerSecond', required: true }, direction: DIRECTION },
-    defaultDirection: 'both',
-    directions: LINK_DIRECTIONS,
-  },
-  slice: {
-    keys: {
-      bytes: { kind: 'bytes', field: 'sliceBytes', required: true },
-      delay: { kind: 'duration', field: 'sliceDelayMs' },
-      direction: DIRECTION,
-    },
-    defaultDirection: 'both',
-    directions: LINK_DIRECTIONS,
-  },
+  delay: anyWay({
+    delay: { kind: 'duration', field: 'delayMs', required: true },
+    jitter: { kind: 'duration', field: 'jitterMs' },
+  }),
+  loss: anyWay({
+    percent: { kind: 'percent', field: 'lossPercent', required: true },
+    correlation: { kind: 'percent', field: 'lossCorrelationPercent' },
+  }),
+  bandwidth: anyWay({ rate: { kind: 'rate', field: 'rateBitsPerSecond', required: true } }),
+  slice: anyWay({
+    bytes: { kind: 'bytes', field: 'sliceBytes', required: true },
+    delay: { kind: 'duration', field: 'sliceDelayMs' },
+  }),
   partition: { keys: { direction: { kind: 'direction', required: true } }, directions: ONE_WAY, fixed: { drop: true } },
-  degrade: {
-    keys: {
-      profile: { kind: 'profile' },
-      delay: { kind: 'duration', field: 'delayMs' },
-      jitter: { kind: 'duration', field: 'jitterMs' },
-      loss: { kind: 'percent', field: 'lossPercent' },
-      rate: { kind: 'rate', field: 'rateBitsPerSecond' },
-      direction: DIRECTION,
-    },
-    defaultDirection: 'both',
-    directions: LINK_DIRECTIONS,
-  },
+  degrade: anyWay({
+    profile: { kind: 'profile' },
+    delay: { kind: 'duration', field: 'delayMs' },
+    jitter: { kind: 'duration', field: 'jitterMs' },
+    loss: { kind: 'percent', field: 'lossPercent' },
+    rate: { kind: 'rate', field: 'rateBitsPerSecond' },
+  }),
 };
 
 /** Whether `action` is a network action with keys of its own. */

@@ -176,18 +176,7 @@ function startDisruption({ plan, fault, rule, slave, st, why, end, masterEnd }: 
   } else {
     addExpectation(plan, fault, slave, noDisconnect(window, why));
   }
-  if (st.alive) {
-    plan.windows.push({
-      fault,
-      name: slave.name,
-      from: fault.started - IN_FLIGHT_SLACK_MS,
-      to: end === undefined ? ctx.runEnd : end.confirmed + CUT_RECOVERY_SLACK_MS,
-      evenWithAcks: end === undefined,
-      bound: `from in-flight slack ${IN_FLIGHT_SLACK_MS} ms before the start, to ${
-        end === undefined ? "the run's end" : `its end's confirmation + cut recovery slack ${CUT_RECOVERY_SLACK_MS} ms`
-      }`,
-    });
-  }
+  if (st.alive) addLastingWindow(plan, fault, slave, end);
   if (st.alive && !st.cut && !st.paused) {
     st.disruptedFrom = fault.started;
     st.recoveredAt = undefined;
@@ -234,18 +223,7 @@ function degradeLink({ plan, fault, rule, slave, st, why, end, masterEnd }: Step
         : `a disconnect (${effect.reasons.join(', ')}) is allowed while it lasts`
     }`,
   });
-  if (st.alive) {
-    plan.windows.push({
-      fault,
-      name: slave.name,
-      from: fault.started - IN_FLIGHT_SLACK_MS,
-      to: end === undefined ? ctx.runEnd : end.confirmed + CUT_RECOVERY_SLACK_MS,
-      evenWithAcks: end === undefined,
-      bound: `from in-flight slack ${IN_FLIGHT_SLACK_MS} ms before the start, to ${
-        end === undefined ? "the run's end" : `its end's confirmation + cut recovery slack ${CUT_RECOVERY_SLACK_MS} ms`
-      }`,
-    });
-  }
+  if (st.alive) addLastingWindow(plan, fault, slave, end);
 }
 
 /** A reset: the connection ends at once (reason `reset`), the process lives on and reconnects. */
@@ -267,4 +245,22 @@ function resetConnection({ plan, fault, rule, slave, st, why }: Step): void {
     evenWithAcks: false,
   });
   addRecovery(plan, fault, slave, st.paused ? 'the slave is paused' : undefined);
+}
+
+/**
+ * The messages a lasting fault (a cut, a pause, a degraded link that may
+ * disconnect) may take: from just before it began until just after its end,
+ * or the run's end, when nothing could be resent.
+ */
+function addLastingWindow(plan: PlanDraft, fault: Fault, slave: SlaveModel, end: Fault | undefined): void {
+  plan.windows.push({
+    fault,
+    name: slave.name,
+    from: fault.started - IN_FLIGHT_SLACK_MS,
+    to: end === undefined ? plan.ctx.runEnd : end.confirmed + CUT_RECOVERY_SLACK_MS,
+    evenWithAcks: end === undefined,
+    bound: `from in-flight slack ${IN_FLIGHT_SLACK_MS} ms before the start, to ${
+      end === undefined ? "the run's end" : `its end's confirmation + cut recovery slack ${CUT_RECOVERY_SLACK_MS} ms`
+    }`,
+  });
 }
