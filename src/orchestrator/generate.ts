@@ -14,7 +14,9 @@
  * How long a fault lasts follows from the checker's bounds, so that its
  * expectation is determinate: a cut or a pause (noticed only by the master's
  * timeout) lasts 1 to 3 s longer than its bound; a kill or a stop 0 to 2 s
- * longer than the kill bound; a restart occupies its slave for the recovery
+ * longer than the kill bound; a degraded link 4 heartbeat intervals, twice its
+ * delay and jitter and 1 to 3 s more (the checker needs 3 messages it surely
+ * delayed to judge a delay); a restart occupies its slave for the recovery
  * bound.
  *
  * Pure: no I/O, no clock, no `Math.random`.
@@ -126,6 +128,12 @@ function lengthOf(action: Action, link: LinkFault | undefined, settings: BoundSe
   if (disconnect?.when === 'longer') {
     const bound = cutBound(settings).ms;
     return between(next, bound + 1000, bound + 3000);
+  }
+  if (link !== undefined) {
+    // Long enough for the checker to see a delay: 4 intervals of messages it surely held, besides its own held-up tail.
+    const held = (link.shape.delayMs ?? 0) + (link.shape.jitterMs ?? 0);
+    const least = 4 * settings.heartbeatIntervalMs + 2 * held + 1000;
+    return between(next, least, least + 2000);
   }
   const bound = killBound().ms;
   return between(next, bound, bound + 2000);
