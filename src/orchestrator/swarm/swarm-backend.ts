@@ -314,7 +314,9 @@ export class SwarmCluster extends ContainerCluster<SwarmBackendOptions> {
             const name = nodeNameOf(info);
             if (this.isNode(name) && !this.containers.has(name)) this.track(name, info);
           }
-          return names.every((name) => this.containers.has(name)) ? true : undefined;
+          if (names.every((name) => this.containers.has(name))) return true;
+          await this.startUnstarted(names.filter((name) => !this.containers.has(name) && name !== 'master'));
+          return undefined;
         },
         this.options.deployTimeoutMs,
       );
@@ -326,6 +328,37 @@ export class SwarmCluster extends ContainerCluster<SwarmBackendOptions> {
           `${await this.taskErrors()} (${(err as Error).message})`,
         { cause: err },
       );
+    }
+  }
+
+  /** How often a slave's container that the engine failed to start is started again at deploy. */
+  private readonly startAttempts = new Map<string, number>();
+
+  /**
+   * Starts again the containers of slave slots that the engine created but
+   * failed to start (moby/moby#48783: the secrets' tmpfs cannot be remounted
+   * read-only, "device or resource busy", a race). Swarm would not retry:
+   * slaves run with restart condition `none`, so that a killed one stays
+   * down. At most 3 attempts per container; the task's error is reported if
+   * they all fail.
+   */
+  private async startUnstarted(names: readonly string[]): Promise<void> {
+    if (names.length === 0) return;
+    const created = await this.docker.listContainers({
+      all: true,
+      filters: {
+        label: [`${STACK_NAMESPACE_LABEL}=${this.stack}`, `${SERVICE_LABEL}=${this.stack}_slave`],
+        status: ['created'],
+      },
+    });
+    for (const info of created) {
+      const attempts = this.startAttempts.get(info.Id) ?? 0;
+      if (!names.includes(nodeNameOf(info)) || attempts >= 3) continue;
+      this.startAttempts.set(info.Id, attempts + 1);
+      await this.docker
+        .getContainer(info.Id)
+        .start()
+        .catch(() => undefined);
     }
   }
 
