@@ -74,7 +74,7 @@ function runSpan(report: CheckReport): Span {
 }
 
 /** `1.234`: a span in seconds, clipped to the run's end and never negative; `0.000` when it has no usable time. */
-export function spanSeconds(span: Span, runEnd: number): string {
+function spanSeconds(span: Span, runEnd: number): string {
   const to = Number.isFinite(runEnd) ? Math.min(span.to, runEnd) : span.to;
   const s = (to - span.from) / 1000;
   return Number.isFinite(s) ? Math.max(0, s).toFixed(3) : '0.000';
@@ -235,24 +235,31 @@ function delayCase(report: CheckReport, d: DelayCheck, take: FailureTaker): Test
   };
 }
 
+/** A `<property>`: its name and value. */
+type Property = readonly [name: string, value: string];
+
+/** The property when it has a value; none when the value is unset or null. */
+function optional(name: string, value: string | number | null | undefined): Property[] {
+  return value === null || value === undefined ? [] : [[name, String(value)]];
+}
+
 /** A latency summary as properties `<prefix>.count`, `.p50Ms`, `.p99Ms`, `.maxMs`; a null figure is left out. */
-function latencyProperties(prefix: string, s: LatencySummary & { p99Ms?: number | null }): [string, string][] {
-  const figures: [string, number | null | undefined][] = [
-    ['count', s.count],
-    ['p50Ms', s.p50Ms],
-    ['p99Ms', s.p99Ms],
-    ['maxMs', s.maxMs],
+function latencyProperties(prefix: string, s: LatencySummary & { p99Ms?: number | null }): Property[] {
+  return [
+    ...optional(`${prefix}.count`, s.count),
+    ...optional(`${prefix}.p50Ms`, s.p50Ms),
+    ...optional(`${prefix}.p99Ms`, s.p99Ms),
+    ...optional(`${prefix}.maxMs`, s.maxMs),
   ];
-  return figures.flatMap(([name, v]) => (v === null || v === undefined ? [] : [[`${prefix}.${name}`, String(v)]]));
 }
 
 /** The `<properties>` of a run: what ran, its verdict and its figures (docs/checker.md lists them). */
-export function junitProperties(report: CheckReport, unjudged?: string): [string, string][] {
+function junitProperties(report: CheckReport, unjudged?: string): Property[] {
   const sum = (of: (n: NodeRow) => number): string => String(report.nodes.reduce((t, n) => t + of(n), 0));
   return [
     ['scenario', report.scenario],
     ['backend', report.backend],
-    ...(report.seed === undefined ? [] : [['seed', String(report.seed)] as [string, string]]),
+    ...optional('seed', report.seed),
     ['verdict', report.verdict],
     ['startedAt', report.startedAt],
     ['endedAt', report.endedAt],
@@ -268,8 +275,8 @@ export function junitProperties(report: CheckReport, unjudged?: string): [string
     ...Object.entries(report.latency).flatMap(([group, s]) => latencyProperties(`detectionLatency.${group}`, s)),
     ['failures', String(report.failures.length)],
     ['inconclusiveChecks', String(report.inconclusive.length)],
-    ...(report.interrupted === undefined ? [] : [['interrupted', report.interrupted.signal] as [string, string]]),
-    ...(unjudged === undefined ? [] : [['inconclusive', unjudged] as [string, string]]),
+    ...optional('interrupted', report.interrupted?.signal),
+    ...optional('inconclusive', unjudged),
   ];
 }
 
