@@ -16,6 +16,19 @@ export const MASTER_DESCRIPTOR_HEADROOM = 1024;
 /** The runner's beyond one log per slave: the master's log, the pipes of every process, the fault proxies of a few. */
 export const RUNNER_DESCRIPTOR_HEADROOM = 256;
 
+/** The master's own `--max-connections` default, which a run never lowers. */
+const MASTER_DEFAULT_MAX_CONNECTIONS = 10_000;
+
+/**
+ * The master's `--max-connections` for `slaves` slaves: room for each one's
+ * connection and for its next while the master has not yet seen the last one
+ * close (a cut slave's, until the timeout), within the descriptors
+ * {@link masterOpenFiles} makes sure it has.
+ */
+export function masterMaxConnections(slaves: number): number {
+  return Math.max(MASTER_DEFAULT_MAX_CONNECTIONS, slaves + MASTER_DESCRIPTOR_HEADROOM / 2);
+}
+
 /** A process's limit on open files (`ulimit -n`); `Infinity` for `unlimited`. */
 export interface OpenFilesLimits {
   soft: number;

@@ -17,7 +17,7 @@ import { ClusterCore } from '../cluster-core';
 import { RUN_FILES, type RunDirectory } from '../run-directory';
 import type { Action, PeakRss, Scenario, ScenarioEvent } from '../types';
 import { mulberry32 } from '../generate';
-import { masterOpenFiles, openFilesLimits } from './descriptors';
+import { masterMaxConnections, masterOpenFiles, openFilesLimits } from './descriptors';
 import { FaultProxy } from './fault-proxy';
 import { NodeProcess } from './node-process';
 import {
@@ -193,10 +193,7 @@ class LocalCluster extends ClusterCore<string> {
         process: undefined,
       });
     }
-    await Promise.all([
-      ...[...this.slaves.values()].map((slot) => this.startSlave(slot)),
-      ...this.packs.map((pack) => this.startPack(pack)),
-    ]);
+    await Promise.all([...[...this.slaves.values()].map((slot) => this.startSlave(slot)), this.startPacks()]);
   }
 
   /** A slave with a process of its own, behind its own fault proxy. */
@@ -231,6 +228,7 @@ class LocalCluster extends ClusterCore<string> {
   /** Starts the master on `port` (0: a free one); resolves with the port its `listening` line gives. */
   private async startMaster(port: number): Promise<number> {
     const args = ['master', '--port', String(port), '--host', '127.0.0.1', ...masterFlags(this.settings)];
+    args.push('--max-connections', String(masterMaxConnections(this.settings.slaves)));
     // The master's own copy of its log, which a restarted master reads back (the last seq per node).
     args.push('--log-file', this.runDir.file(RUN_FILES.masterLogFile));
     const logFile = this.logs.get('master');
@@ -286,6 +284,16 @@ class LocalCluster extends ClusterCore<string> {
     });
     slot.process = node;
     await this.started(node, slot.name, this.options.confirmTimeoutMs);
+  }
+
+  /**
+   * One pack after the other: each spreads its slaves' connects over one
+   * interval, so that the master takes a pack's worth a second rather than
+   * ten thousand connections at once, whose hellos would wait in its accept
+   * queue longer than a slave waits for the challenge.
+   */
+  private async startPacks(): Promise<void> {
+    for (const pack of this.packs) await this.startPack(pack);
   }
 
   /**
