@@ -106,7 +106,7 @@ class LocalCluster extends ClusterCore<string> {
   private readonly slaves = new Map<string, SlaveSlot>();
   private readonly packs: SlavePack[] = [];
   private readonly settings: NodeSettings;
-  /** Who each slave is targeted by: those slaves run alone. */
+  /** The slaves some event names: each runs alone, behind its own proxy. */
   private readonly targeted: ReadonlySet<string>;
   /** Peak RSS of the processes, sampled as they are stopped at the end. */
   peakRss: PeakRss | undefined;
