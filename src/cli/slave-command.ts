@@ -5,7 +5,9 @@ import {
   MIN_DEFAULT_ACK_TIMEOUT_MS,
   NODE_ID_SOURCES,
   SLAVE_OPTION_RANGES as RANGES,
+  SLAVE_GROUP_RANGES,
   Slave,
+  SlaveGroup,
   resolveNodeId,
   type NodeIdSource,
   type SlaveOptions,
@@ -103,6 +105,23 @@ export const SLAVE_COMMAND = defineCommand({
       description: 'With a master that acks: replace a connection that leaves a message unacked this long',
       defaultText: `${ACK_TIMEOUT_INTERVALS} × the heartbeat interval, at least ${MIN_DEFAULT_ACK_TIMEOUT_MS}`,
     },
+    {
+      flag: 'replicas',
+      env: 'SLAVE_REPLICAS',
+      kind: 'integer',
+      ...SLAVE_GROUP_RANGES.replicas,
+      description:
+        'Run this many slaves in this process, ids <id>-1 … <id>-N, each with its own connection; their starts are spread over one heartbeat interval',
+      defaultText: 'one slave, id <id>',
+    },
+    {
+      flag: 'first-replica',
+      env: 'SLAVE_FIRST_REPLICA',
+      kind: 'integer',
+      ...SLAVE_GROUP_RANGES.firstReplica,
+      description: 'With --replicas: the number of the first replica (ids <id>-K … <id>-(K+N-1))',
+      defaultText: '1',
+    },
     ...TOKEN_FLAGS,
     ...SLAVE_TLS_FLAGS,
     ...LOG_FLAGS,
@@ -176,7 +195,16 @@ export async function runSlave(argv: readonly string[], env: NodeJS.ProcessEnv):
     if (err instanceof TlsFileError) return cannotStart(log, err);
     throw err;
   }
-  const slave = new Slave(options, log).start(idSource);
+  const replicas = values.replicas;
+  const firstReplica = values['first-replica'];
+  if (firstReplica !== undefined && replicas === undefined) {
+    throw new UsageError('--first-replica', '--first-replica goes with --replicas');
+  }
+  // One signal handler for the whole process, however many slaves it runs.
+  const slave =
+    replicas === undefined
+      ? new Slave(options, log).start(idSource)
+      : new SlaveGroup(options, setOnly({ replicas, firstReplica }), log).start(idSource);
   onStopSignal(() => void slave.stop());
   await slave.done;
   return closeLog(log, 0);

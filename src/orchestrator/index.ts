@@ -61,6 +61,7 @@ export {
 export {
   ACTIONS,
   type Action,
+  type PeakRss,
   type RunEvent,
   type RunInfo,
   type Scenario,

@@ -24,7 +24,7 @@ export const SCENARIO_SCHEMA_FILE = join(__dirname, '..', '..', 'scenarios', 'sc
 export const DEFAULT_SCENARIO_HEARTBEAT_INTERVAL_MS = 1000;
 
 /** Most slaves a scenario may start. */
-export const MAX_SCENARIO_SLAVES = 200;
+export const MAX_SCENARIO_SLAVES = 10_000;
 
 /**
  * Largest scenario file, in bytes. Shipped scenarios are under 2 KiB; parsing

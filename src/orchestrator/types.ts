@@ -68,6 +68,24 @@ export interface RunInfo {
   interrupted?: RunInterruption;
   /** What went wrong in the backend that did not stop the run (a teardown step that failed); unset: nothing. */
   warnings?: string[];
+  /** Peak memory of the node processes (local backend, Linux); unset where not measured. */
+  peakRss?: PeakRss;
+}
+
+/**
+ * Peak resident memory (`VmHWM` of `/proc/<pid>/status`) of a run's node
+ * processes, sampled as they are stopped at the end of the run, in bytes. A
+ * process that had exited by then (a killed slave) is not counted.
+ */
+export interface PeakRss {
+  /** The master's last incarnation. */
+  masterBytes: number;
+  /** Slave processes sampled; a process running many slaves (`--replicas`) counts once. */
+  slaveProcesses: number;
+  /** The largest one slave process reached. */
+  slaveMaxBytes: number;
+  /** The sum over the slave processes of each one's peak. */
+  slaveTotalBytes: number;
 }
 
 /** Why and when a run was stopped before its end. */

@@ -10,3 +10,10 @@ export {
   type SlaveTlsOptions,
 } from './options';
 export { Slave } from './slave';
+export {
+  DEFAULT_SLAVE_GROUP_OPTIONS,
+  SLAVE_GROUP_RANGES,
+  SlaveGroup,
+  replicaIds,
+  type SlaveGroupOptions,
+} from './slave-group';

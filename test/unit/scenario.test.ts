@@ -204,7 +204,7 @@ describe('loadScenario', () => {
     expect(messages('unpause-without-pause.yaml')).toEqual(['cannot unpause slave-1 at 3s: it is running, not paused']);
     expect(messages('unknown-key.yaml')[1]).toBe('is not a parameter of kill (its parameters: none)');
     expect(messages('bad-duration.yaml')[0]).toMatch(/^must be a duration: .*; got "2 seconds"$/);
-    expect(messages('slaves-out-of-range.yaml')).toEqual(['must be from 1 to 200; got 201']);
+    expect(messages('slaves-out-of-range.yaml')).toEqual(['must be from 1 to 10000; got 10001']);
     expect(messages('master-restart-slave-target.yaml')[0]).toMatch(/^master-restart acts on the master/);
     expect(messages('timeout-not-longer.yaml')).toEqual(['must be longer than heartbeat_interval (500ms); got 500ms']);
   });

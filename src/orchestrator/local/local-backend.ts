@@ -1,28 +1,35 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type { WriteStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ExitGuard } from '../../common';
 import { logLineOf } from '../../protocol';
 import {
   faultFailed,
   masterFlags,
   nodeSettingsOf,
-  parseLogLine,
   RunError,
   slaveFlags,
   type Backend,
   type BackendSinks,
-  type MasterLogLine,
   type NodeSettings,
   type StartedCluster,
 } from '../backend';
-import { ClusterCore, LineWaiters, pollUntil } from '../cluster-core';
+import { ClusterCore } from '../cluster-core';
 import { RUN_FILES, type RunDirectory } from '../run-directory';
-import type { Action, Scenario, ScenarioEvent } from '../types';
+import type { Action, PeakRss, Scenario, ScenarioEvent } from '../types';
 import { mulberry32 } from '../generate';
+import { masterMaxConnections, masterOpenFiles, openFilesLimits } from './descriptors';
 import { FaultProxy } from './fault-proxy';
+import { NodeProcess } from './node-process';
+import {
+  DEFAULT_PACK_SIZE,
+  DEFAULT_PACK_THRESHOLD,
+  LogSplitter,
+  packNames,
+  planSlaveProcesses,
+  SLAVE_PREFIX,
+  targetedSlaves,
+  type PackOptions,
+} from './slave-packs';
 
 /** The `picluster` CLI of this build: `dist/orchestrator/local` -> `dist/cli/main.js`. */
 export const DEFAULT_LOCAL_CLI_PATH = join(__dirname, '..', '..', 'cli', 'main.js');
@@ -33,7 +40,7 @@ export const DEFAULT_LOCAL_STOP_GRACE_MS = 5000;
 /** Longest wait for a node's readiness line or a fault's confirmation, in ms. */
 export const DEFAULT_LOCAL_CONFIRM_TIMEOUT_MS = 10_000;
 
-export interface LocalBackendOptions {
+export interface LocalBackendOptions extends PackOptions {
   /** The `picluster` CLI each node runs, with the running Node.js. Default {@link DEFAULT_LOCAL_CLI_PATH}. */
   cliPath: string;
   /** SIGTERM -> SIGKILL grace for `stop`, `restart`, `master-restart` and `down()`, in ms. Default 5000. */
@@ -45,7 +52,10 @@ export interface LocalBackendOptions {
 /**
  * Runs the master and the slaves as child processes on loopback, each slave
  * behind its own {@link FaultProxy} so that a network cut can be simulated
- * without privileges.
+ * without privileges. Above `packThreshold` slaves, the slaves no event
+ * targets run `packSize` to a process (`picluster slave --replicas`),
+ * straight to the master; a targeted slave keeps a process and a proxy of its
+ * own, so that a fault on it affects it alone.
  */
 export class LocalBackend implements Backend {
   readonly name = 'local' as const;
@@ -56,6 +66,8 @@ export class LocalBackend implements Backend {
       cliPath: options.cliPath ?? DEFAULT_LOCAL_CLI_PATH,
       stopGraceMs: options.stopGraceMs ?? DEFAULT_LOCAL_STOP_GRACE_MS,
       confirmTimeoutMs: options.confirmTimeoutMs ?? DEFAULT_LOCAL_CONFIRM_TIMEOUT_MS,
+      packThreshold: options.packThreshold ?? DEFAULT_PACK_THRESHOLD,
+      packSize: options.packSize ?? DEFAULT_PACK_SIZE,
     };
   }
 
@@ -65,171 +77,11 @@ export class LocalBackend implements Backend {
   }
 
   async up(scenario: Scenario, runDir: RunDirectory, sinks: BackendSinks): Promise<StartedCluster> {
-    const cluster = new LocalCluster(this.options, scenario, runDir, sinks);
+    // Before anything starts: a limit too low for the slaves is named, not met half-way.
+    const maxOpenFiles = masterOpenFiles(scenario.slaves, openFilesLimits());
+    const cluster = new LocalCluster(this.options, scenario, runDir, sinks, maxOpenFiles);
     await cluster.start();
     return cluster;
-  }
-}
-
-/**
- * Every node process any local cluster of this process started and that has
- * not exited yet: nodes run in their own process group, so nothing else would
- * stop them if the runner died without `down()`.
- */
-const liveChildren = new ExitGuard<ChildProcess>((child) => child.kill('SIGKILL'));
-
-function track(child: ChildProcess): void {
-  liveChildren.hold(child);
-  child.once('exit', () => liveChildren.release(child));
-}
-
-interface ExitStatus {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
-
-/** One incarnation of a node: a child process whose stdout goes, line by line, to its log file. */
-class NodeProcess {
-  readonly child: ChildProcess;
-  /** Settles once the process has exited and its stdout is read to the end. */
-  readonly closed: Promise<ExitStatus>;
-  private status: ExitStatus | undefined;
-  private stderrTail = '';
-  private readonly waiters = new LineWaiters();
-
-  constructor(
-    readonly label: string,
-    cliPath: string,
-    args: string[],
-    /** The run's token: in the environment, where other users cannot read it as they can argv. */
-    token: string,
-    logFile: WriteStream,
-    onLine?: (line: MasterLogLine) => void,
-  ) {
-    this.child = spawn(process.execPath, [cliPath, ...args], {
-      // Only PATH: a MASTER_PORT, LOG_FILE or HEARTBEAT_COUNT in the runner's environment must not reach the nodes.
-      env: { PATH: process.env.PATH ?? '', CLUSTER_TOKEN: token },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      // Its own process group: a Ctrl-C in the terminal reaches only the runner, which stops nodes in order.
-      detached: true,
-    });
-    track(this.child);
-    let rest = '';
-    const stdout = this.child.stdout!;
-    stdout.setEncoding('utf8');
-    stdout.on('data', (text: string) => {
-      const end = text.lastIndexOf('\n');
-      if (end < 0) {
-        rest += text;
-        return;
-      }
-      const complete = rest + text.slice(0, end + 1);
-      rest = text.slice(end + 1);
-      logFile.write(complete);
-      for (const raw of complete.split('\n')) {
-        if (raw === '') continue;
-        const line = parseLogLine(raw);
-        if (line === undefined) continue;
-        onLine?.(line);
-        this.waiters.see(line);
-      }
-    });
-    this.child.stderr!.setEncoding('utf8').on('data', (text: string) => {
-      this.stderrTail = (this.stderrTail + text).slice(-2000);
-    });
-    this.closed = new Promise<ExitStatus>((resolve) => {
-      this.child.once('error', (err) => {
-        this.stderrTail += `\n${err.message}`;
-        // A process that could not be spawned emits no exit.
-        if (this.child.pid === undefined) resolve((this.status = { code: null, signal: null }));
-      });
-      this.child.once('close', (code: number | null, signal: NodeJS.Signals | null) => {
-        // The last line of a process killed mid-write is kept as it is: the file holds what it wrote.
-        if (rest !== '') logFile.write(rest + '\n');
-        resolve((this.status = { code, signal }));
-      });
-    });
-  }
-
-  get pid(): number | undefined {
-    return this.child.pid;
-  }
-
-  get running(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null && this.status === undefined;
-  }
-
-  signal(signal: NodeJS.Signals): void {
-    if (this.running) this.child.kill(signal);
-  }
-
-  /** Resolves with the first line from now on that matches; rejects if the process ends first or on timeout. */
-  waitForLine(match: (line: MasterLogLine) => boolean, what: string, timeoutMs: number): Promise<MasterLogLine> {
-    const wait = this.waiters.wait(
-      match,
-      timeoutMs,
-      () => new Error(`${this.label}: no ${what} within ${timeoutMs} ms${this.stderrText()}`),
-    );
-    void this.closed.then(({ code, signal }) =>
-      wait.cancel(new Error(`${this.label} exited (${signal ?? `code ${code}`}) before ${what}${this.stderrText()}`)),
-    );
-    return wait.line;
-  }
-
-  /** Resolves true once the process has exited, false if it is still running after `timeoutMs`. */
-  async exitWithin(timeoutMs: number): Promise<boolean> {
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
-    const exited = await Promise.race([this.closed.then(() => true), timedOut]);
-    clearTimeout(timer);
-    return exited;
-  }
-
-  /** SIGTERM (and SIGCONT, so a paused process handles it), then SIGKILL after `graceMs`; resolves once exited. */
-  async terminate(graceMs: number, confirmTimeoutMs: number): Promise<void> {
-    this.signal('SIGTERM');
-    this.signal('SIGCONT');
-    if (await this.exitWithin(graceMs)) return;
-    await this.kill(confirmTimeoutMs);
-  }
-
-  /** SIGKILL; resolves once exited. */
-  async kill(confirmTimeoutMs: number): Promise<void> {
-    this.signal('SIGKILL');
-    if (!(await this.exitWithin(confirmTimeoutMs))) {
-      throw new Error(`${this.label} (pid ${this.pid}) still runs ${confirmTimeoutMs} ms after SIGKILL`);
-    }
-  }
-
-  /** The process state letter from `/proc/<pid>/stat` (`R`, `S`, `T` stopped…). */
-  async state(): Promise<string> {
-    const stat = await readFile(`/proc/${this.pid}/stat`, 'utf8');
-    // The command name in parentheses may itself hold spaces and parentheses; the state follows the last `)`.
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-  }
-
-  /** Polls the process state until `accept` holds: the kernel applies SIGSTOP/SIGCONT asynchronously. */
-  async waitForState(accept: (state: string) => boolean, what: string, timeoutMs: number): Promise<void> {
-    let state = '';
-    await pollUntil(
-      what,
-      async () => {
-        state = await this.state();
-        return accept(state) ? true : undefined;
-      },
-      {
-        timeoutMs,
-        intervalMs: 5,
-        stopIf: () => (this.running ? undefined : `${this.label} exited before it was ${what}`),
-        lastSeen: () => ` (state ${state})`,
-        subject: `${this.label} `,
-      },
-    );
-  }
-
-  private stderrText(): string {
-    const text = this.stderrTail.trim();
-    return text === '' ? '' : `; stderr: ${text}`;
   }
 }
 
@@ -240,11 +92,24 @@ interface SlaveSlot {
   process: NodeProcess | undefined;
 }
 
+/** Slaves `slave-<first>` … in one process, connected straight to the master. */
+interface SlavePack {
+  readonly first: number;
+  readonly names: readonly string[];
+  readonly splitter: LogSplitter;
+  process: NodeProcess | undefined;
+}
+
 class LocalCluster extends ClusterCore<string> {
   private master: NodeProcess | undefined;
   private masterPort = 0;
   private readonly slaves = new Map<string, SlaveSlot>();
+  private readonly packs: SlavePack[] = [];
   private readonly settings: NodeSettings;
+  /** The slaves some event names: each runs alone, behind its own proxy. */
+  private readonly targeted: ReadonlySet<string>;
+  /** Peak RSS of the processes, sampled as they are stopped at the end. */
+  peakRss: PeakRss | undefined;
   /** Every run authenticates its slaves, each with a token of its own: the checker fails any `auth_failed`. */
   private readonly token = randomBytes(32).toString('hex');
 
@@ -253,10 +118,13 @@ class LocalCluster extends ClusterCore<string> {
     scenario: Scenario,
     runDir: RunDirectory,
     sinks: BackendSinks,
+    /** The master's `ulimit -n`, when the runner's is not enough for it. */
+    private readonly masterOpenFiles: number | undefined,
   ) {
     super(runDir, sinks);
     this.settings = nodeSettingsOf(scenario);
     this.seed = scenario.seed ?? 0;
+    this.targeted = targetedSlaves(scenario.events);
   }
 
   /** What the proxies' losses and jitter are drawn from: the scenario's seed, so a run replays them. */
@@ -307,16 +175,33 @@ class LocalCluster extends ClusterCore<string> {
   protected async launch(): Promise<void> {
     await this.logs.open('master');
     this.masterPort = await this.startMaster(0);
-    const names = Array.from({ length: this.settings.slaves }, (_, index) => `slave-${index + 1}`);
-    for (const [index, name] of names.entries()) {
+    const plan = planSlaveProcesses(this.settings.slaves, this.targeted, this.options);
+    const alone = new Set(plan.flatMap((entry) => (entry.kind === 'alone' ? [entry.name] : [])));
+    for (const [index, name] of Array.from({ length: this.settings.slaves }, (_, i) => `slave-${i + 1}`).entries()) {
       this.nodes[name] = name;
-      const next = mulberry32((this.seed + Math.imul(index + 1, 0x9e3779b9)) >>> 0);
-      const proxy = new FaultProxy({ upstreamPort: () => this.masterPort, random: () => next() / 2 ** 32 });
-      const logFile = await this.logs.open(name);
-      this.slaves.set(name, { name, proxy, logFile, process: undefined });
-      await proxy.listen();
+      await this.logs.open(name);
+      if (alone.has(name)) await this.addSlot(name, index);
     }
-    await Promise.all(names.map((name) => this.startSlave(this.slot(name))));
+    for (const entry of plan) {
+      if (entry.kind === 'alone') continue;
+      const names = packNames(entry);
+      const files = new Map(names.map((name) => [name, this.logs.get(name)]));
+      this.packs.push({
+        first: entry.first,
+        names,
+        splitter: new LogSplitter(files, files.get(names[0]!)!),
+        process: undefined,
+      });
+    }
+    await Promise.all([...[...this.slaves.values()].map((slot) => this.startSlave(slot)), this.startPacks()]);
+  }
+
+  /** A slave with a process of its own, behind its own fault proxy. */
+  private async addSlot(name: string, index: number): Promise<void> {
+    const next = mulberry32((this.seed + Math.imul(index + 1, 0x9e3779b9)) >>> 0);
+    const proxy = new FaultProxy({ upstreamPort: () => this.masterPort, random: () => next() / 2 ** 32 });
+    this.slaves.set(name, { name, proxy, logFile: this.logs.get(name), process: undefined });
+    await proxy.listen();
   }
 
   /** Slave events act on a slave by name; its handler finds it (or fails the fault). */
@@ -343,11 +228,16 @@ class LocalCluster extends ClusterCore<string> {
   /** Starts the master on `port` (0: a free one); resolves with the port its `listening` line gives. */
   private async startMaster(port: number): Promise<number> {
     const args = ['master', '--port', String(port), '--host', '127.0.0.1', ...masterFlags(this.settings)];
+    args.push('--max-connections', String(masterMaxConnections(this.settings.slaves)));
     // The master's own copy of its log, which a restarted master reads back (the last seq per node).
     args.push('--log-file', this.runDir.file(RUN_FILES.masterLogFile));
-    const master = new NodeProcess('master', this.options.cliPath, args, this.token, this.logs.get('master'), (line) =>
-      this.seeMasterLine(line),
-    );
+    const logFile = this.logs.get('master');
+    const master = new NodeProcess('master', this.options.cliPath, args, {
+      token: this.token,
+      output: (lines) => logFile.write(lines),
+      onLine: (line) => this.seeMasterLine(line),
+      maxOpenFiles: this.masterOpenFiles,
+    });
     this.master = master;
     try {
       const listening = await master.waitForLine(
@@ -365,7 +255,11 @@ class LocalCluster extends ClusterCore<string> {
     }
   }
 
-  /** Stops the master (SIGTERM), then starts it again on the same port, or on a free one if that was taken. */
+  /**
+   * Stops the master (SIGTERM), then starts it again on the same port, or on
+   * a free one if that was taken — but not with packs, which connect to that
+   * port straight: then the fault fails.
+   */
   private async restartMaster(): Promise<void> {
     const { stopGraceMs, confirmTimeoutMs } = this.options;
     const old = this.master;
@@ -373,7 +267,8 @@ class LocalCluster extends ClusterCore<string> {
     await old.terminate(stopGraceMs, confirmTimeoutMs);
     try {
       this.masterPort = await this.startMaster(this.masterPort);
-    } catch {
+    } catch (err) {
+      if (this.packs.length > 0) throw err;
       // Another process took the port in between: the proxies read the new one for every connection.
       this.masterPort = await this.startMaster(0);
     }
@@ -382,16 +277,56 @@ class LocalCluster extends ClusterCore<string> {
   private async startSlave(slot: SlaveSlot): Promise<void> {
     const master = `127.0.0.1:${slot.proxy.port}`;
     const args = ['slave', '--id', slot.name, '--master', master, ...slaveFlags(this.settings)];
-    const node = new NodeProcess(slot.name, this.options.cliPath, args, this.token, slot.logFile);
+    const { logFile } = slot;
+    const node = new NodeProcess(slot.name, this.options.cliPath, args, {
+      token: this.token,
+      output: (lines) => logFile.write(lines),
+    });
     slot.process = node;
+    await this.started(node, slot.name, this.options.confirmTimeoutMs);
+  }
+
+  /**
+   * One pack after the other: each spreads its slaves' connects over one
+   * interval, so that the master takes a pack's worth a second rather than
+   * ten thousand connections at once, whose hellos would wait in its accept
+   * queue longer than a slave waits for the challenge.
+   */
+  private async startPacks(): Promise<void> {
+    for (const pack of this.packs) await this.startPack(pack);
+  }
+
+  /**
+   * Starts a pack's process; resolves once its last slave said `starting`:
+   * the process spreads its slaves' starts over one heartbeat interval.
+   */
+  private async startPack(pack: SlavePack): Promise<void> {
+    const { names, splitter } = pack;
+    const args = ['slave', '--id', SLAVE_PREFIX, '--replicas', String(names.length)];
+    args.push('--first-replica', String(pack.first), '--master', `127.0.0.1:${this.masterPort}`);
+    const label = `${names[0]!}…${names[names.length - 1]!}`;
+    const node = new NodeProcess(label, this.options.cliPath, [...args, ...slaveFlags(this.settings)], {
+      token: this.token,
+      output: (lines) => splitter.write(lines),
+    });
+    pack.process = node;
+    const timeoutMs = this.options.confirmTimeoutMs + this.settings.heartbeatIntervalMs;
+    await this.started(node, names[names.length - 1]!, timeoutMs);
+  }
+
+  /** Resolves once `node` logs slave `name`'s `starting` line; rejects (`PICLUSTER_ERR_NODE_START`) otherwise. */
+  private async started(node: NodeProcess, name: string, timeoutMs: number): Promise<void> {
     try {
       await node.waitForLine(
-        (line) => logLineOf(line, 'slave')?.event === 'starting',
+        (line) => {
+          const starting = logLineOf(line, 'slave');
+          return starting?.event === 'starting' && starting.node === name;
+        },
         'starting line',
-        this.options.confirmTimeoutMs,
+        timeoutMs,
       );
     } catch (err) {
-      throw new RunError('PICLUSTER_ERR_NODE_START', `${slot.name} did not start: ${(err as Error).message}`, {
+      throw new RunError('PICLUSTER_ERR_NODE_START', `${node.label} did not start: ${(err as Error).message}`, {
         cause: err,
       });
     }
@@ -404,9 +339,29 @@ class LocalCluster extends ClusterCore<string> {
       node === undefined
         ? Promise.resolve()
         : this.step(`stop ${node.label}`, () => node.terminate(stopGraceMs, confirmTimeoutMs));
+    const slaves = [...this.slaves.values(), ...this.packs].map((slave) => slave.process);
+    this.peakRss = await peakRssOf(this.master, slaves);
     // Slaves first, so the master logs their disconnects before its own shutdown.
-    await Promise.all([...this.slaves.values()].map((slot) => stop(slot.process)));
+    await Promise.all(slaves.map(stop));
     await stop(this.master);
     await Promise.all([...this.slaves.values()].map((slot) => slot.proxy.close()));
   }
+}
+
+/** The peak RSS of the master and of the slave processes still running; undefined where /proc says nothing. */
+async function peakRssOf(
+  master: NodeProcess | undefined,
+  slaves: ReadonlyArray<NodeProcess | undefined>,
+): Promise<PeakRss | undefined> {
+  const masterBytes = await master?.peakRssBytes();
+  const slaveBytes = (await Promise.all(slaves.map((node) => node?.peakRssBytes()))).filter(
+    (bytes): bytes is number => bytes !== undefined,
+  );
+  if (masterBytes === undefined) return undefined;
+  return {
+    masterBytes,
+    slaveProcesses: slaveBytes.length,
+    slaveMaxBytes: Math.max(0, ...slaveBytes),
+    slaveTotalBytes: slaveBytes.reduce((sum, bytes) => sum + bytes, 0),
+  };
 }
