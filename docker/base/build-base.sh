@@ -18,6 +18,8 @@ readonly BASE_IMAGE=${BASE_IMAGE:-picluster-base:node22}
 readonly BUILD_IMAGE=${BUILD_IMAGE:-picluster-build:node22}
 readonly ARCHES=(amd64 arm64)
 readonly LIB_PACKAGES=(libc6 libstdc++6 libgcc-s1)
+# shellcheck source=docker/lib/debs.sh
+source "$HERE/../lib/debs.sh"
 
 # stderr: some functions print their result on stdout.
 log() { printf '[build-base] %s\n' "$*" >&2; }
@@ -95,14 +97,7 @@ if ((${#needed[@]})); then
   log "installing ${needed[*]}"
   apt-get install -y -qq --no-install-recommends "${needed[@]}"
 fi
-for arch in "${ARCHES[@]}"; do
-  if [[ $arch != "$(dpkg --print-architecture)" ]] &&
-    ! dpkg --print-foreign-architectures | grep -qx "$arch"; then
-    log "dpkg --add-architecture $arch"
-    dpkg --add-architecture "$arch"
-    apt-get update -qq
-  fi
-done
+add_foreign_arches "${ARCHES[@]}"
 
 mkdir -p "$OUT/cache"
 work=$(mktemp -d "${TMPDIR:-/tmp}/picluster-base.XXXXXX")
@@ -113,15 +108,8 @@ trap 'rm -rf "$work"' EXIT
 for arch in "${ARCHES[@]}"; do
   triplet=$(arch_triplet "$arch")
   rootfs=$work/rootfs-$arch
-  mkdir -p "$work/debs-$arch" "$rootfs"
-  # apt-get download drops privileges to _apt, which must be able to write there.
-  chown _apt "$work/debs-$arch" 2>/dev/null || true
-
   log "[$arch] apt-get download ${LIB_PACKAGES[*]/%/:$arch}"
-  (cd "$work/debs-$arch" && apt-get download -qq "${LIB_PACKAGES[@]/%/:$arch}")
-  for deb in "$work/debs-$arch"/*.deb; do
-    dpkg-deb -x "$deb" "$rootfs"
-  done
+  unpack_debs "$work/debs-$arch" "$rootfs" "${LIB_PACKAGES[@]/%/:$arch}"
   # node needs none of: docs, locales, iconv modules.
   rm -rf "${rootfs:?}/usr/share" "${rootfs:?}/usr/lib/$triplet/gconv"
 

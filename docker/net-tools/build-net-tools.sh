@@ -25,6 +25,8 @@ readonly PACKAGES=(
 readonly COMMON_PACKAGES=(libtirpc-common)
 # What the helper's scripts use of busybox.
 readonly APPLETS=(sh awk sed grep cat echo head tail tr cut wc sleep true false printf)
+# shellcheck source=docker/lib/debs.sh
+source "$HERE/../lib/debs.sh"
 
 log() { printf '[build-net-tools] %s\n' "$*" >&2; }
 die() {
@@ -33,14 +35,7 @@ die() {
 }
 
 [[ $(id -u) -eq 0 ]] || die "must run as root (dpkg --add-architecture, chroot)"
-for arch in "${ARCHES[@]}"; do
-  if [[ $arch != "$(dpkg --print-architecture)" ]] &&
-    ! dpkg --print-foreign-architectures | grep -qx "$arch"; then
-    log "dpkg --add-architecture $arch"
-    dpkg --add-architecture "$arch"
-    apt-get update -qq
-  fi
-done
+add_foreign_arches "${ARCHES[@]}"
 
 mkdir -p "$OUT"
 work=$(mktemp -d "${TMPDIR:-/tmp}/picluster-net-tools.XXXXXX")
@@ -50,14 +45,8 @@ trap 'rm -rf "$work"' EXIT
 for arch in "${ARCHES[@]}"; do
   rootfs=$work/rootfs-$arch
   debs=$work/debs-$arch
-  mkdir -p "$debs" "$rootfs"
-  # apt-get download drops privileges to _apt, which must be able to write there.
-  chown _apt "$debs" 2>/dev/null || true
   log "[$arch] apt-get download ${PACKAGES[*]} ${COMMON_PACKAGES[*]}"
-  (cd "$debs" && apt-get download -qq "${PACKAGES[@]/%/:$arch}" "${COMMON_PACKAGES[@]}")
-  for deb in "$debs"/*.deb; do
-    dpkg-deb -x "$deb" "$rootfs"
-  done
+  unpack_debs "$debs" "$rootfs" "${PACKAGES[@]/%/:$arch}" "${COMMON_PACKAGES[@]}"
   # Debian sets these with update-alternatives, which dpkg-deb -x does not run.
   ln -sf xtables-nft-multi "$rootfs/usr/sbin/iptables"
   busybox=""

@@ -93,6 +93,10 @@ export interface NodeRow {
   disconnectsSeen: number;
   /** Disconnect timestamp − fault start, per matched disconnect. */
   detectionLatenciesMs: number[];
+  /** When it sent its first message (ISO, its `sent` lines' clock); unset when it sent none. */
+  firstSentAt?: string;
+  /** When the master last logged one of its messages (ISO, the master's clock); unset when it logged none. */
+  lastLoggedAt?: string;
 }
 
 export interface Failure<Kind extends string = FailureKind> {
@@ -212,6 +216,8 @@ export interface CheckReport {
   verdict: Verdict;
   scenario: string;
   backend: string;
+  /** The seed `generate:` drew the run's events with (`run.json` `seed`); unset when the scenario has no `generate:`. */
+  seed?: number;
   startedAt: string;
   endedAt: string;
   heartbeatIntervalMs: number;

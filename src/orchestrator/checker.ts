@@ -118,6 +118,7 @@ export function checkRun(input: RunSource): CheckReport {
     verdict: verdictOf(failures, inconclusive),
     scenario: info.scenario,
     backend: info.backend,
+    ...(info.seed !== undefined ? { seed: info.seed } : {}),
     startedAt: info.startedAt,
     endedAt: info.endedAt,
     heartbeatIntervalMs: ctx.intervalMs,

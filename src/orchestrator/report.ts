@@ -11,6 +11,7 @@ import {
   type Inconclusive,
   type LatencySummary,
 } from './checker';
+import { faultName, problemCells, toJUnitXml } from './junit';
 // report-html uses this module's table cells; the cycle is of functions only, called after both are loaded.
 import { htmlReport } from './report-html';
 import { RUN_FILES } from './run-directory';
@@ -78,11 +79,6 @@ export function messageLatencyLine(report: CheckReport): string {
   return `${head}; slowest node ${name} (p99 ${slowest.p99Ms} ms)`;
 }
 
-function faultName(e: Pick<ExpectationResult, 'fault'>): string {
-  const { index, action, target, atMs } = e.fault;
-  return `#${index} ${action} ${target} @${atMs}ms`;
-}
-
 function seenText(e: ExpectationResult): string {
   if (e.seen === undefined) return e.expect === 'none' ? '-' : 'nothing';
   const what = e.check === 'disconnect' ? `${e.seen.reason}` : `hello conn ${e.seen.conn ?? '?'}`;
@@ -132,11 +128,7 @@ function problemTable(title: string, problems: ReadonlyArray<Failure | Inconclus
   const out = [
     '',
     `${title} (${problems.length}):`,
-    ...table(
-      ['NODE', 'KIND', 'SEQ', 'DETAIL'],
-      listed.map((f) => [f.node, f.kind, f.seq === undefined ? '-' : `seq ${f.seq}`, f.detail]),
-      new Set(),
-    ).map((l) => `  ${l}`),
+    ...table(['NODE', 'KIND', 'SEQ', 'DETAIL'], listed.map(problemCells), new Set()).map((l) => `  ${l}`),
   ];
   if (problems.length > listed.length) {
     out.push(`  … and ${problems.length - listed.length} more (report.json lists them all)`);
@@ -325,166 +317,6 @@ function notes(report: CheckReport): string[] {
   }
 
   return out;
-}
-
-/** Escapes text for XML attributes and content; drops characters XML 1.0 cannot hold. */
-export function escapeXml(text: string): string {
-  return (
-    text
-      // eslint-disable-next-line no-control-regex
-      .replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/g, '\uFFFD')
-      .replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD')
-      .replace(/&/g, '&amp;')
-      .replace(/</g, '&lt;')
-      .replace(/>/g, '&gt;')
-      .replace(/"/g, '&quot;')
-      .replace(/'/g, '&apos;')
-  );
-}
-
-interface TestCase {
-  classname: string;
-  name: string;
-  failures: ReadonlyArray<Failure | Inconclusive>;
-  /** `error` rather than `failure`: the record or the harness is at fault, not the master. */
-  error?: boolean;
-  /** Why it was not judged: nothing expected, or it cannot be judged. Never shown as passed. */
-  skipped?: string;
-}
-
-function testCaseXml(tc: TestCase): string {
-  const head = `  <testcase classname="${escapeXml(tc.classname)}" name="${escapeXml(tc.name)}" time="0"`;
-  if (tc.failures.length === 0 && tc.skipped === undefined) return `${head}/>`;
-  const body: string[] = [];
-  if (tc.failures.length === 0 && tc.skipped !== undefined)
-    body.push(`    <skipped message="${escapeXml(tc.skipped)}"/>`);
-  if (tc.failures.length > 0) {
-    const tag = tc.error === true ? 'error' : 'failure';
-    const kinds = [...new Set(tc.failures.map((f) => f.kind))].join(', ');
-    const message = tc.failures.length === 1 ? (tc.failures[0]?.detail ?? kinds) : `${tc.failures.length} × ${kinds}`;
-    const text = tc.failures.map((f) => `${f.kind}${f.seq === undefined ? '' : ` seq ${f.seq}`}: ${f.detail}`);
-    body.push(
-      `    <${tag} message="${escapeXml(message)}" type="${escapeXml(kinds)}">${escapeXml(text.join('\n'))}</${tag}>`,
-    );
-  }
-  return [`${head}>`, ...body, '  </testcase>'].join('\n');
-}
-
-/** The test cases of a run, and why the run as a whole cannot be judged (when it cannot). */
-interface JUnitCases {
-  cases: TestCase[];
-  unjudged?: string;
-}
-
-/** Hands out each failure once: to the first test case whose `match` takes it. */
-type FailureTaker = (match: (f: Failure) => boolean) => Failure[];
-
-function junitCases(report: CheckReport): JUnitCases {
-  const base = `picluster.${report.scenario}`;
-  const remaining = new Set(report.failures);
-  const take: FailureTaker = (match) => {
-    const taken = [...remaining].filter(match);
-    for (const f of taken) remaining.delete(f);
-    return taken;
-  };
-  const runProblems = report.inconclusive.filter(isRunLevel);
-  const interruption = runProblems.find((x) => x.kind === 'interrupted');
-  // A run that cannot be judged as a whole passes no check: each is skipped with the reason.
-  const unjudged = runProblems.length === 0 ? undefined : `not judged: ${runProblems.map((x) => x.detail).join('; ')}`;
-  const cases: TestCase[] = [];
-  cases.push({
-    classname: `${base}.run`,
-    name: 'run record is usable, the run was not interrupted, and every fault was carried out',
-    failures: runProblems.filter((x) => x.kind !== 'interrupted'),
-    error: true,
-    skipped: interruption?.detail,
-  });
-  const messageKinds = new Set(['missing', 'duplicated', 'out_of_order', 'unexpected', 'wrong_content']);
-  for (const n of report.nodes) {
-    cases.push({
-      classname: `${base}.messages`,
-      name: `${n.name} (${n.node}): ${n.sent} sent, each logged once`,
-      failures: take((f) => f.node === n.name && messageKinds.has(f.kind)),
-    });
-    cases.push({
-      classname: `${base}.disconnects`,
-      name: `${n.name} (${n.node}): no spurious disconnect, one per connection`,
-      failures: take(
-        (f) =>
-          f.node === n.name &&
-          (f.kind === 'spurious_disconnect' ||
-            f.kind === 'duplicated_disconnect' ||
-            (f.kind === 'missing_disconnect' && f.fault === undefined)),
-      ),
-    });
-  }
-  for (const e of report.expectations) cases.push(faultCase(report, e, take));
-  for (const d of report.delayChecks) cases.push(delayCase(report, d, take));
-  const rest = [...remaining];
-  if (rest.length > 0) cases.push({ classname: `${base}.other`, name: 'messages from unknown nodes', failures: rest });
-  if (unjudged !== undefined) for (const c of cases.slice(1)) c.skipped ??= unjudged;
-  return { cases, unjudged };
-}
-
-function faultCase(report: CheckReport, e: ExpectationResult, take: FailureTaker): TestCase {
-  const kinds =
-    e.check === 'disconnect' ? ['missing_disconnect', 'wrong_reason', 'late_disconnect'] : ['not_seen_again'];
-  const expected =
-    e.check === 'disconnect' ? `disconnect ${e.expect} (${e.reasons?.join('|') ?? 'none'})` : 'seen again';
-  const slow = report.inconclusive.find(
-    (x) => x.kind === 'slow_confirmation' && x.fault === e.fault.index && x.node === e.node,
-  );
-  return {
-    classname: `picluster.${report.scenario}.faults`,
-    name: `${faultName(e)}: ${e.node} ${expected}`,
-    failures: take((f) => f.fault === e.fault.index && f.node === e.node && kinds.includes(f.kind)),
-    skipped:
-      e.expect === 'none'
-        ? (e.note ?? 'nothing expected')
-        : slow !== undefined
-          ? `inconclusive: ${slow.detail}`
-          : undefined,
-  };
-}
-
-function delayCase(report: CheckReport, d: DelayCheck, take: FailureTaker): TestCase {
-  return {
-    classname: `picluster.${report.scenario}.delays`,
-    name: `${faultName(d)}: ${d.node} messages show the ${d.delayMs} ms delay`,
-    failures: take((f) => f.kind === 'delay_not_seen' && f.fault === d.fault.index && f.node === d.node),
-    skipped: d.status === 'not_applicable' ? (d.note ?? 'not checked') : undefined,
-  };
-}
-
-/**
- * A JUnit report: one testsuite named `runName`, a testcase per slave for its
- * messages and one for its disconnects, one per fault expectation, and one per delay towards the master.
- */
-export function toJUnitXml(report: CheckReport, runName: string): string {
-  const { cases, unjudged } = junitCases(report);
-  const failures = cases.filter((c) => c.failures.length > 0 && c.error !== true).length;
-  const errors = cases.filter((c) => c.failures.length > 0 && c.error === true).length;
-  const skipped = cases.filter((c) => c.skipped !== undefined && c.failures.length === 0).length;
-  const unjudgedNote = unjudged === undefined ? [] : [['inconclusive', unjudged] as const];
-  return [
-    '<?xml version="1.0" encoding="UTF-8"?>',
-    `<testsuite name="${escapeXml(runName)}" tests="${cases.length}" failures="${failures}" errors="${errors}" skipped="${skipped}" timestamp="${escapeXml(report.startedAt)}">`,
-    '  <properties>',
-    ...(
-      [
-        ['scenario', report.scenario],
-        ['backend', report.backend],
-        ['verdict', report.verdict],
-        ['heartbeatIntervalMs', String(report.heartbeatIntervalMs)],
-        ['heartbeatTimeoutMs', String(report.heartbeatTimeoutMs)],
-        ...unjudgedNote,
-      ] as const
-    ).map(([name, value]) => `    <property name="${name}" value="${escapeXml(value)}"/>`),
-    '  </properties>',
-    ...cases.map(testCaseXml),
-    '</testsuite>',
-    '',
-  ].join('\n');
 }
 
 /** What {@link writeReports} writes. */

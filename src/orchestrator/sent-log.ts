@@ -162,6 +162,13 @@ export class LogTally {
     return count === 1 ? [this.firstLoggedAt.get(pos)] : [...(this.repeatTimes.get(pos) as number[])];
   }
 
+  /** The master's timestamp of the last time it logged it (log order); NaN when it never did. */
+  lastLoggedAt(pos: number): number {
+    const count = this.logCount(pos);
+    if (count === 0) return NaN;
+    return count === 1 ? this.firstLoggedAt.get(pos) : ((this.repeatTimes.get(pos) as number[]).at(-1) as number);
+  }
+
   /** Counts one logging of it, at `at` (master time); returns how often it is logged now. */
   markLogged(pos: number, at: number): number {
     const count = this.logCount(pos) + 1;

@@ -294,7 +294,7 @@ describe('link faults in a container namespace (real kernel)', () => {
   it('reset aborts the connection: the server sees ECONNRESET, the client reconnects', async () => {
     const c = await clientConnection();
     const s = await serverConnection();
-    expect(await faults.carryOut(target, 'reset', undefined)).toMatch(/^reset 1 connection to /);
+    expect(await faults.reset(target)).toMatch(/^reset 1 connection to /);
     await serverLog.waitFor((line) => line.event === 'error' && line.c === s && line.code === 'ECONNRESET');
     await clientLog.waitFor((line) => line.event === 'error' && line.c === c && line.code === 'ECONNABORTED');
     await clientLog.waitFor((line) => line.event === 'connected' && line.c === c + 1);
@@ -309,11 +309,11 @@ describe('link faults in a container namespace (real kernel)', () => {
   });
 
   it('clear is idempotent and leaves nothing behind', async () => {
-    await faults.carryOut(target, 'degrade', {
+    await faults.apply(target, {
       direction: 'both',
       shape: { rateBitsPerSecond: 1_000_000, lossPercent: 5, drop: false },
     });
-    expect(await faults.carryOut(target, 'heal', undefined)).toMatch(/^link clear/);
+    expect(await faults.clear(target)).toMatch(/^link clear/);
     expect(await faults.clear(target)).toMatch(/^link clear/);
     const state = await inNamespace(client, 'tc qdisc show; ip link show; iptables -S; ip route show');
     expect(state).not.toMatch(/htb|ifb-picluster|PICLUSTER-|mtu lock/);

@@ -10,7 +10,8 @@ import {
 } from '../../src/orchestrator/check/latency';
 import { checkRun, type CheckReport, type RunLogLine, type RunRecord } from '../../src/orchestrator/checker';
 import type { LinkDirection } from '../../src/orchestrator/link-fault';
-import { formatTable, messageLatencyLine, toJUnitXml } from '../../src/orchestrator/report';
+import { toJUnitXml } from '../../src/orchestrator/junit';
+import { formatTable, messageLatencyLine } from '../../src/orchestrator/report';
 import type { Action, TimelineEntry } from '../../src/orchestrator/types';
 
 // ---------------------------------------------------------------------------
@@ -446,7 +447,7 @@ describe('delay checks in the reports', () => {
     expect(formatTable(report)).toMatch(/^\s+slave-1\s+delay_not_seen\s+-\s+slave-1: delay 300 ms .*took p50 7 ms/m);
     const xml = toJUnitXml(report, 'run-1');
     expect(xml).toMatch(
-      /<testcase classname="picluster.latency.delays" name="#0 delay slave-1 @2000ms: slave-1 messages show the 300 ms delay" time="0">\n\s+<failure message="slave-1: delay 300 ms/,
+      /<testcase classname="picluster.latency.delays" name="#0 delay slave-1 @2000ms: slave-1 messages show the 300 ms delay" time="3.990">\n\s+<failure message="slave-1: delay 300 ms/,
     );
     expect(xml).toContain('failures="1"');
   });

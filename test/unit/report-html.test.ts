@@ -2,7 +2,8 @@ import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkRun, type CheckReport } from '../../src/orchestrator/checker';
-import { verdictLine, escapeXml } from '../../src/orchestrator/report';
+import { escapeXml } from '../../src/orchestrator/junit';
+import { verdictLine } from '../../src/orchestrator/report';
 import {
   BAND_BUDGET,
   MASTER_LANE,

@@ -4,6 +4,7 @@
  * in the master's log, and which of the slaves' messages it may take with it
  * (its in-flight windows). What each action does comes from {@link FAULT_RULES}.
  */
+import { cutBound } from '../bounds';
 import { CUT_RECOVERY_SLACK_MS, IN_FLIGHT_SLACK_MS, type RunContext } from './context';
 import { disconnectBoundOf, FAULT_RULES, type CheckerActionRule, type Disruption } from './fault-rules';
 import type { Fault } from './faults';
@@ -197,7 +198,8 @@ function degradeLink({ plan, fault, rule, slave, st, why, end, masterEnd }: Step
   const { ctx } = plan;
   const effect = fault.link === undefined ? undefined : rule.disconnectOf?.(fault.link, ctx.info);
   st.degraded = true;
-  const b = effect?.bound?.(ctx.info) ?? disconnectBoundOf(FAULT_RULES.disconnect, ctx.info);
+  // A degraded link that cannot disconnect still gets a window: a cut's, the longest a silent link takes to be noticed.
+  const b = effect?.bound?.(ctx.info) ?? cutBound(ctx.info);
   const lastsUntil = end?.confirmed ?? masterEnd;
   const window: EffectWindow = {
     from: fault.requested,

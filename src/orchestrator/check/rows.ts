@@ -13,6 +13,7 @@ import {
   type Verdict,
 } from '../check-result';
 import type { LogTally } from '../sent-log';
+import { iso } from './context';
 import type { LatencyGroup } from './fault-rules';
 import type { Incarnation, SlaveModel } from './slaves';
 
@@ -84,14 +85,21 @@ export interface RowInputs {
 export function nodeRow(slave: SlaveModel, input: RowInputs): NodeRow {
   let sent = 0;
   let logged = 0;
+  // Loops, not Math.min(...): a spread of a soak run's messages overflows the stack.
+  let firstSent = Infinity;
+  let lastLogged = -Infinity;
   const duplicated: MessageRef[] = [];
   for (const inc of slave.incarnations) {
     sent += inc.sent.size;
+    if (inc.sent.size > 0) firstSent = Math.min(firstSent, inc.sent.sentAtOf(0));
     const tally = input.tallies.get(inc);
     if (tally === undefined) continue;
     for (let pos = 0; pos < inc.sent.size; pos += 1) {
       const count = tally.logCount(pos);
-      if (count > 0) logged += 1;
+      if (count > 0) {
+        logged += 1;
+        lastLogged = Math.max(lastLogged, tally.lastLoggedAt(pos));
+      }
       if (count > 1) duplicated.push({ incarnation: inc.index, seq: inc.sent.seqAt(pos) });
     }
   }
@@ -116,5 +124,7 @@ export function nodeRow(slave: SlaveModel, input: RowInputs): NodeRow {
     disconnectsOptional: mine.filter((e) => e.expect === 'may').length,
     disconnectsSeen: mine.filter((e) => e.seen !== undefined).length,
     detectionLatenciesMs: mine.flatMap((e) => (e.seen === undefined ? [] : [e.seen.latencyMs])),
+    ...(Number.isFinite(firstSent) ? { firstSentAt: iso(firstSent) } : {}),
+    ...(Number.isFinite(lastLogged) ? { lastLoggedAt: iso(lastLogged) } : {}),
   };
 }

@@ -222,14 +222,14 @@ export abstract class ContainerCluster<
       await this.restartMaster(node);
       await this.reapplyLinks(event);
     },
-    delay: (node, event) => this.shapeLink(node, event),
-    loss: (node, event) => this.shapeLink(node, event),
-    bandwidth: (node, event) => this.shapeLink(node, event),
-    slice: (node, event) => this.shapeLink(node, event),
-    partition: (node, event) => this.shapeLink(node, event),
-    degrade: (node, event) => this.shapeLink(node, event),
-    reset: (node, event) => this.shapeLink(node, event),
-    heal: (node, event) => this.shapeLink(node, event),
+    delay: (node, event) => this.applyLink(node, event),
+    loss: (node, event) => this.applyLink(node, event),
+    bandwidth: (node, event) => this.applyLink(node, event),
+    slice: (node, event) => this.applyLink(node, event),
+    partition: (node, event) => this.applyLink(node, event),
+    degrade: (node, event) => this.applyLink(node, event),
+    reset: (node, event) => this.nodeLinks.reset(node, this.masterNode(event).container, event),
+    heal: (node, event) => this.nodeLinks.clear(node, this.masterNode(event).container, event),
   };
 
   /** The labels of every resource of the run, helpers included: cleanup goes by them. */
@@ -242,9 +242,9 @@ export abstract class ContainerCluster<
     return this.links;
   }
 
-  /** A network action on a slave's link, carried out in its network namespace by the helper image. */
-  private async shapeLink(node: NodeContainer, event: ScenarioEvent): Promise<void> {
-    await this.nodeLinks.carryOut(node.name, node.id, this.masterNode(event).container, event);
+  /** A network fault on a slave's link, set in its network namespace by the helper image. */
+  private async applyLink(node: NodeContainer, event: ScenarioEvent): Promise<void> {
+    await this.nodeLinks.apply(node, this.masterNode(event).container, event);
   }
 
   /**

@@ -73,6 +73,13 @@ const PROBE_SCRIPT = [
 ].join(' ');
 
 /**
+ * The kernel's capabilities are the engine's, not a run's: one probe per
+ * engine client and helper image, shared by a backend's refusal and its
+ * clusters' first fault. A failed probe (no image yet, no engine) is not kept.
+ */
+const probes = new WeakMap<Docker, Map<string, Promise<LinkCapabilities>>>();
+
+/**
  * Applies, confirms and clears {@link LinkFault}s on slave containers, and
  * resets their connections, each through one helper container. Every method
  * rejects with `PICLUSTER_ERR_FAULT_FAILED` when the helper fails or the
@@ -80,22 +87,27 @@ const PROBE_SCRIPT = [
  */
 export class ContainerLinkFaults {
   readonly options: LinkFaultsOptions;
-  private probed: Promise<LinkCapabilities> | undefined;
 
   constructor(options: Partial<LinkFaultsOptions> = {}) {
     this.options = resolveLinkFaultsOptions(options);
   }
 
   /**
-   * What this engine's kernel can do, found once (later calls give the first
-   * answer): for {@link unsupportedLinkFault}. Rejects with
-   * `PICLUSTER_ERR_IMAGE_MISSING` when the helper image is not there.
+   * What this engine's kernel can do, found once per engine client and image
+   * (later calls give the first answer): for {@link unsupportedLinkFault}.
+   * Rejects with `PICLUSTER_ERR_IMAGE_MISSING` when the helper image is not there.
    */
   capabilities(): Promise<LinkCapabilities> {
-    this.probed ??= this.probe();
-    // A failed probe (no image yet, no engine) is asked again next time.
-    this.probed.catch(() => (this.probed = undefined));
-    return this.probed;
+    const { docker, image } = this.options;
+    const byImage = probes.get(docker) ?? new Map<string, Promise<LinkCapabilities>>();
+    probes.set(docker, byImage);
+    let probed = byImage.get(image);
+    if (probed === undefined) {
+      probed = this.probe();
+      byImage.set(image, probed);
+      probed.catch(() => byImage.delete(image));
+    }
+    return probed;
   }
 
   /** Why `fault` cannot be carried out on this engine (one line), or undefined; probes first. */
@@ -151,20 +163,6 @@ export class ContainerLinkFaults {
       );
     }
     return `reset ${aborted} connection${aborted === 1 ? '' : 's'} to ${target.masterIp}:${target.masterPort} (RST)`;
-  }
-
-  /**
-   * Carries out a network action on `target`: `heal` clears the link, `reset`
-   * resets its connections, any other applies `link`, the event's fault.
-   * Resolves with what is in effect, in one line.
-   */
-  carryOut(target: LinkTarget, action: string, link: LinkFault | undefined): Promise<string> {
-    if (action === 'heal') return this.clear(target);
-    if (action === 'reset') return this.reset(target);
-    if (link === undefined) {
-      return Promise.reject(new RunError('PICLUSTER_ERR_FAULT_FAILED', `${action} carries no link fault to apply`));
-    }
-    return this.apply(target, link);
   }
 
   private async probe(): Promise<LinkCapabilities> {

@@ -3,7 +3,7 @@ import { DEFAULT_MASTER_PORT } from '../../protocol';
 import { faultFailed } from '../backend';
 import type { LinkFault } from '../link-fault';
 import type { Scenario, ScenarioEvent } from '../types';
-import { unsupportedLinkFault } from './link-fault-plan';
+import { unsupportedLinkFault, type LinkTarget } from './link-fault-plan';
 import { addressOn, ContainerLinkFaults } from './link-faults';
 
 /**
@@ -31,6 +31,12 @@ export async function linkRefusal(
   return undefined;
 }
 
+/** A slave's container, as the cluster knows it: its scenario name and container id. */
+export interface LinkedSlave {
+  name: string;
+  id: string;
+}
+
 /**
  * The network faults of a container cluster's slaves: carries each one out
  * in the slave's network namespace, and keeps what is in effect, so that a
@@ -52,17 +58,23 @@ export class NodeLinks {
     this.faults = new ContainerLinkFaults({ docker, labels });
   }
 
-  /** Carries out a network action on `containerId` (`heal` clears, `reset` resets); resolves with what is in effect. */
-  async carryOut(name: string, containerId: string, master: Docker.Container, event: ScenarioEvent): Promise<string> {
-    const masterIp = await this.masterIp(master, event);
-    const done = await this.faults.carryOut(
-      { containerId, masterIp, masterPort: DEFAULT_MASTER_PORT },
-      event.action,
-      event.link,
-    );
-    if (event.action === 'heal') this.active.delete(name);
-    else if (event.link !== undefined) this.active.set(name, event.link);
-    return done;
+  /** Sets the event's link fault on `slave`, in place of any other, and checks it is in effect. */
+  async apply(slave: LinkedSlave, master: Docker.Container, event: ScenarioEvent): Promise<void> {
+    const fault = event.link;
+    if (fault === undefined) throw faultFailed(event, `${event.action} carries no link fault to apply`);
+    await this.faults.apply(await this.target(slave, master, event), fault);
+    this.active.set(slave.name, fault);
+  }
+
+  /** `heal`: removes whatever fault is set on `slave`'s link. */
+  async clear(slave: LinkedSlave, master: Docker.Container, event: ScenarioEvent): Promise<void> {
+    await this.faults.clear(await this.target(slave, master, event));
+    this.active.delete(slave.name);
+  }
+
+  /** `reset`: aborts `slave`'s connections to the master; a fault in effect stays. */
+  async reset(slave: LinkedSlave, master: Docker.Container, event: ScenarioEvent): Promise<void> {
+    await this.faults.reset(await this.target(slave, master, event));
   }
 
   /**
@@ -70,22 +82,17 @@ export class NodeLinks {
    * again: a new namespace; the master restarted, maybe at a new address).
    * Nothing to do for a slave with none.
    */
-  async reapply(
-    master: Docker.Container,
-    event: ScenarioEvent,
-    slaves: readonly { name: string; id: string }[],
-  ): Promise<void> {
+  async reapply(master: Docker.Container, event: ScenarioEvent, slaves: readonly LinkedSlave[]): Promise<void> {
     for (const slave of slaves) {
       const active = this.active.get(slave.name);
       if (active === undefined) continue;
-      const masterIp = await this.masterIp(master, event);
-      await this.faults.apply({ containerId: slave.id, masterIp, masterPort: DEFAULT_MASTER_PORT }, active);
+      await this.faults.apply(await this.target(slave, master, event), active);
     }
   }
 
-  private async masterIp(master: Docker.Container, event: ScenarioEvent): Promise<string> {
-    const ip = addressOn(await master.inspect(), this.network());
-    if (ip === undefined) throw faultFailed(event, `the master has no address on network ${this.network()}`);
-    return ip;
+  private async target(slave: LinkedSlave, master: Docker.Container, event: ScenarioEvent): Promise<LinkTarget> {
+    const masterIp = addressOn(await master.inspect(), this.network());
+    if (masterIp === undefined) throw faultFailed(event, `the master has no address on network ${this.network()}`);
+    return { containerId: slave.id, masterIp, masterPort: DEFAULT_MASTER_PORT };
   }
 }

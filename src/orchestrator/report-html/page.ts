@@ -12,13 +12,13 @@ import {
   FAULT_COLUMNS,
   NODE_COLUMNS,
   detectionLatencyLine,
-  escapeXml,
   faultRows,
   formatTable,
   messageLatencyLine,
   nodeRows,
   verdictLine,
 } from '../report';
+import { escapeXml } from '../junit';
 import { clientScript } from './client';
 import { MAX_PAGE_FAILURES, type HtmlModel } from './model';
 import { PAGE_STYLE } from './style';

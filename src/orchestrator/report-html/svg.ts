@@ -8,7 +8,7 @@
  * pixels. Every text is escaped. Pure.
  */
 import type { CheckReport } from '../check-result';
-import { escapeXml } from '../report';
+import { escapeXml } from '../junit';
 import { tickLabel, tickStep } from './client';
 import type { LaneMessages } from './messages';
 import { MASTER_LANE, type DisconnectMark, type FailureMark, type FaultWindow, type HtmlModel } from './model';
