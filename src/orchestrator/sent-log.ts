@@ -11,12 +11,19 @@
  */
 import { SeqIndex } from './seq-index';
 
-/** Entries per chunk: a column grows a chunk at a time, never copying what it holds. */
+/** Entries per chunk: past its first chunk, a column grows a chunk at a time, never copying what it holds. */
 const CHUNK = 1 << 16;
+
+/**
+ * Entries of a column's first chunk when made; it doubles (a copy) up to
+ * {@link CHUNK}. A 10,000-slave run has 50,000 columns: full first chunks
+ * would take 0.8 MB per slave however little it sent.
+ */
+const FIRST_CHUNK = 64;
 
 type NumberArray = Float64Array | Int32Array | Uint8Array;
 
-/** A growable column of numbers, in chunks of {@link CHUNK}. */
+/** A growable column of numbers, in chunks of {@link CHUNK} (the first one smaller until it fills). */
 class Column<T extends NumberArray> {
   private readonly chunks: T[] = [];
 
@@ -29,8 +36,18 @@ class Column<T extends NumberArray> {
 
   set(i: number, value: number): void {
     const c = Math.floor(i / CHUNK);
+    const offset = i % CHUNK;
+    if (this.chunks.length === 0) this.chunks.push(this.make(FIRST_CHUNK));
+    const first = this.chunks[0] as T;
+    if (first.length < CHUNK && (c > 0 || offset >= first.length)) {
+      let length = c > 0 ? CHUNK : first.length * 2;
+      while (length <= offset) length *= 2;
+      const grown = this.make(Math.min(length, CHUNK));
+      grown.set(first);
+      this.chunks[0] = grown;
+    }
     while (this.chunks.length <= c) this.chunks.push(this.make(CHUNK));
-    (this.chunks[c] as T)[i % CHUNK] = value;
+    (this.chunks[c] as T)[offset] = value;
   }
 }
 

@@ -156,3 +156,30 @@ describe('SentLog', () => {
     expect(log.logCount(n - 2)).toBe(0);
   });
 });
+
+describe('SentLog columns', () => {
+  it('keeps every entry across the growth of its first chunk and past it', () => {
+    const log = new SentLog();
+    const n = 70_000; // beyond the first chunk's 65,536 entries
+    for (let seq = 1; seq <= n; seq += 1)
+      log.add(seq, 1_000 + seq, seq % 3 === 0 ? 'message' : 'heartbeat', `t${seq % 5}`);
+    for (const pos of [0, 1, 63, 64, 65, 127, 128, 65_535, 65_536, 69_999]) {
+      expect(log.sentAtOf(pos)).toBe(1_001 + pos);
+      expect(log.typeOf(pos)).toBe((pos + 1) % 3 === 0 ? 'message' : 'heartbeat');
+      expect(log.logCount(pos)).toBe(0);
+    }
+    expect(log.markLogged(69_999, 5)).toBe(1);
+    expect(log.markLogged(3, 6)).toBe(1);
+    expect(log.logCount(69_999)).toBe(1);
+    expect(log.loggedAt(3)).toEqual([6]);
+  });
+
+  it('writes a late position first: the first chunk grows to hold it', () => {
+    const log = new SentLog();
+    for (let seq = 1; seq <= 3; seq += 1) log.add(seq, seq, 'heartbeat', undefined);
+    expect(log.markLogged(2, 9)).toBe(1);
+    for (let seq = 4; seq <= 70_000; seq += 1) log.add(seq, seq, 'heartbeat', undefined);
+    expect(log.loggedAt(2)).toEqual([9]);
+    expect(log.sentAtOf(69_999)).toBe(70_000);
+  });
+});
