@@ -104,3 +104,18 @@ export async function saveScreenshot(page: Page, name: string): Promise<string> 
   await page.screenshot({ path, fullPage: true });
   return path;
 }
+
+/**
+ * The attributes `names` of every element matching `selector` in `page`, in
+ * document order (absent ones are null). Read in the page in one call.
+ */
+export async function attributesOf<Name extends string>(
+  page: Page,
+  selector: string,
+  names: readonly Name[],
+): Promise<Record<Name, string | null>[]> {
+  // A text expression: these tests compile without the DOM's types.
+  const expression = `[...document.querySelectorAll(${JSON.stringify(selector)})].map((element) =>
+    Object.fromEntries(${JSON.stringify(names)}.map((name) => [name, element.getAttribute(name)])))`;
+  return (await page.evaluate(expression)) as Record<Name, string | null>[];
+}
