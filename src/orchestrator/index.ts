@@ -13,7 +13,7 @@ export { checkRun, type CheckReport, type RunLog, type RunLogEntry, type RunSour
 export { DEFAULT_DOCKER_IMAGE, DOCKER_PROJECT_PREFIX, DockerBackend, removeRunResources } from './docker';
 export { LocalBackend } from './local/local-backend';
 export { SWARM_STACK_PREFIX, SwarmBackend, removeStackResources } from './swarm';
-export { formatTable, toJUnitXml, writeReports } from './report';
+export { REPORT_FILES, formatTable, toJUnitXml, writeHtmlReport, writeReports } from './report';
 export { RunDirectory, RunDirectoryError, openRunDirectory, readRunDirectory } from './run-directory';
 export {
   DEFAULT_GENERATE_MAX_CONCURRENT,

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import {
@@ -10,9 +11,12 @@ import {
   type Inconclusive,
   type LatencySummary,
 } from './checker';
+// report-html uses this module's table cells; the cycle is of functions only, called after both are loaded.
+import { htmlReport } from './report-html';
+import { RUN_FILES } from './run-directory';
 
 /** Files `writeReports` puts into a run directory. */
-export const REPORT_FILES = { json: 'report.json', junit: 'junit.xml' } as const;
+export const REPORT_FILES = { json: 'report.json', junit: 'junit.xml', html: 'report.html' } as const;
 
 /** The table lists this many failures; report.json has them all. */
 export const MAX_LISTED_FAILURES = 50;
@@ -47,6 +51,11 @@ function relative(report: CheckReport, iso: string): string {
 
 function latency(summary: LatencySummary): string {
   return summary.count === 0 ? 'none' : `p50 ${summary.p50Ms} ms, max ${summary.maxMs} ms (${summary.count})`;
+}
+
+/** `Detection latency: kill/stop p50 7 ms, max 7 ms (1); cut/pause …`: the disconnects' latencies by kind of fault. */
+export function detectionLatencyLine(report: CheckReport): string {
+  return `Detection latency: kill/stop ${latency(report.latency.killStop)}; cut/pause ${latency(report.latency.cutPause)}; master-restart ${latency(report.latency.masterRestart)}; network ${latency(report.latency.network)}`;
 }
 
 /** `1,234`: counts of messages run long. */
@@ -89,7 +98,8 @@ function runInconclusiveKinds(report: CheckReport): string[] {
   return [...new Set(report.inconclusive.filter(isRunLevel).map((x) => x.kind))];
 }
 
-function verdictLine(report: CheckReport): string {
+/** `VERDICT: PASS — …`: the last line of the terminal report. */
+export function verdictLine(report: CheckReport): string {
   const { verdict, failures, inconclusive } = report;
   if (verdict === 'pass') return 'VERDICT: PASS — every message and every disconnect accounted for';
   const unjudged = inconclusive.length === 0 ? '' : `; ${plural(inconclusive.length, 'thing')} cannot be judged`;
@@ -149,11 +159,7 @@ export function formatTable(report: CheckReport): string {
   ];
   append(out, nodeTable(report));
   append(out, faultTable(report));
-  out.push(
-    '',
-    `Detection latency: kill/stop ${latency(report.latency.killStop)}; cut/pause ${latency(report.latency.cutPause)}; master-restart ${latency(report.latency.masterRestart)}; network ${latency(report.latency.network)}`,
-    messageLatencyLine(report),
-  );
+  out.push('', detectionLatencyLine(report), messageLatencyLine(report));
   out.push(...notes(report));
   append(out, delayTable(report));
   out.push(...problemTable('Failures', report.failures));
@@ -163,9 +169,24 @@ export function formatTable(report: CheckReport): string {
   return out.join('\n');
 }
 
-/** A row per slave: what it sent, what the master logged, and its disconnects. */
-function nodeTable(report: CheckReport): string[] {
-  const nodeRows = report.nodes.map((n) => [
+/** The per-node table's header, as the terminal prints it; {@link nodeRows} has its rows. */
+export const NODE_COLUMNS = [
+  'NAME',
+  'NODE',
+  'SENT',
+  'LOGGED',
+  'MISSING',
+  'DUP',
+  'OOO',
+  'UNEXP',
+  'IN FLIGHT',
+  'DISC EXP/SEEN',
+  'DETECT MS',
+] as const;
+
+/** A row of cells per slave, in `report.nodes` order: what it sent, what the master logged, and its disconnects. */
+export function nodeRows(report: CheckReport): string[][] {
+  return report.nodes.map((n) => [
     n.name,
     n.node,
     String(n.sent),
@@ -178,17 +199,29 @@ function nodeTable(report: CheckReport): string[] {
     `${n.disconnectsExpected}${n.disconnectsOptional > 0 ? `+${n.disconnectsOptional}?` : ''}/${n.disconnectsSeen}`,
     n.detectionLatenciesMs.length === 0 ? '-' : n.detectionLatenciesMs.join(', '),
   ]);
-  return table(
-    ['NAME', 'NODE', 'SENT', 'LOGGED', 'MISSING', 'DUP', 'OOO', 'UNEXP', 'IN FLIGHT', 'DISC EXP/SEEN', 'DETECT MS'],
-    nodeRows,
-    new Set([2, 3, 4, 5, 6, 7, 8]),
-  );
 }
 
-/** A row per fault expectation, under "Faults:"; nothing when the run had no fault. */
-function faultTable(report: CheckReport): string[] {
-  if (report.expectations.length === 0) return [];
-  const rows = report.expectations.map((e) => [
+/** A row per slave: what it sent, what the master logged, and its disconnects. */
+function nodeTable(report: CheckReport): string[] {
+  return table(NODE_COLUMNS, nodeRows(report), new Set([2, 3, 4, 5, 6, 7, 8]));
+}
+
+/** The faults table's header, as the terminal prints it; {@link faultRows} has its rows. */
+export const FAULT_COLUMNS = [
+  'FAULT',
+  'NODE',
+  'CHECK',
+  'EXPECT',
+  'REQUESTED → CONFIRMED',
+  'DEADLINE',
+  'SEEN',
+  'RESULT',
+  'BOUND',
+] as const;
+
+/** A row of cells per fault expectation, in `report.expectations` order. */
+export function faultRows(report: CheckReport): string[][] {
+  return report.expectations.map((e) => [
     faultName(e),
     e.node,
     e.check,
@@ -199,14 +232,15 @@ function faultTable(report: CheckReport): string[] {
     STATUS_TEXT[e.status],
     e.bound,
   ]);
+}
+
+/** A row per fault expectation, under "Faults:"; nothing when the run had no fault. */
+function faultTable(report: CheckReport): string[] {
+  if (report.expectations.length === 0) return [];
   const out = ['', 'Faults:'];
   append(
     out,
-    table(
-      ['FAULT', 'NODE', 'CHECK', 'EXPECT', 'REQUESTED → CONFIRMED', 'DEADLINE', 'SEEN', 'RESULT', 'BOUND'],
-      rows,
-      new Set(),
-    ).map((l) => `  ${l}`),
+    table(FAULT_COLUMNS, faultRows(report), new Set()).map((l) => `  ${l}`),
   );
   return out;
 }
@@ -453,11 +487,34 @@ export function toJUnitXml(report: CheckReport, runName: string): string {
   ].join('\n');
 }
 
-/** Writes `report.json` and `junit.xml` into the run directory; returns their paths. */
-export async function writeReports(dir: string, report: CheckReport): Promise<string[]> {
+/** What {@link writeReports} writes. */
+export interface WriteReportsOptions {
+  /**
+   * `report.html`, drawn from the run directory's logs: `true` always (a
+   * directory without a run is an error), `false` never. Default: when the
+   * directory holds a run (its `run.json`), as it does for the runner and
+   * `picluster check`; a bare directory gets the other two files only.
+   */
+  html?: boolean;
+}
+
+/** Writes `report.json`, `junit.xml` and `report.html` into the run directory; returns their paths. */
+export async function writeReports(
+  dir: string,
+  report: CheckReport,
+  options: WriteReportsOptions = {},
+): Promise<string[]> {
   const json = join(dir, REPORT_FILES.json);
   const junit = join(dir, REPORT_FILES.junit);
   await writeFile(json, JSON.stringify(report, null, 2) + '\n');
   await writeFile(junit, toJUnitXml(report, basename(resolve(dir))));
-  return [json, junit];
+  if (!(options.html ?? existsSync(join(dir, RUN_FILES.info)))) return [json, junit];
+  return [json, junit, await writeHtmlReport(dir, report)];
+}
+
+/** Writes `report.html` into the run directory `dir`, judged as `report`; returns its path. */
+export async function writeHtmlReport(dir: string, report: CheckReport): Promise<string> {
+  const html = join(dir, REPORT_FILES.html);
+  await writeFile(html, await htmlReport(dir, report));
+  return html;
 }
