@@ -5,9 +5,10 @@
 // error, one lane per node (the master and each slave of run.json), one fault
 // window per fault of timeline.jsonl. Prints one line per report with its size
 // and render time (navigation start -> body[data-rendered]), printed, never
-// judged; exits 1 on any problem, 2 on a usage error.
+// judged; exits 1 on any problem, 2 on a usage error. --repeat N opens each
+// page N times, each in a fresh page, and prints the median render time.
 //
-//   node scripts/check-reports.mjs <dir>...      (after `npm run build`)
+//   node scripts/check-reports.mjs [--repeat N] <dir>...      (after `npm run build`)
 //
 // The browser is Debian's chromium (scripts/setup-browser.sh) or
 // PICLUSTER_CHROMIUM, driven by playwright-core, which downloads none.
@@ -15,6 +16,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const load = createRequire(import.meta.url);
@@ -98,12 +100,9 @@ function compare(want, got) {
   return problems;
 }
 
-/** Opens one report; resolves with its problems and render time. */
-async function checkReport(browser, runDir) {
-  const file = join(runDir, 'report.html');
-  if (!existsSync(file)) return { problems: ['no report.html'] };
-  const bytes = statSync(file).size;
-  const problems = bytes < MAX_REPORT_BYTES ? [] : [`${bytes} bytes, the limit is under ${MAX_REPORT_BYTES}`];
+/** Opens `file` once in a new page; resolves with what went wrong and when it had drawn (page clock, ms). */
+async function openOnce(browser, file, runDir) {
+  const problems = [];
   const page = await browser.newPage();
   const url = pathToFileURL(file).href;
   page.on('request', (request) => {
@@ -120,24 +119,58 @@ async function checkReport(browser, runDir) {
     await page.waitForFunction("document.body?.dataset.rendered === 'true'", undefined, { timeout: RENDER_WAIT_MS });
     const renderMs = await page.evaluate('window.__renderedAtMs');
     problems.push(...compare(expected(runDir), await page.evaluate(DRAWN)));
-    return { problems, bytes, renderMs };
+    return { problems, renderMs };
   } catch (error) {
-    return { problems: [...problems, `did not draw: ${error.message.split('\n')[0]}`], bytes };
+    return { problems: [...problems, `did not draw: ${error.message.split('\n')[0]}`] };
   } finally {
     await page.close();
   }
 }
 
+/** Opens one report `repeat` times, each in a fresh page; resolves with its problems, size and render times. */
+async function checkReport(browser, runDir, repeat) {
+  const file = join(runDir, 'report.html');
+  if (!existsSync(file)) return { problems: ['no report.html'] };
+  const bytes = statSync(file).size;
+  const problems = new Set(bytes < MAX_REPORT_BYTES ? [] : [`${bytes} bytes, the limit is under ${MAX_REPORT_BYTES}`]);
+  const renderMs = [];
+  for (let n = 0; n < repeat; n += 1) {
+    const opened = await openOnce(browser, file, runDir);
+    opened.problems.forEach((problem) => problems.add(problem));
+    if (opened.renderMs === undefined) break;
+    renderMs.push(opened.renderMs);
+  }
+  return { problems: [...problems], bytes, renderMs: renderMs.sort((a, b) => a - b) };
+}
+
+/** `render 123 ms`, or with repeats `render 123 ms (median of 5, min 110, max 140)`. */
+function renderText(times) {
+  if (times === undefined || times.length === 0) return '';
+  const median = times[Math.floor((times.length - 1) / 2)];
+  const spread =
+    times.length === 1
+      ? ''
+      : ` (median of ${times.length}, min ${times[0].toFixed(0)}, max ${times.at(-1).toFixed(0)})`;
+  return `  render ${median.toFixed(0)} ms${spread}`;
+}
+
 function formatLine(name, result) {
   const size = result.bytes === undefined ? '' : `  ${(result.bytes / 1000).toFixed(1)} kB`;
-  const time = result.renderMs === undefined ? '' : `  render ${result.renderMs.toFixed(0)} ms`;
-  const head = `${result.problems.length === 0 ? 'ok  ' : 'FAIL'} ${name}${size}${time}`;
+  const head = `${result.problems.length === 0 ? 'ok  ' : 'FAIL'} ${name}${size}${renderText(result.renderMs)}`;
   return [head, ...result.problems.map((problem) => `       ${problem}`)].join('\n');
 }
 
-async function main(dirs) {
-  if (dirs.length === 0) {
-    process.stderr.write('usage: node scripts/check-reports.mjs <dir>...\n');
+const USAGE = 'usage: node scripts/check-reports.mjs [--repeat N] <dir>...\n';
+
+async function main(args) {
+  const { values, positionals: dirs } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { repeat: { type: 'string', default: '1' } },
+  });
+  const repeat = Number(values.repeat);
+  if (dirs.length === 0 || !Number.isInteger(repeat) || repeat < 1 || repeat > 100) {
+    process.stderr.write(USAGE);
     return 2;
   }
   const runs = dirs.flatMap((dir) => {
@@ -156,7 +189,7 @@ async function main(dirs) {
     for (const run of runs) {
       const result = run.missing
         ? { problems: ['no run directory (run.json) here'] }
-        : await checkReport(browser, run.dir);
+        : await checkReport(browser, run.dir, repeat);
       if (result.problems.length > 0) failed += 1;
       process.stdout.write(`${formatLine(run.dir, result)}\n`);
     }
@@ -169,4 +202,12 @@ async function main(dirs) {
   return failed === 0 ? 0 : 1;
 }
 
-process.exitCode = await main(process.argv.slice(2));
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (error) {
+  // parseArgs: an unknown option or a missing value.
+  if (error.code?.startsWith('ERR_PARSE_ARGS')) {
+    process.stderr.write(`check-reports: ${error.message}\n${USAGE}`);
+    process.exitCode = 2;
+  } else throw error;
+}
