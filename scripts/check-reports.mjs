@@ -32,16 +32,8 @@ const RENDER_WAIT_MS = 60_000;
 /** Actions that end a fault (heal, reconnect, start, unpause): drawn as the end of a window, not as one. */
 const ENDINGS = new Set(Object.values(ACTION_SPECS).flatMap((spec) => (spec.endedBy ? [spec.endedBy] : [])));
 
-/** Sets window.__renderedAtMs (page clock) when the page sets body[data-rendered="true"]; test/helpers/browser.ts does the same. */
-const RENDER_PROBE = `(() => {
-  const observer = new MutationObserver(() => {
-    if (document.body && document.body.dataset.rendered === 'true' && window.__renderedAtMs === undefined) {
-      window.__renderedAtMs = performance.now();
-      observer.disconnect();
-    }
-  });
-  observer.observe(document, { subtree: true, attributes: true, attributeFilter: ['data-rendered'] });
-})();`;
+/** Records when the page has drawn: window.__renderedAtMs. */
+const RENDER_PROBE = join(root, 'scripts', 'render-probe.js');
 
 /** Every run directory at or under `dir`, in name order. */
 function runDirectories(dir) {
@@ -114,7 +106,7 @@ async function openOnce(browser, file, runDir) {
   });
   page.on('pageerror', (error) => problems.push(`page error: ${error}`));
   try {
-    await page.addInitScript(RENDER_PROBE);
+    await page.addInitScript({ path: RENDER_PROBE });
     await page.goto(url);
     await page.waitForFunction("document.body?.dataset.rendered === 'true'", undefined, { timeout: RENDER_WAIT_MS });
     const renderMs = await page.evaluate('window.__renderedAtMs');

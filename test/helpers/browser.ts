@@ -47,20 +47,8 @@ export interface OpenedPage {
   readonly renderMs: number;
 }
 
-/**
- * Records, from before the page's first script runs, when it sets
- * `data-rendered="true"` on its body, on the page's clock (navigation start =
- * 0). Init scripts are not subject to the page's Content-Security-Policy.
- */
-const RENDER_PROBE = `(() => {
-  const observer = new MutationObserver(() => {
-    if (document.body && document.body.dataset.rendered === 'true' && window.__renderedAtMs === undefined) {
-      window.__renderedAtMs = performance.now();
-      observer.disconnect();
-    }
-  });
-  observer.observe(document, { subtree: true, attributes: true, attributeFilter: ['data-rendered'] });
-})();`;
+/** Records, from before the page's first script runs, when it has drawn: window.__renderedAtMs. */
+const RENDER_PROBE = join(__dirname, '..', '..', 'scripts', 'render-probe.js');
 
 /**
  * Opens `file` in a new page of `browser`, recording every request, failed
@@ -83,7 +71,7 @@ export async function openPage(browser: Browser, file: string, renderWaitMs = RE
     if (message.type() === 'error') record.consoleErrors.push(message.text());
   });
   page.on('pageerror', (error) => record.pageErrors.push(String(error)));
-  await page.addInitScript(RENDER_PROBE);
+  await page.addInitScript({ path: RENDER_PROBE });
   await page.goto(url);
   try {
     await page.waitForFunction("document.body?.dataset.rendered === 'true'", undefined, {
