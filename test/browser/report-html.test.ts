@@ -69,29 +69,50 @@ afterAll(async () => {
   if (tmp !== undefined) rmSync(tmp, { recursive: true, force: true });
 });
 
-describe('report.html of a real run: kill-and-cut on the local backend', () => {
-  let run: RunFiles;
-  let opened: OpenedPage;
-  let file: string;
+/** A run directory of the test and its report.html opened in Chromium. */
+interface OpenedRun {
+  dir: string;
+  run: RunFiles;
+  opened: OpenedPage;
+}
 
+/**
+ * Before the calling `describe`'s tests, makes the run directory `name` with
+ * `make`, opens its report.html and saves its screenshot as `name`; closes
+ * the page after them. Returns a getter of the opened run.
+ */
+function useOpenedRun(name: string, make: (dir: string) => Promise<void>): () => OpenedRun {
+  let current: OpenedRun | undefined;
   beforeAll(async () => {
-    const dir = join(tmp, 'kill-and-cut');
+    const dir = join(tmp, name);
+    await make(dir);
+    const opened = await openPage(browser, join(dir, 'report.html'));
+    current = { dir, run: readRun(dir), opened };
+    await saveScreenshot(opened.page, name);
+  }, BROWSER_TEST_TIMEOUT_MS);
+  afterAll(async () => current?.opened.page.close());
+  return () => {
+    if (current === undefined) throw new Error(`the run ${name} was not made`);
+    return current;
+  };
+}
+
+describe('report.html of a real run: kill-and-cut on the local backend', () => {
+  const report = useOpenedRun('kill-and-cut', async (dir) => {
     const result = await runCli(['run', SCENARIO, '--backend', 'local', '--out', dir]);
     if (result.code !== 0) throw new Error(`picluster run exited ${result.code}:\n${result.stdout}\n${result.stderr}`);
-    run = readRun(dir);
-    file = join(dir, 'report.html');
-    opened = await openPage(browser, file);
-    await saveScreenshot(opened.page, 'kill-and-cut');
-  }, BROWSER_TEST_TIMEOUT_MS);
+  });
 
-  afterAll(async () => opened?.page.close());
-
-  it('opens from disk under 1 MB with no request, no console error and no page error', () => {
-    expect(statSync(file).size).toBeLessThan(MAX_REPORT_BYTES);
+  it('opens from disk under 1 MB with no request, no console error and no page error', async () => {
+    const { dir, opened } = report();
+    expect(statSync(join(dir, 'report.html')).size).toBeLessThan(MAX_REPORT_BYTES);
+    const csp = await opened.page.getAttribute('meta[http-equiv="Content-Security-Policy"]', 'content');
+    expect(csp).toMatch(/^default-src 'none';/);
     expect(opened.record).toEqual({ requests: [], failedRequests: [], consoleErrors: [], pageErrors: [] });
   });
 
   it('shows the verdict, a table row per slave and per fault expectation', async () => {
+    const { run, opened } = report();
     const { page } = opened;
     expect(run.report.verdict).toBe('pass');
     expect(await page.getAttribute('body', 'data-verdict')).toBe('pass');
@@ -107,6 +128,7 @@ describe('report.html of a real run: kill-and-cut on the local backend', () => {
   });
 
   it('draws a lane for the master and one per slave', async () => {
+    const { run, opened } = report();
     const lanes = await attributesOf(opened.page, 'svg#timeline g.lane', ['data-node']);
     const slaves = Object.keys(run.info.nodes);
     expect(slaves).toHaveLength(5);
@@ -115,6 +137,7 @@ describe('report.html of a real run: kill-and-cut on the local backend', () => {
   });
 
   it("draws one window per fault of the timeline, with its action, on its target's lane", async () => {
+    const { run, opened } = report();
     const faults = run.timeline.flatMap((entry, index) => (ENDINGS.has(entry.action) ? [] : [{ entry, index }]));
     // kill slave-2, disconnect slave-3 and slave-4, pause slave-5.
     expect(faults.map(({ entry }) => `${entry.action} ${entry.target}`)).toEqual(
@@ -129,6 +152,7 @@ describe('report.html of a real run: kill-and-cut on the local backend', () => {
   });
 
   it('marks every disconnect the master logged, with its reason', async () => {
+    const { run, opened } = report();
     const marks = await attributesOf(opened.page, 'svg#timeline g.disconnect', ['data-node', 'data-reason']);
     // The kill, the two cuts and the pause at least; the end of the run closes the others.
     expect(run.disconnects.length).toBeGreaterThanOrEqual(4);
@@ -138,6 +162,7 @@ describe('report.html of a real run: kill-and-cut on the local backend', () => {
   });
 
   it("draws every message the master logged, one by one or in bands, in its slave's lane", async () => {
+    const { run, opened } = report();
     for (const row of run.report.nodes) {
       const group = `svg#timeline g.messages[data-node="${row.name}"]`;
       const bands = await attributesOf(opened.page, `${group} path.band`, ['data-count']);
@@ -180,22 +205,13 @@ function makeHostile(file: string): void {
 }
 
 describe('report.html of a failing run with markup in its logs', () => {
-  let run: RunFiles;
-  let opened: OpenedPage;
-  let plainDir: string;
-
-  beforeAll(async () => {
-    const dir = join(tmp, 'hostile');
-    plainDir = join(tmp, 'plain');
-    await Promise.all([hostileRun(dir, true), hostileRun(plainDir, false)]);
-    run = readRun(dir);
-    opened = await openPage(browser, join(dir, 'report.html'));
-    await saveScreenshot(opened.page, 'failing-run');
-  }, BROWSER_TEST_TIMEOUT_MS);
-
-  afterAll(async () => opened?.page.close());
+  const plainDir = (): string => join(tmp, 'plain');
+  const report = useOpenedRun('failing-run', async (dir) => {
+    await Promise.all([hostileRun(dir, true), hostileRun(plainDir(), false)]);
+  });
 
   it('says FAIL and lists every failure, each linked from a red marker on the diagram', async () => {
+    const { run, opened } = report();
     const { page } = opened;
     expect(await page.getAttribute('body', 'data-verdict')).toBe('fail');
     expect(await page.textContent('#verdict')).toMatch(/^\s*VERDICT: FAIL/);
@@ -215,7 +231,7 @@ describe('report.html of a failing run with markup in its logs', () => {
   });
 
   it('shows the markup as text: no element made of it, no script run, nothing fetched', async () => {
-    const { page, record } = opened;
+    const { page, record } = report().opened;
     expect(record).toEqual({ requests: [], failedRequests: [], consoleErrors: [], pageErrors: [] });
     expect(await page.evaluate('window.__pwned')).toBeUndefined();
     expect(await count(page, 'img[src="x"], img[onerror]')).toBe(0);
@@ -223,7 +239,7 @@ describe('report.html of a failing run with markup in its logs', () => {
     // The same scripts as the page of the same run without the markup: its own, no more.
     const scripts = await page.evaluate('document.scripts.length');
     expect(scripts).toBeGreaterThan(0);
-    const plain = await openPage(browser, join(plainDir, 'report.html'));
+    const plain = await openPage(browser, join(plainDir(), 'report.html'));
     expect(await plain.page.evaluate('document.scripts.length')).toBe(scripts);
     await plain.page.close();
   });
