@@ -134,6 +134,9 @@ describe('report.html of a real run: kill-and-cut on the local backend', () => {
     expect(slaves).toHaveLength(5);
     expect(lanes).toHaveLength(slaves.length + 1);
     expect(sorted(lanes.map((lane) => lane['data-node']))).toEqual(sorted(['master', ...slaves]));
+    for (const lane of await opened.page.locator('svg#timeline g.lane').all()) {
+      expect((await lane.boundingBox())?.height).toBeGreaterThan(5);
+    }
   });
 
   it("draws one window per fault of the timeline, with its action, on its target's lane", async () => {
@@ -146,8 +149,11 @@ describe('report.html of a real run: kill-and-cut on the local backend', () => {
     expect(await count(opened.page, 'svg#timeline rect.fault')).toBe(faults.length);
     for (const { entry, index } of faults) {
       const lane = `svg#timeline g.lane[data-node="${entry.target}"]`;
-      const rects = await attributesOf(opened.page, `${lane} rect.fault[data-fault-index="${index}"]`, ['data-action']);
-      expect(rects).toEqual([{ 'data-action': entry.action }]);
+      const rect = `${lane} rect.fault[data-fault-index="${index}"]`;
+      expect(await attributesOf(opened.page, rect, ['data-action'])).toEqual([{ 'data-action': entry.action }]);
+      // On screen, and at least 2 px wide: an instantaneous kill too (0.1 px of rounding allowed).
+      const box = await opened.page.locator(rect).boundingBox();
+      expect(box?.width).toBeGreaterThanOrEqual(1.9);
     }
   });
 
