@@ -38,6 +38,10 @@ const COMMANDS: ReadonlyArray<{ name: string; load: () => Promise<Command> }> = 
     load: async () => import('./check-command').then((m) => ({ spec: m.CHECK_COMMAND, run: m.runCheck })),
   },
   {
+    name: 'report',
+    load: async () => import('./report-command').then((m) => ({ spec: m.REPORT_COMMAND, run: m.runReport })),
+  },
+  {
     name: 'shrink',
     load: async () => import('./shrink-command').then((m) => ({ spec: m.SHRINK_COMMAND, run: m.runShrink })),
   },

@@ -7,9 +7,9 @@
  * type-checked and linted like the rest, that the page inlines with
  * `Function.prototype.toString()` ({@link clientScript}); each must therefore
  * use nothing from its module but its parameters, the other functions of
- * {@link CLIENT_FUNCTIONS} (called by name) and browser globals it is given.
- * The DOM is reached through the narrow interfaces below rather than the
- * `dom` lib, which would give every module of the project `document` and
+ * {@link CLIENT_FUNCTIONS} (called by name) and browser globals it is given,
+ * and its comments are block comments: the page holds no `//` at all. The
+ * DOM is reached through the narrow interfaces below rather than the `dom` lib, which would give every module of the project `document` and
  * `window` types. The renderer uses {@link tickStep} and {@link tickLabel}
  * too, so the axis printed without script matches the one the script draws.
  */
@@ -26,6 +26,7 @@ export interface PageElement {
   textContent: string | null;
   getBoundingClientRect(): { left: number; width: number };
   readonly dataset: Record<string, string | undefined>;
+  readonly namespaceURI: string | null;
 }
 
 /** The members of mouse, wheel and input events the script reads. */
@@ -60,7 +61,8 @@ export function tickLabel(ms: number, stepMs: number): string {
 
 /** Draws the time axis again for the window `fromMs` + `widthMs`: a tick and a label per step. */
 export function drawAxis(doc: PageDocument, axis: PageElement, fromMs: number, widthMs: number): void {
-  const ns = 'http://www.w3.org/2000/svg';
+  /* The SVG namespace, read from the axis: the page holds no URL at all, not even this one. */
+  const ns = axis.namespaceURI ?? '';
   const left = Number(axis.getAttribute('data-left'));
   const plotWidth = Number(axis.getAttribute('data-width'));
   const height = Number(axis.getAttribute('data-height'));
@@ -92,7 +94,7 @@ export function showWindow(doc: PageDocument, fromMs: number, widthMs: number): 
   const height = plot.getAttribute('height') ?? '0';
   plot.setAttribute('viewBox', `${fromMs} 0 ${widthMs} ${height}`);
   drawAxis(doc, axis, fromMs, widthMs);
-  // A fault that nothing ends (a kill, a reset) stays at least 2 px wide however far one zooms out.
+  /* A fault that nothing ends (a kill, a reset) stays at least 2 px wide however far one zooms out. */
   const msPerPx = widthMs / Number(axis.getAttribute('data-width'));
   const faults = plot.querySelectorAll('rect.fault');
   for (let i = 0; i < faults.length; i += 1) {

@@ -197,21 +197,17 @@ function disconnectMarks(
   });
 }
 
-/**
- * Builds the page's model from a run (as `openRunDirectory` opens it: the
- * logs are streamed) and its check report.
- */
-export function buildHtmlModel(source: RunSource, report: CheckReport): HtmlModel {
-  const { ctx } = runContext(source.info);
-  const startEpochMs = ctx.runStart;
-  const spanMs = Math.max(1, ctx.runEnd - ctx.runStart);
-  const slaveLogs: Record<string, Iterable<RunLogEntry<'slave'>>> = {};
-  for (const [name, log] of Object.entries(source.slaves)) slaveLogs[name] = readRunLog(log, 'slave');
-  const masterLog = readRunLog(source.master, 'master');
-  const { slaves } = modelSlaves(source.info, slaveLogs);
-  const { master } = modelMaster(masterLog, slaves);
-  const { tallies } = attributeMessages(ctx, masterLog, slaves, master, []);
-  const names = new Set(slaves.list.map((s) => s.name));
+type SlavesModel = ReturnType<typeof modelSlaves>['slaves'];
+type Tallies = ReturnType<typeof attributeMessages>['tallies'];
+
+/** Each slave's lane, its messages drawn one by one or in bands; `latest` is the last time a message was logged. */
+function slaveLanes(
+  slaves: SlavesModel,
+  tallies: Tallies,
+  startEpochMs: number,
+  spanMs: number,
+): { lanes: SlaveLane[]; latestMs: number } {
+  let latestMs = -Infinity;
   const lanes = slaves.list.map((slave): SlaveLane => {
     const visit = (fn: (m: LoggedMessage) => void): void => {
       for (const inc of slave.incarnations) {
@@ -219,15 +215,43 @@ export function buildHtmlModel(source: RunSource, report: CheckReport): HtmlMode
         if (tally === undefined) continue;
         for (let pos = 0; pos < inc.sent.size; pos += 1) {
           if (tally.logCount(pos) === 0) continue;
-          const loggedAt = tally.loggedAt(pos)[0] as number;
+          const loggedMs = (tally.loggedAt(pos)[0] as number) - startEpochMs;
           const sentMs = inc.sent.sentAtOf(pos) - startEpochMs;
-          fn({ seq: inc.sent.seqAt(pos), incarnation: inc.index, sentMs, loggedMs: loggedAt - startEpochMs });
+          latestMs = Math.max(latestMs, loggedMs);
+          fn({ seq: inc.sent.seqAt(pos), incarnation: inc.index, sentMs, loggedMs });
         }
       }
     };
     const messages = laneMessages(visit, { spanMs, lanes: slaves.list.length });
     return { name: slave.name, node: slave.node, logged: messages.count, messages };
   });
+  return { lanes, latestMs };
+}
+
+/**
+ * Builds the page's model from a run (as `openRunDirectory` opens it: the
+ * logs are streamed) and its check report. The diagram spans the run, from
+ * `run.json`'s start to its end, or to the last thing logged if later.
+ */
+export function buildHtmlModel(source: RunSource, report: CheckReport): HtmlModel {
+  const { ctx } = runContext(source.info);
+  const startEpochMs = ctx.runStart;
+  const slaveLogs: Record<string, Iterable<RunLogEntry<'slave'>>> = {};
+  for (const [name, log] of Object.entries(source.slaves)) slaveLogs[name] = readRunLog(log, 'slave');
+  const masterLog = readRunLog(source.master, 'master');
+  const { slaves } = modelSlaves(source.info, slaveLogs);
+  const { master } = modelMaster(masterLog, slaves);
+  const { tallies } = attributeMessages(ctx, masterLog, slaves, master, []);
+  const names = new Set(slaves.list.map((s) => s.name));
+  const runSpanMs = Math.max(1, ctx.runEnd - ctx.runStart);
+  const { lanes, latestMs } = slaveLanes(slaves, tallies, startEpochMs, runSpanMs);
+  const disconnects = disconnectMarks(report, master.disconnects, (n) => slaves.byNode.get(n)?.name, startEpochMs);
+  const masterMarks = [
+    ...master.listenings.map((m) => ({ kind: 'listening' as const, atMs: m.at - startEpochMs })),
+    ...master.shutdowns.map((m) => ({ kind: 'shutdown' as const, atMs: m.at - startEpochMs })),
+  ];
+  let spanMs = Math.max(runSpanMs, latestMs);
+  for (const mark of [...disconnects, ...masterMarks]) spanMs = Math.max(spanMs, mark.atMs);
   const faults = faultWindows(source.timeline, startEpochMs, spanMs, names);
   const sentAt = (node: string, incarnation: number, seq: number): number | undefined => {
     const inc = slaves.byName.get(node)?.incarnations[incarnation - 1];
@@ -239,11 +263,12 @@ export function buildHtmlModel(source: RunSource, report: CheckReport): HtmlMode
     spanMs,
     lanes,
     faults,
-    disconnects: disconnectMarks(report, master.disconnects, (n) => slaves.byNode.get(n)?.name, startEpochMs),
-    masterMarks: [
-      ...master.listenings.map((m) => ({ kind: 'listening' as const, atMs: m.at - startEpochMs })),
-      ...master.shutdowns.map((m) => ({ kind: 'shutdown' as const, atMs: m.at - startEpochMs })),
-    ],
-    failures: failureMarks(report, names, sentAt, faults),
+    disconnects,
+    masterMarks,
+    // A failure's time may lie past the run (a deadline): its mark stays on the diagram's edge.
+    failures: failureMarks(report, names, sentAt, faults).map((f) => ({
+      ...f,
+      atMs: Math.min(spanMs, Math.max(0, f.atMs)),
+    })),
   };
 }

@@ -167,7 +167,7 @@ export function renderTimeline(model: HtmlModel, report: CheckReport): string {
     ].join('');
   });
   return [
-    `<svg id="timeline" xmlns="http://www.w3.org/2000/svg" width="${SVG_WIDTH}" height="${height}" viewBox="0 0 ${SVG_WIDTH} ${height}" data-span-ms="${n(model.spanMs)}" role="img" aria-label="Space-time diagram: a lane per node, time from left to right">`,
+    `<svg id="timeline" width="${SVG_WIDTH}" height="${height}" viewBox="0 0 ${SVG_WIDTH} ${height}" data-span-ms="${n(model.spanMs)}" role="img" aria-label="Space-time diagram: a lane per node, time from left to right">`,
     axisMarks(model.spanMs, height),
     labels.join(''),
     `<svg id="plot" x="${LABEL_WIDTH}" y="${AXIS_HEIGHT}" width="${PLOT_WIDTH}" height="${plotHeight}" viewBox="0 0 ${n(model.spanMs)} ${plotHeight}" preserveAspectRatio="none">`,
