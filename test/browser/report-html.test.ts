@@ -1,5 +1,5 @@
 // report.html in headless Chromium, through the DOM contract the page keeps
-// (its elements' ids, classes and data- attributes): a real run of a shipped
+// (docs/report-html.md, "For scripts and tests: the DOM"): a real run of a shipped
 // scenario with faults on the local backend, and a failing run with hostile
 // text in its logs. Each page's screenshot goes to artifacts/screenshots/.
 import { cpSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -216,7 +216,7 @@ describe('report.html of a failing run with markup in its logs', () => {
     await Promise.all([hostileRun(dir, true), hostileRun(plainDir(), false)]);
   });
 
-  it('says FAIL and lists every failure, each linked from a red marker on the diagram', async () => {
+  it('says FAIL and lists every failure, each linked to and from a red marker on the diagram', async () => {
     const { run, opened } = report();
     const { page } = opened;
     expect(await page.getAttribute('body', 'data-verdict')).toBe('fail');
@@ -232,6 +232,7 @@ describe('report.html of a failing run with markup in its logs', () => {
       expect(await count(page, marker)).toBe(1);
       expect(await count(page, `${marker} title`)).toBe(1);
       expect(await count(page, `${marker} a[href="#failure-${k}"]`)).toBe(1);
+      expect(await count(page, `#failure-${k} a[href="#marker-${k}"]`)).toBe(1);
     }
     expect(await count(page, 'svg#timeline g.failure-marker')).toBe(failures.length);
   });
