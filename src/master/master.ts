@@ -4,6 +4,7 @@ import { systemClock, type Clock, type Log } from '../common';
 import type { MasterLogWrite } from '../protocol';
 import { connectionLimit, openFilesLimit } from './descriptor-limit';
 import { BurstCounter } from './burst-counter';
+import { detectorFields } from './failure-detector';
 import { HandshakeFailures } from './handshake-failures';
 import { checkpointFileOf, type OpenConn } from './checkpoint';
 import { Checkpointer } from './checkpointer';
@@ -106,6 +107,7 @@ export class Master implements SessionHost {
       // Whether slaves must prove the token; never the token itself.
       auth: this.options.token !== undefined ? 'token' : undefined,
       tls: this.options.tls !== undefined ? true : undefined,
+      ...detectorFields(this.options),
     });
     const { recoverFrom } = this.options;
     // Once `listening` is in the file: a checkpoint's offset must not come before its run's first line, or a
