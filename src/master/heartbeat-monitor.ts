@@ -14,6 +14,8 @@ export class HeartbeatMonitor {
   private timer: TimerHandle | undefined;
   /** When the armed timer fires, clock ms. */
   private armedAt = Infinity;
+  /** One callback for every arming: at 10,000 connections a closure per re-arm is garbage a few thousand times a second. */
+  private readonly onTimer = (): void => this.check();
 
   constructor(
     private readonly clock: Clock,
@@ -53,7 +55,7 @@ export class HeartbeatMonitor {
 
   private schedule(at: number): void {
     this.armedAt = at;
-    this.timer = this.clock.setTimeout(() => this.check(), Math.max(0, at - this.clock.now()));
+    this.timer = this.clock.setTimeout(this.onTimer, Math.max(0, at - this.clock.now()));
     // A monitor must never be what keeps a stopping master alive.
     this.timer.unref?.();
   }

@@ -2,8 +2,9 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { createServer as createTlsServer } from 'node:tls';
 import { systemClock, type Clock, type Log } from '../common';
 import type { MasterLogWrite } from '../protocol';
-import { connectionLimit, openFilesLimit } from './descriptor-limit';
+import { acceptBacklog, connectionLimit, openFilesLimit } from './descriptor-limit';
 import { BurstCounter } from './burst-counter';
+import { DEADLINE_RESOLUTION_MS, DeadlineQueue } from './deadline-queue';
 import { detectorFields } from './failure-detector';
 import { HandshakeFailures } from './handshake-failures';
 import { checkpointFileOf, type OpenConn } from './checkpoint';
@@ -43,6 +44,8 @@ export class Master implements SessionHost {
   /** Ledger entries evicted, counted into one `limit` line a window. */
   private readonly evictions: BurstCounter<undefined>;
   private checkpointer: Checkpointer | undefined;
+  /** Every session's heartbeat deadline, behind one timer. */
+  readonly deadlines: DeadlineQueue;
 
   constructor(
     options: Partial<MasterOptions>,
@@ -50,6 +53,7 @@ export class Master implements SessionHost {
     readonly clock: Clock = systemClock,
   ) {
     this.options = resolveMasterOptions(options);
+    this.deadlines = new DeadlineQueue(clock, DEADLINE_RESOLUTION_MS);
     this.handshakeFailures = new HandshakeFailures(log, clock);
     this.server = this.createServer();
     this.refusals = new BurstCounter(clock, LIMIT_WINDOW_MS, ({ count }) => this.logRefused(count), false);
@@ -83,7 +87,11 @@ export class Master implements SessionHost {
     this.limitConnections();
     // A deep accept queue, so a whole cluster reconnecting at once (a master restart) is not
     // throttled by SYN-ACK retransmissions; the kernel caps it at net.core.somaxconn.
-    await listen(this.server, { port: this.options.port, host: this.options.host, backlog: 4096 });
+    await listen(this.server, {
+      port: this.options.port,
+      host: this.options.host,
+      backlog: acceptBacklog(this.options.maxConnections),
+    });
     if (this.options.healthPort !== undefined) {
       this.healthServer = createServer((socket) => socket.on('error', () => undefined).end());
       try {
