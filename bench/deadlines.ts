@@ -1,8 +1,8 @@
 /**
  * The master's heartbeat deadlines at 10,000 idle connections (`npm run bench
  * deadlines`): the CPU time their timers cost with one Node timer per
- * session (each HeartbeatMonitor on the system clock, as before) and with the
- * master's one DeadlineQueue, as a ratio measured in the same run.
+ * session (each HeartbeatMonitor on the system clock, as the master has them)
+ * and with one shared DeadlineQueue, as a ratio measured in the same run.
  *
  * No sockets: each variant runs in a child process of its own (a clean heap,
  * nothing shared), where 10,000 monitors of the fixed detector (timeout 3 s)

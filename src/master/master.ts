@@ -4,7 +4,6 @@ import { systemClock, type Clock, type Log } from '../common';
 import type { MasterLogWrite } from '../protocol';
 import { acceptBacklog, connectionLimit, openFilesLimit } from './descriptor-limit';
 import { BurstCounter } from './burst-counter';
-import { DEADLINE_RESOLUTION_MS, DeadlineQueue } from './deadline-queue';
 import { detectorFields } from './failure-detector';
 import { HandshakeFailures } from './handshake-failures';
 import { checkpointFileOf, type OpenConn } from './checkpoint';
@@ -44,8 +43,6 @@ export class Master implements SessionHost {
   /** Ledger entries evicted, counted into one `limit` line a window. */
   private readonly evictions: BurstCounter<undefined>;
   private checkpointer: Checkpointer | undefined;
-  /** Every session's heartbeat deadline, behind one timer. */
-  readonly deadlines: DeadlineQueue;
 
   constructor(
     options: Partial<MasterOptions>,
@@ -53,7 +50,6 @@ export class Master implements SessionHost {
     readonly clock: Clock = systemClock,
   ) {
     this.options = resolveMasterOptions(options);
-    this.deadlines = new DeadlineQueue(clock, DEADLINE_RESOLUTION_MS);
     this.handshakeFailures = new HandshakeFailures(log, clock);
     this.server = this.createServer();
     this.refusals = new BurstCounter(clock, LIMIT_WINDOW_MS, ({ count }) => this.logRefused(count), false);

@@ -38,8 +38,6 @@ const INTERNAL_ERROR_EXCERPT_CHARS = 240;
 export interface SessionHost {
   readonly options: MasterOptions;
   readonly clock: Clock;
-  /** Where heartbeat deadlines are armed (the master's one {@link DeadlineQueue}); unset: `clock`'s timers. */
-  readonly deadlines?: Clock;
   readonly log: Log<MasterLogWrite>;
   readonly ledger: SeqLedger;
   /** The session now speaks for `node`; the host ends any other session of that node. */
@@ -140,14 +138,11 @@ export class Session {
       },
       { maxFrameBytes: options.maxFrameBytes, maxFrameDepth: options.maxFrameDepth },
     );
-    this.monitor = new HeartbeatMonitor(
-      host.deadlines ?? clock,
-      detectorOf(options, clock.now()),
-      (silentMs, suspicion) =>
-        // Silence while the master was not reading is the master's, not the peer's.
-        this.waitingForLog
-          ? this.monitor.restart(clock.now())
-          : this.end('timeout', { silent_ms: silentMs, ...suspicion }),
+    this.monitor = new HeartbeatMonitor(clock, detectorOf(options, clock.now()), (silentMs, suspicion) =>
+      // Silence while the master was not reading is the master's, not the peer's.
+      this.waitingForLog
+        ? this.monitor.restart(clock.now())
+        : this.end('timeout', { silent_ms: silentMs, ...suspicion }),
     );
     this.frameRate = new FrameRate(options.maxFramesPerSecond, clock.now());
     this.errorBursts = new BurstCounter(clock, PROTOCOL_ERROR_BURST_MS, (burst) => this.logProtocolErrors(burst));
