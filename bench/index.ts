@@ -1,4 +1,5 @@
 import { isInterrupted } from './conditions';
+import { reportDeadlines } from './deadlines';
 import { reportDecoder } from './decoder';
 import { reportDockerLatency } from './docker-latency';
 import { reportFlood } from './flood';
@@ -6,11 +7,12 @@ import { reportIngest } from './ingest';
 import { reportLateness } from './lateness';
 import { reportLedger } from './ledger';
 
-/** `npm run bench` runs decoder and ingest; `flood`, `lateness`, `docker-latency` and `ledger` run only when named. */
+/** `npm run bench` runs decoder and ingest; `flood`, `lateness`, `docker-latency`, `ledger` and `deadlines` run only when named. */
 async function main(): Promise<void> {
   const only = process.argv[2];
-  if (only !== undefined && !['decoder', 'ingest', 'flood', 'lateness', 'docker-latency', 'ledger'].includes(only)) {
-    throw new Error(`unknown benchmark ${only}: decoder, ingest, flood, lateness, docker-latency or ledger`);
+  const names = ['decoder', 'ingest', 'flood', 'lateness', 'docker-latency', 'ledger', 'deadlines'];
+  if (only !== undefined && !names.includes(only)) {
+    throw new Error(`unknown benchmark ${only}: ${names.join(', ')}`);
   }
   if (only === undefined || only === 'decoder') for (const line of reportDecoder()) console.log(line);
   if (only === undefined || only === 'ingest') for (const line of await reportIngest()) console.log(line);
@@ -18,6 +20,7 @@ async function main(): Promise<void> {
   if (only === 'lateness') for (const line of await reportLateness()) console.log(line);
   if (only === 'docker-latency') for (const line of await reportDockerLatency()) console.log(line);
   if (only === 'ledger') await reportLedger();
+  if (only === 'deadlines') for (const line of reportDeadlines()) console.log(line);
 }
 
 main().catch((err: unknown) => {

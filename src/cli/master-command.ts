@@ -1,6 +1,6 @@
 import type { Log } from '../common';
 import { DEFAULT_MASTER_OPTIONS, MASTER_OPTION_RANGES as RANGES, Master, type MasterOptions } from '../master';
-import type { MasterLogWrite } from '../protocol';
+import { DETECTOR_KINDS, type MasterLogWrite } from '../protocol';
 import { LOG_FLAGS, closeLog, logFromFlags, onStopSignal } from './common-flags';
 import { TOKEN_FLAGS, tokenFromFlags } from './token-flags';
 import { defineCommand, parseCommand, setOnly } from './flags';
@@ -43,6 +43,40 @@ export const MASTER_COMMAND = defineCommand({
       description:
         'Longest heartbeat timeout a hello can obtain by announcing its interval (a "limit" line says when it applies)',
       defaultText: String(DEFAULT_MASTER_OPTIONS.maxHeartbeatTimeoutMs),
+    },
+    {
+      flag: 'detector',
+      env: 'DETECTOR',
+      kind: 'choice',
+      choices: DETECTOR_KINDS,
+      description:
+        'How silence is judged: "fixed", after the heartbeat timeout; "phi", phi accrual over each connection\'s inter-arrival times, never later than that timeout',
+      defaultText: DEFAULT_MASTER_OPTIONS.detector,
+    },
+    {
+      flag: 'phi-threshold',
+      env: 'PHI_THRESHOLD',
+      kind: 'integer',
+      ...RANGES.phiThreshold,
+      description:
+        'With --detector phi: the suspicion level at which a node is silent (phi 8: a 10^-8 chance it is only late)',
+      defaultText: String(DEFAULT_MASTER_OPTIONS.phiThreshold),
+    },
+    {
+      flag: 'phi-min-std-dev-ms',
+      env: 'PHI_MIN_STD_DEV_MS',
+      kind: 'integer',
+      ...RANGES.phiMinStdDevMs,
+      description: 'With --detector phi: floor of the standard deviation of inter-arrival times',
+      defaultText: String(DEFAULT_MASTER_OPTIONS.phiMinStdDevMs),
+    },
+    {
+      flag: 'phi-acceptable-pause-ms',
+      env: 'PHI_ACCEPTABLE_PAUSE_MS',
+      kind: 'integer',
+      ...RANGES.phiAcceptablePauseMs,
+      description: 'With --detector phi: a pause added to the mean inter-arrival time before phi rises',
+      defaultText: String(DEFAULT_MASTER_OPTIONS.phiAcceptablePauseMs),
     },
     {
       flag: 'max-frame-bytes',
@@ -128,6 +162,10 @@ export async function runMaster(argv: readonly string[], env: NodeJS.ProcessEnv)
     host: values.host,
     heartbeatTimeoutMs: values['heartbeat-timeout-ms'],
     maxHeartbeatTimeoutMs: values['max-heartbeat-timeout-ms'],
+    detector: values.detector,
+    phiThreshold: values['phi-threshold'],
+    phiMinStdDevMs: values['phi-min-std-dev-ms'],
+    phiAcceptablePauseMs: values['phi-acceptable-pause-ms'],
     maxFrameBytes: values['max-frame-bytes'],
     maxFrameDepth: values['max-frame-depth'],
     maxProtocolErrors: values['max-protocol-errors'],

@@ -34,3 +34,18 @@ export function connectionLimit(maxConnections: number, openFiles: number | unde
   if (openFiles === undefined) return maxConnections;
   return Math.max(1, Math.min(maxConnections, openFiles - RESERVED_DESCRIPTORS));
 }
+
+/** Node's and the kernel's ceiling on a listen backlog (a 16-bit field in older kernels). */
+export const MAX_ACCEPT_BACKLOG = 65_535;
+
+/**
+ * The listen backlog for `maxConnections`: room for every slave of a full
+ * cluster to connect at once (a master restart brings them all back within
+ * the reconnect backoff), at least Node's default of 511. The kernel caps it
+ * at `net.core.somaxconn` (4096 on current Linux): beyond that, a SYN that
+ * finds the queue full is retried by the client a second later, which the
+ * reconnect allowance covers.
+ */
+export function acceptBacklog(maxConnections: number): number {
+  return Math.min(MAX_ACCEPT_BACKLOG, Math.max(511, maxConnections));
+}

@@ -2,8 +2,9 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { createServer as createTlsServer } from 'node:tls';
 import { systemClock, type Clock, type Log } from '../common';
 import type { MasterLogWrite } from '../protocol';
-import { connectionLimit, openFilesLimit } from './descriptor-limit';
+import { acceptBacklog, connectionLimit, openFilesLimit } from './descriptor-limit';
 import { BurstCounter } from './burst-counter';
+import { detectorFields } from './failure-detector';
 import { HandshakeFailures } from './handshake-failures';
 import { checkpointFileOf, type OpenConn } from './checkpoint';
 import { Checkpointer } from './checkpointer';
@@ -82,7 +83,11 @@ export class Master implements SessionHost {
     this.limitConnections();
     // A deep accept queue, so a whole cluster reconnecting at once (a master restart) is not
     // throttled by SYN-ACK retransmissions; the kernel caps it at net.core.somaxconn.
-    await listen(this.server, { port: this.options.port, host: this.options.host, backlog: 4096 });
+    await listen(this.server, {
+      port: this.options.port,
+      host: this.options.host,
+      backlog: acceptBacklog(this.options.maxConnections),
+    });
     if (this.options.healthPort !== undefined) {
       this.healthServer = createServer((socket) => socket.on('error', () => undefined).end());
       try {
@@ -106,6 +111,7 @@ export class Master implements SessionHost {
       // Whether slaves must prove the token; never the token itself.
       auth: this.options.token !== undefined ? 'token' : undefined,
       tls: this.options.tls !== undefined ? true : undefined,
+      ...detectorFields(this.options),
     });
     const { recoverFrom } = this.options;
     // Once `listening` is in the file: a checkpoint's offset must not come before its run's first line, or a

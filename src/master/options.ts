@@ -4,7 +4,11 @@ import {
   DEFAULT_MASTER_PORT,
   DEFAULT_MAX_FRAME_BYTES,
   DEFAULT_MAX_FRAME_DEPTH,
+  DEFAULT_PHI_PARAMS,
+  DETECTOR_KINDS,
   HEARTBEAT_TIMEOUT_FACTOR,
+  PHI_PARAM_RANGES,
+  type DetectorKind,
 } from '../protocol';
 
 /**
@@ -45,6 +49,18 @@ export interface MasterOptions {
    * `heartbeatTimeoutMs` is the operator's choice and is not clamped.
    */
   maxHeartbeatTimeoutMs: number;
+  /**
+   * How silence is judged: `fixed`, after the heartbeat timeout above;
+   * `phi`, phi accrual over each connection's inter-arrival times, never
+   * later than that timeout. Default `fixed`.
+   */
+  detector: DetectorKind;
+  /** With `phi`: the suspicion level at which a node is silent (an integer). Default 8. */
+  phiThreshold: number;
+  /** With `phi`: floor of the inter-arrival times' standard deviation, in ms. Default 100. */
+  phiMinStdDevMs: number;
+  /** With `phi`: added to the mean inter-arrival time, in ms. Default 0. */
+  phiAcceptablePauseMs: number;
   /** Largest frame accepted, in bytes. Default 1 MiB. */
   maxFrameBytes: number;
   /** Deepest nesting of arrays and objects a frame may have, checked before it is parsed. Default 64. */
@@ -128,6 +144,10 @@ export const DEFAULT_MASTER_OPTIONS: Readonly<MasterOptions> = {
   defaultHeartbeatIntervalMs: DEFAULT_HEARTBEAT_INTERVAL_MS,
   heartbeatTimeoutFactor: HEARTBEAT_TIMEOUT_FACTOR,
   maxHeartbeatTimeoutMs: 60_000,
+  detector: 'fixed',
+  phiThreshold: DEFAULT_PHI_PARAMS.threshold,
+  phiMinStdDevMs: DEFAULT_PHI_PARAMS.minStdDevMs,
+  phiAcceptablePauseMs: DEFAULT_PHI_PARAMS.acceptablePauseMs,
   maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
   maxFrameDepth: DEFAULT_MAX_FRAME_DEPTH,
   maxProtocolErrors: 10,
@@ -153,6 +173,9 @@ export const MASTER_OPTION_RANGES: Readonly<Record<IntegerOption, IntegerRange>>
   defaultHeartbeatIntervalMs: DURATION_MS_RANGE,
   heartbeatTimeoutFactor: { min: 1, max: 1000 },
   maxHeartbeatTimeoutMs: DURATION_MS_RANGE,
+  phiThreshold: PHI_PARAM_RANGES.threshold,
+  phiMinStdDevMs: PHI_PARAM_RANGES.minStdDevMs,
+  phiAcceptablePauseMs: PHI_PARAM_RANGES.acceptablePauseMs,
   maxFrameBytes: { min: 64, max: 1024 ** 3 },
   maxFrameDepth: { min: 1, max: MAX_FRAME_DEPTH_LIMIT },
   maxProtocolErrors: { min: 1, max: 1_000_000 },
@@ -178,6 +201,12 @@ export function resolveMasterOptions(partial: Partial<MasterOptions> = {}): Mast
     throw new OptionError(
       'maxLedgerNodes',
       `maxLedgerNodes must be at least maxConnections (${options.maxConnections}), so that every open connection's entry fits; got ${options.maxLedgerNodes}`,
+    );
+  }
+  if (!DETECTOR_KINDS.includes(options.detector)) {
+    throw new OptionError(
+      'detector',
+      `detector must be one of ${DETECTOR_KINDS.join(', ')}; got ${String(options.detector)}`,
     );
   }
   if (options.token === '') throw new OptionError('token', 'token must not be empty');

@@ -18,13 +18,17 @@ import {
 import { BurstCounter, type Burst } from './burst-counter';
 import { FrameRate } from './frame-rate';
 import { remoteOf } from './handshake-failures';
+import { detectorOf } from './failure-detector';
 import { HeartbeatMonitor } from './heartbeat-monitor';
 import type { SeqLedger } from './ledger';
 import type { MasterOptions } from './options';
 
 /** What a `disconnect` line says beyond what every one says: the fields of its reason. */
 export type DisconnectExtra = Partial<
-  Pick<MasterLine<'disconnect'>, 'silent_ms' | 'errors' | 'replaced_by' | 'code' | 'error' | 'max_frames_per_second'>
+  Pick<
+    MasterLine<'disconnect'>,
+    'silent_ms' | 'detector' | 'phi' | 'errors' | 'replaced_by' | 'code' | 'error' | 'max_frames_per_second'
+  >
 >;
 
 /** The stack excerpt an `internal_error` disconnect carries, in characters. */
@@ -134,12 +138,11 @@ export class Session {
       },
       { maxFrameBytes: options.maxFrameBytes, maxFrameDepth: options.maxFrameDepth },
     );
-    this.monitor = new HeartbeatMonitor(
-      clock,
-      options.heartbeatTimeoutMs ?? options.heartbeatTimeoutFactor * options.defaultHeartbeatIntervalMs,
-      (silentMs) =>
-        // Silence while the master was not reading is the master's, not the peer's.
-        this.waitingForLog ? this.monitor.restart(clock.now()) : this.end('timeout', { silent_ms: silentMs }),
+    this.monitor = new HeartbeatMonitor(clock, detectorOf(options, clock.now()), (silentMs, suspicion) =>
+      // Silence while the master was not reading is the master's, not the peer's.
+      this.waitingForLog
+        ? this.monitor.restart(clock.now())
+        : this.end('timeout', { silent_ms: silentMs, ...suspicion }),
     );
     this.frameRate = new FrameRate(options.maxFramesPerSecond, clock.now());
     this.errorBursts = new BurstCounter(clock, PROTOCOL_ERROR_BURST_MS, (burst) => this.logProtocolErrors(burst));
@@ -318,10 +321,16 @@ export class Session {
     this.end('auth_failed', { code, error });
   }
 
-  /** The timeout a hello's interval asks for, at most the master's limit; a fixed timeout stays as it is. */
+  /**
+   * The timeout a hello's interval asks for, at most the master's limit; a
+   * fixed timeout stays as it is. The detector learns the interval either way.
+   */
   private applyAnnouncedInterval(intervalMs: number): void {
     const { heartbeatTimeoutMs, heartbeatTimeoutFactor, maxHeartbeatTimeoutMs } = this.host.options;
-    if (heartbeatTimeoutMs !== undefined) return;
+    if (heartbeatTimeoutMs !== undefined) {
+      this.monitor.announced(intervalMs, heartbeatTimeoutMs);
+      return;
+    }
     const askedMs = heartbeatTimeoutFactor * intervalMs;
     if (askedMs > maxHeartbeatTimeoutMs) {
       this.host.log.write({
@@ -335,7 +344,7 @@ export class Session {
         applied_ms: maxHeartbeatTimeoutMs,
       });
     }
-    this.monitor.setTimeoutMs(Math.min(askedMs, maxHeartbeatTimeoutMs));
+    this.monitor.announced(intervalMs, Math.min(askedMs, maxHeartbeatTimeoutMs));
   }
 
   private startAcking(boot: string): void {

@@ -15,7 +15,15 @@
  * Pure data: no I/O.
  */
 import type { DisconnectReason } from '../protocol';
-import { cutBound, killBound, recoveryBound, SCHEDULING_SLACK_MS, type Bound, type BoundSettings } from './bounds';
+import {
+  cutBound,
+  earliestTimeoutMs,
+  killBound,
+  recoveryBound,
+  SCHEDULING_SLACK_MS,
+  type Bound,
+  type BoundSettings,
+} from './bounds';
 import { defaultAckTimeoutMs } from '../protocol';
 import type { LinkFault } from './link-fault';
 
@@ -182,7 +190,7 @@ export function degradedDisconnect(link: LinkFault, settings: BoundSettings): Di
   const toMaster = worstHoldUpMs(link.direction === 'from-master' ? undefined : link.shape);
   const fromMaster = worstHoldUpMs(link.direction === 'to-master' ? undefined : link.shape);
   const reasons: FaultDisconnectReason[] = [];
-  if (toMaster + settings.heartbeatIntervalMs + SCHEDULING_SLACK_MS >= settings.heartbeatTimeoutMs) {
+  if (toMaster + settings.heartbeatIntervalMs + SCHEDULING_SLACK_MS >= earliestTimeoutMs(settings)) {
     reasons.push('timeout');
   }
   if (toMaster + fromMaster + SCHEDULING_SLACK_MS >= defaultAckTimeoutMs(settings.heartbeatIntervalMs)) {

@@ -1,6 +1,7 @@
 import { defaultHeartbeatTimeoutMs, parseLogLine as parseContractLine, type LogRecord } from '../protocol';
 import { RunError } from './errors';
 import type { RunDirectory } from './run-directory';
+import { DEFAULT_DETECTOR, detectorEnv, detectorFlags, type DetectorSpec } from './scenario-detector';
 import type { PeakRss, RunInfo, Scenario, ScenarioEvent } from './types';
 
 /** The master's heartbeat timeout a scenario runs with, in ms: its own, or 3 × its heartbeat interval. */
@@ -28,6 +29,8 @@ export interface NodeSettings {
   heartbeatIntervalMs: number;
   /** The master's timeout for silent nodes ({@link heartbeatTimeoutOf}). */
   heartbeatTimeoutMs: number;
+  /** The master's failure detector: the scenario's, or `fixed`. */
+  detector: DetectorSpec;
   /** The slaves' reconnect backoff cap ({@link reconnectMaxDelayOf}). */
   reconnectMaxDelayMs: number;
   /** The log is parsed: always JSON, whatever the caller's environment says. */
@@ -40,6 +43,7 @@ export function nodeSettingsOf(scenario: Scenario): NodeSettings {
     slaves: scenario.slaves,
     heartbeatIntervalMs: scenario.heartbeatIntervalMs,
     heartbeatTimeoutMs: heartbeatTimeoutOf(scenario),
+    detector: scenario.detector ?? DEFAULT_DETECTOR,
     reconnectMaxDelayMs: reconnectMaxDelayOf(scenario),
     logFormat: 'json',
   };
@@ -51,6 +55,7 @@ export function nodeSettingsEnv(settings: NodeSettings): Record<string, string> 
     SLAVES: String(settings.slaves),
     HEARTBEAT_INTERVAL_MS: String(settings.heartbeatIntervalMs),
     HEARTBEAT_TIMEOUT_MS: String(settings.heartbeatTimeoutMs),
+    ...detectorEnv(settings.detector),
     RECONNECT_MAX_DELAY_MS: String(settings.reconnectMaxDelayMs),
     LOG_FORMAT: settings.logFormat,
   };
@@ -58,7 +63,13 @@ export function nodeSettingsEnv(settings: NodeSettings): Record<string, string> 
 
 /** The master's share of the settings as `picluster master` flags. */
 export function masterFlags(settings: NodeSettings): string[] {
-  return ['--heartbeat-timeout-ms', String(settings.heartbeatTimeoutMs), '--log-format', settings.logFormat];
+  return [
+    '--heartbeat-timeout-ms',
+    String(settings.heartbeatTimeoutMs),
+    ...detectorFlags(settings.detector),
+    '--log-format',
+    settings.logFormat,
+  ];
 }
 
 /** A slave's share of the settings as `picluster slave` flags. */

@@ -10,6 +10,8 @@
  *
  * Pure: no I/O, no clock.
  */
+import { phiEarliestSuspicionMs } from '../protocol';
+import type { DetectorSpec } from './scenario-detector';
 
 /**
  * How late a timer or an I/O callback may run in a node on a loaded machine:
@@ -66,6 +68,33 @@ function bound(terms: ReadonlyArray<readonly [string, number]>): Bound {
 export interface BoundSettings {
   heartbeatIntervalMs: number;
   heartbeatTimeoutMs: number;
+  /** The master's failure detector; unset: `fixed`. */
+  detector?: DetectorSpec;
+}
+
+/**
+ * The bound's term for the master's detection: the heartbeat timeout with
+ * either detector. Phi suspects when its window says so, but never later than
+ * that timeout (the master caps it), so the fixed detector's bound holds for
+ * phi too, and is what the checker can promise: how much earlier phi comes
+ * depends on the pace it learnt, not on the scenario alone.
+ */
+function detectionTerm(settings: BoundSettings): readonly [string, number] {
+  const name = settings.detector?.kind === 'phi' ? 'timeout (phi capped by it)' : 'timeout';
+  return [name, settings.heartbeatTimeoutMs];
+}
+
+/**
+ * The shortest silence after which the master may declare a node silent, in
+ * ms after its last frame: the timeout with `fixed`; with `phi`, its window's
+ * smallest possible mean (a quarter of the interval) plus the acceptable
+ * pause plus y(threshold) × the minimum deviation, at most the timeout. A
+ * fault that holds frames up for less than this cannot cause a `timeout`.
+ */
+export function earliestTimeoutMs(settings: BoundSettings): number {
+  const { detector } = settings;
+  if (detector?.kind !== 'phi') return settings.heartbeatTimeoutMs;
+  return Math.floor(phiEarliestSuspicionMs(settings.heartbeatIntervalMs, settings.heartbeatTimeoutMs, detector));
 }
 
 /** Kill, stop, restart: the connection ends with the process. */
@@ -79,7 +108,7 @@ export function killBound(): Bound {
  */
 export function cutBound(settings: BoundSettings): Bound {
   return bound([
-    ['timeout', settings.heartbeatTimeoutMs],
+    detectionTerm(settings),
     ['interval', settings.heartbeatIntervalMs],
     ['scheduling slack', SCHEDULING_SLACK_MS],
   ]);
@@ -87,8 +116,5 @@ export function cutBound(settings: BoundSettings): Bound {
 
 /** Reconnect, unpause, start, restart, master restart: the node must be seen again (connect + hello). */
 export function recoveryBound(settings: BoundSettings): Bound {
-  return bound([
-    ['timeout', settings.heartbeatTimeoutMs],
-    ['reconnect allowance', RECOVERY_ALLOWANCE_MS],
-  ]);
+  return bound([detectionTerm(settings), ['reconnect allowance', RECOVERY_ALLOWANCE_MS]]);
 }

@@ -14,6 +14,7 @@ import {
 import { getHeapStatistics } from 'node:v8';
 import { join, parse, resolve, sep } from 'node:path';
 import { isAction } from './actions';
+import { isDetectorSpec } from './scenario-detector';
 import { RunError } from './errors';
 import type { RunLog, RunLogLine, RunRecord, RunSource, Scenario } from './types';
 import {
@@ -127,6 +128,9 @@ function runInfo(file: string, text: string): RunInfo {
   const warnings = value.warnings;
   if (warnings !== undefined && !(Array.isArray(warnings) && warnings.every((w) => typeof w === 'string'))) {
     problem('warnings', 'an array of strings');
+  }
+  if (value.detector !== undefined && !isDetectorSpec(value.detector)) {
+    problem('detector', '{ "kind": "fixed" } or { "kind": "phi" } with threshold, minStdDevMs and acceptablePauseMs');
   }
   for (const name of Object.keys(nodes as object)) {
     // The name becomes a file name: nothing that could leave the directory.

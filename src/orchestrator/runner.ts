@@ -211,6 +211,7 @@ function runInfo(scenario: Scenario, backend: Backend, cluster: StartedCluster, 
     endedAt: new Date().toISOString(),
     heartbeatIntervalMs: scenario.heartbeatIntervalMs,
     heartbeatTimeoutMs: heartbeatTimeoutOf(scenario),
+    ...(scenario.detector === undefined ? {} : { detector: scenario.detector }),
     durationMs: scenario.durationMs,
     nodes: { ...cluster.nodes },
     ...(scenario.seed === undefined

@@ -8,6 +8,7 @@
 import { formatDuration } from '../common/duration';
 import { ACTION_SPECS } from './actions';
 import { isLinkAction, linkFaultKeys } from './link-params';
+import { detectorYaml } from './scenario-detector';
 import type { Scenario } from './types';
 
 /**
@@ -23,6 +24,7 @@ export function scenarioToYaml(scenario: Scenario, comments: readonly string[] =
     ...(scenario.heartbeatTimeoutMs === undefined
       ? []
       : [`heartbeat_timeout: ${formatDuration(scenario.heartbeatTimeoutMs)}`]),
+    ...detectorYaml(scenario.detector),
     `duration: ${formatDuration(scenario.durationMs)}`,
   ];
   if (scenario.events.length === 0) {

@@ -8,6 +8,7 @@ import { DURATION_FORMS, formatDuration, parseDuration, showValue } from '../com
 import { formatPath, formatProblems, offsetOf, type PathSegment, type Problem } from './scenario-problems';
 import { ACTION_SPECS, ACTIONS, actionsEndedBy, DOWN_STATES, type LinkState, type ProcessState } from './actions';
 import { readLinkFault, type ParamProblem } from './link-params';
+import { readDetector } from './scenario-detector';
 import { expandGenerate, type GenerateContext, type Generated } from './scenario-generate';
 import { type Action, type Scenario, type ScenarioEvent } from './types';
 
@@ -342,6 +343,7 @@ function checkSemantics(
     });
   }
   const durationMs = duration('duration', '/duration', raw.duration, 1);
+  const detector = readDetector(raw.detector, { valid, duration }, problems);
 
   const events = readEvents(raw, { valid, duration, slaves, durationMs }, problems, lineOfEvent);
   // Array.prototype.sort is stable: events at the same `at` keep file order.
@@ -369,6 +371,7 @@ function checkSemantics(
   };
   if (generated !== undefined) scenario.seed = generated.seed;
   if (timeoutMs !== undefined) scenario.heartbeatTimeoutMs = timeoutMs;
+  if (detector !== undefined) scenario.detector = detector;
   return scenario;
 }
 

@@ -7,6 +7,7 @@
 import type { LogSource, ParsedLogLine, ReadLogLine } from '../protocol';
 import type { Action } from './actions';
 import type { LinkFault } from './link-fault';
+import type { DetectorSpec } from './scenario-detector';
 
 /** Every fault or recovery a scenario can ask for, and every one in the table's order: see actions.ts. */
 export { ACTIONS, type Action } from './actions';
@@ -32,6 +33,8 @@ export interface Scenario {
   heartbeatIntervalMs: number;
   /** The master's timeout for silent nodes; unset: 3 × the interval. */
   heartbeatTimeoutMs?: number;
+  /** The master's failure detector (`detector:`); unset: `fixed`, the timeout alone. */
+  detector?: DetectorSpec;
   durationMs: number;
   /** Ordered by `atMs`, then by position in the file; with `generate:`, its events merged in. */
   events: ScenarioEvent[];
@@ -57,6 +60,8 @@ export interface RunInfo {
   endedAt: string;
   heartbeatIntervalMs: number;
   heartbeatTimeoutMs: number;
+  /** The master's failure detector; unset (a run before detectors could be chosen): `fixed`. */
+  detector?: DetectorSpec;
   durationMs: number;
   /** Scenario name of each slave (`slave-3`) -> the node id it uses in the master's log. */
   nodes: Record<string, string>;

@@ -30,6 +30,19 @@ export {
   defaultHeartbeatTimeoutMs,
 } from './defaults';
 export {
+  DEFAULT_PHI_PARAMS,
+  DETECTOR_KINDS,
+  PHI_BURST_FRACTION,
+  PHI_PARAM_RANGES,
+  PHI_WINDOW_SIZE,
+  phiEarliestSuspicionMs,
+  phiOf,
+  phiSuspicionDelayMs,
+  phiSuspicionY,
+  type DetectorKind,
+  type PhiParams,
+} from './phi';
+export {
   MAX_BOOT_ID_LENGTH,
   MAX_NODE_ID_LENGTH,
   heartbeatText,

@@ -1,4 +1,5 @@
 import { PROTOCOL_ERROR_CODES, type ProtocolErrorCode } from '../common/errors';
+import { DETECTOR_KINDS, type DetectorKind } from './phi';
 
 /**
  * The log contract: every line the master and the slaves write, as data.
@@ -63,6 +64,7 @@ interface KindValues {
   bad_ack: typeof BAD_ACK_CODE;
   limit: LimitKind;
   checkpoint_rejection: CheckpointRejection;
+  detector: DetectorKind;
 }
 type Kind = keyof KindValues;
 
@@ -88,6 +90,7 @@ const KIND_CHECKS: { readonly [K in Kind]: (value: unknown) => boolean } = {
   bad_ack: (value) => value === BAD_ACK_CODE,
   limit: oneOf(LIMIT_KINDS),
   checkpoint_rejection: oneOf(CHECKPOINT_REJECTIONS),
+  detector: oneOf(DETECTOR_KINDS),
 };
 
 /** A field's kind; with `?`, the field is left out when it has no value. */
@@ -115,7 +118,17 @@ const SHARED_EVENTS = {
 export const MASTER_LOG_EVENTS = {
   listening: {
     levels: ['info'],
-    fields: { port: 'number', host: 'string', health_port: 'number?', auth: 'auth?', tls: 'true?' },
+    fields: {
+      port: 'number',
+      host: 'string',
+      health_port: 'number?',
+      auth: 'auth?',
+      tls: 'true?',
+      detector: 'detector?',
+      phi_threshold: 'number?',
+      phi_min_std_dev_ms: 'number?',
+      phi_acceptable_pause_ms: 'number?',
+    },
   },
   connect: { levels: ['info'], fields: { conn: 'number', remote: 'string', node: 'string' } },
   message: {
@@ -132,6 +145,8 @@ export const MASTER_LOG_EVENTS = {
       duplicates: 'number?',
       ahead: 'number?',
       silent_ms: 'number?',
+      detector: 'detector?',
+      phi: 'number?',
       errors: 'number?',
       replaced_by: 'number?',
       code: 'string?',

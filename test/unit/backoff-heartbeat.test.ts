@@ -1,4 +1,5 @@
 import { Backoff } from '../../src/common';
+import { FixedTimeoutDetector } from '../../src/master/failure-detector';
 import { HeartbeatMonitor } from '../../src/master/heartbeat-monitor';
 import { FakeClock } from '../helpers/fake-clock';
 
@@ -19,7 +20,7 @@ describe('HeartbeatMonitor', () => {
   it('fires once after the timeout without frames, not before', () => {
     const clock = new FakeClock();
     const silent: number[] = [];
-    new HeartbeatMonitor(clock, 1000, (ms) => silent.push(ms));
+    new HeartbeatMonitor(clock, new FixedTimeoutDetector(clock.now(), 1000), (ms) => silent.push(ms));
     clock.advance(999);
     expect(silent).toEqual([]);
     clock.advance(1);
@@ -31,7 +32,7 @@ describe('HeartbeatMonitor', () => {
   it('counts from the last frame', () => {
     const clock = new FakeClock();
     const silent: number[] = [];
-    const monitor = new HeartbeatMonitor(clock, 1000, (ms) => silent.push(ms));
+    const monitor = new HeartbeatMonitor(clock, new FixedTimeoutDetector(clock.now(), 1000), (ms) => silent.push(ms));
     clock.advance(600);
     monitor.touch(clock.now());
     clock.advance(600);
@@ -43,16 +44,16 @@ describe('HeartbeatMonitor', () => {
   it('applies a new timeout from the last frame on, and stop() cancels it', () => {
     const clock = new FakeClock();
     const silent: number[] = [];
-    const monitor = new HeartbeatMonitor(clock, 15_000, (ms) => silent.push(ms));
+    const monitor = new HeartbeatMonitor(clock, new FixedTimeoutDetector(clock.now(), 15_000), (ms) => silent.push(ms));
     clock.advance(100);
     monitor.touch(clock.now());
-    monitor.setTimeoutMs(300);
+    monitor.announced(100, 300);
     clock.advance(299);
     expect(silent).toEqual([]);
     clock.advance(1);
     expect(silent).toEqual([300]);
 
-    const other = new HeartbeatMonitor(clock, 100, (ms) => silent.push(ms));
+    const other = new HeartbeatMonitor(clock, new FixedTimeoutDetector(clock.now(), 100), (ms) => silent.push(ms));
     other.stop();
     clock.advance(1000);
     expect(silent).toEqual([300]);
@@ -69,7 +70,7 @@ describe('HeartbeatMonitor after a stall', () => {
       pendingRead?.();
       callback();
     };
-    const monitor = new HeartbeatMonitor(clock, 100, (ms) => silent.push(ms));
+    const monitor = new HeartbeatMonitor(clock, new FixedTimeoutDetector(clock.now(), 100), (ms) => silent.push(ms));
     pendingRead = () => monitor.touch(clock.now());
     clock.advance(500);
     expect(silent).toEqual([]);

@@ -1,4 +1,10 @@
-import { connectionLimit, openFilesLimit, RESERVED_DESCRIPTORS } from '../../src/master/descriptor-limit';
+import {
+  acceptBacklog,
+  connectionLimit,
+  MAX_ACCEPT_BACKLOG,
+  openFilesLimit,
+  RESERVED_DESCRIPTORS,
+} from '../../src/master/descriptor-limit';
 
 const limits = (soft: string): string =>
   `Limit                     Soft Limit           Hard Limit           Units\nMax open files            ${soft}                 1048576              files\n`;
@@ -20,5 +26,11 @@ describe('the descriptor limit', () => {
     expect(connectionLimit(10_000, 1024)).toBe(1024 - RESERVED_DESCRIPTORS);
     expect(connectionLimit(100, 1024)).toBe(100);
     expect(connectionLimit(100, 10)).toBe(1);
+  });
+
+  it('sizes the accept backlog to the connection limit, within what listen() takes', () => {
+    expect(acceptBacklog(10_000)).toBe(10_000);
+    expect(acceptBacklog(10)).toBe(511);
+    expect(acceptBacklog(1_000_000)).toBe(MAX_ACCEPT_BACKLOG);
   });
 });

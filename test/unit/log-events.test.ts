@@ -27,6 +27,9 @@ const MASTER_LINES = [
   `{"timestamp":"${TS}","level":"warn","event":"tls_error","message":"TLS handshake failed (ECONNRESET): socket hang up","code":"ECONNRESET","count":1}`,
   `{"timestamp":"${TS}","level":"warn","event":"log_dropped","message":"5 log lines not written to stdout: its reader fell 100 bytes behind","destination":"stdout","lines":5}`,
   `{"timestamp":"${TS}","level":"error","event":"error","message":"Cannot start: listen EADDRINUSE","code":"EADDRINUSE"}`,
+  `{"timestamp":"${TS}","level":"info","event":"listening","message":"Listening on port 4000","port":4000,"host":"::","detector":"phi","phi_threshold":8,"phi_min_std_dev_ms":100,"phi_acceptable_pause_ms":0}`,
+  `{"timestamp":"${TS}","level":"info","event":"disconnect","message":"Client disconnected","node":"s-1","seq":12,"reason":"timeout","conn":1,"silent_ms":1523,"detector":"phi","phi":8.01}`,
+  `{"timestamp":"${TS}","level":"info","event":"disconnect","message":"Client disconnected","node":"s-2","seq":3,"reason":"timeout","conn":2,"silent_ms":3000,"detector":"fixed"}`,
 ];
 
 const SLAVE_LINES = [
@@ -62,6 +65,11 @@ describe('parseLogLine', () => {
     const reason: string | undefined = line.reason;
     const silentMs: number | undefined = line.silent_ms;
     expect([reason, silentMs]).toEqual(['timeout', 3001]);
+  });
+
+  it('knows the detectors by name: another is an invalid field', () => {
+    const unknown = MASTER_LINES[MASTER_LINES.length - 1]!.replace('"fixed"', '"gossip"');
+    expect(parseLogLine(unknown, 'master')).toMatchObject({ kind: 'line', invalidFields: ['detector'] });
   });
 
   it("reads a line of the other process's log by that process's table", () => {
