@@ -115,7 +115,14 @@ const SHARED_EVENTS = {
 export const MASTER_LOG_EVENTS = {
   listening: {
     levels: ['info'],
-    fields: { port: 'number', host: 'string', health_port: 'number?', auth: 'auth?', tls: 'true?' },
+    fields: {
+      port: 'number',
+      host: 'string',
+      health_port: 'number?',
+      metrics_port: 'number?',
+      auth: 'auth?',
+      tls: 'true?',
+    },
   },
   connect: { levels: ['info'], fields: { conn: 'number', remote: 'string', node: 'string' } },
   message: {

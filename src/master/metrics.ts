@@ -1,0 +1,342 @@
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { arch } from 'node:process';
+import { join } from 'node:path';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Clock, Log } from '../common';
+import {
+  DISCONNECT_REASONS,
+  PROTOCOL_ERROR_CODES,
+  type DisconnectReason,
+  type MasterEvent,
+  type MasterLogWrite,
+  type Message,
+  type ProtocolErrorCode,
+} from '../protocol';
+
+/**
+ * The master's Prometheus metrics (docs/metrics.md). Every metric but
+ * `acks_sent_total` and `resends_deduplicated_total` is derived from the
+ * lines the master logs, in one place: {@link MasterMetrics.observe} sees
+ * each line as it is handed to the log (see {@link observedLog}), so a
+ * metric's count is the count of its lines. No metric has a `node` label:
+ * node ids are unbounded (any peer names one), and a label per id would grow
+ * the registry, and every scrape, without limit. Labels take their values from
+ * closed lists only (message types, disconnect reasons, protocol error codes).
+ */
+
+/** The start of every metric name of the master's own (the default process metrics keep theirs). */
+export const METRIC_PREFIX = 'picluster_master_';
+
+/** The message types the protocol knows, as the `type` label; every other `type` counts as `other`. */
+const KNOWN_MESSAGE_TYPES: Readonly<Record<Exclude<Message['type'], 'other'>, true>> = {
+  hello: true,
+  heartbeat: true,
+  legacy: true,
+};
+
+/** Values of the `type` label of `messages_received_total`: bounded, whatever types peers make up. */
+export const MESSAGE_TYPE_LABELS: readonly string[] = [...Object.keys(KNOWN_MESSAGE_TYPES), 'other'];
+
+/**
+ * Buckets of the heartbeat inter-arrival histogram, in seconds: heartbeat
+ * intervals of 0.1–10 s, with room on both sides (a resend burst after a
+ * reconnect, a peer late by a whole timeout).
+ */
+export const INTER_ARRIVAL_BUCKETS_S: readonly number[] = [
+  0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 7.5, 10, 15, 30,
+];
+
+/**
+ * Buckets of the detection time histogram, in seconds: a timeout is a few
+ * heartbeat intervals (3 × 0.1–10 s by default), at most 60 s unless fixed.
+ */
+export const DETECTION_BUCKETS_S: readonly number[] = [0.25, 0.5, 1, 2, 3, 4, 5, 7.5, 10, 15, 20, 30, 45, 60, 120];
+
+/** What `picluster_build_info` says: the package's version, the CPU architecture, the Node.js version. */
+export interface BuildInfo {
+  version: string;
+  arch: string;
+  node: string;
+}
+
+/** The running build: version from package.json (beside `dist/` and `src/` alike), `process.arch`, Node's version. */
+export function currentBuildInfo(): BuildInfo {
+  let version = 'unknown';
+  try {
+    const pkg = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version?: unknown };
+    if (typeof pkg.version === 'string') version = pkg.version;
+  } catch {
+    // A build without its package.json still serves metrics; the version says it is unknown.
+  }
+  return { version, arch, node: process.versions.node };
+}
+
+type LineOf<E extends MasterEvent> = Extract<MasterLogWrite, { event: E }>;
+
+/** What each event of the log does to the metrics: one entry per event, so a new event must be thought of here. */
+type Observers = { readonly [E in MasterEvent]: ((metrics: MasterMetrics, line: LineOf<E>) => void) | undefined };
+
+const OBSERVERS: Observers = {
+  connect: (m, line) => m.connected(line.conn),
+  message: (m, line) => m.received(line.conn, line.type),
+  disconnect: (m, line) => m.disconnected(line.conn, line.reason, line.silent_ms),
+  protocol_error: (m, line) => m.protocolErrors(line.code, line.codes),
+  gap: (m, line) => m.lost(line.from, line.to),
+  listening: undefined,
+  limit: undefined,
+  recovered: undefined,
+  checkpoint_failed: undefined,
+  shutdown: undefined,
+  server_error: undefined,
+  tls_error: undefined,
+  error: undefined,
+  log_dropped: undefined,
+};
+
+/**
+ * The master's metrics, in a registry of their own (never prom-client's
+ * global one), with prom-client's default process metrics. Updating one is an
+ * increment or an O(1) histogram observation: nothing here waits or
+ * allocates per frame beyond a map entry per open connection.
+ */
+export class MasterMetrics {
+  readonly registry = new Registry();
+  private readonly connectionsOpen: Gauge;
+  private readonly connectionsAccepted: Counter;
+  private readonly messagesByType = new Map<string, Counter.Internal>();
+  private readonly messagesOther: Counter.Internal;
+  private readonly disconnectsByReason: Record<DisconnectReason, Counter.Internal>;
+  private readonly errorsByCode: Record<ProtocolErrorCode, Counter.Internal>;
+  private readonly acks: Counter;
+  private readonly deduplicated: Counter;
+  private readonly gaps: Counter;
+  private readonly messagesLost: Counter;
+  private readonly interArrival: Histogram;
+  private readonly detection: Histogram;
+  /** When each open connection's last heartbeat was logged, by `conn`; an entry lives until its `disconnect`. */
+  private readonly lastHeartbeatMs = new Map<number, number>();
+
+  constructor(
+    private readonly clock: Clock,
+    build: BuildInfo = currentBuildInfo(),
+  ) {
+    const registers = [this.registry];
+    const name = (suffix: string): string => METRIC_PREFIX + suffix;
+    this.connectionsOpen = new Gauge({ name: name('connections_open'), help: 'Connections open', registers });
+    this.connectionsAccepted = new Counter({
+      name: name('connections_accepted_total'),
+      help: 'Connections accepted (connect lines)',
+      registers,
+    });
+    const messages = new Counter({
+      name: name('messages_received_total'),
+      help: 'Messages logged, by type (message lines); types the protocol does not know count as other',
+      labelNames: ['type'],
+      registers,
+    });
+    for (const type of MESSAGE_TYPE_LABELS) this.messagesByType.set(type, zeroed(messages.labels(type)));
+    this.messagesOther = zeroed(messages.labels('other'));
+    const disconnects = new Counter({
+      name: name('disconnects_total'),
+      help: 'Connections ended, by reason (disconnect lines)',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.disconnectsByReason = byValue(DISCONNECT_REASONS, (reason) => disconnects.labels(reason));
+    const errors = new Counter({
+      name: name('protocol_errors_total'),
+      help: 'Frames refused, by code (protocol_error lines, with their repeated counts)',
+      labelNames: ['code'],
+      registers,
+    });
+    this.errorsByCode = byValue(PROTOCOL_ERROR_CODES, (code) => errors.labels(code));
+    this.acks = new Counter({ name: name('acks_sent_total'), help: 'Acks written to slaves', registers });
+    this.deduplicated = new Counter({
+      name: name('resends_deduplicated_total'),
+      help: 'Resent messages not logged again (the duplicates of disconnect lines)',
+      registers,
+    });
+    this.gaps = new Counter({ name: name('gaps_total'), help: 'Gaps logged (gap lines)', registers });
+    this.messagesLost = new Counter({
+      name: name('messages_lost_total'),
+      help: 'Seqs of the gaps logged (to - from + 1 per gap line)',
+      registers,
+    });
+    this.interArrival = new Histogram({
+      name: name('heartbeat_interarrival_seconds'),
+      help: 'Time between two heartbeats logged on one connection',
+      buckets: [...INTER_ARRIVAL_BUCKETS_S],
+      registers,
+    });
+    this.detection = new Histogram({
+      name: name('detection_seconds'),
+      help: 'Silence before a timeout disconnect: its silent_ms, from the last frame to the disconnect',
+      buckets: [...DETECTION_BUCKETS_S],
+      registers,
+    });
+    new Gauge({
+      name: 'picluster_build_info',
+      help: 'The running build: always 1, its labels say which',
+      labelNames: ['version', 'arch', 'node'],
+      registers,
+    }).set({ version: build.version, arch: build.arch, node: build.node }, 1);
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Updates the metrics that `line` counts; called for every line the master logs. */
+  observe(line: MasterLogWrite): void {
+    const observer = OBSERVERS[line.event] as ((metrics: MasterMetrics, line: MasterLogWrite) => void) | undefined;
+    observer?.(this, line);
+  }
+
+  /** An ack was written to a slave (no log line says so). */
+  ackSent(): void {
+    this.acks.inc();
+  }
+
+  /**
+   * A resend was not logged again: counted at once, where the `disconnect`
+   * line of its connection counts it in `duplicates` when it ends.
+   */
+  resendDeduplicated(): void {
+    this.deduplicated.inc();
+  }
+
+  connected(conn: number): void {
+    this.connectionsAccepted.inc();
+    this.connectionsOpen.inc();
+    // Until its first heartbeat, a connection has nothing to measure from.
+    this.lastHeartbeatMs.delete(conn);
+  }
+
+  received(conn: number, type: string): void {
+    (this.messagesByType.get(type) ?? this.messagesOther).inc();
+    if (type !== 'heartbeat') return;
+    const now = this.clock.now();
+    const last = this.lastHeartbeatMs.get(conn);
+    if (last !== undefined) this.interArrival.observe(Math.max(0, now - last) / 1000);
+    this.lastHeartbeatMs.set(conn, now);
+  }
+
+  disconnected(conn: number, reason: DisconnectReason, silentMs: number | undefined): void {
+    this.connectionsOpen.dec();
+    this.lastHeartbeatMs.delete(conn);
+    this.disconnectsByReason[reason].inc();
+    // A timeout the kernel reported (ETIMEDOUT) has no silence measured: nothing to observe.
+    if (reason === 'timeout' && silentMs !== undefined) this.detection.observe(silentMs / 1000);
+  }
+
+  protocolErrors(code: ProtocolErrorCode, codes: Readonly<Record<string, number>> | undefined): void {
+    if (codes === undefined) {
+      this.errorsByCode[code].inc();
+      return;
+    }
+    for (const [each, count] of Object.entries(codes)) {
+      const counter = this.errorsByCode[each as ProtocolErrorCode] as Counter.Internal | undefined;
+      counter?.inc(count);
+    }
+  }
+
+  lost(from: number, to: number): void {
+    this.gaps.inc();
+    this.messagesLost.inc(to - from + 1);
+  }
+
+  /** The text exposition of every metric, and its content type. */
+  async exposition(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}
+
+/** A labelled counter shown from the start, at 0: a rate over a series that appears late misses its first count. */
+function zeroed(counter: Counter.Internal): Counter.Internal {
+  counter.inc(0);
+  return counter;
+}
+
+/** Counters by label value, bound once so that an increment does not hash its labels, and shown at 0. */
+function byValue<K extends string>(
+  values: readonly K[],
+  make: (value: K) => Counter.Internal,
+): Record<K, Counter.Internal> {
+  return Object.fromEntries(values.map((value) => [value, zeroed(make(value))])) as Record<K, Counter.Internal>;
+}
+
+/**
+ * `log`, with every line also handed to `metrics` as it is written: the one
+ * place where the metrics learn what the master logs.
+ */
+export function observedLog(log: Log<MasterLogWrite>, metrics: MasterMetrics): Log<MasterLogWrite> {
+  return {
+    get winston() {
+      return log.winston;
+    },
+    write(line) {
+      metrics.observe(line);
+      log.write(line);
+    },
+    whenWritten: (callback) => log.whenWritten(callback),
+    get backlogBytes() {
+      return log.backlogBytes;
+    },
+    close: (graceMs) => log.close(graceMs),
+  };
+}
+
+/**
+ * The HTTP server of `GET /metrics` (anything else: 404), on a port of its
+ * own, so that a scrape never queues behind slaves' frames. `close()` also
+ * ends the keep-alive connections a Prometheus server holds open.
+ */
+export class MetricsServer {
+  private readonly server: Server;
+
+  /** `onError`: an error of the listening server (e.g. `EMFILE` on accept); the server keeps serving. */
+  constructor(
+    private readonly metrics: MasterMetrics,
+    private readonly onError: (err: NodeJS.ErrnoException) => void,
+  ) {
+    this.server = createServer((request, response) => this.handle(request, response));
+  }
+
+  /** The port actually listened on (useful with port 0). */
+  get port(): number | undefined {
+    return (this.server.address() as AddressInfo | null)?.port;
+  }
+
+  listen(port: number, host?: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen({ port, host }, () => {
+        this.server.off('error', reject);
+        this.server.on('error', this.onError);
+        resolve();
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      if (!this.server.listening) {
+        resolve();
+        return;
+      }
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  private handle(request: IncomingMessage, response: ServerResponse): void {
+    const path = (request.url ?? '').split('?', 1)[0];
+    if (request.method !== 'GET' || path !== '/metrics') {
+      response.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end('Not found: GET /metrics\n');
+      return;
+    }
+    this.metrics.exposition().then(
+      ({ contentType, body }) => response.writeHead(200, { 'Content-Type': contentType }).end(body),
+      (err: Error) => response.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' }).end(`${err.message}\n`),
+    );
+  }
+}
