@@ -1,7 +1,9 @@
 import { once } from 'node:events';
+import { existsSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { Master } from '../../src/master';
 import { FrameDecoder, toAck } from '../../src/protocol';
+import { CLI, CliProcess, expectUsageError } from '../helpers/cli';
 import { LogSink, type LogLine } from '../helpers/log-sink';
 import { startInProcessMaster } from '../helpers/master';
 import { httpGet, scrape } from '../helpers/metrics-text';
@@ -224,5 +226,28 @@ describe('the master’s metrics (GET /metrics)', () => {
     await expect(second.start()).rejects.toMatchObject({ code: 'EADDRINUSE' });
     const build = (await scrape(first.metricsPort!)).byLabel('picluster_build_info', 'arch');
     expect(build).toEqual({ [process.arch]: 1 });
+  });
+
+  it('picluster master: METRICS_PORT (or --metrics-port) serves them, and SIGTERM still exits 0', async () => {
+    if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "npm run build" first (npm test does)`);
+    const master = new CliProcess(['master', '--port', '0', '--host', '127.0.0.1'], { METRICS_PORT: '0' });
+    cleanups.push(() => master.kill('SIGKILL'));
+    const listening = await master.waitForEvent('listening');
+    const metricsPort = listening.metrics_port as number;
+    expect(metricsPort).toBeGreaterThan(0);
+    const peer = await handPeer(listening.port as number, 'cli-peer');
+    peer.hello();
+    await master.waitForEvent('message', { node: 'cli-peer' });
+    const got = await scrape(metricsPort);
+    expect(got.value(`${P}messages_received_total`, { type: 'hello' })).toBe(master.events('message').length);
+    expect(got.value('process_open_fds')).toBeGreaterThan(0);
+    master.kill('SIGTERM');
+    expect(await master.exited).toEqual({ code: 0, signal: null });
+    await peer.close();
+    await expectUsageError(
+      ['master', '--metrics-port', '70000'],
+      {},
+      '--metrics-port must be an integer from 0 to 65535',
+    );
   });
 });
