@@ -95,24 +95,29 @@ const OBSERVERS: Observers = {
   log_dropped: undefined,
 };
 
+/** A counter per label value, as plain numbers: every value there from the start, at 0. */
+function tally<K extends string>(values: readonly K[]): Record<K, number> {
+  return Object.fromEntries(values.map((value) => [value, 0])) as Record<K, number>;
+}
+
 /**
  * The master's metrics, in a registry of their own (never prom-client's
- * global one), with prom-client's default process metrics. Updating one is an
- * increment or an O(1) histogram observation: nothing here waits or
- * allocates per frame beyond a map entry per open connection.
+ * global one), with prom-client's default process metrics. The counts are
+ * plain numbers, copied into the registry's counters when it is scraped: an
+ * update is an addition, with no label to hash and nothing allocated. The
+ * histograms observe in O(1) (a scan of their 15 bounds).
  */
 export class MasterMetrics {
   readonly registry = new Registry();
-  private readonly connectionsOpen: Gauge;
-  private readonly connectionsAccepted: Counter;
-  private readonly messagesByType = new Map<string, Counter.Internal>();
-  private readonly messagesOther: Counter.Internal;
-  private readonly disconnectsByReason: Record<DisconnectReason, Counter.Internal>;
-  private readonly errorsByCode: Record<ProtocolErrorCode, Counter.Internal>;
-  private readonly acks: Counter;
-  private readonly deduplicated: Counter;
-  private readonly gaps: Counter;
-  private readonly messagesLost: Counter;
+  private open = 0;
+  private accepted = 0;
+  private readonly messages: Record<string, number> = tally(MESSAGE_TYPE_LABELS);
+  private readonly disconnects = tally(DISCONNECT_REASONS);
+  private readonly errors = tally(PROTOCOL_ERROR_CODES);
+  private acks = 0;
+  private deduplicated = 0;
+  private gaps = 0;
+  private messagesLost = 0;
   private readonly interArrival: Histogram;
   private readonly detection: Histogram;
   /** When each open connection's last heartbeat was logged, by `conn`; an entry lives until its `disconnect`. */
@@ -124,46 +129,45 @@ export class MasterMetrics {
   ) {
     const registers = [this.registry];
     const name = (suffix: string): string => METRIC_PREFIX + suffix;
-    this.connectionsOpen = new Gauge({ name: name('connections_open'), help: 'Connections open', registers });
-    this.connectionsAccepted = new Counter({
-      name: name('connections_accepted_total'),
-      help: 'Connections accepted (connect lines)',
+    const counter = (suffix: string, help: string, read: () => number): void => {
+      new Counter({ name: name(suffix), help, registers, collect: setCounter(() => [[{}, read()]]) });
+    };
+    const labelled = (suffix: string, help: string, label: string, counts: Record<string, number>): void => {
+      const read = (): Array<[Record<string, string>, number]> =>
+        Object.entries(counts).map(([value, count]) => [{ [label]: value }, count]);
+      new Counter({ name: name(suffix), help, labelNames: [label], registers, collect: setCounter(read) });
+    };
+    const open = (): number => this.open;
+    new Gauge({
+      name: name('connections_open'),
+      help: 'Connections open (connect lines minus disconnect lines)',
       registers,
+      collect() {
+        this.set(open());
+      },
     });
-    const messages = new Counter({
-      name: name('messages_received_total'),
-      help: 'Messages logged, by type (message lines); types the protocol does not know count as other',
-      labelNames: ['type'],
-      registers,
-    });
-    for (const type of MESSAGE_TYPE_LABELS) this.messagesByType.set(type, zeroed(messages.labels(type)));
-    this.messagesOther = zeroed(messages.labels('other'));
-    const disconnects = new Counter({
-      name: name('disconnects_total'),
-      help: 'Connections ended, by reason (disconnect lines)',
-      labelNames: ['reason'],
-      registers,
-    });
-    this.disconnectsByReason = byValue(DISCONNECT_REASONS, (reason) => disconnects.labels(reason));
-    const errors = new Counter({
-      name: name('protocol_errors_total'),
-      help: 'Frames refused, by code (protocol_error lines, with their repeated counts)',
-      labelNames: ['code'],
-      registers,
-    });
-    this.errorsByCode = byValue(PROTOCOL_ERROR_CODES, (code) => errors.labels(code));
-    this.acks = new Counter({ name: name('acks_sent_total'), help: 'Acks written to slaves', registers });
-    this.deduplicated = new Counter({
-      name: name('resends_deduplicated_total'),
-      help: 'Resent messages not logged again (the duplicates of disconnect lines)',
-      registers,
-    });
-    this.gaps = new Counter({ name: name('gaps_total'), help: 'Gaps logged (gap lines)', registers });
-    this.messagesLost = new Counter({
-      name: name('messages_lost_total'),
-      help: 'Seqs of the gaps logged (to - from + 1 per gap line)',
-      registers,
-    });
+    counter('connections_accepted_total', 'Connections accepted (connect lines)', () => this.accepted);
+    labelled(
+      'messages_received_total',
+      'Messages logged, by type (message lines); types the protocol does not know count as other',
+      'type',
+      this.messages,
+    );
+    labelled('disconnects_total', 'Connections ended, by reason (disconnect lines)', 'reason', this.disconnects);
+    labelled(
+      'protocol_errors_total',
+      'Frames refused, by code (protocol_error lines, with their repeated counts)',
+      'code',
+      this.errors,
+    );
+    counter('acks_sent_total', 'Acks written to slaves, resend requests included', () => this.acks);
+    counter(
+      'resends_deduplicated_total',
+      'Resent messages not logged again (the duplicates of disconnect lines)',
+      () => this.deduplicated,
+    );
+    counter('gaps_total', 'Gaps logged (gap lines)', () => this.gaps);
+    counter('messages_lost_total', 'Seqs of the gaps logged (to - from + 1 per gap line)', () => this.messagesLost);
     this.interArrival = new Histogram({
       name: name('heartbeat_interarrival_seconds'),
       help: 'Time between two heartbeats logged on one connection',
@@ -193,7 +197,7 @@ export class MasterMetrics {
 
   /** An ack was written to a slave (no log line says so). */
   ackSent(): void {
-    this.acks.inc();
+    this.acks += 1;
   }
 
   /**
@@ -201,18 +205,20 @@ export class MasterMetrics {
    * line of its connection counts it in `duplicates` when it ends.
    */
   resendDeduplicated(): void {
-    this.deduplicated.inc();
+    this.deduplicated += 1;
   }
 
   connected(conn: number): void {
-    this.connectionsAccepted.inc();
-    this.connectionsOpen.inc();
+    this.accepted += 1;
+    this.open += 1;
     // Until its first heartbeat, a connection has nothing to measure from.
     this.lastHeartbeatMs.delete(conn);
   }
 
   received(conn: number, type: string): void {
-    (this.messagesByType.get(type) ?? this.messagesOther).inc();
+    // Own properties only: a peer's type "constructor" or "__proto__" is `other` like any unknown one.
+    if (Object.hasOwn(this.messages, type)) this.messages[type]! += 1;
+    else this.messages.other! += 1;
     if (type !== 'heartbeat') return;
     const now = this.clock.now();
     const last = this.lastHeartbeatMs.get(conn);
@@ -221,27 +227,26 @@ export class MasterMetrics {
   }
 
   disconnected(conn: number, reason: DisconnectReason, silentMs: number | undefined): void {
-    this.connectionsOpen.dec();
+    this.open -= 1;
     this.lastHeartbeatMs.delete(conn);
-    this.disconnectsByReason[reason].inc();
+    this.disconnects[reason] += 1;
     // A timeout the kernel reported (ETIMEDOUT) has no silence measured: nothing to observe.
     if (reason === 'timeout' && silentMs !== undefined) this.detection.observe(silentMs / 1000);
   }
 
   protocolErrors(code: ProtocolErrorCode, codes: Readonly<Record<string, number>> | undefined): void {
     if (codes === undefined) {
-      this.errorsByCode[code].inc();
+      this.errors[code] += 1;
       return;
     }
     for (const [each, count] of Object.entries(codes)) {
-      const counter = this.errorsByCode[each as ProtocolErrorCode] as Counter.Internal | undefined;
-      counter?.inc(count);
+      if (Object.hasOwn(this.errors, each)) this.errors[each as ProtocolErrorCode] += count;
     }
   }
 
   lost(from: number, to: number): void {
-    this.gaps.inc();
-    this.messagesLost.inc(to - from + 1);
+    this.gaps += 1;
+    this.messagesLost += to - from + 1;
   }
 
   /** The text exposition of every metric, and its content type. */
@@ -250,18 +255,16 @@ export class MasterMetrics {
   }
 }
 
-/** A labelled counter shown from the start, at 0: a rate over a series that appears late misses its first count. */
-function zeroed(counter: Counter.Internal): Counter.Internal {
-  counter.inc(0);
-  return counter;
-}
-
-/** Counters by label value, bound once so that an increment does not hash its labels, and shown at 0. */
-function byValue<K extends string>(
-  values: readonly K[],
-  make: (value: K) => Counter.Internal,
-): Record<K, Counter.Internal> {
-  return Object.fromEntries(values.map((value) => [value, zeroed(make(value))])) as Record<K, Counter.Internal>;
+/**
+ * A counter's `collect`: at each scrape, sets it to the counts `read` gives
+ * (a counter has no setter: reset, then add), so that the frame path only
+ * adds to numbers.
+ */
+function setCounter(read: () => Array<[Record<string, string>, number]>): (this: Counter) => void {
+  return function collect(this: Counter): void {
+    this.reset();
+    for (const [labels, count] of read()) this.inc(labels, count);
+  };
 }
 
 /**

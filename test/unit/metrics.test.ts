@@ -177,6 +177,24 @@ describe('MasterMetrics', () => {
     expect(scrape.value(`${P}resends_deduplicated_total`)).toBe(1);
   });
 
+  it('reads the same counts at every scrape, and the counts since at the next', async () => {
+    const metrics = new MasterMetrics(new FakeClock(), BUILD);
+    metrics.observe(connect1(1));
+    metrics.observe(message(1, 'heartbeat'));
+    const first = await scraped(metrics);
+    const second = await scraped(metrics);
+    for (const scrape of [first, second]) {
+      expect(scrape.value(`${P}messages_received_total`, { type: 'heartbeat' })).toBe(1);
+      expect(scrape.value(`${P}connections_open`)).toBe(1);
+    }
+    metrics.observe(message(1, 'heartbeat'));
+    metrics.observe(disconnect(1, 'reset'));
+    const third = await scraped(metrics);
+    expect(third.value(`${P}messages_received_total`, { type: 'heartbeat' })).toBe(2);
+    expect(third.value(`${P}disconnects_total`, { reason: 'reset' })).toBe(1);
+    expect(third.value(`${P}connections_open`)).toBe(0);
+  });
+
   it('ignores the lines it does not count', async () => {
     const metrics = new MasterMetrics(new FakeClock(), BUILD);
     const before = (await metrics.exposition()).body;
