@@ -144,6 +144,25 @@ describe('MasterMetrics', () => {
     expect(scrape.value(`${P}heartbeat_interarrival_seconds_bucket`, { le: '+Inf' })).toBe(2);
   });
 
+  it('reads its histograms as JSON too, and a registry reset empties them', async () => {
+    const metrics = new MasterMetrics(new FakeClock(), BUILD);
+    metrics.observe(connect1(1));
+    metrics.observe(disconnect(1, 'timeout', 1500));
+    const json = await metrics.registry.getMetricsAsJSON();
+    const detection = json.find((m) => m.name === `${P}detection_seconds`);
+    expect(detection).toMatchObject({ type: 'histogram' });
+    expect(detection?.values).toContainEqual(
+      expect.objectContaining({ metricName: `${P}detection_seconds_bucket`, labels: { le: 2 }, value: 1 }),
+    );
+    expect(detection?.values).toContainEqual(
+      expect.objectContaining({ metricName: `${P}detection_seconds_sum`, value: 1.5 }),
+    );
+    metrics.registry.resetMetrics();
+    const scrape = await scraped(metrics);
+    expect(scrape.value(`${P}detection_seconds_count`)).toBe(0);
+    expect(scrape.value(`${P}detection_seconds_bucket`, { le: '+Inf' })).toBe(0);
+  });
+
   it('counts protocol errors by code, a burst line by its codes', async () => {
     const metrics = new MasterMetrics(new FakeClock(), BUILD);
     const base = { event: 'protocol_error', level: 'warn', message: 'x', excerpt: 'x', node: 'n', conn: 1 } as const;
