@@ -20,6 +20,19 @@ const SERVERS = {
     '--max-frames-per-second',
     '1000000000',
   ],
+  // The same master with its Prometheus metrics on: every line also updates them.
+  'master-metrics': [
+    join(ROOT, 'dist', 'cli', 'main.js'),
+    'master',
+    '--port',
+    '0',
+    '--host',
+    '127.0.0.1',
+    '--max-frames-per-second',
+    '1000000000',
+    '--metrics-port',
+    '0',
+  ],
   'winston-default': [join(__dirname, 'reference-servers.js'), 'winston-default'],
   'decode-only': [join(__dirname, 'reference-servers.js'), 'decode-only'],
 } as const;
@@ -97,7 +110,8 @@ export async function ingestOnce(
 ): Promise<IngestResult> {
   const total = data.length * perConnection;
   const [script, ...args] = SERVERS[kind];
-  const extra = kind === 'master' ? [] : [String(total)];
+  const isMaster = kind === 'master' || kind === 'master-metrics';
+  const extra = isMaster ? [] : [String(total)];
   const child = spawn(process.execPath, [script, ...args, ...extra], { stdio: ['ignore', 'pipe', 'inherit'] });
   try {
     const counter = new LineCounter(child);
@@ -116,7 +130,7 @@ export async function ingestOnce(
       }),
     );
     // Lines before the messages: `listening`, plus one `connect` (and with acks one hello) per slave for the master.
-    const before = kind === 'master' ? 1 + data.length * (withAcks ? 2 : 1) : 1;
+    const before = isMaster ? 1 + data.length * (withAcks ? 2 : 1) : 1;
     await counter.reach(before);
     const expected = before + (kind === 'decode-only' ? 1 : total);
     const t0 = performance.now();
@@ -143,7 +157,7 @@ export async function ingestOnce(
  */
 export async function reportIngest(connections = 50, perConnection = 10_000, runs = 6): Promise<string[]> {
   const data = payloads(connections, perConnection);
-  const kinds = ['decode-only', 'winston-default', 'master', 'master-acks'] as const;
+  const kinds = ['decode-only', 'winston-default', 'master', 'master-acks', 'master-metrics'] as const;
   const rates = new Map<(typeof kinds)[number], number[]>(kinds.map((k) => [k, []]));
   const acksSent: number[] = [];
   for (let run = 0; run < runs; run++) {
@@ -173,6 +187,9 @@ export async function reportIngest(connections = 50, perConnection = 10_000, run
   const total = connections * perConnection;
   out.push(
     `  picluster master, acks on        ${shown('master-acks')} messages/s logged   ratio ${fmt(rate('master-acks') / rate('master'), 2)} × acks off (target ≥ 0.9); ${fmt(median(acksSent))} acks for ${fmt(total)} messages`,
+  );
+  out.push(
+    `  picluster master, metrics on     ${shown('master-metrics')} messages/s logged   ratio ${fmt(rate('master-metrics') / rate('master'), 2)} × metrics off (target ≥ 0.95)`,
   );
   return out;
 }

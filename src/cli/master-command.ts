@@ -145,6 +145,14 @@ export const MASTER_COMMAND = defineCommand({
       description: 'Loopback port whose connections are accepted and closed unlogged, for container health checks',
       defaultText: 'none',
     },
+    {
+      flag: 'metrics-port',
+      env: 'METRICS_PORT',
+      kind: 'integer',
+      ...RANGES.metricsPort,
+      description: 'Serve Prometheus metrics at GET /metrics over HTTP on this port (on --host); 0 picks a free one',
+      defaultText: 'none',
+    },
     ...TOKEN_FLAGS,
     ...MASTER_TLS_FLAGS,
     ...LOG_FLAGS,
@@ -172,6 +180,7 @@ export async function runMaster(argv: readonly string[], env: NodeJS.ProcessEnv)
     maxFramesPerSecond: values['max-frames-per-second'],
     maxConnections: values['max-connections'],
     healthPort: values['health-port'],
+    metricsPort: values['metrics-port'],
     maxLedgerNodes: values['max-ledger-nodes'],
     checkpointIntervalMs: values['checkpoint-interval-ms'],
   });

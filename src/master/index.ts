@@ -10,3 +10,11 @@ export {
   type MasterTlsOptions,
 } from './options';
 export type { AuthFailure, DisconnectReason } from '../protocol';
+export {
+  DETECTION_BUCKETS_S,
+  INTER_ARRIVAL_BUCKETS_S,
+  MESSAGE_TYPE_LABELS,
+  METRIC_PREFIX,
+  MasterMetrics,
+  type BuildInfo,
+} from './metrics';

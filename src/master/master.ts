@@ -10,6 +10,7 @@ import { checkpointFileOf, type OpenConn } from './checkpoint';
 import { Checkpointer } from './checkpointer';
 import { SeqLedger } from './ledger';
 import { recoverLedger, type Recovery } from './ledger-recovery';
+import { MasterMetrics, MetricsServer, observedLog } from './metrics';
 import { resolveMasterOptions, type MasterOptions } from './options';
 import { Session, type SessionHost } from './session';
 
@@ -43,14 +44,21 @@ export class Master implements SessionHost {
   /** Ledger entries evicted, counted into one `limit` line a window. */
   private readonly evictions: BurstCounter<undefined>;
   private checkpointer: Checkpointer | undefined;
+  readonly log: Log<MasterLogWrite>;
+  /** With a `metricsPort`: the metrics, derived from every line logged, and their HTTP server. */
+  readonly metrics: MasterMetrics | undefined;
+  private readonly metricsServer: MetricsServer | undefined;
 
   constructor(
     options: Partial<MasterOptions>,
-    readonly log: Log<MasterLogWrite>,
+    log: Log<MasterLogWrite>,
     readonly clock: Clock = systemClock,
   ) {
     this.options = resolveMasterOptions(options);
-    this.handshakeFailures = new HandshakeFailures(log, clock);
+    this.metrics = this.options.metricsPort === undefined ? undefined : new MasterMetrics(clock);
+    this.log = this.metrics === undefined ? log : observedLog(log, this.metrics);
+    this.metricsServer = this.metrics && new MetricsServer(this.metrics, (err) => this.serverError(err));
+    this.handshakeFailures = new HandshakeFailures(this.log, clock);
     this.server = this.createServer();
     this.refusals = new BurstCounter(clock, LIMIT_WINDOW_MS, ({ count }) => this.logRefused(count), false);
     this.server.on('drop', () => this.refusals.add('refused', undefined));
@@ -70,6 +78,11 @@ export class Master implements SessionHost {
   /** The health port actually listened on, if any. */
   get healthPort(): number | undefined {
     return (this.healthServer?.address() as AddressInfo | null | undefined)?.port;
+  }
+
+  /** The metrics port actually listened on, if any. */
+  get metricsPort(): number | undefined {
+    return this.metricsServer?.port;
   }
 
   /** Reads the log file back (if any), then listens. A `stop()` meanwhile takes effect once it listens. */
@@ -97,10 +110,15 @@ export class Master implements SessionHost {
         throw err;
       }
     }
+    if (this.metricsServer !== undefined && this.options.metricsPort !== undefined) {
+      await this.metricsServer.listen(this.options.metricsPort, this.options.host).catch((err: unknown) => {
+        this.server.close();
+        this.healthServer?.close();
+        throw err;
+      });
+    }
     // After start-up, an accept failure (e.g. out of file descriptors) must not take the master down.
-    this.server.on('error', (err: NodeJS.ErrnoException) =>
-      this.log.write({ event: 'server_error', level: 'error', message: err.message, code: err.code }),
-    );
+    this.server.on('error', (err: NodeJS.ErrnoException) => this.serverError(err));
     const address = this.server.address() as AddressInfo;
     this.log.write({
       event: 'listening',
@@ -108,6 +126,7 @@ export class Master implements SessionHost {
       port: address.port,
       host: address.address,
       health_port: this.healthPort,
+      metrics_port: this.metricsPort,
       // Whether slaves must prove the token; never the token itself.
       auth: this.options.token !== undefined ? 'token' : undefined,
       tls: this.options.tls !== undefined ? true : undefined,
@@ -127,6 +146,10 @@ export class Master implements SessionHost {
       );
     }
     return this;
+  }
+
+  private serverError(err: NodeJS.ErrnoException): void {
+    this.log.write({ event: 'server_error', level: 'error', message: err.message, code: err.code });
   }
 
   /**
@@ -191,6 +214,7 @@ export class Master implements SessionHost {
   private stopNow(signal?: string): Promise<void> {
     return new Promise<void>((resolve) => {
       this.healthServer?.close();
+      const metricsClosed = this.metricsServer?.close();
       const closed = new Promise<void>((done) => this.server.close(() => done()));
       let ended = false;
       const endSessions = (): void => {
@@ -205,7 +229,7 @@ export class Master implements SessionHost {
         this.refusals.flush();
         this.evictions.flush();
         this.log.write({ event: 'shutdown', message: 'Master stopped', connections: open, signal });
-        void Promise.all([closed, this.lastCheckpoint()]).then(() => resolve());
+        void Promise.all([closed, metricsClosed, this.lastCheckpoint()]).then(() => resolve());
       };
       // The last acks go out before the FINs, so the slaves resend as little as possible to the
       // next master; a log destination that no longer takes writes must not keep them open.

@@ -86,6 +86,11 @@ export interface MasterOptions {
    */
   healthPort?: number;
   /**
+   * Serve Prometheus metrics (docs/metrics.md) over HTTP at `GET /metrics` on
+   * this port, on the master's `host`; 0 picks a free one. Unset: none.
+   */
+  metricsPort?: number;
+  /**
    * A log file of this master's (JSON lines, usually its `LOG_FILE`) to read
    * on start-up: the last seq logged per node, so that messages resent after
    * a master restart are not logged twice. Missing file: nothing to recover.
@@ -185,6 +190,7 @@ export const MASTER_OPTION_RANGES: Readonly<Record<IntegerOption, IntegerRange>>
   checkpointIntervalMs: DURATION_MS_RANGE,
   checkpointBytes: { min: 1, max: 1024 ** 4 },
   healthPort: LISTEN_PORT_RANGE,
+  metricsPort: LISTEN_PORT_RANGE,
 };
 
 export function resolveMasterOptions(partial: Partial<MasterOptions> = {}): MasterOptions {

@@ -21,6 +21,7 @@ import { remoteOf } from './handshake-failures';
 import { detectorOf } from './failure-detector';
 import { HeartbeatMonitor } from './heartbeat-monitor';
 import type { SeqLedger } from './ledger';
+import type { MasterMetrics } from './metrics';
 import type { MasterOptions } from './options';
 
 /** What a `disconnect` line says beyond what every one says: the fields of its reason. */
@@ -40,6 +41,8 @@ export interface SessionHost {
   readonly clock: Clock;
   readonly log: Log<MasterLogWrite>;
   readonly ledger: SeqLedger;
+  /** Counts what no log line says at once: acks sent, resends deduplicated. Unset without metrics. */
+  readonly metrics?: MasterMetrics | undefined;
   /** The session now speaks for `node`; the host ends any other session of that node. */
   claim(session: Session, node: string): void;
   /** The session has ended and logged its disconnect. */
@@ -370,6 +373,7 @@ export class Session {
     }
     if (verdict === 'duplicate') {
       this.duplicates += 1;
+      this.host.metrics?.resendDeduplicated();
       this.requestAck();
       return false;
     }
@@ -446,6 +450,7 @@ export class Session {
       return;
     }
     this.ackedSeq = Math.max(this.ackedSeq, seq);
+    this.host.metrics?.ackSent();
   }
 
   private logMessage(message: Message): void {

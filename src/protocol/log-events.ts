@@ -122,6 +122,7 @@ export const MASTER_LOG_EVENTS = {
       port: 'number',
       host: 'string',
       health_port: 'number?',
+      metrics_port: 'number?',
       auth: 'auth?',
       tls: 'true?',
       detector: 'detector?',

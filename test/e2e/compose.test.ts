@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import Docker from 'dockerode';
 import { ContainerLog, ROOT, runOnce, sh } from '../helpers/docker';
 import { parseJsonLine, type LogLine } from '../helpers/json-lines';
+import { scrape } from '../helpers/metrics-text';
 import { waitUntil } from '../helpers/wait';
 
 jest.setTimeout(900_000);
@@ -19,6 +20,8 @@ const composeEnv = {
   SLAVES: '3',
   HEARTBEAT_INTERVAL_MS: '300',
   CLUSTER_TOKEN_SECRET_FILE: join(secretDir, 'secrets', 'cluster_token'),
+  // The metrics port published on a free loopback port: tests run beside other clusters.
+  METRICS_HOST_PORT: '0',
 };
 const compose = (...args: string[]): Promise<string> => sh('docker', ['compose', '-p', PROJECT, ...args], composeEnv);
 
@@ -27,6 +30,43 @@ async function projectContainers(service: string): Promise<Docker.ContainerInfo[
     all: true,
     filters: { label: [`com.docker.compose.project=${PROJECT}`, `com.docker.compose.service=${service}`] },
   });
+}
+
+/** The loopback address and port Compose published the master's metrics port on. */
+async function metricsAddress(): Promise<{ host: string; port: number }> {
+  const published = (await compose('port', 'master', '9464')).trim();
+  const match = /^(.*):(\d+)$/.exec(published);
+  if (match === null) throw new Error(`docker compose port master 9464 said ${JSON.stringify(published)}`);
+  return { host: match[1]!, port: Number(match[2]) };
+}
+
+/**
+ * `curl localhost:<port>/metrics` on the running cluster agrees with the master's log: the lines
+ * that cannot change any more exactly, the heartbeats that keep coming between the lines logged
+ * before the scrape began and those logged by the time it answered.
+ */
+async function expectMetricsAgreeWithLog(log: ContainerLog): Promise<void> {
+  const { host, port } = await metricsAddress();
+  expect(host).toBe('127.0.0.1');
+  const before = Date.now();
+  const metrics = await scrape(port, host);
+  const after = Date.now();
+  // The log is in order: once a line stamped after the scrape is read, every line before it is too.
+  await log.waitFor((l) => Date.parse(l.timestamp as string) > after);
+  const stamped = (l: LogLine): number => Date.parse(l.timestamp as string);
+  const heartbeats = log.lines.filter((l) => l.event === 'message' && l.type === 'heartbeat');
+  const received = metrics.value('picluster_master_messages_received_total', { type: 'heartbeat' });
+  expect(received).toBeGreaterThanOrEqual(heartbeats.filter((l) => stamped(l) < before).length);
+  expect(received).toBeLessThanOrEqual(heartbeats.filter((l) => stamped(l) <= after).length);
+  expect(received).toBeGreaterThanOrEqual(9);
+  const count = (event: string): number => log.lines.filter((l) => l.event === event).length;
+  expect(metrics.value('picluster_master_messages_received_total', { type: 'hello' })).toBe(
+    log.lines.filter((l) => l.event === 'message' && l.type === 'hello').length,
+  );
+  expect(metrics.value('picluster_master_connections_accepted_total')).toBe(count('connect'));
+  expect(metrics.value('picluster_master_connections_open')).toBe(count('connect') - count('disconnect'));
+  expect(metrics.value('picluster_master_disconnects_total', { reason: 'closed' })).toBe(0);
+  expect(metrics.byLabel('picluster_build_info', 'version')).toEqual({ [VERSION]: 1 });
 }
 
 describe('images and compose (real Docker)', () => {
@@ -72,6 +112,7 @@ describe('images and compose (real Docker)', () => {
       }
 
       expect(log.lines.filter((l) => l.event === 'disconnect')).toEqual([]);
+      await expectMetricsAgreeWithLog(log);
       const token = readFileSync(composeEnv.CLUSTER_TOKEN_SECRET_FILE, 'utf8').trim();
       expect(token).toMatch(/^[0-9a-f]{64}$/);
       expect(JSON.stringify(log.lines)).not.toContain(token);
