@@ -130,6 +130,10 @@ describe('the master’s metrics (GET /metrics)', () => {
       'connections_open never reached 4',
     );
     await sink.waitForEvent('disconnect', { node: 'silent', reason: 'timeout' }, 10_000);
+    // Heartbeat inter-arrivals to compare: at least 4 beats per real slave, however fast the rest went.
+    const beatsOf = (node: string): number =>
+      sink.events('message').filter((l) => l.node === node && l.type === 'heartbeat').length;
+    await sink.waitFor(() => beatsOf('s1') >= 4 && beatsOf('s2') >= 4, 10_000);
     for (const slave of slaves) await slave.stop();
     await acking.close();
     await hostile.close();
