@@ -1,7 +1,7 @@
 import { defaultHeartbeatTimeoutMs, parseLogLine as parseContractLine, type LogRecord } from '../protocol';
 import { RunError } from './errors';
 import type { RunDirectory } from './run-directory';
-import type { RunInfo, Scenario, ScenarioEvent } from './types';
+import type { ContainerMemory, RunInfo, Scenario, ScenarioEvent } from './types';
 
 /** The master's heartbeat timeout a scenario runs with, in ms: its own, or 3 × its heartbeat interval. */
 export function heartbeatTimeoutOf(scenario: Scenario): number {
@@ -109,6 +109,8 @@ export interface StartedCluster {
    * `run.json` and the report.
    */
   readonly warnings: readonly string[];
+  /** Docker backend: its containers' memory and start-up time, read by `down()` before it stops them. */
+  readonly containerMemory?: ContainerMemory;
 }
 
 /**

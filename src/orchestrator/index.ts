@@ -61,6 +61,7 @@ export {
 export {
   ACTIONS,
   type Action,
+  type ContainerMemory,
   type RunEvent,
   type RunInfo,
   type Scenario,

@@ -225,6 +225,7 @@ function runInfo(scenario: Scenario, backend: Backend, cluster: StartedCluster, 
           })),
         }),
     ...(cluster.warnings.length > 0 ? { warnings: [...cluster.warnings] } : {}),
+    ...(cluster.containerMemory === undefined ? {} : { containerMemory: cluster.containerMemory }),
   };
 }
 

@@ -4,9 +4,18 @@ import Docker from 'dockerode';
 import { checkInteger } from '../../common';
 import { logLineOf } from '../../protocol';
 import { linkRefusal } from './node-links';
-import { firstRefusal, nodeSettingsEnv, nodeSettingsOf, RunError, type Backend, type BackendSinks } from '../backend';
+import {
+  firstRefusal,
+  nodeSettingsEnv,
+  nodeSettingsOf,
+  RunError,
+  type Backend,
+  type BackendSinks,
+  type MasterLogLine,
+} from '../backend';
 import type { RunDirectory } from '../run-directory';
-import type { Scenario } from '../types';
+import type { ContainerMemory, Scenario } from '../types';
+import { readMemory, summarizeMemory } from './container-memory';
 import {
   ContainerCluster,
   containerNameOf,
@@ -32,16 +41,41 @@ export const DEFAULT_DOCKER_STOP_TIMEOUT_S = 5;
 /** Longest wait for a fault to show in the container's state (or the master's `listening` line), in ms. */
 export const DEFAULT_DOCKER_CONFIRM_TIMEOUT_MS = 15_000;
 
-/** Longest a `docker compose up`/`stop`/`down` may take, in ms. */
+/** Longest a `docker compose up`/`stop`/`down` may take, in ms, before {@link COMPOSE_MS_PER_CONTAINER} is added per container. */
 export const DEFAULT_DOCKER_COMPOSE_TIMEOUT_MS = 180_000;
+
+/**
+ * What each container of the cluster adds to a Compose command's time limit,
+ * in ms: the engine creates and starts containers at about one per second on
+ * the 2-core development machine under load (200 slaves: 185 started in
+ * 150 s), so this leaves half as much again (docs/containers.md).
+ */
+export const COMPOSE_MS_PER_CONTAINER = 1500;
+
+/**
+ * At most this many containers Compose creates, starts or stops at once
+ * (`COMPOSE_PARALLEL_LIMIT`): unbounded, 200 creations at once queue up in the
+ * engine and time each other out on a small machine.
+ */
+export const DEFAULT_COMPOSE_PARALLEL_LIMIT = 8;
+
+/** The time limit of a Compose command on a cluster of `containers` containers (the master and the slaves), in ms. */
+export function composeTimeoutFor(containers: number): number {
+  return DEFAULT_DOCKER_COMPOSE_TIMEOUT_MS + COMPOSE_MS_PER_CONTAINER * containers;
+}
 
 const SERVICE_LABEL = 'com.docker.compose.service';
 const NUMBER_LABEL = 'com.docker.compose.container-number';
 const NETWORK_LABEL = 'com.docker.compose.network';
 
 export interface DockerBackendOptions extends ContainerBackendOptions {
-  /** Longest a `docker compose` command may take, in ms (1000 to 3600000). Default 180000. */
-  composeTimeoutMs: number;
+  /**
+   * Longest a `docker compose` command may take, in ms (1000 to 3600000).
+   * Default (undefined): {@link composeTimeoutFor} the scenario's containers, 180000 + 1500 per container.
+   */
+  composeTimeoutMs: number | undefined;
+  /** Most containers Compose handles at once (`COMPOSE_PARALLEL_LIMIT`, 1 to 1000). Default 8. */
+  composeParallelLimit: number;
 }
 
 /** Fills in the defaults of {@link DockerBackendOptions} and checks the ranges. */
@@ -51,11 +85,15 @@ export function resolveDockerBackendOptions(options: Partial<DockerBackendOption
       stopTimeoutS: DEFAULT_DOCKER_STOP_TIMEOUT_S,
       confirmTimeoutMs: DEFAULT_DOCKER_CONFIRM_TIMEOUT_MS,
     }),
-    composeTimeoutMs: checkInteger(
-      'composeTimeoutMs',
-      options.composeTimeoutMs ?? DEFAULT_DOCKER_COMPOSE_TIMEOUT_MS,
+    composeTimeoutMs:
+      options.composeTimeoutMs === undefined
+        ? undefined
+        : checkInteger('composeTimeoutMs', options.composeTimeoutMs, 1000, 3_600_000),
+    composeParallelLimit: checkInteger(
+      'composeParallelLimit',
+      options.composeParallelLimit ?? DEFAULT_COMPOSE_PARALLEL_LIMIT,
+      1,
       1000,
-      3_600_000,
     ),
   };
 }
@@ -117,12 +155,22 @@ export class DockerBackend implements Backend {
 export class DockerCluster extends ContainerCluster<DockerBackendOptions> {
   private readonly compose: DockerCli;
   private composeStarted = false;
+  /** The time limit of each Compose command on this cluster, in ms. */
+  private readonly composeTimeoutMs: number;
+  /** When `docker compose up` began and how long it took, in ms (epoch, duration). */
+  private upStartedAt = 0;
+  private composeUpMs = 0;
+  /** Each node id's first hello in the master's log: its timestamp, in ms since the epoch. */
+  private readonly firstHelloAt = new Map<string, number>();
+  private memory: ContainerMemory | undefined;
 
   constructor(options: DockerBackendOptions, scenario: Scenario, runDir: RunDirectory, sinks: BackendSinks) {
     super(`${DOCKER_PROJECT_PREFIX}${randomBytes(4).toString('hex')}`, options, scenario, runDir, sinks);
     const { composeFile } = options;
+    this.composeTimeoutMs = options.composeTimeoutMs ?? composeTimeoutFor(scenario.slaves + 1);
     this.compose = new DockerCli(['compose', '-p', this.project, '-f', composeFile], dirname(composeFile), {
       PICLUSTER_IMAGE: options.image,
+      COMPOSE_PARALLEL_LIMIT: String(options.composeParallelLimit),
       // LOG_FORMAT among them: a LOG_FORMAT=text in the caller's environment must not reach the nodes.
       ...nodeSettingsEnv(nodeSettingsOf(scenario)),
       [TOKEN_SECRET_FILE_VARIABLE]: this.tokenFile,
@@ -132,6 +180,11 @@ export class DockerCluster extends ContainerCluster<DockerBackendOptions> {
   /** The Compose project: every container and network of the run carries `com.docker.compose.project=<project>`. */
   get project(): string {
     return this.runName;
+  }
+
+  /** The containers' memory and the start-up time, read once the schedule is over; unset before. */
+  get containerMemory(): ContainerMemory | undefined {
+    return this.memory;
   }
 
   /** For a process `exit` handler: kills Compose commands in flight, removes the project's resources synchronously. */
@@ -149,11 +202,13 @@ export class DockerCluster extends ContainerCluster<DockerBackendOptions> {
     this.throwIfClosing();
     this.composeStarted = true;
     let upFailure: unknown;
+    this.upStartedAt = Date.now();
     try {
-      await this.compose.run(['up', '--detach', '--no-build', '--pull', 'never'], this.options.composeTimeoutMs);
+      await this.compose.run(['up', '--detach', '--no-build', '--pull', 'never'], this.composeTimeoutMs);
     } catch (err) {
       upFailure = err;
     }
+    this.composeUpMs = Date.now() - this.upStartedAt;
     this.throwIfClosing();
     // Even after a failed `up`, whatever containers exist are followed, so their lines reach the run directory.
     const listed = await this.listContainers();
@@ -178,6 +233,14 @@ export class DockerCluster extends ContainerCluster<DockerBackendOptions> {
     await listening.line;
   }
 
+  protected override seeMasterLine(line: MasterLogLine): void {
+    const typed = logLineOf(line, 'master');
+    const node = typed?.event === 'message' && typed.type === 'hello' ? typed.node : undefined;
+    if (node !== undefined && !this.firstHelloAt.has(node))
+      this.firstHelloAt.set(node, Date.parse(String(line.timestamp)));
+    super.seeMasterLine(line);
+  }
+
   /** Compose's own aliases: the container name and the service. */
   protected runLabels(): Record<string, string> {
     return { [COMPOSE_PROJECT_LABEL]: this.project };
@@ -196,7 +259,9 @@ export class DockerCluster extends ContainerCluster<DockerBackendOptions> {
     await this.compose.abort();
     if (!this.composeStarted) return;
     const t = String(this.options.stopTimeoutS);
-    const timeoutMs = this.options.composeTimeoutMs;
+    const timeoutMs = this.composeTimeoutMs;
+    // Before anything stops: the figures are of the cluster as it ran.
+    await this.step("read the containers' memory", async () => (this.memory = await this.measureMemory()));
     await this.unpauseAll();
     await this.step('docker compose stop', () => this.compose.run(['stop', '--timeout', t], timeoutMs));
     await this.readAllToEnd();
@@ -205,6 +270,25 @@ export class DockerCluster extends ContainerCluster<DockerBackendOptions> {
     );
     this.warnings.push(...(await removeRunResources(this.project, this.docker)).errors);
     this.closeFollowers();
+  }
+
+  /** Every running container's memory (docs/containers.md), and how long the cluster took to start. */
+  private async measureMemory(): Promise<ContainerMemory | undefined> {
+    const master = this.containers.get('master');
+    const slaves = [...this.containers.values()].filter((node) => node !== master);
+    if (master === undefined || slaves.length === 0) return undefined;
+    const [masterSample, ...slaveSamples] = await readMemory([master, ...slaves].map((node) => node.container));
+    const hellos = Object.values(this.nodes).map((id) => this.firstHelloAt.get(id));
+    const lastHello = hellos.every((at) => at !== undefined) ? Math.max(...hellos) : undefined;
+    return summarizeMemory(
+      masterSample,
+      slaveSamples.filter((sample) => sample !== undefined),
+      {
+        sampledAt: new Date().toISOString(),
+        composeUpMs: this.composeUpMs,
+        allHellosMs: lastHello === undefined ? undefined : lastHello - this.upStartedAt,
+      },
+    );
   }
 
   /** Lists the project's containers and tracks each master and slave it knows a file for. */
