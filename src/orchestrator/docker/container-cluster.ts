@@ -482,9 +482,10 @@ export abstract class ContainerCluster<
     return node;
   }
 
-  /** Opens every node's log stream, a few requests at a time ({@link DEFAULT_ENGINE_CONCURRENCY}). */
+  /** Opens the log stream of every node not yet followed, a few requests at a time ({@link DEFAULT_ENGINE_CONCURRENCY}). */
   protected async followAll(): Promise<void> {
-    await mapBounded([...this.containers.values()], DEFAULT_ENGINE_CONCURRENCY, (node) => node.follower.follow());
+    const unfollowed = [...this.containers.values()].filter((node) => !node.follower.following);
+    await mapBounded(unfollowed, DEFAULT_ENGINE_CONCURRENCY, (node) => node.follower.follow());
   }
 
   protected throwIfClosing(): void {

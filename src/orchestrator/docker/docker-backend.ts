@@ -25,6 +25,7 @@ import {
   type ContainerBackendOptions,
   type NodeContainer,
 } from './container-cluster';
+import { DEFAULT_ENGINE_CONCURRENCY, mapBounded } from './bounded';
 import { DockerCli, startFailed } from './docker-cli';
 import { removeLabelled, removeLabelledSync, type RemovedResources } from './labelled-resources';
 import { containerOutputTail } from './log-follower';
@@ -63,6 +64,9 @@ export const DEFAULT_COMPOSE_PARALLEL_LIMIT = 8;
 export function composeTimeoutFor(containers: number): number {
   return DEFAULT_DOCKER_COMPOSE_TIMEOUT_MS + COMPOSE_MS_PER_CONTAINER * containers;
 }
+
+/** How often the containers are listed while `docker compose up` runs, to follow each one's log as it starts, in ms. */
+const START_POLL_MS = 1000;
 
 const SERVICE_LABEL = 'com.docker.compose.service';
 const NUMBER_LABEL = 'com.docker.compose.container-number';
@@ -203,12 +207,14 @@ export class DockerCluster extends ContainerCluster<DockerBackendOptions> {
     this.composeStarted = true;
     let upFailure: unknown;
     this.upStartedAt = Date.now();
+    const watch = this.followWhileStarting();
     try {
       await this.compose.run(['up', '--detach', '--no-build', '--pull', 'never'], this.composeTimeoutMs);
     } catch (err) {
       upFailure = err;
     }
     this.composeUpMs = Date.now() - this.upStartedAt;
+    await watch.stop();
     this.throwIfClosing();
     // Even after a failed `up`, whatever containers exist are followed, so their lines reach the run directory.
     const listed = await this.listContainers();
@@ -270,6 +276,46 @@ export class DockerCluster extends ContainerCluster<DockerBackendOptions> {
     );
     this.warnings.push(...(await removeRunResources(this.project, this.docker)).errors);
     this.closeFollowers();
+  }
+
+  /**
+   * While `docker compose up` runs, follows each node's log as soon as its
+   * container runs, every {@link START_POLL_MS}. Followed from its first line
+   * only once a long start-up is over, the master's log was read back all at
+   * once, and meanwhile the engine took the master's new output so slowly that
+   * the master, which waits for its log, stopped reading its slaves for 5 s
+   * (200 slaves: 199 false disconnects before t = 0).
+   */
+  private followWhileStarting(): { stop(): Promise<void> } {
+    let stopped = false;
+    let wake = (): void => undefined;
+    const round = async (): Promise<void> => {
+      const running = new Set(
+        (await this.listContainers()).filter((info) => info.State === 'running').map((info) => info.Id),
+      );
+      const fresh = [...this.containers.values()].filter((node) => running.has(node.id) && !node.follower.following);
+      await mapBounded(fresh, DEFAULT_ENGINE_CONCURRENCY, (node) => node.follower.follow());
+    };
+    const loop = (async (): Promise<void> => {
+      while (!stopped && !this.closing) {
+        // A failed round is tried again by the next, and followAll() after `up` follows whatever is left.
+        await round().catch(() => undefined);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, START_POLL_MS);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+    })();
+    return {
+      stop: async () => {
+        stopped = true;
+        wake();
+        await loop;
+      },
+    };
   }
 
   /** Every running container's memory (docs/containers.md), and how long the cluster took to start. */
