@@ -96,9 +96,11 @@ export interface ContainerMemory {
   slavePeakMeanBytes?: number;
   slavePeakMaxBytes?: number;
   masterPeakBytes?: number;
-  /** From `docker compose up` to its end, in ms: every container created and started. */
+  /** From `docker compose create` to the end of `docker compose start`, in ms: every container created and started. */
   composeUpMs: number;
-  /** From `docker compose up` to the master's first `hello` of the last slave to say one, in ms; unset if one never did. */
+  /** The part of {@link composeUpMs} that `docker compose create` took, in ms. */
+  composeCreateMs?: number;
+  /** From `docker compose create` to the master's first `hello` of the last slave to say one, in ms; unset if one never did. */
   allHellosMs?: number;
 }
 

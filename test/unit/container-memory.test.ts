@@ -35,7 +35,12 @@ describe('memorySampleOf', () => {
 });
 
 describe('summarizeMemory', () => {
-  const times = { sampledAt: '2026-12-01T18:00:00.000Z', composeUpMs: 95_000, allHellosMs: 97_500 };
+  const times = {
+    sampledAt: '2026-12-01T18:00:00.000Z',
+    composeUpMs: 95_000,
+    composeCreateMs: 80_000,
+    allHellosMs: 97_500,
+  };
 
   it('gives the mean and largest slave, the master, and the peaks when every slave has one', () => {
     const slaves = [
@@ -52,6 +57,7 @@ describe('summarizeMemory', () => {
       slavePeakMaxBytes: 30 * MiB,
       masterPeakBytes: 40 * MiB,
       composeUpMs: 95_000,
+      composeCreateMs: 80_000,
       allHellosMs: 97_500,
     });
   });
@@ -61,7 +67,11 @@ describe('summarizeMemory', () => {
       { usageBytes: 10 * MiB, peakBytes: 20 * MiB },
       { usageBytes: 14 * MiB, peakBytes: undefined },
     ];
-    const summary = summarizeMemory(undefined, slaves, { ...times, allHellosMs: undefined });
+    const summary = summarizeMemory(undefined, slaves, {
+      ...times,
+      composeCreateMs: undefined,
+      allHellosMs: undefined,
+    });
     expect(summary).toEqual({
       sampledAt: times.sampledAt,
       slaves: 2,

@@ -33,6 +33,7 @@ export function memorySampleOf(stats: Pick<Docker.ContainerStats, 'memory_stats'
 export interface StartUpTimes {
   sampledAt: string;
   composeUpMs: number;
+  composeCreateMs: number | undefined;
   allHellosMs: number | undefined;
 }
 
@@ -58,6 +59,7 @@ export function summarizeMemory(
       : { slavePeakMeanBytes: mean(peaks), slavePeakMaxBytes: Math.max(...peaks) }),
     ...(master?.peakBytes === undefined ? {} : { masterPeakBytes: master.peakBytes }),
     composeUpMs: times.composeUpMs,
+    ...(times.composeCreateMs === undefined ? {} : { composeCreateMs: times.composeCreateMs }),
     ...(times.allHellosMs === undefined ? {} : { allHellosMs: times.allHellosMs }),
   };
 }
