@@ -215,8 +215,8 @@ export class DockerCluster extends ContainerCluster<DockerBackendOptions> {
     this.composeStarted = true;
     let upFailure: unknown;
     this.upStartedAt = Date.now();
-    // Created first, all of them, then started: the nodes run (and a busy machine can stall them) only while
-    // they start, not during the minutes 200 creations take; and the master gets its CPU weight before it runs.
+    // Created first, all of them, then started: the master gets its CPU weight before it runs, and the logs
+    // are followed as the containers start (at 200 slaves starting takes minutes; creating, seconds).
     try {
       await this.compose.run(['create', '--no-build', '--pull', 'never'], this.composeTimeoutMs);
       this.composeCreateMs = Date.now() - this.upStartedAt;
