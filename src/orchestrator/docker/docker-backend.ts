@@ -221,6 +221,8 @@ export class DockerCluster extends ContainerCluster<DockerBackendOptions> {
       await this.compose.run(['create', '--no-build', '--pull', 'never'], this.composeTimeoutMs);
       this.composeCreateMs = Date.now() - this.upStartedAt;
       await this.weighMaster();
+      // A down() that began meanwhile has stopped the commands in flight: no `start` may come after it.
+      this.throwIfClosing();
       const watch = this.followWhileStarting();
       try {
         await this.compose.run(['start'], this.composeTimeoutMs);
