@@ -2,7 +2,7 @@ import { defaultHeartbeatTimeoutMs, parseLogLine as parseContractLine, type LogR
 import { RunError } from './errors';
 import type { RunDirectory } from './run-directory';
 import { DEFAULT_DETECTOR, detectorEnv, detectorFlags, type DetectorSpec } from './scenario-detector';
-import type { PeakRss, RunInfo, Scenario, ScenarioEvent } from './types';
+import type { ContainerMemory, PeakRss, RunInfo, Scenario, ScenarioEvent } from './types';
 
 /** The master's heartbeat timeout a scenario runs with, in ms: its own, or 3 × its heartbeat interval. */
 export function heartbeatTimeoutOf(scenario: Scenario): number {
@@ -122,6 +122,8 @@ export interface StartedCluster {
   readonly warnings: readonly string[];
   /** Peak memory of the node processes, once `down()` has resolved; unset where the backend does not measure it. */
   readonly peakRss?: PeakRss;
+  /** Docker backend: its containers' memory and start-up time, read by `down()` before it stops them. */
+  readonly containerMemory?: ContainerMemory;
 }
 
 /**

@@ -62,6 +62,7 @@ export {
   ACTIONS,
   type Action,
   type PeakRss,
+  type ContainerMemory,
   type RunEvent,
   type RunInfo,
   type Scenario,

@@ -227,6 +227,7 @@ function runInfo(scenario: Scenario, backend: Backend, cluster: StartedCluster, 
         }),
     ...(cluster.warnings.length > 0 ? { warnings: [...cluster.warnings] } : {}),
     ...(cluster.peakRss === undefined ? {} : { peakRss: cluster.peakRss }),
+    ...(cluster.containerMemory === undefined ? {} : { containerMemory: cluster.containerMemory }),
   };
 }
 

@@ -75,6 +75,8 @@ export interface RunInfo {
   warnings?: string[];
   /** Peak memory of the node processes (local backend, Linux); unset where not measured. */
   peakRss?: PeakRss;
+  /** Docker backend only: the containers' memory at the end of the run and how long they took to start. */
+  containerMemory?: ContainerMemory;
 }
 
 /**
@@ -91,6 +93,38 @@ export interface PeakRss {
   slaveMaxBytes: number;
   /** The sum over the slave processes of each one's peak. */
   slaveTotalBytes: number;
+}
+
+/**
+ * The memory of a docker run's containers, read from the engine (`docker
+ * stats`) once the schedule is over, before they are stopped; and the
+ * cluster's start-up time. Bytes are the cgroup's usage less its inactive
+ * file cache, as `docker stats` shows it.
+ */
+export interface ContainerMemory {
+  /** When the containers were read (ISO). */
+  sampledAt: string;
+  /** Slave containers read: those running at the end (a killed slave that was not started again has none). */
+  slaves: number;
+  /** Mean and largest memory of a slave container, in bytes. */
+  slaveMeanBytes: number;
+  slaveMaxBytes: number;
+  /** The master container's memory, in bytes; unset when it could not be read. */
+  masterBytes?: number;
+  /**
+   * The highest usage each container's cgroup saw during the run (cgroup v1's
+   * `max_usage`, page cache included), mean and largest over the slaves and
+   * the master's, in bytes; unset where the engine does not report it (cgroup v2).
+   */
+  slavePeakMeanBytes?: number;
+  slavePeakMaxBytes?: number;
+  masterPeakBytes?: number;
+  /** From `docker compose create` to the end of `docker compose start`, in ms: every container created and started. */
+  composeUpMs: number;
+  /** The part of {@link composeUpMs} that `docker compose create` took, in ms. */
+  composeCreateMs?: number;
+  /** From `docker compose create` to the master's first `hello` of the last slave to say one, in ms; unset if one never did. */
+  allHellosMs?: number;
 }
 
 /** Why and when a run was stopped before its end. */

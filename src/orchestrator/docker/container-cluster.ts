@@ -9,6 +9,7 @@ import { faultFailed, parseLogLine, RunError, type BackendSinks, type MasterLogL
 import { ClusterCore, pollUntil, type LineWait } from '../cluster-core';
 import type { RunDirectory } from '../run-directory';
 import type { Action, Scenario, ScenarioEvent } from '../types';
+import { DEFAULT_ENGINE_CONCURRENCY, mapBounded } from './bounded';
 import { ContainerLogFollower } from './log-follower';
 import { NodeLinks } from './node-links';
 
@@ -481,8 +482,10 @@ export abstract class ContainerCluster<
     return node;
   }
 
+  /** Opens the log stream of every node not yet followed, a few requests at a time ({@link DEFAULT_ENGINE_CONCURRENCY}). */
   protected async followAll(): Promise<void> {
-    await Promise.all([...this.containers.values()].map((node) => node.follower.follow()));
+    const unfollowed = [...this.containers.values()].filter((node) => !node.follower.following);
+    await mapBounded(unfollowed, DEFAULT_ENGINE_CONCURRENCY, (node) => node.follower.follow());
   }
 
   protected throwIfClosing(): void {
@@ -492,12 +495,10 @@ export abstract class ContainerCluster<
   /** Unpauses every paused node. */
   protected async unpauseAll(): Promise<void> {
     // A paused process would get SIGTERM only when thawed, i.e. SIGKILL after the grace: thawed first, it writes its last lines.
-    await Promise.all(
-      [...this.containers.values()].map((node) =>
-        this.step(`unpause ${node.containerName}`, async () => {
-          if ((await node.container.inspect()).State.Paused) await node.container.unpause();
-        }),
-      ),
+    await mapBounded([...this.containers.values()], DEFAULT_ENGINE_CONCURRENCY, (node) =>
+      this.step(`unpause ${node.containerName}`, async () => {
+        if ((await node.container.inspect()).State.Paused) await node.container.unpause();
+      }),
     );
   }
 
@@ -507,8 +508,17 @@ export abstract class ContainerCluster<
     await this.step(`read ${follower.label}`, () => follower.catchUp());
   }
 
+  /**
+   * Once the containers stopped, reads every followed log to its end: the
+   * streams' ends are awaited all at once (no request), the catch-up reads go
+   * a few at a time.
+   */
   protected async readAllToEnd(): Promise<void> {
-    await Promise.all([...this.containers.values()].map((node) => this.readToEnd(node.follower)));
+    const followers = [...this.containers.values()].map((node) => node.follower);
+    await Promise.all(followers.map((follower) => follower.settled(LOG_SETTLE_MS)));
+    await mapBounded(followers, DEFAULT_ENGINE_CONCURRENCY, (follower) =>
+      this.step(`read ${follower.label}`, () => follower.catchUp()),
+    );
   }
 
   /** Closes the nodes' followers and `others`, and records their errors. */

@@ -4,9 +4,18 @@ import Docker from 'dockerode';
 import { checkInteger } from '../../common';
 import { logLineOf } from '../../protocol';
 import { linkRefusal } from './node-links';
-import { firstRefusal, nodeSettingsEnv, nodeSettingsOf, RunError, type Backend, type BackendSinks } from '../backend';
+import {
+  firstRefusal,
+  nodeSettingsEnv,
+  nodeSettingsOf,
+  RunError,
+  type Backend,
+  type BackendSinks,
+  type MasterLogLine,
+} from '../backend';
 import type { RunDirectory } from '../run-directory';
-import type { Scenario } from '../types';
+import type { ContainerMemory, Scenario } from '../types';
+import { readMemory, summarizeMemory } from './container-memory';
 import {
   ContainerCluster,
   containerNameOf,
@@ -16,6 +25,7 @@ import {
   type ContainerBackendOptions,
   type NodeContainer,
 } from './container-cluster';
+import { DEFAULT_ENGINE_CONCURRENCY, mapBounded } from './bounded';
 import { DockerCli, startFailed } from './docker-cli';
 import { removeLabelled, removeLabelledSync, type RemovedResources } from './labelled-resources';
 import { containerOutputTail } from './log-follower';
@@ -32,16 +42,51 @@ export const DEFAULT_DOCKER_STOP_TIMEOUT_S = 5;
 /** Longest wait for a fault to show in the container's state (or the master's `listening` line), in ms. */
 export const DEFAULT_DOCKER_CONFIRM_TIMEOUT_MS = 15_000;
 
-/** Longest a `docker compose up`/`stop`/`down` may take, in ms. */
+/** Longest a `docker compose up`/`stop`/`down` may take, in ms, before {@link COMPOSE_MS_PER_CONTAINER} is added per container. */
 export const DEFAULT_DOCKER_COMPOSE_TIMEOUT_MS = 180_000;
+
+/**
+ * What each container of the cluster adds to a Compose command's time limit,
+ * in ms: on the 2-core development machine under other work, the engine
+ * created and started 201 containers in 197 s to 380 s (up to 1.9 s each);
+ * this is half as much again as the slowest (docs/containers.md).
+ */
+export const COMPOSE_MS_PER_CONTAINER = 3000;
+
+/**
+ * At most this many containers Compose creates, starts or stops at once
+ * (`COMPOSE_PARALLEL_LIMIT`): unbounded, 200 creations at once queue up in the
+ * engine and time each other out on a small machine.
+ */
+export const DEFAULT_COMPOSE_PARALLEL_LIMIT = 8;
+
+/** The time limit of a Compose command on a cluster of `containers` containers (the master and the slaves), in ms. */
+export function composeTimeoutFor(containers: number): number {
+  return DEFAULT_DOCKER_COMPOSE_TIMEOUT_MS + COMPOSE_MS_PER_CONTAINER * containers;
+}
+
+/**
+ * The master container's CPU weight (cgroup `cpu.shares`; a slave has the
+ * default 1024): when the containers compete for a core, the master gets as
+ * much as 8 slaves. Its stall times out every slave's acks; a slave's, only its own.
+ */
+export const MASTER_CPU_SHARES = 8192;
+
+/** How often the containers are listed while `docker compose start` runs, to follow each one's log as it starts, in ms. */
+const START_POLL_MS = 1000;
 
 const SERVICE_LABEL = 'com.docker.compose.service';
 const NUMBER_LABEL = 'com.docker.compose.container-number';
 const NETWORK_LABEL = 'com.docker.compose.network';
 
 export interface DockerBackendOptions extends ContainerBackendOptions {
-  /** Longest a `docker compose` command may take, in ms (1000 to 3600000). Default 180000. */
-  composeTimeoutMs: number;
+  /**
+   * Longest a `docker compose` command may take, in ms (1000 to 3600000).
+   * Default (undefined): {@link composeTimeoutFor} the scenario's containers, 180000 + 3000 per container.
+   */
+  composeTimeoutMs: number | undefined;
+  /** Most containers Compose handles at once (`COMPOSE_PARALLEL_LIMIT`, 1 to 1000). Default 8. */
+  composeParallelLimit: number;
 }
 
 /** Fills in the defaults of {@link DockerBackendOptions} and checks the ranges. */
@@ -51,11 +96,15 @@ export function resolveDockerBackendOptions(options: Partial<DockerBackendOption
       stopTimeoutS: DEFAULT_DOCKER_STOP_TIMEOUT_S,
       confirmTimeoutMs: DEFAULT_DOCKER_CONFIRM_TIMEOUT_MS,
     }),
-    composeTimeoutMs: checkInteger(
-      'composeTimeoutMs',
-      options.composeTimeoutMs ?? DEFAULT_DOCKER_COMPOSE_TIMEOUT_MS,
+    composeTimeoutMs:
+      options.composeTimeoutMs === undefined
+        ? undefined
+        : checkInteger('composeTimeoutMs', options.composeTimeoutMs, 1000, 3_600_000),
+    composeParallelLimit: checkInteger(
+      'composeParallelLimit',
+      options.composeParallelLimit ?? DEFAULT_COMPOSE_PARALLEL_LIMIT,
+      1,
       1000,
-      3_600_000,
     ),
   };
 }
@@ -117,12 +166,23 @@ export class DockerBackend implements Backend {
 export class DockerCluster extends ContainerCluster<DockerBackendOptions> {
   private readonly compose: DockerCli;
   private composeStarted = false;
+  /** The time limit of each Compose command on this cluster, in ms. */
+  private readonly composeTimeoutMs: number;
+  /** When `docker compose up` began and how long it took, in ms (epoch, duration). */
+  private upStartedAt = 0;
+  private composeUpMs = 0;
+  private composeCreateMs: number | undefined;
+  /** Each node id's first hello in the master's log: its timestamp, in ms since the epoch. */
+  private readonly firstHelloAt = new Map<string, number>();
+  private memory: ContainerMemory | undefined;
 
   constructor(options: DockerBackendOptions, scenario: Scenario, runDir: RunDirectory, sinks: BackendSinks) {
     super(`${DOCKER_PROJECT_PREFIX}${randomBytes(4).toString('hex')}`, options, scenario, runDir, sinks);
     const { composeFile } = options;
+    this.composeTimeoutMs = options.composeTimeoutMs ?? composeTimeoutFor(scenario.slaves + 1);
     this.compose = new DockerCli(['compose', '-p', this.project, '-f', composeFile], dirname(composeFile), {
       PICLUSTER_IMAGE: options.image,
+      COMPOSE_PARALLEL_LIMIT: String(options.composeParallelLimit),
       // LOG_FORMAT among them: a LOG_FORMAT=text in the caller's environment must not reach the nodes.
       ...nodeSettingsEnv(nodeSettingsOf(scenario)),
       [TOKEN_SECRET_FILE_VARIABLE]: this.tokenFile,
@@ -132,6 +192,11 @@ export class DockerCluster extends ContainerCluster<DockerBackendOptions> {
   /** The Compose project: every container and network of the run carries `com.docker.compose.project=<project>`. */
   get project(): string {
     return this.runName;
+  }
+
+  /** The containers' memory and the start-up time, read once the schedule is over; unset before. */
+  get containerMemory(): ContainerMemory | undefined {
+    return this.memory;
   }
 
   /** For a process `exit` handler: kills Compose commands in flight, removes the project's resources synchronously. */
@@ -149,11 +214,25 @@ export class DockerCluster extends ContainerCluster<DockerBackendOptions> {
     this.throwIfClosing();
     this.composeStarted = true;
     let upFailure: unknown;
+    this.upStartedAt = Date.now();
+    // Created first, all of them, then started: the master gets its CPU weight before it runs, and the logs
+    // are followed as the containers start (at 200 slaves starting takes minutes; creating, seconds).
     try {
-      await this.compose.run(['up', '--detach', '--no-build', '--pull', 'never'], this.options.composeTimeoutMs);
+      await this.compose.run(['create', '--no-build', '--pull', 'never'], this.composeTimeoutMs);
+      this.composeCreateMs = Date.now() - this.upStartedAt;
+      await this.weighMaster();
+      // A down() that began meanwhile has stopped the commands in flight: no `start` may come after it.
+      this.throwIfClosing();
+      const watch = this.followWhileStarting();
+      try {
+        await this.compose.run(['start'], this.composeTimeoutMs);
+      } finally {
+        await watch.stop();
+      }
     } catch (err) {
       upFailure = err;
     }
+    this.composeUpMs = Date.now() - this.upStartedAt;
     this.throwIfClosing();
     // Even after a failed `up`, whatever containers exist are followed, so their lines reach the run directory.
     const listed = await this.listContainers();
@@ -178,6 +257,14 @@ export class DockerCluster extends ContainerCluster<DockerBackendOptions> {
     await listening.line;
   }
 
+  protected override seeMasterLine(line: MasterLogLine): void {
+    const typed = logLineOf(line, 'master');
+    const node = typed?.event === 'message' && typed.type === 'hello' ? typed.node : undefined;
+    if (node !== undefined && !this.firstHelloAt.has(node))
+      this.firstHelloAt.set(node, Date.parse(String(line.timestamp)));
+    super.seeMasterLine(line);
+  }
+
   /** Compose's own aliases: the container name and the service. */
   protected runLabels(): Record<string, string> {
     return { [COMPOSE_PROJECT_LABEL]: this.project };
@@ -196,7 +283,9 @@ export class DockerCluster extends ContainerCluster<DockerBackendOptions> {
     await this.compose.abort();
     if (!this.composeStarted) return;
     const t = String(this.options.stopTimeoutS);
-    const timeoutMs = this.options.composeTimeoutMs;
+    const timeoutMs = this.composeTimeoutMs;
+    // Before anything stops: the figures are of the cluster as it ran.
+    await this.step("read the containers' memory", async () => (this.memory = await this.measureMemory()));
     await this.unpauseAll();
     await this.step('docker compose stop', () => this.compose.run(['stop', '--timeout', t], timeoutMs));
     await this.readAllToEnd();
@@ -205,6 +294,76 @@ export class DockerCluster extends ContainerCluster<DockerBackendOptions> {
     );
     this.warnings.push(...(await removeRunResources(this.project, this.docker)).errors);
     this.closeFollowers();
+  }
+
+  /**
+   * While `docker compose up` runs, follows each node's log as soon as its
+   * container runs, every {@link START_POLL_MS}. Followed from its first line
+   * only once a long start-up is over, the master's log was read back all at
+   * once, and meanwhile the engine took the master's new output so slowly that
+   * the master, which waits for its log, stopped reading its slaves for 5 s
+   * (200 slaves: 199 false disconnects before t = 0).
+   */
+  private followWhileStarting(): { stop(): Promise<void> } {
+    let stopped = false;
+    let wake = (): void => undefined;
+    const round = async (): Promise<void> => {
+      const running = new Set(
+        (await this.listContainers()).filter((info) => info.State === 'running').map((info) => info.Id),
+      );
+      const fresh = [...this.containers.values()].filter((node) => running.has(node.id) && !node.follower.following);
+      await mapBounded(fresh, DEFAULT_ENGINE_CONCURRENCY, (node) => node.follower.follow());
+    };
+    const loop = (async (): Promise<void> => {
+      while (!stopped && !this.closing) {
+        // A failed round is tried again by the next, and followAll() after `up` follows whatever is left.
+        await round().catch(() => undefined);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, START_POLL_MS);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+    })();
+    return {
+      stop: async () => {
+        stopped = true;
+        wake();
+        await loop;
+      },
+    };
+  }
+
+  /**
+   * Gives the master's container {@link MASTER_CPU_SHARES}: on a machine busy
+   * with other work, the run's containers share what CPU the engine's cgroup
+   * gets, and a master that waits for a core stalls every slave's acks at once.
+   */
+  private async weighMaster(): Promise<void> {
+    const master = (await this.listContainers()).find((info) => info.Labels[SERVICE_LABEL] === 'master');
+    if (master !== undefined) await this.docker.getContainer(master.Id).update({ CpuShares: MASTER_CPU_SHARES });
+  }
+
+  /** Every running container's memory (docs/containers.md), and how long the cluster took to start. */
+  private async measureMemory(): Promise<ContainerMemory | undefined> {
+    const master = this.containers.get('master');
+    const slaves = [...this.containers.values()].filter((node) => node !== master);
+    if (master === undefined || slaves.length === 0) return undefined;
+    const [masterSample, ...slaveSamples] = await readMemory([master, ...slaves].map((node) => node.container));
+    const hellos = Object.values(this.nodes).map((id) => this.firstHelloAt.get(id));
+    const lastHello = hellos.every((at) => at !== undefined) ? Math.max(...hellos) : undefined;
+    return summarizeMemory(
+      masterSample,
+      slaveSamples.filter((sample) => sample !== undefined),
+      {
+        sampledAt: new Date().toISOString(),
+        composeUpMs: this.composeUpMs,
+        composeCreateMs: this.composeCreateMs,
+        allHellosMs: lastHello === undefined ? undefined : lastHello - this.upStartedAt,
+      },
+    );
   }
 
   /** Lists the project's containers and tracks each master and slave it knows a file for. */

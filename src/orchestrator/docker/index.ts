@@ -1,4 +1,7 @@
 export {
+  COMPOSE_MS_PER_CONTAINER,
+  DEFAULT_COMPOSE_PARALLEL_LIMIT,
+  MASTER_CPU_SHARES,
   DEFAULT_DOCKER_COMPOSE_TIMEOUT_MS,
   DEFAULT_DOCKER_CONFIRM_TIMEOUT_MS,
   DEFAULT_DOCKER_STOP_TIMEOUT_S,
@@ -6,6 +9,7 @@ export {
   DOCKER_PROJECT_PREFIX,
   DockerBackend,
   DockerCluster,
+  composeTimeoutFor,
   removeRunResources,
   resolveDockerBackendOptions,
   type DockerBackendOptions,
@@ -20,6 +24,8 @@ export {
   type ContainerBackendOptions,
   type NodeContainer,
 } from './container-cluster';
+export { DEFAULT_ENGINE_CONCURRENCY, mapBounded } from './bounded';
+export { memorySampleOf, readMemory, summarizeMemory, type MemorySample, type StartUpTimes } from './container-memory';
 export { DockerCli, startFailed } from './docker-cli';
 export { attemptRemoval, removeLabelled, removeLabelledSync, type RemovedResources } from './labelled-resources';
 export { ContainerLogFollower, parseDockerTimestamp } from './log-follower';
