@@ -7,32 +7,23 @@ import { encodeFrame, heartbeatText, helloText, toFrame } from '../src/protocol'
 import { fmt, median } from './stats';
 
 const ROOT = join(__dirname, '..', '..');
+const MASTER = [
+  ...(process.env.MASTER_NODE_ARGS ? process.env.MASTER_NODE_ARGS.split(' ') : []),
+  join(ROOT, 'dist', 'cli', 'main.js'),
+  'master',
+  '--port',
+  '0',
+  '--host',
+  '127.0.0.1',
+  // Each connection sends its 10,000 heartbeats at once: the benchmark measures throughput, not the limit.
+  '--max-frames-per-second',
+  '1000000000',
+];
+
 const SERVERS = {
-  master: [
-    ...(process.env.MASTER_NODE_ARGS ? process.env.MASTER_NODE_ARGS.split(' ') : []),
-    join(ROOT, 'dist', 'cli', 'main.js'),
-    'master',
-    '--port',
-    '0',
-    '--host',
-    '127.0.0.1',
-    // Each connection sends its 10,000 heartbeats at once: the benchmark measures throughput, not the limit.
-    '--max-frames-per-second',
-    '1000000000',
-  ],
+  master: MASTER,
   // The same master with its Prometheus metrics on: every line also updates them.
-  'master-metrics': [
-    join(ROOT, 'dist', 'cli', 'main.js'),
-    'master',
-    '--port',
-    '0',
-    '--host',
-    '127.0.0.1',
-    '--max-frames-per-second',
-    '1000000000',
-    '--metrics-port',
-    '0',
-  ],
+  'master-metrics': [...MASTER, '--metrics-port', '0'],
   'winston-default': [join(__dirname, 'reference-servers.js'), 'winston-default'],
   'decode-only': [join(__dirname, 'reference-servers.js'), 'decode-only'],
 } as const;
