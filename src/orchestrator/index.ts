@@ -13,7 +13,8 @@ export { checkRun, type CheckReport, type RunLog, type RunLogEntry, type RunSour
 export { DEFAULT_DOCKER_IMAGE, DOCKER_PROJECT_PREFIX, DockerBackend, removeRunResources } from './docker';
 export { LocalBackend } from './local/local-backend';
 export { SWARM_STACK_PREFIX, SwarmBackend, removeStackResources } from './swarm';
-export { REPORT_FILES, formatTable, writeHtmlReport, writeReports } from './report';
+export { formatTable } from './report';
+export { REPORT_FILES, writeHtmlReport, writeReports } from './report-files';
 export { toJUnitXml } from './junit';
 export { RunDirectory, RunDirectoryError, openRunDirectory, readRunDirectory } from './run-directory';
 export {

@@ -2,7 +2,7 @@ import { formatDuration } from '../common';
 import { logLineOf, type ReadMasterLine } from '../protocol';
 import { heartbeatTimeoutOf, RunError, type Backend, type MasterLogLine, type StartedCluster } from './backend';
 import { checkRun, type CheckReport } from './checker';
-import { writeReports } from './report';
+import { writeReports } from './report-files';
 import { RunDirectory } from './run-directory';
 import type { RunInfo, RunInterruption, Scenario, ScenarioEvent, TimelineEntry } from './types';
 

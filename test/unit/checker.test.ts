@@ -13,7 +13,8 @@ import {
 } from '../../src/orchestrator/checker';
 import { CONFIRM_LIMIT_MS, SCHEDULING_SLACK_MS } from '../../src/orchestrator/bounds';
 import { escapeXml, toJUnitXml } from '../../src/orchestrator/junit';
-import { formatTable, writeReports } from '../../src/orchestrator/report';
+import { formatTable } from '../../src/orchestrator/report';
+import { writeReports } from '../../src/orchestrator/report-files';
 import { readRunDirectory, RunDirectoryError } from '../../src/orchestrator/run-directory';
 import type { Action, TimelineEntry } from '../../src/orchestrator/types';
 import { RUN_FIXTURES, useScratchRun } from '../helpers/run-fixtures';
