@@ -2,6 +2,7 @@
  * What the checker reports: its verdict and findings, as `report.json` holds
  * them (report.ts formats them). Kept apart from the checks themselves.
  */
+import type { DetectorSpec } from './scenario-detector';
 import type { Action, RunInfo } from './types';
 
 /** `inconclusive`: the run cannot be judged (interrupted, a fault not confirmed in time, an unusable record). */
@@ -222,6 +223,8 @@ export interface CheckReport {
   endedAt: string;
   heartbeatIntervalMs: number;
   heartbeatTimeoutMs: number;
+  /** The master's failure detector (`run.json` `detector`); unset: `fixed`, the timeout alone. */
+  detector?: DetectorSpec;
   nodes: NodeRow[];
   expectations: ExpectationResult[];
   failures: Failure[];

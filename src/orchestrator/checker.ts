@@ -123,6 +123,7 @@ export function checkRun(input: RunSource): CheckReport {
     endedAt: info.endedAt,
     heartbeatIntervalMs: ctx.intervalMs,
     heartbeatTimeoutMs: ctx.timeoutMs,
+    ...(info.detector !== undefined ? { detector: info.detector } : {}),
     nodes: slaves.list.map((slave) => nodeRow(slave, { results, failures, excused, tallies, unexpectedByName })),
     expectations: results,
     failures,

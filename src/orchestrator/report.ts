@@ -138,12 +138,22 @@ function warningLines(report: CheckReport): string[] {
   return ['', `Warnings from the ${report.backend} backend (not judged):`, ...warnings.map((w) => `  ${w}`)];
 }
 
+/** The failure detector, when it is not the fixed timeout: `; detector phi (threshold 8, min std dev 100 ms, acceptable pause 0 ms)`. */
+function detectorText(report: CheckReport): string {
+  const d = report.detector;
+  if (d === undefined || d.kind === 'fixed') return '';
+  return `; detector phi (threshold ${d.threshold}, min std dev ${d.minStdDevMs} ms, acceptable pause ${d.acceptablePauseMs} ms)`;
+}
+
+/** `Run "kill-and-cut" (local), <start> .. <end>; heartbeat 500 ms, timeout 1500 ms`, and the detector when it is phi. */
+export function runHeading(report: CheckReport): string {
+  const { scenario, backend, startedAt, endedAt, heartbeatIntervalMs, heartbeatTimeoutMs } = report;
+  return `Run "${scenario}" (${backend}), ${startedAt} .. ${endedAt}; heartbeat ${heartbeatIntervalMs} ms, timeout ${heartbeatTimeoutMs} ms${detectorText(report)}`;
+}
+
 /** A terminal report: a row per slave, the fault expectations, the failures, and a one-line verdict. */
 export function formatTable(report: CheckReport): string {
-  const out: string[] = [
-    `Run "${report.scenario}" (${report.backend}), ${report.startedAt} .. ${report.endedAt}; heartbeat ${report.heartbeatIntervalMs} ms, timeout ${report.heartbeatTimeoutMs} ms`,
-    '',
-  ];
+  const out: string[] = [runHeading(report), ''];
   append(out, nodeTable(report));
   append(out, faultTable(report));
   out.push('', detectionLatencyLine(report), messageLatencyLine(report));

@@ -1223,6 +1223,19 @@ describe('reports', () => {
     expect(escapeXml('a\u0001b<')).toBe('a\uFFFDb&lt;');
   });
 
+  it('names a phi detector in the report and its heading; the fixed one is the default and unnamed', () => {
+    const fixed = checkRun(simulate());
+    expect(fixed.detector).toBeUndefined();
+    expect(formatTable(fixed).split('\n')[0]).toMatch(/timeout \d+ ms$/);
+    const run = simulate();
+    run.info.detector = { kind: 'phi', threshold: 8, minStdDevMs: 100, acceptablePauseMs: 250 };
+    const phi = checkRun(run);
+    expect(phi.detector).toEqual(run.info.detector);
+    expect(formatTable(phi).split('\n')[0]).toMatch(
+      /timeout \d+ ms; detector phi \(threshold 8, min std dev 100 ms, acceptable pause 250 ms\)$/,
+    );
+  });
+
   it('writes report.json and junit.xml into the run directory', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'picluster-report-'));
     try {

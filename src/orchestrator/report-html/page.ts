@@ -16,6 +16,7 @@ import {
   formatTable,
   messageLatencyLine,
   nodeRows,
+  runHeading,
   verdictLine,
 } from '../report';
 import { escapeXml } from '../junit';
@@ -94,7 +95,7 @@ function legendHtml(): string {
 /** The whole page. */
 export function renderHtml(model: HtmlModel, report: CheckReport): string {
   const verdict = verdictLine(report);
-  const heading = `Run "${report.scenario}" (${report.backend}), ${report.startedAt} .. ${report.endedAt}; heartbeat ${report.heartbeatIntervalMs} ms, timeout ${report.heartbeatTimeoutMs} ms`;
+  const heading = runHeading(report);
   const faults =
     report.expectations.length === 0
       ? '<p>No fault.</p>'
