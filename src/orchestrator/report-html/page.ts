@@ -81,7 +81,7 @@ const LEGEND: ReadonlyArray<[string, string]> = [
   ['fault', 'A fault, from its request to what ended it; shaded per kind, the darker start is request → confirmation'],
   ['disc', 'A disconnect the master logged; the line before it is the detection latency from the fault'],
   ['failure', 'A failure (red): links to its entry in the list above'],
-  ['master-mark', 'The master began listening or shut down'],
+  ['master-mark', 'The master began listening (solid) or shut down (dashed)'],
 ];
 
 function legendHtml(): string {

@@ -60,7 +60,7 @@ path.band{fill:#2a6fb0;fill-opacity:.35;stroke:#2a6fb0;stroke-width:1}
 .disconnect line.detect{stroke:#7040a0;stroke-width:2;opacity:.6}
 .failure-marker line{stroke:#d00;stroke-width:3}
 .master-mark{stroke:#2a8a2a;stroke-width:2}
-.master-mark[data-kind="shutdown"]{stroke:#a00}
+.master-mark[data-kind="shutdown"]{stroke-dasharray:4 2}
 #legend ul{list-style:none;padding:0}
 .swatch{stroke:#555;stroke-width:1}
 .swatch-msg{fill:#2a6fb0}
