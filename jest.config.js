@@ -8,14 +8,11 @@ const { findChromium } = require('./scripts/find-chromium');
 /** @type {import('jest').Config['transform']} */
 const transform = { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', diagnostics: false }] };
 
-// Jest's default of 5 s is a flake on a busy 2-core machine (an exhaustive unit
-// test took longer at load 22): a test that waits on a timeout says so itself.
 const project = (name, extra = {}) => ({
   displayName: name,
   testMatch: [`<rootDir>/test/${name}/**/*.test.ts`],
   transform,
   testEnvironment: 'node',
-  testTimeout: 30_000,
   ...extra,
 });
 
@@ -51,4 +48,7 @@ if (chromium.ok) {
   );
 }
 
-module.exports = { projects };
+// Jest's default of 5 s is a flake on a busy 2-core machine (an exhaustive unit
+// test took longer at load 22): a test that waits on a timeout says so itself.
+// A global option: a project's own `testTimeout` is ignored.
+module.exports = { projects, testTimeout: 30_000 };

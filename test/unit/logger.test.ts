@@ -95,6 +95,8 @@ describe('a log file and a stdout that stops reading', () => {
     expect(shown).toBeLessThan(200);
     const dropped = lines(stdout.text()).find((l) => l.event === 'log_dropped')!;
     expect(dropped).toMatchObject({ level: 'warn', destination: 'stdout', lines: 200 - shown });
+    // The file's copy of that line is written on its own schedule: wait for it, as acks do.
+    await new Promise<void>((resolve) => log.whenWritten(resolve));
     expect(lines(readFileSync(file, 'utf8')).some((l) => l.event === 'log_dropped')).toBe(true);
     expect(await log.close(5000)).toEqual([]);
   });
@@ -121,6 +123,8 @@ describe('a log file and a stdout that stops reading', () => {
     const stdout = stalledDestination();
     const log = createLog({ destination: stdout.destination, file: tempFile() });
     log.write({ event: 'last', message: 'never read' });
+    // The file takes the line however long a busy machine makes it; stdout never does.
+    await new Promise<void>((resolve) => log.whenWritten(resolve));
     expect(await log.close(200)).toEqual(['stdout']);
     stdout.resume();
   });
