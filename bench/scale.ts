@@ -12,12 +12,13 @@
  *
  * A FAIL or INCONCLUSIVE verdict is a result, printed in the table; the exit
  * code is non-zero only when the harness itself fails (a run that left no
- * report.json). Every run directory is kept, under one temp dir (printed).
+ * report.json). Every run directory is kept, under one temp dir (printed),
+ * beside each run's scenario and the terminal table `picluster run` printed.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { CheckReport, RunInfo } from '../src/orchestrator';
@@ -33,6 +34,7 @@ import {
   type ScaleDetector,
   type ScaleRow,
 } from './scale-summary';
+import { fmt } from './stats';
 
 const CLI = join(__dirname, '..', '..', 'dist', 'cli', 'main.js');
 
@@ -67,12 +69,18 @@ function options(): ScaleOptions {
   return { slaves, detectors, seconds, busy };
 }
 
-/** Runs `picluster run` on `file` into `outDir`, its output echoed; a signal to this process is passed on as SIGTERM. */
-async function runScenario(file: string, outDir: string, interrupt: Interrupt): Promise<number> {
+/**
+ * Runs `picluster run` on `file` into `outDir`, its terminal table (a line per
+ * slave: 10,000 at scale) into `tableFile`, its stderr echoed; a signal to
+ * this process is passed on as SIGTERM. Resolves with the wall time in ms.
+ */
+async function runScenario(file: string, outDir: string, tableFile: string, interrupt: Interrupt): Promise<number> {
   const started = performance.now();
+  const table = openSync(tableFile, 'w');
   const child = spawn(process.execPath, [CLI, 'run', file, '--backend', 'local', '--out', outDir], {
-    stdio: ['ignore', 'inherit', 'inherit'],
+    stdio: ['ignore', table, 'inherit'],
   });
+  closeSync(table);
   // picluster run handles SIGTERM as Ctrl-C: it stops its nodes and exits 130.
   const forward = (): void => void child.kill('SIGTERM');
   interrupt.signal.addEventListener('abort', forward);
@@ -98,9 +106,16 @@ async function measure(
   const file = join(dir, `${name}.yaml`);
   writeFileSync(file, scaleScenarioYaml(slaves, detector, seconds));
   const runDir = join(dir, name);
-  console.log(`bench:scale: ${slaves} slaves, detector ${detector}: ${file}`);
-  const wallMs = await runScenario(file, runDir, interrupt);
+  console.log(`bench:scale: ${slaves} slaves, detector ${detector}, load average ${fmt(loadavg()[0]!, 1)}: ${file}`);
+  const tableFile = join(dir, `${name}.txt`);
+  const wallMs = await runScenario(file, runDir, tableFile, interrupt);
   interrupt.check();
+  const verdict = readFileSync(tableFile, 'utf8')
+    .split('\n')
+    .filter((line) => line.startsWith('VERDICT') || line.startsWith('run directory'));
+  for (const line of verdict) console.log(`  ${line}`);
+  console.log(`  load average ${fmt(loadavg()[0]!, 1)} at the end`);
+  console.log(`  (picluster run's table: ${tableFile})`);
   const reportFile = join(runDir, 'report.json');
   if (!existsSync(reportFile)) throw new Error(`picluster run left no report.json in ${runDir}`);
   const report = JSON.parse(readFileSync(reportFile, 'utf8')) as CheckReport;
