@@ -81,12 +81,19 @@ export interface RunInfo {
 
 /**
  * Peak resident memory (`VmHWM` of `/proc/<pid>/status`) of a run's node
- * processes, sampled as they are stopped at the end of the run, in bytes. A
- * process that had exited by then (a killed slave) is not counted.
+ * processes, sampled as they are stopped at the end of the run, in bytes, and
+ * the master's CPU time then. A process that had exited by then (a killed
+ * slave) is not counted.
  */
 export interface PeakRss {
   /** The master's last incarnation. */
   masterBytes: number;
+  /**
+   * CPU time (user + system, `/proc/<pid>/stat`, 10 ms resolution) the
+   * master's last incarnation used until it was sampled, in ms; unset where
+   * not read. Sampled with the peak RSS, before the slaves are stopped.
+   */
+  masterCpuMs?: number;
   /** Slave processes sampled; a process running many slaves (`--replicas`) counts once. */
   slaveProcesses: number;
   /** The largest one slave process reached. */

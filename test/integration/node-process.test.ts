@@ -24,10 +24,13 @@ describe('NodeProcess', () => {
       // The node itself, not a shell: its command line is the CLI's.
       expect(readFileSync(`/proc/${master.pid}/cmdline`, 'utf8')).toContain(CLI);
       expect(await master.peakRssBytes()).toBeGreaterThan(10 * 2 ** 20);
+      // Starting Node alone takes tens of ms of CPU: more than one 10 ms tick.
+      expect(await master.cpuMs()).toBeGreaterThan(10);
     } finally {
       await master.terminate(5000, 10_000);
     }
     expect(await master.peakRssBytes()).toBeUndefined();
+    expect(await master.cpuMs()).toBeUndefined();
     expect(output.join('')).toContain('"event":"shutdown"');
   });
 });

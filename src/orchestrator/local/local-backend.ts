@@ -348,18 +348,20 @@ class LocalCluster extends ClusterCore<string> {
   }
 }
 
-/** The peak RSS of the master and of the slave processes still running; undefined where /proc says nothing. */
+/** The peak RSS of the master and of the slave processes still running, and the master's CPU time; undefined where /proc says nothing. */
 async function peakRssOf(
   master: NodeProcess | undefined,
   slaves: ReadonlyArray<NodeProcess | undefined>,
 ): Promise<PeakRss | undefined> {
   const masterBytes = await master?.peakRssBytes();
+  const masterCpuMs = await master?.cpuMs();
   const slaveBytes = (await Promise.all(slaves.map((node) => node?.peakRssBytes()))).filter(
     (bytes): bytes is number => bytes !== undefined,
   );
   if (masterBytes === undefined) return undefined;
   return {
     masterBytes,
+    ...(masterCpuMs === undefined ? {} : { masterCpuMs }),
     slaveProcesses: slaveBytes.length,
     slaveMaxBytes: Math.max(0, ...slaveBytes),
     slaveTotalBytes: slaveBytes.reduce((sum, bytes) => sum + bytes, 0),

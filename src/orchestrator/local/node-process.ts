@@ -173,6 +173,25 @@ export class NodeProcess {
     }
   }
 
+  /**
+   * CPU time the process has used so far, user + system (`utime` + `stime` of
+   * `/proc/<pid>/stat`, in clock ticks of 10 ms: Linux's USER_HZ is 100 on
+   * every architecture Node runs on), in ms; undefined once it has exited or
+   * where there is no such file.
+   */
+  async cpuMs(): Promise<number | undefined> {
+    if (!this.running) return undefined;
+    try {
+      const stat = await readFile(`/proc/${this.pid}/stat`, 'utf8');
+      // Fields after the command name's last `)`: state is field 3, utime 14, stime 15.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const ticks = Number(fields[11]) + Number(fields[12]);
+      return Number.isFinite(ticks) ? ticks * 10 : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** The process state letter from `/proc/<pid>/stat` (`R`, `S`, `T` stopped…). */
   async state(): Promise<string> {
     const stat = await readFile(`/proc/${this.pid}/stat`, 'utf8');
