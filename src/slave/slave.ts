@@ -177,12 +177,10 @@ export class Slave {
     socket.on(socket instanceof TLSSocket ? 'secureConnect' : 'connect', () => {
       socket.setTimeout(0);
       this.helloAnswered = false;
-      // After a master that broke the protocol or stopped reading, the delays go on growing.
-      if (this.distrusted) this.distrusted = false;
-      else this.backoff.reset();
       this.writer = this.openWriter(socket);
       this.write('connected', `Connected to ${masterHost}:${masterPort}`, { local_port: socket.localPort });
       if (this.options.token === undefined) {
+        this.masterAnswered();
         this.sayHello(this.writer);
         this.scheduleHeartbeat();
         return;
@@ -274,9 +272,23 @@ export class Slave {
     });
   }
 
+  /**
+   * The master is serving this connection: the next reconnect starts from the
+   * shortest delay again. With a token that is once its challenge came, not
+   * at connect: a master too busy to send one before the connect timeout has
+   * a queue of connections to accept, and reconnects at the shortest delay
+   * would only lengthen it.
+   */
+  private masterAnswered(): void {
+    // After a master that broke the protocol or stopped reading, the delays go on growing.
+    if (this.distrusted) this.distrusted = false;
+    else this.backoff.reset();
+  }
+
   private onChallenge(writer: ConnectionWriter, token: string, nonce: string): void {
     this.challengePending = false;
     this.cancelTimer();
+    this.masterAnswered();
     this.sayHello(writer, computeProof(token, nonce, this.options.node, this.boot));
     this.scheduleHeartbeat();
   }

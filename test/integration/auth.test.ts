@@ -198,6 +198,44 @@ describe('authenticated slaves', () => {
     expect(JSON.stringify([...sink.lines, ...plainLog.lines, ...tokenLog.lines])).not.toContain(TOKEN);
   }, 30_000);
 
+  it('keeps growing its reconnect delay while connections get no challenge, and starts over once one does', async () => {
+    // A master too busy to accept: the TCP connect succeeds, the challenge never comes.
+    let challenge = false;
+    const server = createServer((client) => {
+      client.on('error', () => undefined);
+      if (!challenge) return;
+      client.write('{"type":"challenge","nonce":"0123456789abcdef0123456789abcdef"}\r');
+      // It answers the hello by hanging up: a master that restarts.
+      client.once('data', () => client.destroy());
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    cleanups.push(() => new Promise((resolve) => server.close(resolve)));
+    const { port } = server.address() as AddressInfo;
+    const { log } = startSlave(port, 'patient', { token: TOKEN, connectTimeoutMs: 100 });
+    const reconnects = (): LogLine[] => log.events('reconnecting');
+    await log.waitFor(() => reconnects().length >= 3, 10_000);
+    expect(
+      log
+        .events('disconnected')
+        .slice(0, 3)
+        .map((l) => l.reason),
+    ).toEqual(Array(3).fill('no_challenge'));
+    expect(
+      reconnects()
+        .slice(0, 3)
+        .map((l) => l.attempt),
+    ).toEqual([1, 2, 3]);
+
+    challenge = true;
+    const before = reconnects().length;
+    await log.waitFor(() => reconnects().length >= before + 3, 10_000);
+    expect(log.events('sent').filter((l) => l.type === 'hello').length).toBeGreaterThanOrEqual(2);
+    // Every connection after the first that was challenged starts the backoff over.
+    const after = reconnects().slice(before + 1, before + 3);
+    expect(after.map((l) => l.attempt)).toEqual([1, 1]);
+  }, 30_000);
+
   it('changes nothing without a token: a seed-format peer is logged, and no challenge is sent', async () => {
     const { master, sink } = await startInProcessMaster({}, cleanups);
     const peer = await seedPeer(master.port);
