@@ -1,5 +1,4 @@
 import { isInterrupted } from './conditions';
-import { reportDeadlines } from './deadlines';
 import { reportDecoder } from './decoder';
 import { reportDockerLatency } from './docker-latency';
 import { reportFlood } from './flood';
@@ -7,10 +6,10 @@ import { reportIngest } from './ingest';
 import { reportLateness } from './lateness';
 import { reportLedger } from './ledger';
 
-/** `npm run bench` runs decoder and ingest; `flood`, `lateness`, `docker-latency`, `ledger` and `deadlines` run only when named. */
+/** `npm run bench` runs decoder and ingest; `flood`, `lateness`, `docker-latency` and `ledger` run only when named. */
 async function main(): Promise<void> {
   const only = process.argv[2];
-  const names = ['decoder', 'ingest', 'flood', 'lateness', 'docker-latency', 'ledger', 'deadlines'];
+  const names = ['decoder', 'ingest', 'flood', 'lateness', 'docker-latency', 'ledger'];
   if (only !== undefined && !names.includes(only)) {
     throw new Error(`unknown benchmark ${only}: ${names.join(', ')}`);
   }
@@ -20,7 +19,6 @@ async function main(): Promise<void> {
   if (only === 'lateness') for (const line of await reportLateness()) console.log(line);
   if (only === 'docker-latency') for (const line of await reportDockerLatency()) console.log(line);
   if (only === 'ledger') await reportLedger();
-  if (only === 'deadlines') for (const line of reportDeadlines()) console.log(line);
 }
 
 main().catch((err: unknown) => {

@@ -8,7 +8,7 @@ import {
   type CheckReport,
   type Verdict,
 } from '../orchestrator';
-import { defineCommand, parseCommand, UsageError } from './flags';
+import { defineCommand, oneRunDirectory, parseCommand } from './flags';
 
 /** Exit code per verdict: 0 pass, 1 fail, 2 the run cannot be judged. */
 export const CHECK_EXIT_CODES: Readonly<Record<Verdict, number>> = { pass: 0, fail: 1, inconclusive: 2 };
@@ -40,13 +40,7 @@ export async function runCheck(
 ): Promise<number | 'help'> {
   const { values, positionals, help } = parseCommand(CHECK_COMMAND, argv, env, true);
   if (help) return 'help';
-  const [dir, ...extra] = positionals;
-  if (dir === undefined || extra.length > 0) {
-    throw new UsageError(
-      'argv',
-      `expects exactly one run directory, got ${positionals.length}; see "picluster check --help"`,
-    );
-  }
+  const dir = oneRunDirectory(CHECK_COMMAND, positionals);
   let report: CheckReport;
   try {
     // Streamed: a soak run's logs may be far larger than memory.

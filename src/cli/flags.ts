@@ -152,6 +152,21 @@ export function parseCommand<Flags extends readonly FlagSpec[]>(
 }
 
 /**
+ * The one run directory a command takes as its positional argument; a usage
+ * error naming the count given, and the command's `--help`, otherwise.
+ */
+export function oneRunDirectory(command: Pick<CommandSpec, 'name'>, positionals: readonly string[]): string {
+  const [dir, ...extra] = positionals;
+  if (dir === undefined || extra.length > 0) {
+    throw new UsageError(
+      'argv',
+      `expects exactly one run directory, got ${positionals.length}; see "picluster ${command.name} --help"`,
+    );
+  }
+  return dir;
+}
+
+/**
  * The entries of `options` that are set: an option left out takes its
  * default when resolved, where one set to undefined would erase it.
  */

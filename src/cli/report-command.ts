@@ -3,7 +3,7 @@ import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { escapeControl } from '../common';
 import { RunDirectoryError, checkRun, openRunDirectory, writeHtmlReport, type CheckReport } from '../orchestrator';
-import { defineCommand, parseCommand, UsageError } from './flags';
+import { defineCommand, oneRunDirectory, parseCommand } from './flags';
 
 export const REPORT_COMMAND = defineCommand({
   name: 'report',
@@ -63,13 +63,7 @@ export async function runReport(
 ): Promise<number | 'help'> {
   const { values, positionals, help } = parseCommand(REPORT_COMMAND, argv, env, true);
   if (help) return 'help';
-  const [dir, ...extra] = positionals;
-  if (dir === undefined || extra.length > 0) {
-    throw new UsageError(
-      'argv',
-      `expects exactly one run directory, got ${positionals.length}; see "picluster report --help"`,
-    );
-  }
+  const dir = oneRunDirectory(REPORT_COMMAND, positionals);
   let report: CheckReport;
   let file: string;
   try {

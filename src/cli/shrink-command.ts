@@ -1,5 +1,5 @@
 import { openRunDirectory } from '../orchestrator';
-import { defineCommand, parseCommand, UsageError } from './flags';
+import { defineCommand, oneRunDirectory, parseCommand } from './flags';
 import { BACKEND_CHOICES, interruptOnSignals, pickBackend } from './run-command';
 import { MAX_RUNS_FLAGS, shrinkAndReport } from './shrink-report';
 
@@ -41,13 +41,7 @@ export const SHRINK_COMMAND = defineCommand({
 export async function runShrink(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number | 'help'> {
   const { values, positionals, help } = parseCommand(SHRINK_COMMAND, argv, env, true);
   if (help) return 'help';
-  const [runDir, ...extra] = positionals;
-  if (runDir === undefined || extra.length > 0) {
-    throw new UsageError(
-      'argv',
-      `expects exactly one run directory, got ${positionals.length}; see "picluster shrink --help"`,
-    );
-  }
+  const runDir = oneRunDirectory(SHRINK_COMMAND, positionals);
   // run.json first: a directory that is no run is refused before any backend is looked for.
   const { info } = await openRunDirectory(runDir);
   const backend = pickBackend(values.backend ?? info.backend, env, 'picluster shrink');

@@ -1,16 +1,14 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { once } from 'node:events';
-import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { createLog } from '../../src/common';
 import { Master } from '../../src/master';
 import { FaultProxy } from '../../src/orchestrator/local/fault-proxy';
-import { FrameDecoder, toAck } from '../../src/protocol';
 import { CliProcess, SPAWN_TEST_TIMEOUT_MS } from '../helpers/cli';
 import { LogSink } from '../helpers/log-sink';
-import { rawClient, seedMaster } from '../helpers/peers';
+import { ackingPeer, rawClient, seedMaster } from '../helpers/peers';
 import { startInProcessSlave } from '../helpers/slave';
 import { pollUntil, waitUntil } from '../helpers/wait';
 
@@ -27,45 +25,6 @@ async function startMaster(sink: LogSink, options: ConstructorParameters<typeof 
   return master;
 }
 
-/** A peer that asks for acks and writes frames by hand; `acks` holds the seq of every ack it got. */
-async function ackingPeer(port: number, node: string, boot: string) {
-  const socket: Socket = await rawClient(port);
-  const acks: number[] = [];
-  const resends: number[] = [];
-  const decoder = new FrameDecoder({
-    frame: (frame) => {
-      const ack = toAck(frame);
-      if (ack?.node === node) (ack.resend === true ? resends : acks).push(ack.seq);
-    },
-    error: () => undefined,
-  });
-  socket.on('data', (chunk: Buffer) => decoder.push(chunk));
-  const hello = { type: 'hello', node, msg: `Hello World, I am client ${node}`, acks: true, boot };
-  socket.write(JSON.stringify(hello) + '\r');
-  return {
-    socket,
-    acks,
-    resends,
-    skip: (to: number) => socket.write(JSON.stringify({ type: 'skip', node, to }) + '\r'),
-    /** Writes the frames in one write, so they arrive in one piece. */
-    send: (...seqs: number[]) =>
-      socket.write(
-        seqs.map((seq) => JSON.stringify({ type: 'heartbeat', node, seq, msg: `beat ${seq}` }) + '\r').join(''),
-      ),
-    /** Resolves once an ack of at least `seq` came. */
-    acked: (seq: number) =>
-      waitUntil(
-        () => acks.some((s) => s >= seq),
-        5000,
-        () => `acks: ${acks.join(',')}`,
-      ),
-    close: async () => {
-      socket.end();
-      await once(socket, 'close');
-    },
-  };
-}
-
 const heartbeatSeqs = (sink: LogSink, node: string): unknown[] =>
   sink.events('message', node).flatMap((line) => (line.type === 'hello' ? [] : [line.seq]));
 
@@ -76,7 +35,7 @@ describe('acks', () => {
     const peer = await ackingPeer(master.port, 'a', 'boot-1');
     await peer.acked(0);
     expect(peer.acks[0]).toBe(0);
-    peer.send(1, 2, 3);
+    peer.beats(1, 2, 3);
     await peer.acked(3);
     // Batched: three messages in one chunk get one ack, not three.
     expect(peer.acks).toEqual([0, 3]);
@@ -89,7 +48,7 @@ describe('acks', () => {
     const sink = new LogSink();
     const master = await startMaster(sink);
     const peer = await ackingPeer(master.port, 'd', 'b1');
-    peer.send(1, 2, 3, 2, 3, 4);
+    peer.beats(1, 2, 3, 2, 3, 4);
     await peer.acked(4);
     expect(heartbeatSeqs(sink, 'd')).toEqual([1, 2, 3, 4]);
     await peer.close();
@@ -101,7 +60,7 @@ describe('acks', () => {
     const sink = new LogSink();
     const master = await startMaster(sink);
     const peer = await ackingPeer(master.port, 'g', 'b1');
-    peer.send(1, 2, 5, 6, 7);
+    peer.beats(1, 2, 5, 6, 7);
     await waitUntil(
       () => peer.resends.length > 0,
       5000,
@@ -109,7 +68,7 @@ describe('acks', () => {
     );
     expect(peer.resends).toEqual([2]);
     expect(heartbeatSeqs(sink, 'g')).toEqual([1, 2]);
-    peer.send(3, 4, 5, 6, 7);
+    peer.beats(3, 4, 5, 6, 7);
     await peer.acked(7);
     expect(heartbeatSeqs(sink, 'g')).toEqual([1, 2, 3, 4, 5, 6, 7]);
     expect(peer.resends).toEqual([2]);
@@ -122,14 +81,14 @@ describe('acks', () => {
     const sink = new LogSink();
     const master = await startMaster(sink);
     const peer = await ackingPeer(master.port, 's', 'b1');
-    peer.send(1, 5);
+    peer.beats(1, 5);
     await waitUntil(
       () => peer.resends.length > 0,
       5000,
       () => 'no resend asked',
     );
     peer.skip(4);
-    peer.send(5, 6);
+    peer.beats(5, 6);
     await peer.acked(6);
     expect(heartbeatSeqs(sink, 's')).toEqual([1, 5, 6]);
     expect(sink.events('gap', 's')).toEqual([
@@ -141,18 +100,18 @@ describe('acks', () => {
     const sink = new LogSink();
     const master = await startMaster(sink);
     const first = await ackingPeer(master.port, 'n', 'boot-a');
-    first.send(1, 2);
+    first.beats(1, 2);
     await first.acked(2);
     await first.close();
     const again = await ackingPeer(master.port, 'n', 'boot-a');
     await again.acked(2); // the hello's answer says what is logged already
-    again.send(2, 3);
+    again.beats(2, 3);
     await again.acked(3);
     await again.close();
     const restarted = await ackingPeer(master.port, 'n', 'boot-b');
     await restarted.acked(0);
     expect(restarted.acks[0]).toBe(0);
-    restarted.send(1);
+    restarted.beats(1);
     await restarted.acked(1);
     expect(heartbeatSeqs(sink, 'n')).toEqual([1, 2, 3, 1]);
     expect(sink.events('gap')).toEqual([]);
@@ -172,7 +131,7 @@ describe('acks', () => {
     // Acks go out in order, after the lines they cover: once a peer that asks for them gets the
     // ack of a message logged after those of "old", any ack for "old" has been written too.
     const witness = await ackingPeer(master.port, 'witness', 'b1');
-    witness.send(1);
+    witness.beats(1);
     await witness.acked(1);
     // And it would have come before the master's FIN on the same connection.
     socket.end();
@@ -188,7 +147,7 @@ describe('master stop', () => {
     const stalled = new Writable({ write: () => undefined }); // never calls back
     const master = await new Master({ port: 0, host: '127.0.0.1' }, createLog({ destination: stalled })).start();
     const peer = await ackingPeer(master.port, 'st', 'b');
-    peer.send(1);
+    peer.beats(1);
     // Taken in (its line waits for the stalled log, and so does its ack).
     await waitUntil(
       () => master.ledger.lastSeq('st') === 1,
@@ -277,7 +236,7 @@ describe('master restart with LOG_FILE', () => {
   const masterAfterThree = async (logFile: string, node: string) => {
     const first = await startMasterCli(logFile);
     const peer = await ackingPeer(first.port, node, `boot-${node}`);
-    peer.send(1, 2, 3);
+    peer.beats(1, 2, 3);
     await peer.acked(3);
     return { first, peer };
   };
@@ -297,7 +256,7 @@ describe('master restart with LOG_FILE', () => {
       const logFile = tempLogFile();
 
       const { first, peer } = await masterAfterThree(logFile, 'r');
-      peer.send(4); // logged, perhaps not acked before the restart: the peer resends it
+      peer.beats(4); // logged, perhaps not acked before the restart: the peer resends it
       await first.master.waitForEvent('message', { node: 'r', seq: 4 });
       first.master.kill('SIGTERM');
       expect(await first.master.exited).toEqual({ code: 0, signal: null });
@@ -312,7 +271,7 @@ describe('master restart with LOG_FILE', () => {
       });
       const again = await ackingPeer(second.port, 'r', 'boot-r');
       await again.acked(4);
-      again.send(3, 4, 5);
+      again.beats(3, 4, 5);
       await again.acked(5);
       await again.close();
       const disconnect = await second.master.waitForEvent('disconnect', { node: 'r' });
@@ -348,7 +307,7 @@ describe('master restart with LOG_FILE', () => {
       );
       const again = await ackingPeer(second.port, 'k', 'boot-k');
       await again.acked(3);
-      again.send(4, 5, 6);
+      again.beats(4, 5, 6);
       await again.acked(6);
       second.master.kill('SIGKILL');
       await second.master.exited;
@@ -362,7 +321,7 @@ describe('master restart with LOG_FILE', () => {
       expect(recovered?.lines).toBeGreaterThanOrEqual(4); // at least the hello and seqs 4 to 6
       const last = await ackingPeer(third.port, 'k', 'boot-k');
       await last.acked(6);
-      last.send(5, 6, 7);
+      last.beats(5, 6, 7);
       await last.acked(7);
       await last.close();
       expect(await third.master.waitForEvent('disconnect', { node: 'k' })).toMatchObject({ duplicates: 2, seq: 7 });
@@ -377,10 +336,10 @@ describe('ledger cap', () => {
     const sink = new LogSink();
     const master = await startMaster(sink, { maxConnections: 2, maxLedgerNodes: 2 });
     const live = await ackingPeer(master.port, 'live', 'boot-live');
-    live.send(1, 2);
+    live.beats(1, 2);
     await live.acked(2);
     const idle = await ackingPeer(master.port, 'idle', 'boot-idle');
-    idle.send(1);
+    idle.beats(1);
     await idle.acked(1);
     await idle.close();
     await sink.waitForEvent('disconnect', { node: 'idle' });
@@ -393,12 +352,12 @@ describe('ledger cap', () => {
     await third.close();
     await sink.waitForEvent('disconnect', { node: 'third' });
 
-    live.send(3);
+    live.beats(3);
     await live.acked(3);
     // Forgotten: the same process is taken for a new one, and its resend is logged again.
     const back = await ackingPeer(master.port, 'idle', 'boot-idle');
     await back.acked(0);
-    back.send(1);
+    back.beats(1);
     await back.acked(1);
     expect(heartbeatSeqs(sink, 'idle')).toEqual([1, 1]);
     expect(heartbeatSeqs(sink, 'live')).toEqual([1, 2, 3]);

@@ -1,13 +1,11 @@
-import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import { Master } from '../../src/master';
-import { FrameDecoder, toAck } from '../../src/protocol';
 import { CLI, CliProcess, expectUsageError } from '../helpers/cli';
 import { LogSink, type LogLine } from '../helpers/log-sink';
 import { startInProcessMaster } from '../helpers/master';
 import { httpGet, scrape } from '../helpers/metrics-text';
-import { rawClient } from '../helpers/peers';
+import { handPeer } from '../helpers/peers';
 import { startInProcessSlave } from '../helpers/slave';
 import { pollUntil, waitUntil } from '../helpers/wait';
 
@@ -19,37 +17,6 @@ const cleanups: Array<() => Promise<unknown> | unknown> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
-
-/** A peer that writes frames by hand and counts the ack frames it gets (a resend request is one too). */
-async function handPeer(port: number, node: string) {
-  const socket: Socket = await rawClient(port);
-  const acks: number[] = [];
-  const resends: number[] = [];
-  const decoder = new FrameDecoder({
-    frame: (frame) => {
-      const ack = toAck(frame);
-      if (ack !== undefined) (ack.resend === true ? resends : acks).push(ack.seq);
-    },
-    error: () => undefined,
-  });
-  socket.on('data', (chunk: Buffer) => decoder.push(chunk));
-  const write = (...frames: object[]): boolean => socket.write(frames.map((f) => JSON.stringify(f) + '\r').join(''));
-  return {
-    acks,
-    resends,
-    write,
-    raw: (text: string) => socket.write(text),
-    hello: (extra: object = {}) => write({ type: 'hello', node, msg: `Hello World, I am client ${node}`, ...extra }),
-    beats: (...seqs: number[]) => write(...seqs.map((seq) => ({ type: 'heartbeat', node, seq, msg: `beat ${seq}` }))),
-    /** Closes its end (FIN) and resolves once the socket has closed, also if the master closed it first. */
-    close: async () => {
-      if (socket.closed) return;
-      const closed = once(socket, 'close');
-      socket.end();
-      await closed;
-    },
-  };
-}
 
 /** What the master's log says each metric must be: counted line by line, without prom-client. */
 function expectedFromLog(lines: readonly LogLine[]) {

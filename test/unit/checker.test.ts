@@ -492,6 +492,53 @@ describe('rule a: every sent message logged exactly once', () => {
     expect(only(report, 'missing').map((f) => [f.node, f.seq])).toEqual([['slave-1', 10]]);
     expect(row(report, 'slave-1').unexpected).toBe(2);
   });
+
+  it('reports each message of a node the run does not know once: its hello and a heartbeat, two failures', () => {
+    const run = kcp();
+    const i = indexOf(run, msg('node-1', 3));
+    const at = run.master[i]?.timestamp as string;
+    const line = (fields: Partial<RunLogLine>): RunLogLine => ({
+      timestamp: at,
+      level: 'info',
+      event: 'message',
+      message: '',
+      ...fields,
+    });
+    run.master.splice(
+      i + 1,
+      0,
+      line({
+        event: 'connect',
+        message: 'Client connected',
+        conn: 99,
+        remote: '10.0.0.9:40099',
+        node: '10.0.0.9:40099',
+      }),
+      line({
+        message: 'Received message: Hello World, I am client stranger',
+        node: 'stranger',
+        seq: 1,
+        type: 'hello',
+        conn: 99,
+      }),
+      line({
+        message: 'Received message: I am still alive, client: stranger',
+        node: 'stranger',
+        seq: 2,
+        type: 'heartbeat',
+        conn: 99,
+      }),
+    );
+    const report = checkRun(run);
+    expect(report.failures.map((f) => [f.kind, f.node, f.seq])).toEqual([
+      ['unexpected', 'stranger', 1],
+      ['unexpected', 'stranger', 2],
+    ]);
+    expect(report.failures.map((f) => f.detail)).toEqual([
+      expect.stringContaining('a hello message from node "stranger", which is no slave of this run (on conn 99'),
+      expect.stringContaining('a heartbeat message from node "stranger", which is no slave of this run (on conn 99'),
+    ]);
+  });
 });
 
 describe('rule a2: the master logs what the slave sent', () => {
@@ -1139,6 +1186,26 @@ describe('the run-directory fixtures', () => {
     const report = checkRun(await readRunDirectory(join(FIXTURES, name)));
     expect(report.verdict).toBe('fail');
     expect(report.failures).toEqual([expect.objectContaining(failure)]);
+  });
+
+  it('reports a stranger that said hello once in the wrong-content run as one failure, beside the doctored one', async () => {
+    const run = await readRunDirectory(join(FIXTURES, 'wrong-content'));
+    // slave-2 says hello twice (a second process after its kill): the stranger comes after the first one only.
+    const i = run.master.findIndex((l) => l.event === 'message' && l.node === 'pc-7f3a-slave-2' && l.seq === 1);
+    const hello = run.master[i] as RunLogLine;
+    const at = '2025-03-14T09:26:40.070Z';
+    const connect = { timestamp: at, level: 'info', event: 'connect', message: 'Client connected', conn: 99 };
+    run.master.splice(
+      i + 1,
+      0,
+      { ...connect, remote: '127.0.0.1:1', node: '127.0.0.1:1' },
+      { ...hello, timestamp: at, node: 'stranger', conn: 99, message: 'Received message: Hello World, stranger' },
+    );
+    const report = checkRun(run);
+    expect(report.failures.map((f) => [f.kind, f.node, f.seq])).toEqual([
+      ['wrong_content', 'slave-1', 4],
+      ['unexpected', 'stranger', 1],
+    ]);
   });
 
   it('judges slow-confirmation inconclusive: a cut Docker confirmed 10.5 s after the request, detected after the request’s bound', async () => {

@@ -1,6 +1,6 @@
 import { MASTER_COMMAND } from '../../src/cli/master-command';
 import { SLAVE_COMMAND } from '../../src/cli/slave-command';
-import { UsageError, defineCommand, helpText, parseCommand, setOnly } from '../../src/cli/flags';
+import { UsageError, defineCommand, helpText, oneRunDirectory, parseCommand, setOnly } from '../../src/cli/flags';
 import { MAX_DURATION_MS, OptionError } from '../../src/common';
 import { defaultHeartbeatTimeoutMs, HEARTBEAT_TIMEOUT_FACTOR } from '../../src/protocol';
 import { MASTER_OPTION_RANGES, resolveMasterOptions } from '../../src/master';
@@ -145,5 +145,17 @@ describe('setOnly', () => {
   it('drops the options left unset, so that the resolver gives them their defaults', () => {
     expect(setOnly({ a: 1, b: undefined, c: false })).toEqual({ a: 1, c: false });
     expect(Object.keys(setOnly({ a: undefined }))).toEqual([]);
+  });
+});
+
+describe('oneRunDirectory', () => {
+  it('returns the one positional, and refuses none or two with the count and the command', () => {
+    expect(oneRunDirectory(DEMO, ['runs/a'])).toBe('runs/a');
+    expect(usageError(() => oneRunDirectory(DEMO, []))).toBe(
+      'expects exactly one run directory, got 0; see "picluster demo --help"',
+    );
+    expect(usageError(() => oneRunDirectory(DEMO, ['a', 'b']))).toBe(
+      'expects exactly one run directory, got 2; see "picluster demo --help"',
+    );
   });
 });
