@@ -36,7 +36,9 @@ export const RUN_FILES = {
   master: 'master.jsonl',
   /**
    * The local backend's master also writes its log here (`--log-file`), to
-   * read it back when it restarts; the checker reads `master.jsonl`.
+   * read it back when it restarts; the checker reads `master.jsonl`, which
+   * the local backend replaces with a copy of this record once the nodes
+   * have stopped (its stdout may have dropped lines: `log_dropped`).
    */
   masterLogFile: 'master-log-file.jsonl',
   /** `slave-3` -> `slave-3.jsonl`. */

@@ -9,6 +9,13 @@ import type { RunInfo, RunInterruption, Scenario, ScenarioEvent, TimelineEntry }
 /** How long the runner waits for every slave's hello once the cluster is up, on top of 3 intervals, in ms. */
 export const DEFAULT_READY_TIMEOUT_MS = 15_000;
 
+/**
+ * And on top of that, per slave: the master accepts one connection per turn
+ * of its event loop, measured at 330 a second with 10,000 slaves connecting
+ * beside two CPU-bound processes on 2 cores (docs/benchmarks.md).
+ */
+export const READY_MS_PER_SLAVE = 3;
+
 /** A stream the progress display writes to; a TTY gets a live line, anything else one final line. */
 export interface ProgressStream {
   write(text: string): unknown;
@@ -33,7 +40,10 @@ export interface RunOptions {
    * abort's reason as its signal when that is a string (`'SIGINT'`).
    */
   signal?: AbortSignal;
-  /** Longest wait for every slave's hello after start-up, in ms, on top of 3 heartbeat intervals. Default 15000. */
+  /**
+   * Longest wait for every slave's hello after start-up, in ms, on top of 3
+   * heartbeat intervals and {@link READY_MS_PER_SLAVE} per slave. Default 15000.
+   */
   readyTimeoutMs?: number;
 }
 
@@ -83,7 +93,10 @@ export async function runScenario(scenario: Scenario, options: RunOptions): Prom
   try {
     progress.start();
     cluster = await bringUp(backend, scenario, runDir, sinks, signal);
-    const readyTimeoutMs = (options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS) + 3 * scenario.heartbeatIntervalMs;
+    const readyTimeoutMs =
+      (options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS) +
+      3 * scenario.heartbeatIntervalMs +
+      READY_MS_PER_SLAVE * scenario.slaves;
     await hellos.all(Object.values(cluster.nodes), readyTimeoutMs, signal);
     t0 = Date.now();
     progress.running(t0);

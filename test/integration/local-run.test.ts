@@ -242,6 +242,37 @@ setInterval(() => undefined, 1000);
     expect(nodeProcessesOf(process.pid, fake)).toEqual([]);
   });
 
+  it("runs the master at nice -5 where allowed, and leaves the master's record as master.jsonl", async () => {
+    const backend = new LocalBackend({ cliPath: CLI });
+    const runDir = mkdtempSync(join(tmp, 'nice-'));
+    const cluster = await backend.up(loadScenario(join(SCENARIOS, 'local-short.yaml')), RunDirectory.at(runDir), {
+      onMasterLine: () => undefined,
+    });
+    let niceness: number[];
+    try {
+      const nodes = nodeProcessesOf(process.pid);
+      const isMaster = (pid: number): boolean => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('\0master\0');
+      // Field 19 of /proc/<pid>/stat, counted after the parenthesised command name.
+      const niceOf = (pid: number): number =>
+        Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]);
+      niceness = [...nodes.filter(isMaster), ...nodes.filter((pid) => !isMaster(pid))].map(niceOf);
+    } finally {
+      await cluster.down();
+    }
+    expect(niceness).toHaveLength(3);
+    if (process.getuid?.() === 0) {
+      expect(niceness).toEqual([-5, 0, 0]);
+      expect(cluster.warnings).toEqual([]);
+    } else {
+      // Lowering a niceness takes privileges: the run goes on, and says so.
+      expect(niceness).toEqual([0, 0, 0]);
+      expect(cluster.warnings).toEqual([expect.stringMatching(/^the master runs at the runner's priority/)]);
+    }
+    const record = readFileSync(join(runDir, 'master-log-file.jsonl'), 'utf8');
+    expect(record).toMatch(/"event":"shutdown"/);
+    expect(readFileSync(join(runDir, 'master.jsonl'), 'utf8')).toBe(record);
+  });
+
   it('says the run could not be carried out when the docker backend has no image (exit 2)', async () => {
     const run = runCommand([join(SCENARIOS, 'local-short.yaml'), '--backend', 'docker'], {
       PICLUSTER_IMAGE: 'picluster:no-such-image',

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import type { WriteStream } from 'node:fs';
+import { copyFileSync, existsSync, type WriteStream } from 'node:fs';
+import { setPriority } from 'node:os';
 import { join } from 'node:path';
 import { logLineOf } from '../../protocol';
 import {
@@ -39,6 +40,28 @@ export const DEFAULT_LOCAL_STOP_GRACE_MS = 5000;
 
 /** Longest wait for a node's readiness line or a fault's confirmation, in ms. */
 export const DEFAULT_LOCAL_CONFIRM_TIMEOUT_MS = 10_000;
+
+/**
+ * How long a packed slave waits for its connection to be accepted and
+ * challenged. The master takes one connection from its accept queue per turn
+ * of its event loop (libuv); with thousands of slaves beating on a busy
+ * machine that is a few hundred a second, and the queue may hold more than a
+ * slave's usual 5 s. A slave that hangs up then goes to the back of the queue
+ * and leaves a dead connection for the master to accept: past a point, every
+ * connection accepted is one already abandoned. No fault ever acts on a pack,
+ * so the long wait never delays a recovery the checker bounds.
+ */
+export const PACK_CONNECT_TIMEOUT_MS = 60_000;
+
+/**
+ * The master's niceness, when the runner may lower it (root, or
+ * CAP_SYS_NICE): CFS then weighs it 3 times as much as a process at the
+ * default 0. The slaves it serves would be other machines in a real cluster;
+ * here thousands of them share its cores, with whatever else the machine
+ * runs, and a master that waits for a core stalls every slave's acks at once
+ * (the docker backend weighs the master's container for the same reason).
+ */
+export const MASTER_NICE = -5;
 
 export interface LocalBackendOptions extends PackOptions {
   /** The `picluster` CLI each node runs, with the running Node.js. Default {@link DEFAULT_LOCAL_CLI_PATH}. */
@@ -239,6 +262,7 @@ class LocalCluster extends ClusterCore<string> {
       maxOpenFiles: this.masterOpenFiles,
     });
     this.master = master;
+    this.prioritize(master);
     try {
       const listening = await master.waitForLine(
         (line) => logLineOf(line, 'master')?.event === 'listening',
@@ -252,6 +276,17 @@ class LocalCluster extends ClusterCore<string> {
       throw new RunError('PICLUSTER_ERR_NODE_START', `the master did not start: ${(err as Error).message}`, {
         cause: err,
       });
+    }
+  }
+
+  /** Gives `master` {@link MASTER_NICE}; where that is not allowed, says so once (`run.json` `warnings`). */
+  private prioritize(master: NodeProcess): void {
+    if (master.pid === undefined) return;
+    try {
+      setPriority(master.pid, MASTER_NICE);
+    } catch (err) {
+      const warning = `the master runs at the runner's priority, not nice ${MASTER_NICE}: ${(err as Error).message}`;
+      if (!this.warnings.includes(warning)) this.warnings.push(warning);
     }
   }
 
@@ -304,6 +339,7 @@ class LocalCluster extends ClusterCore<string> {
     const { names, splitter } = pack;
     const args = ['slave', '--id', SLAVE_PREFIX, '--replicas', String(names.length)];
     args.push('--first-replica', String(pack.first), '--master', `127.0.0.1:${this.masterPort}`);
+    args.push('--connect-timeout-ms', String(PACK_CONNECT_TIMEOUT_MS));
     const label = `${names[0]!}…${names[names.length - 1]!}`;
     const node = new NodeProcess(label, this.options.cliPath, [...args, ...slaveFlags(this.settings)], {
       token: this.token,
@@ -329,6 +365,21 @@ class LocalCluster extends ClusterCore<string> {
       throw new RunError('PICLUSTER_ERR_NODE_START', `${node.label} did not start: ${(err as Error).message}`, {
         cause: err,
       });
+    }
+  }
+
+  /**
+   * `master.jsonl` becomes the master's record, its `--log-file`: what it
+   * acked. Its stdout, which the file replaces, is for watching: the master
+   * drops lines from it (`log_dropped`) when the runner reads it too slowly,
+   * as a busy machine with thousands of slaves makes it.
+   */
+  protected override afterDown(): void {
+    const record = this.runDir.file(RUN_FILES.masterLogFile);
+    try {
+      if (existsSync(record)) copyFileSync(record, this.runDir.file(RUN_FILES.master));
+    } catch (err) {
+      this.warnings.push(`${RUN_FILES.master} is the master's stdout, not its record: ${(err as Error).message}`);
     }
   }
 
