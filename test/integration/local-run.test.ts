@@ -242,26 +242,33 @@ setInterval(() => undefined, 1000);
     expect(nodeProcessesOf(process.pid, fake)).toEqual([]);
   });
 
-  it("runs the master at nice -5 where allowed, and leaves the master's record as master.jsonl", async () => {
+  it('runs the master at nice -10, its autogroup too, where allowed; leaves its record as master.jsonl', async () => {
     const backend = new LocalBackend({ cliPath: CLI });
     const runDir = mkdtempSync(join(tmp, 'nice-'));
     const cluster = await backend.up(loadScenario(join(SCENARIOS, 'local-short.yaml')), RunDirectory.at(runDir), {
       onMasterLine: () => undefined,
     });
     let niceness: number[];
+    let autogroups: Array<string | undefined>;
     try {
       const nodes = nodeProcessesOf(process.pid);
       const isMaster = (pid: number): boolean => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('\0master\0');
+      const ordered = [...nodes.filter(isMaster), ...nodes.filter((pid) => !isMaster(pid))];
       // Field 19 of /proc/<pid>/stat, counted after the parenthesised command name.
-      const niceOf = (pid: number): number =>
-        Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]);
-      niceness = [...nodes.filter(isMaster), ...nodes.filter((pid) => !isMaster(pid))].map(niceOf);
+      niceness = ordered.map((pid) => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]));
+      // "/autogroup-123 nice -10" where the kernel groups sessions (each node is one), else nothing.
+      const autogroupOf = (pid: number): string | undefined => {
+        const file = `/proc/${pid}/autogroup`;
+        return existsSync(file) ? readFileSync(file, 'utf8').split(' nice ')[1]?.trim() : undefined;
+      };
+      autogroups = ordered.map(autogroupOf);
     } finally {
       await cluster.down();
     }
     expect(niceness).toHaveLength(3);
     if (process.getuid?.() === 0) {
-      expect(niceness).toEqual([-5, 0, 0]);
+      expect(niceness).toEqual([-10, 0, 0]);
+      if (autogroups[0] !== undefined) expect(autogroups).toEqual(['-10', '0', '0']);
       expect(cluster.warnings).toEqual([]);
     } else {
       // Lowering a niceness takes privileges: the run goes on, and says so.

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, type WriteStream } from 'node:fs';
+import { copyFileSync, existsSync, writeFileSync, type WriteStream } from 'node:fs';
 import { setPriority } from 'node:os';
 import { join } from 'node:path';
 import { logLineOf } from '../../protocol';
@@ -55,13 +55,16 @@ export const PACK_CONNECT_TIMEOUT_MS = 60_000;
 
 /**
  * The master's niceness, when the runner may lower it (root, or
- * CAP_SYS_NICE): CFS then weighs it 3 times as much as a process at the
- * default 0. The slaves it serves would be other machines in a real cluster;
+ * CAP_SYS_NICE): CFS then weighs it about 9 times as much as a process at the
+ * default 0, as the docker backend weighs the master's container 8 times a
+ * slave's. The slaves it serves would be other machines in a real cluster;
  * here thousands of them share its cores, with whatever else the machine
- * runs, and a master that waits for a core stalls every slave's acks at once
- * (the docker backend weighs the master's container for the same reason).
+ * runs, and a master that waits for a core stalls every slave's acks at once.
+ * Each node runs in a session of its own (detached), which Linux's autogroup
+ * scheduling weighs as a group: the group's niceness is set too, else the
+ * process's would weigh only against itself.
  */
-export const MASTER_NICE = -5;
+export const MASTER_NICE = -10;
 
 export interface LocalBackendOptions extends PackOptions {
   /** The `picluster` CLI each node runs, with the running Node.js. Default {@link DEFAULT_LOCAL_CLI_PATH}. */
@@ -284,6 +287,9 @@ class LocalCluster extends ClusterCore<string> {
     if (master.pid === undefined) return;
     try {
       setPriority(master.pid, MASTER_NICE);
+      // Absent where the kernel schedules without autogroups (CONFIG_SCHED_AUTOGROUP off).
+      const autogroup = `/proc/${master.pid}/autogroup`;
+      if (existsSync(autogroup)) writeFileSync(autogroup, String(MASTER_NICE));
     } catch (err) {
       const warning = `the master runs at the runner's priority, not nice ${MASTER_NICE}: ${(err as Error).message}`;
       if (!this.warnings.includes(warning)) this.warnings.push(warning);
