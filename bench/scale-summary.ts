@@ -84,7 +84,11 @@ export interface ScaleRow {
   masterPeakBytes: number | null;
   slavePeakTotalBytes: number | null;
   slaveProcesses: number | null;
-  /** Messages the master logged (the nodes' `logged`), per second of the span. */
+  /**
+   * Messages the master logged (the nodes' `logged`), per second from the
+   * first sent to the last logged: start-up's messages count, so its time
+   * does too (the report's span where the nodes do not say).
+   */
   loggedPerSecond: number;
   /** Detection latency of the pauses and cuts the master was seen to detect, in ms. */
   detection: Tail;
@@ -96,6 +100,17 @@ export interface ScaleRow {
 }
 
 const DETECTED_ACTIONS: ReadonlySet<string> = new Set(['pause', 'disconnect']);
+
+/** From the first message any node sent to the last one the master logged, in ms; undefined if no node says. */
+function loggedSpanMs(nodes: CheckReport['nodes']): number | undefined {
+  const first = Math.min(...nodes.map((n) => (n.firstSentAt === undefined ? Infinity : Date.parse(n.firstSentAt))));
+  const last = Math.max(...nodes.map((n) => (n.lastLoggedAt === undefined ? -Infinity : Date.parse(n.lastLoggedAt))));
+  return Number.isFinite(first) && Number.isFinite(last) ? last - first : undefined;
+}
+
+function perSecond(count: number, ms: number): number {
+  return ms > 0 ? count / (ms / 1000) : NaN;
+}
 
 /** The table row for one run. */
 export function summarizeRun(run: ScaleRun): ScaleRow {
@@ -115,7 +130,7 @@ export function summarizeRun(run: ScaleRun): ScaleRow {
     masterPeakBytes: peakRss?.masterBytes ?? null,
     slavePeakTotalBytes: peakRss?.slaveTotalBytes ?? null,
     slaveProcesses: peakRss?.slaveProcesses ?? null,
-    loggedPerSecond: spanMs > 0 ? logged / (spanMs / 1000) : NaN,
+    loggedPerSecond: perSecond(logged, loggedSpanMs(report.nodes) ?? spanMs),
     detection: tail(detections.flatMap((e) => (e.seen === undefined ? [] : [e.seen.latencyMs]))),
     detectionsExpected: detections.length,
     falseDisconnects: report.failures.filter((f) => f.kind === 'spurious_disconnect').length,

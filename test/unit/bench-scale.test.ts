@@ -122,12 +122,24 @@ function run(overrides: Partial<ScaleRun> = {}): ScaleRun {
 }
 
 describe('summarizeRun', () => {
+  it("counts messages logged per second from the first sent to the last logged, start-up's included", () => {
+    const timed = (logged: number, from: number, to: number): NodeRow =>
+      ({ ...node(logged), firstSentAt: iso(from), lastLoggedAt: iso(to) }) as NodeRow;
+    const base = run();
+    const row = summarizeRun(
+      run({ report: { ...base.report, nodes: [timed(1000, -12_000, 19_000), timed(600, -10_000, 20_000)] } }),
+    );
+    expect(row.loggedPerSecond).toBe(50);
+    expect(row.spanMs).toBe(20_000);
+  });
+
   it('takes detection from the pause and cut disconnect expectations seen, and false disconnects from spurious_disconnect', () => {
     const row = summarizeRun(run());
     expect(row.detection).toMatchObject({ n: 3, p50: 3100, p99: 3500, max: 3500 });
     expect(row.detectionsExpected).toBe(4);
     expect(row.falseDisconnects).toBe(2);
     expect(row.spanMs).toBe(20_000);
+    // The nodes do not say when they first sent: over the report's span.
     expect(row.loggedPerSecond).toBe(80);
     expect(row).toMatchObject({
       verdict: 'pass',
