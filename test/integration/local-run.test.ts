@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Docker from 'dockerode';
 import { loadScenario } from '../../src/orchestrator';
 import type { Backend } from '../../src/orchestrator/backend';
 import { LocalBackend } from '../../src/orchestrator/local/local-backend';
@@ -283,9 +284,15 @@ setInterval(() => undefined, 1000);
   it('says the run could not be carried out when the docker backend has no image (exit 2)', async () => {
     const run = runCommand([join(SCENARIOS, 'local-short.yaml'), '--backend', 'docker'], {
       PICLUSTER_IMAGE: 'picluster:no-such-image',
+      // The engine this test asks below, whichever it is.
+      ...(process.env.DOCKER_HOST === undefined ? {} : { DOCKER_HOST: process.env.DOCKER_HOST }),
     });
     expect(await run.exited).toBe(2);
-    // With an engine: not in the image store; without one: cannot inspect it. Both name the image.
-    expect(run.output.stderr).toContain('picluster:no-such-image');
+    // With an engine: the image it does not have; without one: that no engine answers, and how to start one.
+    const engine = await new Docker().ping().then(
+      () => true,
+      () => false,
+    );
+    expect(run.output.stderr).toContain(engine ? 'picluster:no-such-image' : 'no Docker engine answers');
   });
 });
