@@ -335,6 +335,27 @@ describe('checkRun on correct runs', () => {
     expect(report.endOfRunDisconnects).toBe(3);
   });
 
+  it("takes a timeout at the run's end for the stop's only when the slave beat until then", () => {
+    // Slaves stopping by the thousand close their connections later than phi's deadline.
+    const endOf = (run: RunRecord, node: string): RunLogLine =>
+      run.master.find((l) => l.event === 'disconnect' && l.node === node && ms(l.timestamp) >= 6000)!;
+    const beating = simulate({ slaves: 3 });
+    endOf(beating, 'node-1').reason = 'timeout';
+    const report = checkRun(beating);
+    expectPass(report);
+    expect(report.endOfRunDisconnects).toBe(3);
+
+    // Silent for two intervals before the end: its timeout is no stop's.
+    const silent = simulate({ slaves: 3 });
+    endOf(silent, 'node-1').reason = 'timeout';
+    silent.master = silent.master.filter(
+      (l) => !(l.event === 'message' && l.node === 'node-1' && ms(l.timestamp) >= 6000 - 600),
+    );
+    const failed = checkRun(silent);
+    expect(only(failed, 'spurious_disconnect').map((f) => f.node)).toEqual(['slave-1']);
+    expect(failed.endOfRunDisconnects).toBe(2);
+  });
+
   it('passes a kill, a long cut and a pause, with the expectations it derived', () => {
     const report = checkRun(kcp());
     expectPass(report);

@@ -98,6 +98,19 @@ export interface UnmatchedDisconnects {
   readonly endOfRunDisconnects: number;
 }
 
+/**
+ * A `timeout` of a connection whose last message the master logged no
+ * earlier than one interval before the run's end: the slave beat until the
+ * runner stopped it, and a stopping slave beats no more (it waits for its
+ * acks, then closes). A detector quicker than that wait, phi at 1.5 s after
+ * the last frame against slaves stopping by the thousand, times it out.
+ */
+function silencedByTheStop(ctx: RunContext, master: MasterModel, d: MasterDisconnect): boolean {
+  if (d.reason !== 'timeout') return false;
+  const lastMessageAt = connOf(master, d)?.lastMessageAt;
+  return lastMessageAt !== undefined && lastMessageAt >= ctx.scenarioEnd - ctx.intervalMs;
+}
+
 /** Judges each disconnect no expectation took: refused, the run's end, someone else's, or spurious. */
 export function judgeUnmatchedDisconnects(
   ctx: RunContext,
@@ -128,7 +141,8 @@ export function judgeUnmatchedDisconnects(
       continue;
     }
     const lastMaster = d.reason === 'shutdown' && d.masterIncarnation === master.lastIncarnation;
-    if (lastMaster || (d.at >= ctx.scenarioEnd && END_OF_RUN_REASONS.includes(d.reason))) {
+    const ofTheEnd = END_OF_RUN_REASONS.includes(d.reason) || silencedByTheStop(ctx, master, d);
+    if (lastMaster || (d.at >= ctx.scenarioEnd && ofTheEnd)) {
       endOfRunDisconnects += 1;
       continue;
     }

@@ -41,6 +41,8 @@ export interface ConnInfo {
   readonly disconnects: readonly MasterDisconnect[];
   /** Line index of its last `message`, if any. A disconnect before it did not end the connection. */
   readonly lastMessageIndex: number | undefined;
+  /** When the master logged that message (its clock, ms). */
+  readonly lastMessageAt: number | undefined;
   /** The slave node id a `message` line on it named, if any. */
   readonly slaveNode: string | undefined;
 }
@@ -177,6 +179,7 @@ class MasterReading {
         masterIncarnation: this.incarnation,
         disconnects: [],
         lastMessageIndex: undefined,
+        lastMessageAt: undefined,
         slaveNode: undefined,
       };
       this.conns.set(key, info);
@@ -191,6 +194,7 @@ class MasterReading {
     const known = this.slaves.byNode.has(node);
     if (info !== undefined) {
       info.lastMessageIndex = index;
+      info.lastMessageAt = at;
       if (info.slaveNode === undefined && known) info.slaveNode = node;
     }
     if (known) {
