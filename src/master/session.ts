@@ -97,6 +97,12 @@ export class Session {
   private boot: string | undefined;
   /** Highest seq acked on this connection; -1 before the first ack (the answer to hello). */
   private ackedSeq = -1;
+  /**
+   * The hello asked for acks and its answer has not gone out: the peer sends
+   * no numbered message until it comes (the answer says where to start), so
+   * its silence meanwhile is not held against it.
+   */
+  private answerOwed = false;
   private duplicates = 0;
   /** An ack is scheduled with the host: one request per turn, not one per message. */
   private ackScheduled = false;
@@ -142,8 +148,9 @@ export class Session {
       { maxFrameBytes: options.maxFrameBytes, maxFrameDepth: options.maxFrameDepth },
     );
     this.monitor = new HeartbeatMonitor(clock, detectorOf(options, clock.now()), (silentMs, suspicion) =>
-      // Silence while the master was not reading is the master's, not the peer's.
-      this.waitingForLog
+      // Silence while the master was not reading, or had not answered the hello the peer waits
+      // for before it numbers a message, is the master's, not the peer's.
+      this.waitingForLog || this.answerOwed
         ? this.monitor.restart(clock.now())
         : this.end('timeout', { silent_ms: silentMs, ...suspicion }),
     );
@@ -353,6 +360,7 @@ export class Session {
   private startAcking(boot: string): void {
     this.boot = boot;
     this.ackedSeq = -1;
+    this.answerOwed = true;
     this.host.ledger.hello(this.node, boot);
     // Answered even with nothing logged yet: the peer learns that this master acks.
     this.requestAck();
@@ -441,6 +449,11 @@ export class Session {
    * written); with `resend`, even if `seq` was acked before.
    */
   sendAck(seq: number, resend = false): void {
+    if (this.answerOwed) {
+      // Given, or given up on (a peer that reads nothing): from here its silence counts.
+      this.answerOwed = false;
+      this.monitor.restart(this.host.clock.now());
+    }
     if (this.ended || this.socket.writableLength > MAX_UNREAD_ACK_BYTES) return;
     if (resend) {
       this.socket.write(encodeFrame({ type: 'ack', node: this.node, seq, resend: true }));

@@ -150,6 +150,35 @@ describe('reading in bounded batches', () => {
   });
 });
 
+describe('the answer to a hello that asks for acks', () => {
+  const ackingHello = Buffer.from('{"type":"hello","node":"n","msg":"hi","interval_ms":100,"acks":true,"boot":"b1"}\r');
+
+  it('holds no silence against the peer until it is sent, and counts it from then', async () => {
+    const clock = new FakeClock();
+    const { socket, session, due, sink } = fakeSession({
+      clock,
+      options: resolveMasterOptions({ port: 0, heartbeatTimeoutMs: 1000 }),
+    });
+    socket.emit('data', ackingHello);
+    await sink.waitForEvent('message', { type: 'hello' });
+    expect(due).toEqual([session]);
+    // The log has not written the hello yet, so the answer waits: the peer sends nothing meanwhile.
+    clock.advance(5000);
+    sink.log.write({ event: 'marker', message: 'after 5 s without an answer' });
+    await sink.waitForEvent('marker');
+    expect(sink.events('disconnect')).toEqual([]);
+
+    session.sendAck(session.ackDue()!);
+    expect(socket.written.at(-1)).toContain('"type":"ack"');
+    clock.advance(999);
+    sink.log.write({ event: 'marker', message: 'just short of a timeout after the answer' });
+    await sink.waitForEvent('marker', { message: 'just short of a timeout after the answer' });
+    expect(sink.events('disconnect')).toEqual([]);
+    clock.advance(1);
+    expect(await sink.waitForEvent('disconnect')).toMatchObject({ reason: 'timeout', silent_ms: 1000 });
+  });
+});
+
 describe('a log that falls behind', () => {
   /** The sink's log, but `backlogBytes` far above the mark, and `whenWritten` held until a test releases it. */
   function laggingLog(sink: LogSink): { log: Log; release(): void } {
