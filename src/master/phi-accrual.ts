@@ -91,7 +91,10 @@ export class PhiAccrualDetector implements FailureDetector {
   /**
    * Akka's first-heartbeat estimate: before anything was measured, the window
    * holds the interval ± a quarter of it, so that the first gaps are judged
-   * by what the peer announced.
+   * by what the peer announced. Until the first frame after it arrives there
+   * is no gap to judge, only the wait for one (a slave sends its first
+   * heartbeat once the master has answered its hello, which may take a
+   * loaded machine seconds): the fixed timeout applies until then.
    */
   private bootstrap(intervalMs: number): void {
     this.count = 0;
@@ -102,7 +105,7 @@ export class PhiAccrualDetector implements FailureDetector {
     this.add(intervalMs - quarter);
     this.add(intervalMs + quarter);
     this.minGapMs = PHI_BURST_FRACTION * intervalMs;
-    this.updateDelay();
+    this.delayMs = this.capMs;
   }
 
   private add(gapMs: number): void {

@@ -57,12 +57,16 @@ describe('phi, the logistic approximation', () => {
 });
 
 describe('PhiAccrualDetector', () => {
-  it('starts from the announced interval ± a quarter', () => {
+  it('starts from the announced interval ± a quarter, and waits the fixed timeout for the first frame', () => {
     const detector = new PhiAccrualDetector(params(), 0, 1000, 3000);
     expect(detector.size).toBe(2);
     expect(detector.mean()).toBe(1000);
     expect(detector.stdDev()).toBe(250);
-    expect(detector.deadline()).toBe(Math.ceil(1000 + phiSuspicionY(8) * 250));
+    // No gap measured yet: only the wait for the first frame, judged as the fixed detector would.
+    expect(detector.deadline()).toBe(3000);
+    detector.arrived(1000);
+    expect(detector.size).toBe(3);
+    expect(detector.deadline()).toBe(1000 + Math.ceil(detector.mean() + phiSuspicionY(8) * detector.stdDev()));
   });
 
   it('suspects at phi == threshold for a steady peer, and the minimum deviation holds', () => {
