@@ -121,9 +121,9 @@ describe('the action table', () => {
     });
 
     it("the master's timeout, or the slave's close, when it can", () => {
-      expect(of('to-master', { delayMs: 2000 })).toEqual({ reasons: ['timeout', 'closed'], when: 'may' });
-      expect(of('from-master', { delayMs: 2000 })).toEqual({ reasons: ['closed'], when: 'may' });
-      expect(of('both', { lossPercent: 1 })).toEqual({ reasons: ['timeout', 'closed'], when: 'may' });
+      expect(of('to-master', { delayMs: 2000 })).toEqual({ reasons: ['timeout', 'closed', 'reset'], when: 'may' });
+      expect(of('from-master', { delayMs: 2000 })).toEqual({ reasons: ['closed', 'reset'], when: 'may' });
+      expect(of('both', { lossPercent: 1 })).toEqual({ reasons: ['timeout', 'closed', 'reset'], when: 'may' });
       // 512 bytes at 4 kbit/s: 1,024 ms, + an interval + the scheduling slack > the timeout.
       expect(of('to-master', { rateBitsPerSecond: 4000 })).toEqual({ reasons: ['timeout'], when: 'may' });
       expect(of('to-master', { rateBitsPerSecond: 8000 })).toBeUndefined();
@@ -131,7 +131,7 @@ describe('the action table', () => {
 
     it('a timeout the master must log for a one-way cut towards it, and none it must log for one from it', () => {
       expect(of('to-master', { drop: true })).toEqual({ reasons: ['timeout'], when: 'longer' });
-      expect(of('from-master', { drop: true })).toEqual({ reasons: ['closed'], when: 'may' });
+      expect(of('from-master', { drop: true })).toEqual({ reasons: ['closed', 'reset'], when: 'may' });
     });
   });
 
