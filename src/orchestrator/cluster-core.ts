@@ -113,9 +113,15 @@ export class NodeLogs {
   }
 
   /** Ends every file; resolves once all are closed. */
-  async closeAll(): Promise<void> {
+  closeAll(): Promise<void> {
+    return this.close([...this.files.keys()]);
+  }
+
+  /** Ends the files of the nodes `names`; resolves once they are closed. Each stays known: `get` finds it closed. */
+  async close(names: readonly string[]): Promise<void> {
     await Promise.all(
-      [...this.files.values()].map(async (file) => {
+      names.map(async (name) => {
+        const file = this.get(name);
         if (file.closed) return;
         // A stream destroyed by a write error still emits that error, then `close`: waited for, so it counts.
         const closed = new Promise<void>((resolve) => file.once('close', () => resolve()));

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadScenario } from '../../src/orchestrator';
@@ -55,6 +55,9 @@ describe('local backend, 300 slaves', () => {
       expect(lines.length).toBeGreaterThan(10);
       expect(lines.every((line) => line.node === name)).toBe(true);
     }
+
+    // The packs wrote their output to files of their own, removed once split.
+    expect(readdirSync(outDir).filter((file) => file.endsWith('.pack.jsonl'))).toEqual([]);
 
     const info = JSON.parse(readFileSync(join(outDir, 'run.json'), 'utf8')) as RunInfo;
     // Four packs and the three targeted slaves, each sampled at the end.

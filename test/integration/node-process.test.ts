@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { openFilesLimits } from '../../src/orchestrator/local/descriptors';
 import { NodeProcess } from '../../src/orchestrator/local/node-process';
 import { CLI, SPAWN_TEST_TIMEOUT_MS } from '../helpers/cli';
@@ -13,7 +15,7 @@ describe('NodeProcess', () => {
     const output: string[] = [];
     const master = new NodeProcess('master', CLI, ['master', '--port', '0', '--host', '127.0.0.1'], {
       token: 'x'.repeat(32),
-      output: (lines) => output.push(lines),
+      stdout: { lines: (lines) => output.push(lines) },
       maxOpenFiles,
     });
     try {
@@ -32,5 +34,29 @@ describe('NodeProcess', () => {
     expect(await master.peakRssBytes()).toBeUndefined();
     expect(await master.cpuMs()).toBeUndefined();
     expect(output.join('')).toContain('"event":"shutdown"');
+  });
+
+  it('with a file stdout, leaves the output to the node and still finds its lines', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'picluster-node-'));
+    const file = join(dir, 'master.jsonl');
+    const master = new NodeProcess('master', CLI, ['master', '--port', '0', '--host', '127.0.0.1'], {
+      token: 'x'.repeat(32),
+      stdout: { file },
+    });
+    try {
+      const listening = await master.waitForLine((line) => line.event === 'listening', 'listening line', 20_000);
+      expect(listening.port).toBeGreaterThan(0);
+      expect(master.child.stdout).toBeNull();
+      await master.terminate(5000, 10_000);
+      const events = readFileSync(file, 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => (JSON.parse(line) as { event: string }).event);
+      expect(events[0]).toBe('listening');
+      expect(events).toContain('shutdown');
+    } finally {
+      await master.terminate(5000, 10_000);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,9 +1,15 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import {
   LogSplitter,
   nodeOfLine,
+  packFileName,
   packNames,
   planSlaveProcesses,
+  slaveLogsOpenAtOnce,
+  splitPackFile,
   targetedSlaves,
 } from '../../src/orchestrator/local/slave-packs';
 import { masterOpenFiles, openFilesLimits } from '../../src/orchestrator/local/descriptors';
@@ -30,6 +36,8 @@ describe('planSlaveProcesses', () => {
       { kind: 'pack', first: 251, count: 49 },
       { kind: 'alone', name: 'slave-300' },
     ]);
+    // The runner keeps the lone slaves' logs open, and one pack's while it splits that pack's output.
+    expect(slaveLogsOpenAtOnce(plan)).toBe(3 + 100);
     // Every slave is in exactly one process.
     const names = plan.flatMap((entry) => (entry.kind === 'alone' ? [entry.name] : packNames(entry)));
     expect(names).toEqual(Array.from({ length: 300 }, (_, i) => `slave-${i + 1}`));
@@ -100,6 +108,35 @@ describe('LogSplitter', () => {
   });
 });
 
+describe('splitPackFile', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'picluster-pack-'));
+  });
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("splits a stopped pack's file into its slaves' logs, across chunks and a torn last line", async () => {
+    const lineOf = (node: string, seq: number): string =>
+      `{"event":"sent","message":"m €","node":"${node}","seq":${seq}}\n`;
+    const lines = Array.from({ length: 200 }, (_, i) => lineOf(`slave-${(i % 3) + 1}`, i));
+    const file = join(dir, packFileName(['slave-1', 'slave-2', 'slave-3']));
+    expect(file.endsWith('slave-1-3.pack.jsonl')).toBe(true);
+    // A pack killed mid-write leaves its last line without a newline.
+    writeFileSync(file, lines.join('') + '{"event":"sent","node":"slave-2","se');
+    const files = new Map([1, 2, 3].map((n) => [`slave-${n}`, new Sink()]));
+    const fallback = new Sink();
+    // 50-byte chunks: lines (and the 3-byte €) are cut between reads.
+    await splitPackFile(file, new LogSplitter(files, fallback), 50);
+    const own = (n: number): string => lines.filter((line) => line.includes(`"node":"slave-${n}"`)).join('');
+    expect(files.get('slave-1')!.text).toBe(own(1));
+    expect(files.get('slave-2')!.text).toBe(own(2) + '{"event":"sent","node":"slave-2","se\n');
+    expect(files.get('slave-3')!.text).toBe(own(3));
+    expect(fallback.text).toBe('');
+  });
+});
+
 describe('open files', () => {
   const limitsText = (soft: string, hard: string): string =>
     `Limit                     Soft Limit           Hard Limit           Units\nMax open files            ${soft}                 ${hard}                 files\n`;
@@ -126,6 +163,11 @@ describe('open files', () => {
         code: 'PICLUSTER_ERR_BACKEND_UNAVAILABLE',
         message: expect.stringContaining('ulimit -n 10256'),
       }),
+    );
+    // 10,000 slaves, of which 10 alone and the others in packs of 1,000: 1,010 logs open at once.
+    expect(masterOpenFiles(10_000, { soft: 2048, hard: 20_000 }, 1010)).toBe(11_024);
+    expect(() => masterOpenFiles(10_000, { soft: 1024, hard: 20_000 }, 1010)).toThrow(
+      expect.objectContaining({ message: expect.stringContaining('the runner (1010 logs at once)') }),
     );
     expect(() => masterOpenFiles(10_000, { soft: 10_500, hard: 10_500 })).toThrow(
       expect.objectContaining({ message: expect.stringContaining('hard limit 10500') }),

@@ -1,8 +1,8 @@
 /**
  * Open files on the local backend: the master holds a descriptor per slave
- * connection, the runner one per slave log. Both are checked before anything
- * starts, so that a large scenario fails with the limit named rather than with
- * connections refused half-way through.
+ * connection, the runner one per log it writes at once. Both are checked
+ * before anything starts, so that a large scenario fails with the limit named
+ * rather than with connections refused half-way through.
  */
 import { readFileSync } from 'node:fs';
 import { RunError } from '../backend';
@@ -13,7 +13,7 @@ import { RunError } from '../backend';
  * the master has not yet seen its last one close.
  */
 export const MASTER_DESCRIPTOR_HEADROOM = 1024;
-/** The runner's beyond one log per slave: the master's log, the pipes of every process, the fault proxies of a few. */
+/** The runner's beyond the slave logs it writes at once: the master's log, the pipes of every process, the fault proxies of a few. */
 export const RUNNER_DESCRIPTOR_HEADROOM = 256;
 
 /** The master's own `--max-connections` default, which a run never lowers. */
@@ -65,12 +65,17 @@ function tooFew(who: string, slaves: number, need: number, limits: OpenFilesLimi
  * what it needs, which the hard limit allows. Throws
  * (`PICLUSTER_ERR_BACKEND_UNAVAILABLE`) naming the limit when the hard limit
  * is too low for the master, or the soft one for the runner itself, which
- * keeps every slave's log open and cannot raise its own limit.
+ * keeps `runnerLogs` slave logs open at once (default: every slave's) and
+ * cannot raise its own limit.
  */
-export function masterOpenFiles(slaves: number, limits: OpenFilesLimits | undefined): number | undefined {
+export function masterOpenFiles(
+  slaves: number,
+  limits: OpenFilesLimits | undefined,
+  runnerLogs = slaves,
+): number | undefined {
   if (limits === undefined) return undefined;
-  const runnerNeed = slaves + RUNNER_DESCRIPTOR_HEADROOM;
-  if (limits.soft < runnerNeed) throw tooFew('the runner (one log each)', slaves, runnerNeed, limits);
+  const runnerNeed = runnerLogs + RUNNER_DESCRIPTOR_HEADROOM;
+  if (limits.soft < runnerNeed) throw tooFew(`the runner (${runnerLogs} logs at once)`, slaves, runnerNeed, limits);
   const masterNeed = slaves + MASTER_DESCRIPTOR_HEADROOM;
   if (limits.soft >= masterNeed) return undefined;
   if (limits.hard < masterNeed) throw tooFew('the master (one connection each)', slaves, masterNeed, limits);

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, writeFileSync, type WriteStream } from 'node:fs';
+import { copyFileSync, existsSync, unlinkSync, writeFileSync, type WriteStream } from 'node:fs';
 import { setPriority } from 'node:os';
 import { join } from 'node:path';
 import { logLineOf } from '../../protocol';
@@ -27,7 +27,12 @@ import {
   LogSplitter,
   packNames,
   planSlaveProcesses,
+  packFileName,
   SLAVE_PREFIX,
+  slaveLogsOpenAtOnce,
+  slaveName,
+  splitPackFile,
+  type SlaveProcessPlan,
   targetedSlaves,
   type PackOptions,
 } from './slave-packs';
@@ -103,9 +108,10 @@ export class LocalBackend implements Backend {
   }
 
   async up(scenario: Scenario, runDir: RunDirectory, sinks: BackendSinks): Promise<StartedCluster> {
+    const plan = planSlaveProcesses(scenario.slaves, targetedSlaves(scenario.events), this.options);
     // Before anything starts: a limit too low for the slaves is named, not met half-way.
-    const maxOpenFiles = masterOpenFiles(scenario.slaves, openFilesLimits());
-    const cluster = new LocalCluster(this.options, scenario, runDir, sinks, maxOpenFiles);
+    const maxOpenFiles = masterOpenFiles(scenario.slaves, openFilesLimits(), slaveLogsOpenAtOnce(plan));
+    const cluster = new LocalCluster(this.options, scenario, plan, runDir, sinks, maxOpenFiles);
     await cluster.start();
     return cluster;
   }
@@ -122,7 +128,8 @@ interface SlaveSlot {
 interface SlavePack {
   readonly first: number;
   readonly names: readonly string[];
-  readonly splitter: LogSplitter;
+  /** Where the process writes its output, which is split into the slaves' logs once it has stopped. */
+  readonly file: string;
   process: NodeProcess | undefined;
 }
 
@@ -132,8 +139,6 @@ class LocalCluster extends ClusterCore<string> {
   private readonly slaves = new Map<string, SlaveSlot>();
   private readonly packs: SlavePack[] = [];
   private readonly settings: NodeSettings;
-  /** The slaves some event names: each runs alone, behind its own proxy. */
-  private readonly targeted: ReadonlySet<string>;
   /** Peak RSS of the processes, sampled as they are stopped at the end. */
   peakRss: PeakRss | undefined;
   /** Every run authenticates its slaves, each with a token of its own: the checker fails any `auth_failed`. */
@@ -142,6 +147,8 @@ class LocalCluster extends ClusterCore<string> {
   constructor(
     private readonly options: LocalBackendOptions,
     scenario: Scenario,
+    /** Which slaves run alone and which in packs. */
+    private readonly plan: readonly SlaveProcessPlan[],
     runDir: RunDirectory,
     sinks: BackendSinks,
     /** The master's `ulimit -n`, when the runner's is not enough for it. */
@@ -150,7 +157,6 @@ class LocalCluster extends ClusterCore<string> {
     super(runDir, sinks);
     this.settings = nodeSettingsOf(scenario);
     this.seed = scenario.seed ?? 0;
-    this.targeted = targetedSlaves(scenario.events);
   }
 
   /** What the proxies' losses and jitter are drawn from: the scenario's seed, so a run replays them. */
@@ -201,23 +207,20 @@ class LocalCluster extends ClusterCore<string> {
   protected async launch(): Promise<void> {
     await this.logs.open('master');
     this.masterPort = await this.startMaster(0);
-    const plan = planSlaveProcesses(this.settings.slaves, this.targeted, this.options);
+    const { plan } = this;
     const alone = new Set(plan.flatMap((entry) => (entry.kind === 'alone' ? [entry.name] : [])));
-    for (const [index, name] of Array.from({ length: this.settings.slaves }, (_, i) => `slave-${i + 1}`).entries()) {
+    for (let index = 0; index < this.settings.slaves; index++) {
+      const name = slaveName(index + 1);
       this.nodes[name] = name;
+      // A packed slave's log is written once its pack has stopped (splitPack).
+      if (!alone.has(name)) continue;
       await this.logs.open(name);
-      if (alone.has(name)) await this.addSlot(name, index);
+      await this.addSlot(name, index);
     }
     for (const entry of plan) {
       if (entry.kind === 'alone') continue;
       const names = packNames(entry);
-      const files = new Map(names.map((name) => [name, this.logs.get(name)]));
-      this.packs.push({
-        first: entry.first,
-        names,
-        splitter: new LogSplitter(files, files.get(names[0]!)!),
-        process: undefined,
-      });
+      this.packs.push({ first: entry.first, names, file: this.runDir.file(packFileName(names)), process: undefined });
     }
     await Promise.all([...[...this.slaves.values()].map((slot) => this.startSlave(slot)), this.startPacks()]);
   }
@@ -260,8 +263,7 @@ class LocalCluster extends ClusterCore<string> {
     const logFile = this.logs.get('master');
     const master = new NodeProcess('master', this.options.cliPath, args, {
       token: this.token,
-      output: (lines) => logFile.write(lines),
-      onLine: (line) => this.seeMasterLine(line),
+      stdout: { lines: (lines) => logFile.write(lines), onLine: (line) => this.seeMasterLine(line) },
       maxOpenFiles: this.masterOpenFiles,
     });
     this.master = master;
@@ -321,7 +323,7 @@ class LocalCluster extends ClusterCore<string> {
     const { logFile } = slot;
     const node = new NodeProcess(slot.name, this.options.cliPath, args, {
       token: this.token,
-      output: (lines) => logFile.write(lines),
+      stdout: { lines: (lines) => logFile.write(lines) },
     });
     slot.process = node;
     await this.started(node, slot.name, this.options.confirmTimeoutMs);
@@ -342,14 +344,14 @@ class LocalCluster extends ClusterCore<string> {
    * the process spreads its slaves' starts over one heartbeat interval.
    */
   private async startPack(pack: SlavePack): Promise<void> {
-    const { names, splitter } = pack;
+    const { names } = pack;
     const args = ['slave', '--id', SLAVE_PREFIX, '--replicas', String(names.length)];
     args.push('--first-replica', String(pack.first), '--master', `127.0.0.1:${this.masterPort}`);
     args.push('--connect-timeout-ms', String(PACK_CONNECT_TIMEOUT_MS));
     const label = `${names[0]!}…${names[names.length - 1]!}`;
     const node = new NodeProcess(label, this.options.cliPath, [...args, ...slaveFlags(this.settings)], {
       token: this.token,
-      output: (lines) => splitter.write(lines),
+      stdout: { file: pack.file },
     });
     pack.process = node;
     const timeoutMs = this.options.confirmTimeoutMs + this.settings.heartbeatIntervalMs;
@@ -402,6 +404,25 @@ class LocalCluster extends ClusterCore<string> {
     await Promise.all(slaves.map(stop));
     await stop(this.master);
     await Promise.all([...this.slaves.values()].map((slot) => slot.proxy.close()));
+    for (const pack of this.packs) await this.step(`split ${pack.file}`, () => this.splitPack(pack));
+  }
+
+  /**
+   * Writes a stopped pack's output into its slaves' logs, one pack's files
+   * open at a time, then removes it; one that cannot be split stays, named
+   * in a warning. A pack that never started leaves its slaves' logs empty.
+   */
+  private async splitPack(pack: SlavePack): Promise<void> {
+    const files = new Map<string, WriteStream>();
+    for (const name of pack.names) files.set(name, await this.logs.open(name));
+    try {
+      if (existsSync(pack.file)) {
+        await splitPackFile(pack.file, new LogSplitter(files, files.get(pack.names[0]!)!));
+        unlinkSync(pack.file);
+      }
+    } finally {
+      await this.logs.close(pack.names);
+    }
   }
 }
 

@@ -1,8 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { ExitGuard } from '../../common';
 import { parseLogLine, type MasterLogLine } from '../backend';
 import { LineWaiters, pollUntil } from '../cluster-core';
+import { FileTail } from './file-tail';
 
 /**
  * Every node process any local cluster of this process started and that has
@@ -21,21 +23,30 @@ export interface ExitStatus {
   signal: NodeJS.Signals | null;
 }
 
+/**
+ * Where a node's stdout goes. `lines`: through a pipe to the runner, which
+ * hands it on whole lines at a time (each ending with a newline), in order,
+ * and to `onLine` parsed. `file`: appended to the file by the node itself,
+ * without the runner: thousands of lines a second then cost the runner
+ * nothing, nor does a runner short of CPU hold the node up.
+ */
+export type NodeStdout = { lines: (text: string) => void; onLine?: (line: MasterLogLine) => void } | { file: string };
+
 /** How a node process is started and where its output goes, beyond its CLI arguments. */
 export interface NodeProcessOptions {
   /** The run's token: in the environment, where other users cannot read it as they can argv. */
   token: string;
-  /** Takes the process's stdout, whole lines at a time (each ending with a newline), in order. */
-  output: (lines: string) => void;
-  /** Called with every line that parses as a log line. */
-  onLine?: (line: MasterLogLine) => void;
+  stdout: NodeStdout;
   /** Started under `ulimit -n` of this many open files; unset: the limit the runner has. */
   maxOpenFiles?: number;
 }
 
+/** How often a node's stdout file is read while a {@link NodeProcess.waitForLine} waits, in ms. */
+const FILE_POLL_MS = 20;
+
 /**
- * One incarnation of a node: a child process whose stdout goes, whole lines at
- * a time, to its `output` (a log file, or a pack's split into one per slave).
+ * One incarnation of a node: a child process whose stdout goes to the
+ * runner, whole lines at a time, or straight to a file ({@link NodeStdout}).
  */
 export class NodeProcess {
   readonly child: ChildProcess;
@@ -46,6 +57,10 @@ export class NodeProcess {
   private readonly waiters = new LineWaiters();
   /** Waits for a line still pending: lines are parsed only for them, or for `onLine`. */
   private waiting = 0;
+  /** With a `file` stdout: that file. */
+  private readonly stdoutFile: string | undefined;
+  /** With a `file` stdout: the poll that reads it while a wait is pending. */
+  private tail: { reader: FileTail; timer: NodeJS.Timeout } | undefined;
 
   constructor(
     readonly label: string,
@@ -53,19 +68,46 @@ export class NodeProcess {
     args: string[],
     options: NodeProcessOptions,
   ) {
-    const { token, output, onLine, maxOpenFiles } = options;
+    const { token, stdout, maxOpenFiles } = options;
     const command = [process.execPath, cliPath, ...args];
     // `exec` keeps the pid: signals and /proc go to the node itself.
     const [file, ...argv] =
       maxOpenFiles === undefined ? command : ['sh', '-c', `ulimit -n ${maxOpenFiles} && exec "$0" "$@"`, ...command];
-    this.child = spawn(file!, argv, {
-      // Only PATH: a MASTER_PORT, LOG_FILE or HEARTBEAT_COUNT in the runner's environment must not reach the nodes.
-      env: { PATH: process.env.PATH ?? '', CLUSTER_TOKEN: token },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      // Its own process group: a Ctrl-C in the terminal reaches only the runner, which stops nodes in order.
-      detached: true,
-    });
+    // Appending: a node's file may hold an earlier incarnation's lines.
+    const stdoutFd = 'file' in stdout ? openSync(stdout.file, 'a') : undefined;
+    try {
+      this.child = spawn(file!, argv, {
+        // Only PATH: a MASTER_PORT, LOG_FILE or HEARTBEAT_COUNT in the runner's environment must not reach the nodes.
+        env: { PATH: process.env.PATH ?? '', CLUSTER_TOKEN: token },
+        stdio: ['ignore', stdoutFd ?? 'pipe', 'pipe'],
+        // Its own process group: a Ctrl-C in the terminal reaches only the runner, which stops nodes in order.
+        detached: true,
+      });
+    } finally {
+      // The child has its own copy.
+      if (stdoutFd !== undefined) closeSync(stdoutFd);
+    }
     track(this.child);
+    this.stdoutFile = 'file' in stdout ? stdout.file : undefined;
+    const flushRest = 'lines' in stdout ? this.readPipe(stdout.lines, stdout.onLine) : () => undefined;
+    this.child.stderr!.setEncoding('utf8').on('data', (text: string) => {
+      this.stderrTail = (this.stderrTail + text).slice(-2000);
+    });
+    this.closed = new Promise<ExitStatus>((resolve) => {
+      this.child.once('error', (err) => {
+        this.stderrTail += `\n${err.message}`;
+        // A process that could not be spawned emits no exit.
+        if (this.child.pid === undefined) resolve((this.status = { code: null, signal: null }));
+      });
+      this.child.once('close', (code: number | null, signal: NodeJS.Signals | null) => {
+        flushRest();
+        resolve((this.status = { code, signal }));
+      });
+    });
+  }
+
+  /** Reads the stdout pipe; returns what hands on the rest of a last line without its newline. */
+  private readPipe(output: (lines: string) => void, onLine?: (line: MasterLogLine) => void): () => void {
     let rest = '';
     const stdout = this.child.stdout!;
     stdout.setEncoding('utf8');
@@ -78,31 +120,46 @@ export class NodeProcess {
       const complete = rest + text.slice(0, end + 1);
       rest = text.slice(end + 1);
       output(complete);
-      // A pack of slaves writes thousands of lines a second that nobody waits for.
+      // A node's stdout may be thousands of lines a second that nobody waits for.
       if (onLine === undefined && this.waiting === 0) return;
       for (const raw of complete.split('\n')) {
-        if (raw === '') continue;
-        const line = parseLogLine(raw);
-        if (line === undefined) continue;
-        onLine?.(line);
-        this.waiters.see(line);
+        if (raw !== '') this.see(raw, onLine);
       }
     });
-    this.child.stderr!.setEncoding('utf8').on('data', (text: string) => {
-      this.stderrTail = (this.stderrTail + text).slice(-2000);
-    });
-    this.closed = new Promise<ExitStatus>((resolve) => {
-      this.child.once('error', (err) => {
-        this.stderrTail += `\n${err.message}`;
-        // A process that could not be spawned emits no exit.
-        if (this.child.pid === undefined) resolve((this.status = { code: null, signal: null }));
-      });
-      this.child.once('close', (code: number | null, signal: NodeJS.Signals | null) => {
-        // The last line of a process killed mid-write is kept as it is: the file holds what it wrote.
-        if (rest !== '') output(rest + '\n');
-        resolve((this.status = { code, signal }));
-      });
-    });
+    // The last line of a process killed mid-write is kept as it is: the file holds what it wrote.
+    return () => {
+      if (rest !== '') output(rest + '\n');
+    };
+  }
+
+  private see(raw: string, onLine?: (line: MasterLogLine) => void): void {
+    const line = parseLogLine(raw);
+    if (line === undefined) return;
+    onLine?.(line);
+    this.waiters.see(line);
+  }
+
+  /** Reads the stdout file every {@link FILE_POLL_MS} while a wait is pending, from its size when the first began. */
+  private tailWhileWaiting(): void {
+    if (this.stdoutFile === undefined || this.tail !== undefined) return;
+    let from = 0;
+    try {
+      from = statSync(this.stdoutFile).size;
+    } catch {
+      // Not there yet: every line it will hold is new.
+    }
+    const reader = new FileTail(this.stdoutFile, from);
+    const timer = setInterval(() => {
+      for (const raw of reader.read()) if (raw !== '') this.see(raw);
+    }, FILE_POLL_MS);
+    this.tail = { reader, timer };
+  }
+
+  private stopTailing(): void {
+    if (this.tail === undefined || this.waiting > 0) return;
+    clearInterval(this.tail.timer);
+    this.tail.reader.close();
+    this.tail = undefined;
   }
 
   get pid(): number | undefined {
@@ -127,8 +184,12 @@ export class NodeProcess {
     void this.closed.then(({ code, signal }) =>
       wait.cancel(new Error(`${this.label} exited (${signal ?? `code ${code}`}) before ${what}${this.stderrText()}`)),
     );
+    this.tailWhileWaiting();
     this.waiting += 1;
-    const settled = (): void => void (this.waiting -= 1);
+    const settled = (): void => {
+      this.waiting -= 1;
+      this.stopTailing();
+    };
     wait.line.then(settled, settled);
     return wait.line;
   }

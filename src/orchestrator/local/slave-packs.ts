@@ -1,8 +1,10 @@
 /**
  * Many slaves per process on the local backend: which slaves run alone and
  * which share a `picluster slave --replicas` process (a pack), and the split
- * of a pack's stdout into each slave's log.
+ * of a pack's output file into each slave's log once it has stopped.
  */
+import { once } from 'node:events';
+import { open } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import type { ScenarioEvent } from '../types';
 
@@ -65,9 +67,27 @@ export function planSlaveProcesses(
   return plan;
 }
 
+/**
+ * The slave logs the runner holds open at once: each lone slave's for the
+ * whole run, and one pack's while it splits that pack's output at the end.
+ */
+export function slaveLogsOpenAtOnce(plan: readonly SlaveProcessPlan[]): number {
+  const alone = plan.filter((entry) => entry.kind === 'alone').length;
+  return alone + Math.max(0, ...plan.map((entry) => (entry.kind === 'pack' ? entry.count : 0)));
+}
+
 /** The names of a pack's slaves, in replica order. */
 export function packNames(pack: { first: number; count: number }): string[] {
   return Array.from({ length: pack.count }, (_, i) => slaveName(pack.first + i));
+}
+
+/**
+ * The run directory's file a pack writes its output to while it runs
+ * (`slave-1001-2000.pack.jsonl`), split into its slaves' logs and removed
+ * once it has stopped.
+ */
+export function packFileName(names: readonly string[]): string {
+  return `${names[0]!}-${names[names.length - 1]!.slice(SLAVE_PREFIX.length + 1)}.pack.jsonl`;
 }
 
 const NODE_FIELD = ',"node":"';
@@ -120,5 +140,46 @@ export class LogSplitter {
       start = end + 1;
     }
     for (const [file, text] of batches) file.write(text);
+  }
+
+  /** Resolves once every file has taken what it was given, as far as its buffer needs (`drain`). */
+  async drained(): Promise<void> {
+    const files = new Set([...this.files.values(), this.fallback]);
+    await Promise.all([...files].filter((file) => file.writableNeedDrain).map((file) => once(file, 'drain')));
+  }
+}
+
+/** Bytes of a pack's output read per split step, by default (1 MiB). */
+const SPLIT_CHUNK_BYTES = 1024 * 1024;
+
+/**
+ * Splits a pack's output file, once the pack has stopped, into its slaves'
+ * logs, a chunk at a time: memory stays one chunk plus what the files have
+ * not taken yet. A last line without its newline (a pack killed mid-write) is
+ * kept as it is, ended.
+ */
+export async function splitPackFile(
+  file: string,
+  splitter: LogSplitter,
+  chunkBytes = SPLIT_CHUNK_BYTES,
+): Promise<void> {
+  const handle = await open(file, 'r');
+  try {
+    const chunk = Buffer.alloc(chunkBytes);
+    let rest = Buffer.alloc(0);
+    for (;;) {
+      const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
+      if (bytesRead === 0) break;
+      const read = Buffer.concat([rest, chunk.subarray(0, bytesRead)]);
+      // Cut on the newline byte: never inside a character.
+      const end = read.lastIndexOf(0x0a);
+      rest = Buffer.from(read.subarray(end + 1));
+      if (end >= 0) splitter.write(read.toString('utf8', 0, end + 1));
+      await splitter.drained();
+    }
+    if (rest.length > 0) splitter.write(rest.toString('utf8') + '\n');
+    await splitter.drained();
+  } finally {
+    await handle.close();
   }
 }
