@@ -138,7 +138,7 @@ function warningLines(report: CheckReport): string[] {
   return ['', `Warnings from the ${report.backend} backend (not judged):`, ...warnings.map((w) => `  ${w}`)];
 }
 
-/** The failure detector, when it is not the fixed timeout: `; detector phi (threshold 8, min std dev 100 ms, acceptable pause 0 ms)`. */
+/** The failure detector, when it is not the fixed timeout: `; detector phi (threshold 8, min std dev 100 ms, acceptable pause 500 ms)`. */
 function detectorText(report: CheckReport): string {
   const d = report.detector;
   if (d === undefined || d.kind === 'fixed') return '';

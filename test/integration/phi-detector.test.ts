@@ -7,11 +7,12 @@ import { startInProcessSlave } from '../helpers/slave';
 
 /**
  * A 300 ms interval: the fixed detector waits 3 of them (900 ms); phi with a
- * 50 ms deviation floor suspects a steady peer about 300 + 5.2 × 50 = 560 ms
- * after its last frame. The gap is wide enough for a busy machine.
+ * 50 ms deviation floor and no acceptable pause suspects a steady peer about
+ * 300 + 5.2 × 50 = 560 ms after its last frame. The gap is wide enough for a
+ * busy machine. (The default pause, 500 ms, would put phi past the cap.)
  */
 const INTERVAL_MS = 300;
-const PHI = { detector: 'phi', phiMinStdDevMs: 50 } as const;
+const PHI = { detector: 'phi', phiMinStdDevMs: 50, phiAcceptablePauseMs: 0 } as const;
 
 const cleanups: Array<() => Promise<unknown> | unknown> = [];
 

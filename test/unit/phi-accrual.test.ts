@@ -66,11 +66,19 @@ describe('PhiAccrualDetector', () => {
     expect(detector.deadline()).toBe(3000);
     detector.arrived(1000);
     expect(detector.size).toBe(3);
-    expect(detector.deadline()).toBe(1000 + Math.ceil(detector.mean() + phiSuspicionY(8) * detector.stdDev()));
+    const pause = DEFAULT_PHI_PARAMS.acceptablePauseMs;
+    expect(detector.deadline()).toBe(1000 + Math.ceil(detector.mean() + pause + phiSuspicionY(8) * detector.stdDev()));
+  });
+
+  it('with the defaults suspects a steady 1 s peer about 2 s after its last frame: half a second late is no suspicion', () => {
+    const detector = new PhiAccrualDetector(params(), 0, 1000, 3000);
+    for (let t = 1000; t <= 100_000; t += 1000) detector.arrived(t);
+    expect(detector.deadline() - 100_000).toBe(2023);
+    expect(detector.phi(100_000 + 1500)).toBeLessThan(1);
   });
 
   it('suspects at phi == threshold for a steady peer, and the minimum deviation holds', () => {
-    const detector = new PhiAccrualDetector(params({ minStdDevMs: 100 }), 0, 1000, 60_000);
+    const detector = new PhiAccrualDetector(params({ minStdDevMs: 100, acceptablePauseMs: 0 }), 0, 1000, 60_000);
     for (let t = 1000; t <= 200_000; t += 1000) detector.arrived(t);
     expect(detector.size).toBe(PHI_WINDOW_SIZE);
     expect(detector.mean()).toBe(1000);

@@ -61,13 +61,13 @@ describe("a scenario's detector:", () => {
     const scenario = parseScenario(`${HEAD}detector: { kind: phi, threshold: 9, min_std_dev: 50ms }\n`, 'd.yaml');
     const settings = nodeSettingsOf(scenario);
     expect(masterFlags(settings).join(' ')).toContain(
-      '--detector phi --phi-threshold 9 --phi-min-std-dev-ms 50 --phi-acceptable-pause-ms 0',
+      '--detector phi --phi-threshold 9 --phi-min-std-dev-ms 50 --phi-acceptable-pause-ms 500',
     );
     expect(nodeSettingsEnv(settings)).toMatchObject({
       DETECTOR: 'phi',
       PHI_THRESHOLD: '9',
       PHI_MIN_STD_DEV_MS: '50',
-      PHI_ACCEPTABLE_PAUSE_MS: '0',
+      PHI_ACCEPTABLE_PAUSE_MS: '500',
     });
     expect(nodeSettingsEnv(nodeSettingsOf(parseScenario(HEAD, 'd.yaml')))).toMatchObject({
       DETECTOR: 'fixed',

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, unlinkSync, writeFileSync, type WriteStream } from 'node:fs';
-import { setPriority } from 'node:os';
+import { getPriority, setPriority } from 'node:os';
 import { join } from 'node:path';
 import { logLineOf } from '../../protocol';
 import {
@@ -60,16 +60,56 @@ export const PACK_CONNECT_TIMEOUT_MS = 60_000;
 
 /**
  * The master's niceness, when the runner may lower it (root, or
- * CAP_SYS_NICE): CFS then weighs it about 9 times as much as a process at the
- * default 0, as the docker backend weighs the master's container 8 times a
- * slave's. The slaves it serves would be other machines in a real cluster;
- * here thousands of them share its cores, with whatever else the machine
- * runs, and a master that waits for a core stalls every slave's acks at once.
- * Each node runs in a session of its own (detached), which Linux's autogroup
- * scheduling weighs as a group: the group's niceness is set too, else the
- * process's would weigh only against itself.
+ * CAP_SYS_NICE): the scheduler then weighs it about 9 times as much as a
+ * process at the default 0, as the docker backend weighs the master's
+ * container 8 times a slave's. The slaves it serves would be other machines
+ * in a real cluster; here thousands of them share its cores, with whatever
+ * else the machine runs, and a master that waits for a core stalls every
+ * slave's acks at once. Each node runs in a session of its own (detached),
+ * which Linux's autogroup scheduling weighs as a group: the group's niceness
+ * is set too, else the process's would weigh only against itself.
  */
 export const MASTER_NICE = -10;
+
+/**
+ * The slave processes' niceness, likewise: about 3 times a process at 0, a
+ * third of the master. A pack of 1,000 slaves that waits for a core behind
+ * the machine's other work sends none of their heartbeats meanwhile, and the
+ * master rightly times them out: a false disconnect that the simulation, not
+ * the cluster, caused.
+ */
+export const SLAVE_NICE = -5;
+
+/**
+ * The runner's own process carries the lone slaves' traffic through their
+ * fault proxies: while any local cluster runs, it takes the slaves'
+ * niceness where it may (only against the other processes of its session:
+ * its session's autogroup is the caller's, and stays as it is). Back to what
+ * it was once the last cluster is down.
+ */
+const runnerPriority = {
+  holders: 0,
+  before: undefined as number | undefined,
+  raise(): void {
+    this.holders += 1;
+    if (this.holders > 1) return;
+    try {
+      const now = getPriority();
+      if (now <= SLAVE_NICE) return;
+      setPriority(SLAVE_NICE);
+      this.before = now;
+    } catch {
+      // Not allowed (no root, no CAP_SYS_NICE): the slave processes' own warning says so.
+    }
+  },
+  release(): void {
+    this.holders -= 1;
+    if (this.holders > 0 || this.before === undefined) return;
+    // Raising a niceness again is always allowed.
+    setPriority(this.before);
+    this.before = undefined;
+  },
+};
 
 export interface LocalBackendOptions extends PackOptions {
   /** The `picluster` CLI each node runs, with the running Node.js. Default {@link DEFAULT_LOCAL_CLI_PATH}. */
@@ -141,6 +181,7 @@ class LocalCluster extends ClusterCore<string> {
   private readonly settings: NodeSettings;
   /** Peak RSS of the processes, sampled as they are stopped at the end. */
   peakRss: PeakRss | undefined;
+  private holdsRunnerPriority = false;
   /** Every run authenticates its slaves, each with a token of its own: the checker fails any `auth_failed`. */
   private readonly token = randomBytes(32).toString('hex');
 
@@ -205,6 +246,8 @@ class LocalCluster extends ClusterCore<string> {
   }
 
   protected async launch(): Promise<void> {
+    runnerPriority.raise();
+    this.holdsRunnerPriority = true;
     await this.logs.open('master');
     this.masterPort = await this.startMaster(0);
     const { plan } = this;
@@ -267,7 +310,7 @@ class LocalCluster extends ClusterCore<string> {
       maxOpenFiles: this.masterOpenFiles,
     });
     this.master = master;
-    this.prioritize(master);
+    this.prioritize(master, MASTER_NICE, 'the master');
     try {
       const listening = await master.waitForLine(
         (line) => logLineOf(line, 'master')?.event === 'listening',
@@ -284,16 +327,19 @@ class LocalCluster extends ClusterCore<string> {
     }
   }
 
-  /** Gives `master` {@link MASTER_NICE}; where that is not allowed, says so once (`run.json` `warnings`). */
-  private prioritize(master: NodeProcess): void {
-    if (master.pid === undefined) return;
+  /**
+   * Gives `node` niceness `nice`, and its session's autogroup too; where that
+   * is not allowed, says so once for `who` (`run.json` `warnings`).
+   */
+  private prioritize(node: NodeProcess, nice: number, who: string): void {
+    if (node.pid === undefined) return;
     try {
-      setPriority(master.pid, MASTER_NICE);
+      setPriority(node.pid, nice);
       // Absent where the kernel schedules without autogroups (CONFIG_SCHED_AUTOGROUP off).
-      const autogroup = `/proc/${master.pid}/autogroup`;
-      if (existsSync(autogroup)) writeFileSync(autogroup, String(MASTER_NICE));
+      const autogroup = `/proc/${node.pid}/autogroup`;
+      if (existsSync(autogroup)) writeFileSync(autogroup, String(nice));
     } catch (err) {
-      const warning = `the master runs at the runner's priority, not nice ${MASTER_NICE}: ${(err as Error).message}`;
+      const warning = `${who} not given nice ${nice} (it takes root or CAP_SYS_NICE): ${(err as Error).message}`;
       if (!this.warnings.includes(warning)) this.warnings.push(warning);
     }
   }
@@ -326,6 +372,7 @@ class LocalCluster extends ClusterCore<string> {
       stdout: { lines: (lines) => logFile.write(lines) },
     });
     slot.process = node;
+    this.prioritize(node, SLAVE_NICE, 'slave processes');
     await this.started(node, slot.name, this.options.confirmTimeoutMs);
   }
 
@@ -354,6 +401,7 @@ class LocalCluster extends ClusterCore<string> {
       stdout: { file: pack.file },
     });
     pack.process = node;
+    this.prioritize(node, SLAVE_NICE, 'slave processes');
     const timeoutMs = this.options.confirmTimeoutMs + this.settings.heartbeatIntervalMs;
     await this.started(node, names[names.length - 1]!, timeoutMs);
   }
@@ -383,6 +431,8 @@ class LocalCluster extends ClusterCore<string> {
    * as a busy machine with thousands of slaves makes it.
    */
   protected override afterDown(): void {
+    if (this.holdsRunnerPriority) runnerPriority.release();
+    this.holdsRunnerPriority = false;
     const record = this.runDir.file(RUN_FILES.masterLogFile);
     try {
       if (existsSync(record)) copyFileSync(record, this.runDir.file(RUN_FILES.master));
