@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, unlinkSync, writeFileSync, type WriteStream } from 'node:fs';
-import { getPriority, setPriority } from 'node:os';
+import { copyFileSync, existsSync, unlinkSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { logLineOf } from '../../protocol';
 import {
@@ -21,6 +20,7 @@ import { mulberry32 } from '../generate';
 import { masterMaxConnections, masterOpenFiles, openFilesLimits } from './descriptors';
 import { FaultProxy } from './fault-proxy';
 import { NodeProcess } from './node-process';
+import { MASTER_NICE, runnerPriority, setNiceness, SLAVE_NICE } from './priority';
 import {
   DEFAULT_PACK_SIZE,
   DEFAULT_PACK_THRESHOLD,
@@ -57,59 +57,6 @@ export const DEFAULT_LOCAL_CONFIRM_TIMEOUT_MS = 10_000;
  * so the long wait never delays a recovery the checker bounds.
  */
 export const PACK_CONNECT_TIMEOUT_MS = 60_000;
-
-/**
- * The master's niceness, when the runner may lower it (root, or
- * CAP_SYS_NICE): the scheduler then weighs it about 9 times as much as a
- * process at the default 0, as the docker backend weighs the master's
- * container 8 times a slave's. The slaves it serves would be other machines
- * in a real cluster; here thousands of them share its cores, with whatever
- * else the machine runs, and a master that waits for a core stalls every
- * slave's acks at once. Each node runs in a session of its own (detached),
- * which Linux's autogroup scheduling weighs as a group: the group's niceness
- * is set too, else the process's would weigh only against itself.
- */
-export const MASTER_NICE = -10;
-
-/**
- * The slave processes' niceness, likewise: about 3 times a process at 0, a
- * third of the master. A pack of 1,000 slaves that waits for a core behind
- * the machine's other work sends none of their heartbeats meanwhile, and the
- * master rightly times them out: a false disconnect that the simulation, not
- * the cluster, caused.
- */
-export const SLAVE_NICE = -5;
-
-/**
- * The runner's own process carries the lone slaves' traffic through their
- * fault proxies: while any local cluster runs, it takes the slaves'
- * niceness where it may (only against the other processes of its session:
- * its session's autogroup is the caller's, and stays as it is). Back to what
- * it was once the last cluster is down.
- */
-const runnerPriority = {
-  holders: 0,
-  before: undefined as number | undefined,
-  raise(): void {
-    this.holders += 1;
-    if (this.holders > 1) return;
-    try {
-      const now = getPriority();
-      if (now <= SLAVE_NICE) return;
-      setPriority(SLAVE_NICE);
-      this.before = now;
-    } catch {
-      // Not allowed (no root, no CAP_SYS_NICE): the slave processes' own warning says so.
-    }
-  },
-  release(): void {
-    this.holders -= 1;
-    if (this.holders > 0 || this.before === undefined) return;
-    // Raising a niceness again is always allowed.
-    setPriority(this.before);
-    this.before = undefined;
-  },
-};
 
 export interface LocalBackendOptions extends PackOptions {
   /** The `picluster` CLI each node runs, with the running Node.js. Default {@link DEFAULT_LOCAL_CLI_PATH}. */
@@ -334,10 +281,7 @@ class LocalCluster extends ClusterCore<string> {
   private prioritize(node: NodeProcess, nice: number, who: string): void {
     if (node.pid === undefined) return;
     try {
-      setPriority(node.pid, nice);
-      // Absent where the kernel schedules without autogroups (CONFIG_SCHED_AUTOGROUP off).
-      const autogroup = `/proc/${node.pid}/autogroup`;
-      if (existsSync(autogroup)) writeFileSync(autogroup, String(nice));
+      setNiceness(node.pid, nice);
     } catch (err) {
       const warning = `${who} not given nice ${nice} (it takes root or CAP_SYS_NICE): ${(err as Error).message}`;
       if (!this.warnings.includes(warning)) this.warnings.push(warning);
