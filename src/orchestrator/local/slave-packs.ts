@@ -4,8 +4,8 @@
  * of a pack's output file into each slave's log once it has stopped.
  */
 import { once } from 'node:events';
-import { open } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
+import { textLines } from '../run-logs';
 import type { ScenarioEvent } from '../types';
 
 /** Above this many slaves, the slaves no event targets are packed. */
@@ -149,37 +149,28 @@ export class LogSplitter {
   }
 }
 
-/** Bytes of a pack's output read per split step, by default (1 MiB). */
-const SPLIT_CHUNK_BYTES = 1024 * 1024;
+/** Bytes of a pack's lines handed to the splitter at a time, by default (1 MiB). */
+const SPLIT_BATCH_BYTES = 1024 * 1024;
 
 /**
  * Splits a pack's output file, once the pack has stopped, into its slaves'
- * logs, a chunk at a time: memory stays one chunk plus what the files have
- * not taken yet. A last line without its newline (a pack killed mid-write) is
- * kept as it is, ended.
+ * logs, a batch of lines at a time: memory stays a batch plus what the files
+ * have not taken yet. A last line without its newline (a pack killed
+ * mid-write) is kept as it is, ended.
  */
 export async function splitPackFile(
   file: string,
   splitter: LogSplitter,
-  chunkBytes = SPLIT_CHUNK_BYTES,
+  batchBytes = SPLIT_BATCH_BYTES,
 ): Promise<void> {
-  const handle = await open(file, 'r');
-  try {
-    const chunk = Buffer.alloc(chunkBytes);
-    let rest = Buffer.alloc(0);
-    for (;;) {
-      const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
-      if (bytesRead === 0) break;
-      const read = Buffer.concat([rest, chunk.subarray(0, bytesRead)]);
-      // Cut on the newline byte: never inside a character.
-      const end = read.lastIndexOf(0x0a);
-      rest = Buffer.from(read.subarray(end + 1));
-      if (end >= 0) splitter.write(read.toString('utf8', 0, end + 1));
-      await splitter.drained();
-    }
-    if (rest.length > 0) splitter.write(rest.toString('utf8') + '\n');
+  let batch = '';
+  for (const { text } of textLines(file)) {
+    batch += text + '\n';
+    if (batch.length < batchBytes) continue;
+    splitter.write(batch);
+    batch = '';
     await splitter.drained();
-  } finally {
-    await handle.close();
   }
+  if (batch !== '') splitter.write(batch);
+  await splitter.drained();
 }
