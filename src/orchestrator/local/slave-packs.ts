@@ -115,8 +115,8 @@ export function nodeOfLine(line: string): string | undefined {
 }
 
 /**
- * Splits a pack's stdout into its slaves' logs: each line goes to the file of
- * the node it names, one write per file per chunk. A line that names none of
+ * Splits a pack's lines into its slaves' logs: each line goes to the file of
+ * the node it names, one write per file per batch. A line that names none of
  * them (not expected: every slave line names its node) goes to `fallback`, so
  * that nothing the process wrote is lost.
  */
