@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { getPriority, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import Docker from 'dockerode';
 import { loadScenario } from '../../src/orchestrator';
 import type { Backend } from '../../src/orchestrator/backend';
@@ -18,6 +18,8 @@ import { pollUntil } from '../helpers/wait';
 const ROOT = join(__dirname, '..', '..');
 const SCENARIOS = join(ROOT, 'test', 'fixtures', 'scenarios');
 const RUN_COMMAND_JS = join(ROOT, 'dist', 'cli', 'run-command.js');
+/** The lone slaves' fault proxies' process. */
+const PROXY_HOST = join(dirname(CLI), 'proxy-host.js');
 
 // Every test here starts picluster processes, a scenario run several.
 jest.setTimeout(SPAWN_TEST_TIMEOUT_MS);
@@ -25,7 +27,7 @@ jest.setTimeout(SPAWN_TEST_TIMEOUT_MS);
 let tmp: string;
 
 beforeAll(() => {
-  for (const file of [CLI, RUN_COMMAND_JS]) {
+  for (const file of [CLI, RUN_COMMAND_JS, PROXY_HOST]) {
     if (!existsSync(file)) throw new Error(`${file} is missing: run "npm run build" first (npm test does)`);
   }
 });
@@ -138,7 +140,8 @@ describe('picluster run, local backend', () => {
   it('leaves no node process behind', async () => {
     const local = new LocalBackend({ cliPath: CLI });
     const seen = new Set<number>();
-    const look = (): void => nodeProcessesOf(process.pid).forEach((pid) => seen.add(pid));
+    const look = (): void =>
+      [...nodeProcessesOf(process.pid), ...nodeProcessesOf(process.pid, PROXY_HOST)].forEach((pid) => seen.add(pid));
     // Looks for the node processes each time the cluster changes.
     const backend: Backend = {
       name: 'local',
@@ -163,8 +166,9 @@ describe('picluster run, local backend', () => {
       progress: false,
     });
     expect(result.complete).toBe(true);
-    // The master, two slaves, and slave-2 again after its restart.
-    expect(seen.size).toBe(4);
+    // The master, two slaves, slave-2 again after its restart, and the slaves' fault proxies.
+    expect(seen.size).toBe(5);
+    expect(nodeProcessesOf(process.pid, PROXY_HOST)).toEqual([]);
     expect([...seen].filter(alive)).toEqual([]);
     expect(nodeProcessesOf(process.pid)).toEqual([]);
   });
@@ -226,7 +230,12 @@ setInterval(() => undefined, 1000);
     );
     // The silent masters are given up after confirmTimeoutMs; so are the first master and the
     // slaves, which must not be given up just for starting slowly on a busy machine.
-    const backend = new LocalBackend({ cliPath: fake, confirmTimeoutMs: 3000, stopGraceMs: 200 });
+    const backend = new LocalBackend({
+      cliPath: fake,
+      proxyHostPath: PROXY_HOST,
+      confirmTimeoutMs: 3000,
+      stopGraceMs: 200,
+    });
     const runDir = mkdtempSync(join(tmp, 'fake-'));
     const cluster = await backend.up(loadScenario(join(SCENARIOS, 'local-short.yaml')), RunDirectory.at(runDir), {
       onMasterLine: () => undefined,
@@ -243,7 +252,7 @@ setInterval(() => undefined, 1000);
     expect(nodeProcessesOf(process.pid, fake)).toEqual([]);
   });
 
-  it('runs the master at nice -10 and the slaves at -5, autogroups too, where allowed; leaves the master record as master.jsonl', async () => {
+  it('runs the master at nice -10, the slaves and their fault proxies at -5, autogroups too, where allowed; leaves the master record as master.jsonl', async () => {
     const backend = new LocalBackend({ cliPath: CLI });
     const runDir = mkdtempSync(join(tmp, 'nice-'));
     const runnerBefore = getPriority();
@@ -252,12 +261,16 @@ setInterval(() => undefined, 1000);
     });
     let niceness: number[];
     let autogroups: Array<string | undefined>;
-    // The runner carries the lone slaves' traffic through their proxies: it takes their niceness while it does.
+    // The fault proxies run in a process of their own: the runner's niceness is not the cluster's business.
     const runnerDuring = getPriority();
     try {
       const nodes = nodeProcessesOf(process.pid);
       const isMaster = (pid: number): boolean => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('\0master\0');
-      const ordered = [...nodes.filter(isMaster), ...nodes.filter((pid) => !isMaster(pid))];
+      const ordered = [
+        ...nodes.filter(isMaster),
+        ...nodes.filter((pid) => !isMaster(pid)),
+        ...nodeProcessesOf(process.pid, PROXY_HOST),
+      ];
       // Field 19 of /proc/<pid>/stat, counted after the parenthesised command name.
       niceness = ordered.map((pid) => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]));
       // "/autogroup-123 nice -10" where the kernel groups sessions (each node is one), else nothing.
@@ -269,18 +282,19 @@ setInterval(() => undefined, 1000);
     } finally {
       await cluster.down();
     }
-    expect(niceness).toHaveLength(3);
+    // The master, two slaves, the fault proxies.
+    expect(niceness).toHaveLength(4);
+    expect(runnerDuring).toBe(runnerBefore);
     if (process.getuid?.() === 0) {
-      expect(niceness).toEqual([-10, -5, -5]);
-      expect(runnerDuring).toBe(Math.min(runnerBefore, -5));
-      if (autogroups[0] !== undefined) expect(autogroups).toEqual(['-10', '-5', '-5']);
+      expect(niceness).toEqual([-10, -5, -5, -5]);
+      if (autogroups[0] !== undefined) expect(autogroups).toEqual(['-10', '-5', '-5', '-5']);
       expect(cluster.warnings).toEqual([]);
     } else {
       // Lowering a niceness takes privileges: the run goes on, and says so, once for the slaves.
-      expect(niceness).toEqual([0, 0, 0]);
-      expect(runnerDuring).toBe(runnerBefore);
+      expect(niceness).toEqual([0, 0, 0, 0]);
       expect(cluster.warnings).toEqual([
         expect.stringMatching(/^the master not given nice -10/),
+        expect.stringMatching(/^the fault proxies not given nice -5/),
         expect.stringMatching(/^slave processes not given nice -5/),
       ]);
     }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, unlinkSync, type WriteStream } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { logLineOf } from '../../protocol';
 import {
   faultFailed,
@@ -16,11 +16,10 @@ import {
 import { ClusterCore } from '../cluster-core';
 import { RUN_FILES, type RunDirectory } from '../run-directory';
 import type { Action, PeakRss, Scenario, ScenarioEvent } from '../types';
-import { mulberry32 } from '../generate';
 import { masterMaxConnections, masterOpenFiles, openFilesLimits } from './descriptors';
-import { FaultProxy } from './fault-proxy';
 import { NodeProcess } from './node-process';
-import { MASTER_NICE, runnerPriority, setNiceness, SLAVE_NICE } from './priority';
+import { MASTER_NICE, setNiceness, SLAVE_NICE } from './priority';
+import { ProxyHost, type RemoteFaultProxy } from './proxy-host';
 import {
   DEFAULT_PACK_SIZE,
   DEFAULT_PACK_THRESHOLD,
@@ -61,6 +60,8 @@ export const PACK_CONNECT_TIMEOUT_MS = 60_000;
 export interface LocalBackendOptions extends PackOptions {
   /** The `picluster` CLI each node runs, with the running Node.js. Default {@link DEFAULT_LOCAL_CLI_PATH}. */
   cliPath: string;
+  /** The fault proxies' process ({@link ProxyHost}). Default `proxy-host.js` beside `cliPath`. */
+  proxyHostPath: string;
   /** SIGTERM -> SIGKILL grace for `stop`, `restart`, `master-restart` and `down()`, in ms. Default 5000. */
   stopGraceMs: number;
   /** Longest wait for a `listening`/`starting` line, an exit or a process state, in ms. Default 10000. */
@@ -69,8 +70,8 @@ export interface LocalBackendOptions extends PackOptions {
 
 /**
  * Runs the master and the slaves as child processes on loopback, each slave
- * behind its own {@link FaultProxy} so that a network cut can be simulated
- * without privileges. Above `packThreshold` slaves, the slaves no event
+ * behind its own fault proxy (in a process of their own, {@link ProxyHost})
+ * so that a network cut can be simulated without privileges. Above `packThreshold` slaves, the slaves no event
  * targets run `packSize` to a process (`picluster slave --replicas`),
  * straight to the master; a targeted slave keeps a process and a proxy of its
  * own, so that a fault on it affects it alone.
@@ -80,8 +81,10 @@ export class LocalBackend implements Backend {
   readonly options: LocalBackendOptions;
 
   constructor(options: Partial<LocalBackendOptions> = {}) {
+    const cliPath = options.cliPath ?? DEFAULT_LOCAL_CLI_PATH;
     this.options = {
-      cliPath: options.cliPath ?? DEFAULT_LOCAL_CLI_PATH,
+      cliPath,
+      proxyHostPath: options.proxyHostPath ?? join(dirname(cliPath), 'proxy-host.js'),
       stopGraceMs: options.stopGraceMs ?? DEFAULT_LOCAL_STOP_GRACE_MS,
       confirmTimeoutMs: options.confirmTimeoutMs ?? DEFAULT_LOCAL_CONFIRM_TIMEOUT_MS,
       packThreshold: options.packThreshold ?? DEFAULT_PACK_THRESHOLD,
@@ -106,7 +109,7 @@ export class LocalBackend implements Backend {
 
 interface SlaveSlot {
   readonly name: string;
-  readonly proxy: FaultProxy;
+  readonly proxy: RemoteFaultProxy;
   readonly logFile: WriteStream;
   process: NodeProcess | undefined;
 }
@@ -128,7 +131,8 @@ class LocalCluster extends ClusterCore<string> {
   private readonly settings: NodeSettings;
   /** Peak RSS of the processes, sampled as they are stopped at the end. */
   peakRss: PeakRss | undefined;
-  private holdsRunnerPriority = false;
+  /** The lone slaves' fault proxies; started with the first of them. */
+  private proxyHost: ProxyHost | undefined;
   /** Every run authenticates its slaves, each with a token of its own: the checker fails any `auth_failed`. */
   private readonly token = randomBytes(32).toString('hex');
 
@@ -151,8 +155,8 @@ class LocalCluster extends ClusterCore<string> {
   private readonly seed: number;
 
   protected readonly handlers: Record<Action, (target: string, event: ScenarioEvent) => Promise<void>> = {
-    disconnect: async (target) => this.slot(target).proxy.cut(),
-    reconnect: async (target) => this.slot(target).proxy.heal(),
+    disconnect: (target) => this.slot(target).proxy.cut(),
+    reconnect: (target) => this.slot(target).proxy.heal(),
     kill: (target) => this.runningNode(target).kill(this.options.confirmTimeoutMs),
     stop: (target) => this.runningNode(target).terminate(this.options.stopGraceMs, this.options.confirmTimeoutMs),
     start: async (target, event) => {
@@ -181,20 +185,17 @@ class LocalCluster extends ClusterCore<string> {
     slice: (target, event) => this.degrade(target, event),
     partition: (target, event) => this.degrade(target, event),
     degrade: (target, event) => this.degrade(target, event),
-    reset: async (target) => this.slot(target).proxy.reset(),
-    heal: async (target) => this.slot(target).proxy.heal(),
+    reset: (target) => this.slot(target).proxy.reset(),
+    heal: (target) => this.slot(target).proxy.heal(),
   };
 
-  /** A network action: the slave's proxy shapes its link from now on (in effect at once: confirmed). */
+  /** A network action: the slave's proxy shapes its link from now on (confirmed once the proxy has it). */
   private degrade(target: string, event: ScenarioEvent): Promise<void> {
     if (event.link === undefined) return Promise.reject(faultFailed(event, 'the event has no link parameters'));
-    this.slot(target).proxy.degrade(event.link);
-    return Promise.resolve();
+    return this.slot(target).proxy.degrade(event.link);
   }
 
   protected async launch(): Promise<void> {
-    runnerPriority.raise();
-    this.holdsRunnerPriority = true;
     await this.logs.open('master');
     this.masterPort = await this.startMaster(0);
     const { plan } = this;
@@ -217,10 +218,19 @@ class LocalCluster extends ClusterCore<string> {
 
   /** A slave with a process of its own, behind its own fault proxy. */
   private async addSlot(name: string, index: number): Promise<void> {
-    const next = mulberry32((this.seed + Math.imul(index + 1, 0x9e3779b9)) >>> 0);
-    const proxy = new FaultProxy({ upstreamPort: () => this.masterPort, random: () => next() / 2 ** 32 });
+    const proxy = await (await this.proxies()).open((this.seed + Math.imul(index + 1, 0x9e3779b9)) >>> 0);
     this.slaves.set(name, { name, proxy, logFile: this.logs.get(name), process: undefined });
-    await proxy.listen();
+  }
+
+  /** The fault proxies' process, started at the first call, weighed like a slave process. */
+  private async proxies(): Promise<ProxyHost> {
+    if (this.proxyHost === undefined) {
+      const host = new ProxyHost(this.options.proxyHostPath);
+      this.proxyHost = host;
+      if (host.pid !== undefined) this.prioritize(host.pid, SLAVE_NICE, 'the fault proxies');
+      await host.upstream(this.masterPort);
+    }
+    return this.proxyHost;
   }
 
   /** Slave events act on a slave by name; its handler finds it (or fails the fault). */
@@ -257,7 +267,7 @@ class LocalCluster extends ClusterCore<string> {
       maxOpenFiles: this.masterOpenFiles,
     });
     this.master = master;
-    this.prioritize(master, MASTER_NICE, 'the master');
+    this.prioritize(master.pid, MASTER_NICE, 'the master');
     try {
       const listening = await master.waitForLine(
         (line) => logLineOf(line, 'master')?.event === 'listening',
@@ -278,10 +288,10 @@ class LocalCluster extends ClusterCore<string> {
    * Gives `node` niceness `nice`, and its session's autogroup too; where that
    * is not allowed, says so once for `who` (`run.json` `warnings`).
    */
-  private prioritize(node: NodeProcess, nice: number, who: string): void {
-    if (node.pid === undefined) return;
+  private prioritize(pid: number | undefined, nice: number, who: string): void {
+    if (pid === undefined) return;
     try {
-      setNiceness(node.pid, nice);
+      setNiceness(pid, nice);
     } catch (err) {
       const warning = `${who} not given nice ${nice} (it takes root or CAP_SYS_NICE): ${(err as Error).message}`;
       if (!this.warnings.includes(warning)) this.warnings.push(warning);
@@ -304,6 +314,7 @@ class LocalCluster extends ClusterCore<string> {
       if (this.packs.length > 0) throw err;
       // Another process took the port in between: the proxies read the new one for every connection.
       this.masterPort = await this.startMaster(0);
+      await this.proxyHost?.upstream(this.masterPort);
     }
   }
 
@@ -316,7 +327,7 @@ class LocalCluster extends ClusterCore<string> {
       stdout: { lines: (lines) => logFile.write(lines) },
     });
     slot.process = node;
-    this.prioritize(node, SLAVE_NICE, 'slave processes');
+    this.prioritize(node.pid, SLAVE_NICE, 'slave processes');
     await this.started(node, slot.name, this.options.confirmTimeoutMs);
   }
 
@@ -345,7 +356,7 @@ class LocalCluster extends ClusterCore<string> {
       stdout: { file: pack.file },
     });
     pack.process = node;
-    this.prioritize(node, SLAVE_NICE, 'slave processes');
+    this.prioritize(node.pid, SLAVE_NICE, 'slave processes');
     const timeoutMs = this.options.confirmTimeoutMs + this.settings.heartbeatIntervalMs;
     await this.started(node, names[names.length - 1]!, timeoutMs);
   }
@@ -375,8 +386,6 @@ class LocalCluster extends ClusterCore<string> {
    * as a busy machine with thousands of slaves makes it.
    */
   protected override afterDown(): void {
-    if (this.holdsRunnerPriority) runnerPriority.release();
-    this.holdsRunnerPriority = false;
     const record = this.runDir.file(RUN_FILES.masterLogFile);
     try {
       if (existsSync(record)) copyFileSync(record, this.runDir.file(RUN_FILES.master));
@@ -397,7 +406,8 @@ class LocalCluster extends ClusterCore<string> {
     // Slaves first, so the master logs their disconnects before its own shutdown.
     await Promise.all(slaves.map(stop));
     await stop(this.master);
-    await Promise.all([...this.slaves.values()].map((slot) => slot.proxy.close()));
+    const { proxyHost } = this;
+    if (proxyHost !== undefined) await this.step('stop the fault proxies', () => proxyHost.close(stopGraceMs));
     for (const pack of this.packs) await this.step(`split ${pack.file}`, () => this.splitPack(pack));
   }
 

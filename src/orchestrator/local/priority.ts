@@ -5,7 +5,7 @@
  * the cores with the runner and whatever else runs.
  */
 import { existsSync, writeFileSync } from 'node:fs';
-import { getPriority, setPriority } from 'node:os';
+import { setPriority } from 'node:os';
 
 /**
  * The master's niceness, when the runner may lower it (root, or
@@ -28,42 +28,6 @@ export const MASTER_NICE = -10;
  * the cluster, caused.
  */
 export const SLAVE_NICE = -5;
-
-/**
- * The runner's own process carries the lone slaves' traffic through their
- * fault proxies: while any local cluster runs, it takes the slaves'
- * niceness where it may (only against the other processes of its session:
- * its session's autogroup is the caller's, and stays as it is). Back to what
- * it was once the last cluster is down.
- */
-class RunnerPriority {
-  private holders = 0;
-  /** The niceness to go back to, once lowered. */
-  private before: number | undefined;
-
-  raise(): void {
-    this.holders += 1;
-    if (this.holders > 1) return;
-    try {
-      const now = getPriority();
-      if (now <= SLAVE_NICE) return;
-      setPriority(SLAVE_NICE);
-      this.before = now;
-    } catch {
-      // Not allowed (no root, no CAP_SYS_NICE): the slave processes' own warning says so.
-    }
-  }
-
-  release(): void {
-    this.holders -= 1;
-    if (this.holders > 0 || this.before === undefined) return;
-    // Raising a niceness again is always allowed.
-    setPriority(this.before);
-    this.before = undefined;
-  }
-}
-
-export const runnerPriority = new RunnerPriority();
 
 /**
  * Gives process `pid` niceness `nice`, and its session's autogroup too; throws
