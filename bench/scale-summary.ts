@@ -18,11 +18,20 @@ export const SCALE_HEARTBEAT_MS = 1000;
  */
 export const SCALE_FAULT_MS = 6000;
 /** Slaves paused, and as many cut off (no FIN), each one by name. */
-export const SCALE_FAULTED_PER_KIND = 3;
-/** The shortest run the schedule fits in: faults from 3 s, the last one healed 6 s before the end. */
+export const SCALE_FAULTED_PER_KIND = 13;
+/**
+ * From one fault's start to the next on the same slave: the fault, then up
+ * to the slave's longest reconnect backoff (5 s) to be back before the next.
+ * A slave that is not back is no sample (the checker expects no timeout of a
+ * slave that is not connected), never a failure.
+ */
+export const SCALE_CYCLE_MS = 12_000;
+/** When the first faults start: after the run's first beats. */
+export const SCALE_FIRST_FAULT_MS = 3000;
+/** The shortest run the schedule fits in: a fault from 3 s, healed 6 s before the end. */
 export const SCALE_MIN_SECONDS = 20;
 /** The fewest slaves: the named ones must be distinct, with untouched slaves between them. */
-export const SCALE_MIN_SLAVES = 10;
+export const SCALE_MIN_SLAVES = 100;
 
 /** The slaves a run faults: `2 × SCALE_FAULTED_PER_KIND` names spread evenly over `slave-1` … `slave-<slaves>`. */
 export function faultedSlaves(slaves: number): string[] {
@@ -31,21 +40,37 @@ export function faultedSlaves(slaves: number): string[] {
 }
 
 /**
- * The scenario for `slaves` slaves under `detector`, `seconds` long: a pause
- * and a cut alternate from 3 s on, at most 5 s apart and all healed 6 s before
- * the end, so every slave is seen again before the run stops.
+ * When each faulted slave's faults start, in ms: every {@link SCALE_CYCLE_MS}
+ * from its own offset, the offsets spread over what the run leaves of one
+ * cycle, so the faults land at every point of the slaves' heartbeat intervals
+ * and not all at once; the last healed {@link SCALE_FAULT_MS} before the end.
+ * At 60 s: four faults of each of the 26 slaves, 104 detections a run, so
+ * that p99 is a percentile and not the maximum (nearest rank, n ≥ 100).
+ */
+export function faultStarts(targets: number, seconds: number): number[][] {
+  const span = seconds * 1000 - 2 * SCALE_FAULT_MS - SCALE_FIRST_FAULT_MS;
+  const cycles = Math.floor(span / SCALE_CYCLE_MS) + 1;
+  const spread = Math.min(SCALE_CYCLE_MS, span - (cycles - 1) * SCALE_CYCLE_MS);
+  return Array.from({ length: targets }, (_, i) => {
+    const offset = SCALE_FIRST_FAULT_MS + Math.round((i * spread) / targets / 100) * 100;
+    return Array.from({ length: cycles }, (_, cycle) => offset + cycle * SCALE_CYCLE_MS);
+  });
+}
+
+/**
+ * The scenario for `slaves` slaves under `detector`, `seconds` long: the
+ * faulted slaves alternate between pauses and cuts, each faulted again every
+ * {@link SCALE_CYCLE_MS} ({@link faultStarts}).
  */
 export function scaleScenarioYaml(slaves: number, detector: ScaleDetector, seconds: number): string {
   const targets = faultedSlaves(slaves);
-  const faultS = SCALE_FAULT_MS / 1000;
-  const stepS = Math.min(5, Math.floor(((seconds - 2 * faultS - 3) / (targets.length - 1)) * 2) / 2);
+  const starts = faultStarts(targets.length, seconds);
   const events = targets.flatMap((target, i) => {
-    const at = 3 + i * stepS;
     const [start, end] = i % 2 === 0 ? ['pause', 'unpause'] : ['disconnect', 'reconnect'];
-    return [
-      { at, line: `  - { at: ${at}s, action: ${start}, target: ${target} }` },
-      { at: at + faultS, line: `  - { at: ${at + faultS}s, action: ${end}, target: ${target} }` },
-    ];
+    return starts[i]!.flatMap((at) => [
+      { at, line: `  - { at: ${at}ms, action: ${start}, target: ${target} }` },
+      { at: at + SCALE_FAULT_MS, line: `  - { at: ${at + SCALE_FAULT_MS}ms, action: ${end}, target: ${target} }` },
+    ]);
   });
   return [
     `# Written by npm run bench:scale: ${slaves} slaves, detector ${detector}, ${seconds} s.`,

@@ -3,7 +3,7 @@
  * For every slave count in `SCALE_SLAVES` (default 1000,10000) and detector in
  * `SCALE_DETECTORS` (default fixed,phi) it writes a scenario
  * (bench/scale-summary.ts: heartbeat 1 s, `SCALE_SECONDS` long, default 60,
- * three slaves paused and three cut off for 6 s each, by name), runs it with
+ * 13 slaves paused and 13 cut off for 6 s every 12 s, by name), runs it with
  * `picluster run --backend local` while `SCALE_BUSY` (default 2) CPU-bound
  * processes spin, and prints one table from each run's report.json and
  * run.json: verdict, wall time, master CPU and peak RSS, slave processes'
@@ -26,7 +26,10 @@ import { Interrupt, isInterrupted, startBusyProcesses } from './conditions';
 import {
   formatScaleTable,
   phiVsFixed,
+  SCALE_CYCLE_MS,
   SCALE_DETECTORS,
+  SCALE_FAULT_MS,
+  SCALE_FAULTED_PER_KIND,
   SCALE_MIN_SECONDS,
   SCALE_MIN_SLAVES,
   scaleScenarioYaml,
@@ -155,7 +158,9 @@ async function main(): Promise<void> {
     interrupt.dispose();
   }
   console.log('');
-  console.log(`bench:scale: heartbeat 1 s, ${opts.seconds} s, 3 pauses and 3 cuts of 6 s, ${opts.busy} busy processes`);
+  console.log(
+    `bench:scale: heartbeat 1 s, ${opts.seconds} s, ${SCALE_FAULTED_PER_KIND} slaves paused and ${SCALE_FAULTED_PER_KIND} cut for ${SCALE_FAULT_MS / 1000} s every ${SCALE_CYCLE_MS / 1000} s, ${opts.busy} busy processes`,
+  );
   for (const line of formatScaleTable(rows)) console.log(line);
   for (const line of phiVsFixed(rows)) console.log(line);
   for (const row of rows) console.log(`  ${row.slaves} ${row.detector}: ${row.runDir}`);

@@ -1,5 +1,6 @@
 import {
   faultedSlaves,
+  faultStarts,
   formatScaleTable,
   phiVsFixed,
   SCALE_FAULT_MS,
@@ -15,45 +16,55 @@ import type { ExpectationResult, Failure, NodeRow } from '../../src/orchestrator
 
 describe('bench:scale scenario', () => {
   it.each([
-    [10, 20],
-    [300, 20],
-    [1000, 60],
-    [10_000, 60],
+    [100, 20, 1],
+    [300, 20, 1],
+    [1000, 60, 4],
+    [10_000, 60, 4],
   ])(
-    '%i slaves, %i s: three pauses and three cuts of distinct named slaves, each long enough to be detected',
-    (slaves, seconds) => {
+    '%i slaves, %i s: 13 named slaves paused and 13 cut, %i times each, each fault long enough to be detected',
+    (slaves, seconds, times) => {
       const scenario = parseScenario(scaleScenarioYaml(slaves, 'phi', seconds), 'scale.yaml');
       expect(scenario).toMatchObject({ slaves, heartbeatIntervalMs: SCALE_HEARTBEAT_MS, durationMs: seconds * 1000 });
       expect(scenario.detector).toMatchObject({ kind: 'phi' });
       const starts = scenario.events.filter((e) => e.action === 'pause' || e.action === 'disconnect');
-      expect(starts.map((e) => e.action).sort()).toEqual([
-        'disconnect',
-        'disconnect',
-        'disconnect',
-        'pause',
-        'pause',
-        'pause',
-      ]);
-      const targets = starts.map((e) => e.target);
-      expect(new Set(targets).size).toBe(6);
-      expect(targets).toEqual(faultedSlaves(slaves));
+      expect(starts.filter((e) => e.action === 'pause')).toHaveLength(13 * times);
+      expect(starts.filter((e) => e.action === 'disconnect')).toHaveLength(13 * times);
+      const targets = [...new Set(starts.map((e) => e.target))];
+      expect(targets.sort()).toEqual(faultedSlaves(slaves).sort());
+      expect(targets).toHaveLength(26);
       for (const target of targets) {
         const n = Number(target.replace('slave-', ''));
         expect(n).toBeGreaterThanOrEqual(1);
         expect(n).toBeLessThanOrEqual(slaves);
+        // One kind of fault per slave: a pause is healed by an unpause, a cut by a reconnect.
+        expect(new Set(starts.filter((e) => e.target === target).map((e) => e.action)).size).toBe(1);
       }
       // The checker must see every one disconnect: each lasts past the cut bound (timeout 3 × the interval).
       const bound = cutBound({ heartbeatIntervalMs: SCALE_HEARTBEAT_MS, heartbeatTimeoutMs: 3 * SCALE_HEARTBEAT_MS });
       expect(SCALE_FAULT_MS).toBeGreaterThan(bound.ms);
       for (const start of starts) {
         const healing = start.action === 'pause' ? 'unpause' : 'reconnect';
-        const end = scenario.events.find((e) => e.action === healing && e.target === start.target)!;
+        const end = scenario.events.find(
+          (e) => e.action === healing && e.target === start.target && e.atMs >= start.atMs,
+        )!;
         expect(end.atMs - start.atMs).toBe(SCALE_FAULT_MS);
         // Healed early enough for the recovery to be seen before the run ends.
         expect(end.atMs).toBeLessThanOrEqual(scenario.durationMs - SCALE_FAULT_MS);
+        // The slave's next fault leaves it the longest reconnect backoff (5 s) to come back.
+        const next = starts.find((e) => e.target === start.target && e.atMs > start.atMs);
+        if (next !== undefined) expect(next.atMs - end.atMs).toBeGreaterThanOrEqual(5000);
       }
     },
   );
+
+  it('spreads the faults over the heartbeat interval, and has p99 a percentile at 60 s', () => {
+    const starts = faultStarts(26, 60);
+    expect(starts.flat()).toHaveLength(104);
+    // Nearest rank: with 100 values or more, p99 is not the maximum.
+    expect(Math.ceil(0.99 * starts.flat().length)).toBeLessThan(starts.flat().length);
+    const phases = new Set(starts.map((s) => s[0]! % SCALE_HEARTBEAT_MS));
+    expect(phases.size).toBeGreaterThanOrEqual(8);
+  });
 
   it('names its detector', () => {
     expect(parseScenario(scaleScenarioYaml(100, 'fixed', 20), 'scale.yaml').detector).toEqual({ kind: 'fixed' });
