@@ -11,6 +11,7 @@ import {
   loadScenario,
   runScenario,
   type Backend,
+  type RunOptions,
   type Scenario,
 } from '../orchestrator';
 import { defineCommand, parseCommand, UsageError } from './flags';
@@ -18,13 +19,17 @@ import { SEED_FLAGS } from './generate-command';
 import { EXIT_INTERRUPTED, MAX_RUNS_FLAGS, shrinkAndReport } from './shrink-report';
 
 export type BackendChoice = 'local' | 'docker' | 'swarm' | 'auto';
+
+/** Most scenarios `--jobs` runs at once. */
+export const MAX_JOBS = 16;
 export const BACKEND_CHOICES: readonly BackendChoice[] = ['local', 'docker', 'swarm', 'auto'];
 
 export const RUN_COMMAND = defineCommand({
   name: 'run',
   usage:
-    'picluster run <scenario.yaml>... [--backend local|docker|swarm|auto] [--out DIR] [--seed N] [--shrink [--max-runs N]]',
-  summary: "Run fault scenarios on a live cluster, one after another, then check the master's log against each.",
+    'picluster run <scenario.yaml>... [--backend local|docker|swarm|auto] [--out DIR] [--jobs N] [--seed N] [--shrink [--max-runs N]]',
+  summary:
+    "Run fault scenarios on a live cluster, one after another (or --jobs at once), then check the master's log against each.",
   flags: [
     {
       flag: 'backend',
@@ -42,6 +47,17 @@ export const RUN_COMMAND = defineCommand({
       valueName: 'dir',
       description: 'Run directory, new or empty; with several scenarios, DIR/<scenario name> for each',
       defaultText: 'runs/<yyyymmdd-hhmmss>-<scenario name>',
+    },
+    {
+      flag: 'jobs',
+      env: 'PICLUSTER_JOBS',
+      kind: 'integer',
+      min: 1,
+      max: MAX_JOBS,
+      valueName: 'n',
+      description:
+        'Scenarios run at once on the local backend, each with a master and slaves of its own; the docker and swarm backends run one at a time',
+      defaultText: '1',
     },
     ...SEED_FLAGS,
     {
@@ -157,40 +173,92 @@ export async function runRun(argv: readonly string[], env: NodeJS.ProcessEnv): P
   }
   const backend = pickBackend(values.backend ?? 'auto', env);
 
+  const jobs = values.jobs ?? 1;
+  if (jobs > 1 && backend.name !== 'local') {
+    process.stderr.write(`picluster run: --jobs ${jobs}: the ${backend.name} backend runs one scenario at a time\n`);
+  }
   const controller = new AbortController();
   const release = interruptOnSignals(controller);
-  let exitCode = 0;
+  const runOne = (scenario: Scenario): Promise<number> =>
+    runAndReport(scenario, {
+      backend,
+      outDir: out === undefined ? undefined : scenarios.length > 1 ? join(out, scenario.name) : out,
+      signal: controller.signal,
+      // Live progress lines of runs side by side would overwrite each other: each writes one final line.
+      progress: jobs > 1 ? { write: (text: string) => process.stderr.write(text) } : process.stderr,
+      shrink: values.shrink === true ? { maxRuns: values['max-runs'] } : undefined,
+    });
   try {
-    for (const scenario of scenarios) {
-      const outDir = out === undefined ? undefined : scenarios.length > 1 ? join(out, scenario.name) : out;
-      try {
-        const result = await runScenario(scenario, { backend, outDir, signal: controller.signal });
-        process.stdout.write(formatTable(result.report));
-        process.stdout.write(`run directory: ${result.runDir}\n`);
-        const code =
-          !result.complete || result.report.verdict === 'inconclusive' ? 2 : result.report.verdict === 'fail' ? 1 : 0;
-        exitCode = Math.max(exitCode, code);
-        if (values.shrink && code === 1) {
-          const shrunk = await shrinkAndReport({
-            runDir: result.runDir,
-            backend,
-            signal: controller.signal,
-            command: 'picluster run --shrink',
-            stdout: process.stdout,
-            stderr: process.stderr,
-            ...(values['max-runs'] === undefined ? {} : { maxRuns: values['max-runs'] }),
-          });
-          if (shrunk === EXIT_INTERRUPTED) return EXIT_INTERRUPTED;
-        }
-      } catch (err) {
-        if (!(err instanceof PiclusterError)) throw err;
-        if (err.code === 'PICLUSTER_ERR_RUN_ABORTED') return EXIT_INTERRUPTED;
-        process.stderr.write(`picluster run: ${scenario.name}: ${err.message}\n`);
-        exitCode = 2;
-      }
-    }
+    const codes = await atMostAtOnce(scenarios, backend.name === 'local' ? jobs : 1, runOne, controller);
+    return codes.includes(EXIT_INTERRUPTED) ? EXIT_INTERRUPTED : Math.max(0, ...codes);
   } finally {
     release();
   }
-  return exitCode;
+}
+
+/**
+ * Runs `work` on every item, at most `jobs` at once, starting them in order;
+ * none starts once `controller` is aborted. An unexpected error aborts the
+ * others, which stop their nodes, and is thrown once all have settled.
+ */
+async function atMostAtOnce<T>(
+  items: readonly T[],
+  jobs: number,
+  work: (item: T) => Promise<number>,
+  controller: AbortController,
+): Promise<number[]> {
+  const codes: number[] = [];
+  let next = 0;
+  let failure: { err: unknown } | undefined;
+  const lane = async (): Promise<void> => {
+    while (next < items.length && !controller.signal.aborted) {
+      const index = next++;
+      try {
+        codes[index] = await work(items[index]!);
+      } catch (err) {
+        failure ??= { err };
+        controller.abort();
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(jobs, items.length) }, lane));
+  if (failure !== undefined) throw failure.err;
+  return codes;
+}
+
+/**
+ * Runs one scenario, prints its table, and shrinks it when it failed and
+ * `shrink` is asked for; resolves with its exit code (EXIT_INTERRUPTED on
+ * Ctrl-C).
+ */
+async function runAndReport(
+  scenario: Scenario,
+  options: RunOptions & { shrink: { maxRuns: number | undefined } | undefined },
+): Promise<number> {
+  const { shrink, ...runOptions } = options;
+  try {
+    const result = await runScenario(scenario, runOptions);
+    // One write: the tables of runs side by side do not interleave.
+    process.stdout.write(`${formatTable(result.report)}run directory: ${result.runDir}\n`);
+    const code =
+      !result.complete || result.report.verdict === 'inconclusive' ? 2 : result.report.verdict === 'fail' ? 1 : 0;
+    if (shrink !== undefined && code === 1) {
+      const shrunk = await shrinkAndReport({
+        runDir: result.runDir,
+        backend: options.backend,
+        signal: options.signal,
+        command: 'picluster run --shrink',
+        stdout: process.stdout,
+        stderr: process.stderr,
+        ...(shrink.maxRuns === undefined ? {} : { maxRuns: shrink.maxRuns }),
+      });
+      if (shrunk === EXIT_INTERRUPTED) return EXIT_INTERRUPTED;
+    }
+    return code;
+  } catch (err) {
+    if (!(err instanceof PiclusterError)) throw err;
+    if (err.code === 'PICLUSTER_ERR_RUN_ABORTED') return EXIT_INTERRUPTED;
+    process.stderr.write(`picluster run: ${scenario.name}: ${err.message}\n`);
+    return 2;
+  }
 }

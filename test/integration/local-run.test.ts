@@ -304,6 +304,46 @@ setInterval(() => undefined, 1000);
     expect(readFileSync(join(runDir, 'master.jsonl'), 'utf8')).toBe(record);
   });
 
+  it('runs scenarios side by side with --jobs 2, each with a master of its own, and prints every table', async () => {
+    const outDir = join(tmp, 'runs');
+    const scenario = (name: string): string => {
+      const file = join(tmp, `${name}.yaml`);
+      writeFileSync(file, `name: ${name}\nslaves: 2\nheartbeat_interval: 100ms\nduration: 8s\nevents: []\n`);
+      return file;
+    };
+    const run = runCommand([
+      scenario('jobs-a'),
+      scenario('jobs-b'),
+      '--jobs',
+      '2',
+      '--backend',
+      'local',
+      '--out',
+      outDir,
+    ]);
+    const isMaster = (pid: number): boolean => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('\0master\0');
+    // One after the other, there is never more than one master.
+    await pollUntil(
+      () => (nodeProcessesOf(run.child.pid!).filter(isMaster).length === 2 ? true : undefined),
+      30_000,
+      () => `two masters at once; stderr: ${run.output.stderr}`,
+    );
+    expect(await run.exited).toBe(0);
+    expect(run.output.stdout.match(/VERDICT: PASS/g)).toHaveLength(2);
+    for (const name of ['jobs-a', 'jobs-b']) expect(existsSync(join(outDir, name, 'report.json'))).toBe(true);
+    // No live progress line: one final line a run.
+    expect(run.output.stderr).not.toContain('\r');
+  });
+
+  it('runs one scenario at a time on the docker backend, saying so, whatever --jobs asks', async () => {
+    const run = runCommand([join(SCENARIOS, 'local-short.yaml'), '--jobs', '3', '--backend', 'docker'], {
+      PICLUSTER_IMAGE: 'picluster:no-such-image',
+      ...(process.env.DOCKER_HOST === undefined ? {} : { DOCKER_HOST: process.env.DOCKER_HOST }),
+    });
+    expect(await run.exited).toBe(2);
+    expect(run.output.stderr).toContain('picluster run: --jobs 3: the docker backend runs one scenario at a time');
+  });
+
   it('says the run could not be carried out when the docker backend has no image (exit 2)', async () => {
     const run = runCommand([join(SCENARIOS, 'local-short.yaml'), '--backend', 'docker'], {
       PICLUSTER_IMAGE: 'picluster:no-such-image',
