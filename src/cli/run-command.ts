@@ -179,18 +179,23 @@ export async function runRun(argv: readonly string[], env: NodeJS.ProcessEnv): P
   }
   const controller = new AbortController();
   const release = interruptOnSignals(controller);
+  // Stops the other runs when one fails unexpectedly, without counting as the user's first Ctrl-C.
+  const failed = new AbortController();
+  const signal = AbortSignal.any([controller.signal, failed.signal]);
   const runOne = (scenario: Scenario): Promise<number> =>
     runAndReport(scenario, {
       backend,
       outDir: out === undefined ? undefined : scenarios.length > 1 ? join(out, scenario.name) : out,
-      signal: controller.signal,
+      signal,
       // Live progress lines of runs side by side would overwrite each other: each writes one final line.
       progress: jobs > 1 ? { write: (text: string) => process.stderr.write(text) } : process.stderr,
       shrink: values.shrink === true ? { maxRuns: values['max-runs'] } : undefined,
     });
   try {
-    const codes = await atMostAtOnce(scenarios, backend.name === 'local' ? jobs : 1, runOne, controller);
-    return codes.includes(EXIT_INTERRUPTED) ? EXIT_INTERRUPTED : Math.max(0, ...codes);
+    const codes = await atMostAtOnce(scenarios, backend.name === 'local' ? jobs : 1, runOne, signal, failed);
+    // A Ctrl-C while a run was being checked let it finish, and kept the rest from starting.
+    if (controller.signal.aborted || codes.includes(EXIT_INTERRUPTED)) return EXIT_INTERRUPTED;
+    return Math.max(0, ...codes);
   } finally {
     release();
   }
@@ -198,26 +203,27 @@ export async function runRun(argv: readonly string[], env: NodeJS.ProcessEnv): P
 
 /**
  * Runs `work` on every item, at most `jobs` at once, starting them in order;
- * none starts once `controller` is aborted. An unexpected error aborts the
- * others, which stop their nodes, and is thrown once all have settled.
+ * none starts once `signal` is aborted. An unexpected error aborts `failed`
+ * (so the others stop their nodes), and is thrown once all have settled.
  */
 async function atMostAtOnce<T>(
   items: readonly T[],
   jobs: number,
   work: (item: T) => Promise<number>,
-  controller: AbortController,
+  signal: AbortSignal,
+  failed: AbortController,
 ): Promise<number[]> {
   const codes: number[] = [];
   let next = 0;
   let failure: { err: unknown } | undefined;
   const lane = async (): Promise<void> => {
-    while (next < items.length && !controller.signal.aborted) {
+    while (next < items.length && !signal.aborted) {
       const index = next++;
       try {
         codes[index] = await work(items[index]!);
       } catch (err) {
         failure ??= { err };
-        controller.abort();
+        failed.abort(err);
       }
     }
   };

@@ -109,9 +109,11 @@ export interface StartedCluster {
   /**
    * Stops the slaves (SIGTERM or its equivalent), then the master, so both
    * write their last lines; kills whatever is left after a grace period.
-   * Idempotent. Rejects (`PICLUSTER_ERR_RUN_DIR`) only when a node's log
-   * could not be written, and then only after stopping everything; any
-   * other trouble while stopping goes to {@link warnings}.
+   * Idempotent. Rejects only after stopping everything, and only when a
+   * node's log could not be written (`PICLUSTER_ERR_RUN_DIR`) or what the
+   * backend runs beside the nodes failed during the run
+   * (`PICLUSTER_ERR_BACKEND_UNAVAILABLE`: the local backend's fault
+   * proxies); any other trouble while stopping goes to {@link warnings}.
    */
   down(): Promise<void>;
   /**

@@ -237,8 +237,16 @@ export abstract class ClusterCore<Target> implements StartedCluster {
       await this.logs.closeAll();
       this.afterDown();
     }
-    const lost = this.logs.lostError();
-    if (lost !== undefined) throw lost;
+    const broken = this.logs.lostError() ?? this.brokenBy();
+    if (broken !== undefined) throw broken;
+  }
+
+  /**
+   * Why the run cannot be judged although `down()` stopped every node: what
+   * the backend itself runs beside the nodes failed. Asked at the end of `down()`.
+   */
+  protected brokenBy(): RunError | undefined {
+    return undefined;
   }
 
   /** Runs at the end of `down()`, before a lost log is reported. */

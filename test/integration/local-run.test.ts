@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { getPriority, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import Docker from 'dockerode';
@@ -57,6 +57,15 @@ function nodeProcessesOf(ppid: number, program = CLI): number[] {
 }
 
 const alive = (pid: number): boolean => existsSync(`/proc/${pid}`);
+
+const isMaster = (pid: number): boolean => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('\0master\0');
+
+/** A scenario file of two slaves and no events, `duration` long, in this test's temp dir. */
+function quietScenario(name: string, duration: string): string {
+  const file = join(tmp, `${name}.yaml`);
+  writeFileSync(file, `name: ${name}\nslaves: 2\nheartbeat_interval: 100ms\nduration: ${duration}\nevents: []\n`);
+  return file;
+}
 
 const lines = (file: string): Array<Record<string, unknown>> => readJsonLines(file);
 
@@ -265,7 +274,6 @@ setInterval(() => undefined, 1000);
     const runnerDuring = getPriority();
     try {
       const nodes = nodeProcessesOf(process.pid);
-      const isMaster = (pid: number): boolean => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('\0master\0');
       const ordered = [
         ...nodes.filter(isMaster),
         ...nodes.filter((pid) => !isMaster(pid)),
@@ -304,16 +312,30 @@ setInterval(() => undefined, 1000);
     expect(readFileSync(join(runDir, 'master.jsonl'), 'utf8')).toBe(record);
   });
 
+  it('cannot judge a run whose fault proxies died: down() says so, and leaves nothing running', async () => {
+    const backend = new LocalBackend({ cliPath: CLI });
+    const cluster = await backend.up(
+      loadScenario(join(SCENARIOS, 'local-short.yaml')),
+      RunDirectory.at(mkdtempSync(join(tmp, 'proxies-'))),
+      { onMasterLine: () => undefined },
+    );
+    const [proxies] = nodeProcessesOf(process.pid, PROXY_HOST);
+    process.kill(proxies!, 'SIGKILL');
+    await expect(cluster.apply({ atMs: 0, action: 'disconnect', target: 'slave-1' })).rejects.toThrow(
+      "the fault proxies' process exited (SIGKILL)",
+    );
+    await expect(cluster.down()).rejects.toMatchObject({
+      code: 'PICLUSTER_ERR_BACKEND_UNAVAILABLE',
+      message: "the lone slaves' links went during the run: the fault proxies' process exited (SIGKILL)",
+    });
+    expect(nodeProcessesOf(process.pid)).toEqual([]);
+  });
+
   it('runs scenarios side by side with --jobs 2, each with a master of its own, and prints every table', async () => {
     const outDir = join(tmp, 'runs');
-    const scenario = (name: string): string => {
-      const file = join(tmp, `${name}.yaml`);
-      writeFileSync(file, `name: ${name}\nslaves: 2\nheartbeat_interval: 100ms\nduration: 8s\nevents: []\n`);
-      return file;
-    };
     const run = runCommand([
-      scenario('jobs-a'),
-      scenario('jobs-b'),
+      quietScenario('jobs-a', '8s'),
+      quietScenario('jobs-b', '8s'),
       '--jobs',
       '2',
       '--backend',
@@ -321,18 +343,57 @@ setInterval(() => undefined, 1000);
       '--out',
       outDir,
     ]);
-    const isMaster = (pid: number): boolean => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('\0master\0');
-    // One after the other, there is never more than one master.
     await pollUntil(
       () => (nodeProcessesOf(run.child.pid!).filter(isMaster).length === 2 ? true : undefined),
       30_000,
-      () => `two masters at once; stderr: ${run.output.stderr}`,
+      () => `never two masters at once, as runs one after the other have; stderr: ${run.output.stderr}`,
     );
     expect(await run.exited).toBe(0);
     expect(run.output.stdout.match(/VERDICT: PASS/g)).toHaveLength(2);
     for (const name of ['jobs-a', 'jobs-b']) expect(existsSync(join(outDir, name, 'report.json'))).toBe(true);
-    // No live progress line: one final line a run.
-    expect(run.output.stderr).not.toContain('\r');
+  });
+
+  it('with --jobs, exits with the worst of the runs, after every one of them', async () => {
+    const outDir = join(tmp, 'runs');
+    // A run directory that is not empty is refused when its run begins: that run cannot be carried out (2).
+    mkdirSync(join(outDir, 'taken'), { recursive: true });
+    writeFileSync(join(outDir, 'taken', 'keep.txt'), 'not a run\n');
+    const run = runCommand([
+      quietScenario('taken', '3s'),
+      quietScenario('good', '3s'),
+      '--jobs',
+      '2',
+      '--backend',
+      'local',
+      '--out',
+      outDir,
+    ]);
+    expect(await run.exited).toBe(2);
+    expect(run.output.stderr).toContain('picluster run: taken: ');
+    expect(run.output.stdout.match(/VERDICT: PASS/g)).toHaveLength(1);
+    expect(existsSync(join(outDir, 'good', 'report.json'))).toBe(true);
+  });
+
+  it('stops every run on Ctrl-C with --jobs 2 and exits 130, nothing left running', async () => {
+    const run = runCommand([
+      join(SCENARIOS, 'local-long.yaml'),
+      join(SCENARIOS, 'local-faults.yaml'),
+      '--jobs',
+      '2',
+      '--backend',
+      'local',
+      '--out',
+      join(tmp, 'runs'),
+    ]);
+    await pollUntil(
+      () => (nodeProcessesOf(run.child.pid!).filter(isMaster).length === 2 ? true : undefined),
+      30_000,
+      () => `never two masters at once; stderr: ${run.output.stderr}`,
+    );
+    const pids = [...nodeProcessesOf(run.child.pid!), ...nodeProcessesOf(run.child.pid!, PROXY_HOST)];
+    run.child.kill('SIGINT');
+    expect(await run.exited).toBe(130);
+    expect(pids.filter(alive)).toEqual([]);
   });
 
   it('runs one scenario at a time on the docker backend, saying so, whatever --jobs asks', async () => {

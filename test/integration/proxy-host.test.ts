@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type AddressInfo, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ProxyHost } from '../../src/orchestrator/local/proxy-host';
 import { CLI, SPAWN_TEST_TIMEOUT_MS } from '../helpers/cli';
@@ -14,7 +15,18 @@ const PROXY_HOST_MODULE = join(dirname(CLI), '..', 'orchestrator', 'local', 'pro
 
 jest.setTimeout(SPAWN_TEST_TIMEOUT_MS);
 
-const alive = (pid: number): boolean => existsSync(`/proc/${pid}`);
+/** How long a request may wait for its answer: generous, the machine may be busy. */
+const ANSWER_MS = 10_000;
+
+/** Running, or stopped but not yet reaped by whoever its parent now is (a zombie has exited). */
+const alive = (pid: number): boolean => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+};
 
 let server: Server;
 let upstreamPort: number;
@@ -33,7 +45,7 @@ beforeEach(async () => {
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   upstreamPort = (server.address() as AddressInfo).port;
-  host = new ProxyHost(PROXY_HOST);
+  host = new ProxyHost(PROXY_HOST, ANSWER_MS);
   await host.upstream(upstreamPort);
 });
 
@@ -94,13 +106,62 @@ describe('ProxyHost', () => {
 
   it('fails every request once its process died, saying how', async () => {
     const proxy = await host.open(1);
+    expect(host.failure).toBeUndefined();
     process.kill(host.pid!, 'SIGKILL');
     await expect(proxy.cut()).rejects.toThrow("the fault proxies' process exited (SIGKILL)");
     await expect(proxy.heal()).rejects.toThrow("the fault proxies' process exited (SIGKILL)");
+    // Ended before it was asked to: the links of its slaves went with it.
+    expect(host.failure).toBe("the fault proxies' process exited (SIGKILL)");
+  });
+
+  it('has no failure when it ends because it was closed', async () => {
+    await host.open(1);
+    await host.close(5000);
+    expect(host.failure).toBeUndefined();
+  });
+
+  it('sends new connections where upstream says, and leaves those already made where they are', async () => {
+    const proxy = await host.open(1);
+    const before = await through(proxy.port);
+    // The master restarted on another port.
+    const moved: Peer[] = [];
+    const other = createServer({ noDelay: true }, (socket) => moved.push(watch(socket)));
+    other.listen(0, '127.0.0.1');
+    await once(other, 'listening');
+    try {
+      await host.upstream((other.address() as AddressInfo).port);
+      const slave = watch(connect({ host: '127.0.0.1', port: proxy.port, noDelay: true }));
+      await until(() => moved.length === 1, 'the new connection at the new upstream');
+      slave.socket.write('to-new');
+      before.slave.socket.write('to-old');
+      await until(() => moved[0]!.received === 'to-new' && before.master.received === 'to-old', 'bytes on both');
+      expect(accepted).toHaveLength(1);
+      slave.socket.destroy();
+      before.slave.socket.destroy();
+    } finally {
+      for (const peer of moved) peer.socket.destroy();
+      await new Promise((resolve) => other.close(resolve));
+    }
+  });
+
+  it('fails a request its process does not answer in time, naming it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'picluster-proxy-host-'));
+    const silent = join(dir, 'silent.js');
+    // Takes every request and answers none.
+    writeFileSync(silent, "process.on('message', () => undefined);\n");
+    const mute = new ProxyHost(silent, 300);
+    try {
+      await expect(mute.upstream(1)).rejects.toThrow(
+        "the fault proxies' process did not answer upstream within 300 ms",
+      );
+    } finally {
+      await mute.close(5000);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('names a process that could not start', async () => {
-    const broken = new ProxyHost(join(dirname(PROXY_HOST), 'no-such-proxy-host.js'));
+    const broken = new ProxyHost(join(dirname(PROXY_HOST), 'no-such-proxy-host.js'), ANSWER_MS);
     await expect(broken.open(1)).rejects.toThrow(/exited \(code 1\); stderr: .*Cannot find module/s);
     await broken.close(5000);
   });
@@ -115,7 +176,7 @@ describe('ProxyHost', () => {
       [
         '-e',
         `const { ProxyHost } = require(${JSON.stringify(PROXY_HOST_MODULE)});
-         const host = new ProxyHost(${JSON.stringify(PROXY_HOST)});
+         const host = new ProxyHost(${JSON.stringify(PROXY_HOST)}, ${ANSWER_MS});
          host.open(1).then(() => console.log(host.pid));`,
       ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
@@ -130,6 +191,6 @@ describe('ProxyHost', () => {
       () => `the proxies' process ${orphan} still runs after its runner was killed`,
     );
     // A fresh host for afterEach to close.
-    host = new ProxyHost(PROXY_HOST);
+    host = new ProxyHost(PROXY_HOST, ANSWER_MS);
   });
 });

@@ -225,10 +225,16 @@ class LocalCluster extends ClusterCore<string> {
   /** The fault proxies' process, started at the first call, weighed like a slave process. */
   private async proxies(): Promise<ProxyHost> {
     if (this.proxyHost === undefined) {
-      const host = new ProxyHost(this.options.proxyHostPath);
+      const host = new ProxyHost(this.options.proxyHostPath, this.options.confirmTimeoutMs);
       this.proxyHost = host;
-      if (host.pid !== undefined) this.prioritize(host.pid, SLAVE_NICE, 'the fault proxies');
-      await host.upstream(this.masterPort);
+      this.prioritize(host.pid, SLAVE_NICE, 'the fault proxies');
+      try {
+        await host.upstream(this.masterPort);
+      } catch (err) {
+        throw new RunError('PICLUSTER_ERR_NODE_START', `the fault proxies did not start: ${(err as Error).message}`, {
+          cause: err,
+        });
+      }
     }
     return this.proxyHost;
   }
@@ -392,6 +398,14 @@ class LocalCluster extends ClusterCore<string> {
     } catch (err) {
       this.warnings.push(`${RUN_FILES.master} is the master's stdout, not its record: ${(err as Error).message}`);
     }
+  }
+
+  /** The fault proxies' process died: not the cluster's doing, so the run cannot be judged (rather than fail the slaves whose links went). */
+  protected override brokenBy(): RunError | undefined {
+    const why = this.proxyHost?.failure;
+    return why === undefined
+      ? undefined
+      : new RunError('PICLUSTER_ERR_BACKEND_UNAVAILABLE', `the lone slaves' links went during the run: ${why}`);
   }
 
   protected async stopNodes(): Promise<void> {

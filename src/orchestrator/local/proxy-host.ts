@@ -9,8 +9,8 @@
  * runner, against under 1 ms straight to the master. In a process of its own
  * (its own session, weighed like a slave process) a proxy is a wire again.
  *
- * The runner talks to the process over its IPC channel: one request, one
- * reply, in order. When the channel closes (the runner stopped, or died) the
+ * The runner talks to the process over its IPC channel: one reply to each
+ * request, matched by its id. When the channel closes (the runner stopped, or died) the
  * process closes every proxy and so runs out of work: nothing is left behind.
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -38,6 +38,7 @@ export interface ProxyChannel {
   on(event: 'message', listener: (message: unknown) => void): unknown;
   on(event: 'disconnect', listener: () => void): unknown;
   send?(message: ProxyReply): unknown;
+  readonly connected?: boolean;
 }
 
 /**
@@ -47,8 +48,10 @@ export interface ProxyChannel {
 export function serveFaultProxies(channel: ProxyChannel): void {
   const proxies: FaultProxy[] = [];
   let upstream = 0;
+  let disconnected = false;
   const reply = (message: ProxyReply): void => {
-    channel.send?.(message);
+    // A reply after the runner went has no one to go to (and a send then would throw).
+    if (channel.connected === true) channel.send?.(message);
   };
   const handle = async (request: ProxyRequest): Promise<number | undefined> => {
     switch (request.op) {
@@ -57,6 +60,8 @@ export function serveFaultProxies(channel: ProxyChannel): void {
         const proxy = new FaultProxy({ upstreamPort: () => upstream, random: () => next() / 2 ** 32 });
         proxies.push(proxy);
         await proxy.listen();
+        // Listening only after the runner went: nobody will close it but this.
+        if (disconnected) void proxy.close();
         return proxy.port;
       }
       case 'upstream':
@@ -78,6 +83,7 @@ export function serveFaultProxies(channel: ProxyChannel): void {
     );
   });
   channel.on('disconnect', () => {
+    disconnected = true;
     for (const proxy of proxies) void proxy.close();
   });
 }
@@ -94,19 +100,33 @@ const liveHosts = new ExitGuard<ChildProcess>((child) => child.kill('SIGKILL'));
 /** The runner's side: starts the proxies' process and asks it for proxies. */
 export class ProxyHost {
   private readonly child: ChildProcess;
-  private readonly pending = new Map<number, { resolve: (reply: ProxyReply) => void; reject: (err: Error) => void }>();
+  private readonly pending = new Map<
+    number,
+    { resolve: (reply: ProxyReply) => void; reject: (err: Error) => void; timer: NodeJS.Timeout }
+  >();
   private nextId = 1;
   /** Proxies asked for: the next one's index in the process. */
   private opened = 0;
   private stderrTail = '';
   /** Why the process can no longer serve; set once it exited. */
   private gone: string | undefined;
+  private closing = false;
+  private endedEarly: string | undefined;
   private readonly exited: Promise<void>;
 
-  /** Starts `entry` (the built `proxy-host.js`) as a process of its own: its own session, so its own scheduling group. */
-  constructor(entry: string) {
+  /**
+   * Starts `entry` (the built `proxy-host.js`) as a process of its own: its
+   * own session, so its own scheduling group. A request it has not answered
+   * within `timeoutMs` fails.
+   */
+  constructor(
+    entry: string,
+    private readonly timeoutMs: number,
+  ) {
     this.child = fork(entry, [], {
       env: { PATH: process.env.PATH ?? '' },
+      // Not the runner's own flags: an --inspect-brk would stop it before it served anything.
+      execArgv: [],
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
       detached: true,
       serialization: 'advanced',
@@ -117,19 +137,25 @@ export class ProxyHost {
     });
     this.child.on('message', (message: ProxyReply) => {
       const waiter = this.pending.get(message.id);
+      if (waiter === undefined) return;
       this.pending.delete(message.id);
-      if (message.error === undefined) waiter?.resolve(message);
-      else waiter?.reject(new Error(message.error));
+      clearTimeout(waiter.timer);
+      if (message.error === undefined) waiter.resolve(message);
+      else waiter.reject(new Error(message.error));
     });
     this.exited = new Promise((resolve) => {
       const end = (why: string): void => {
         liveHosts.release(this.child);
         this.gone ??= `${why}${this.stderrTail.trim() === '' ? '' : `; stderr: ${this.stderrTail.trim()}`}`;
-        for (const waiter of this.pending.values()) waiter.reject(new Error(this.gone));
+        if (!this.closing) this.endedEarly = this.gone;
+        for (const waiter of this.pending.values()) {
+          clearTimeout(waiter.timer);
+          waiter.reject(new Error(this.gone));
+        }
         this.pending.clear();
         resolve();
       };
-      this.child.once('error', (err) => {
+      this.child.on('error', (err) => {
         if (this.child.pid === undefined) end(`the fault proxies' process could not start: ${err.message}`);
       });
       // Not 'close': that waits for the IPC channel too, which a disconnect by this side leaves uncounted.
@@ -145,6 +171,14 @@ export class ProxyHost {
 
   get pid(): number | undefined {
     return this.child.pid;
+  }
+
+  /**
+   * Why the process ended before {@link close} asked it to: every lone
+   * slave's link went with it. Unset while it serves, or once closed.
+   */
+  get failure(): string | undefined {
+    return this.endedEarly;
   }
 
   /** A new proxy whose jitter and losses are drawn from `seed`. */
@@ -164,9 +198,14 @@ export class ProxyHost {
     if (this.gone !== undefined) throw new Error(this.gone);
     const id = this.nextId++;
     return new Promise<ProxyReply>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      const timer = setTimeout(() => {
+        if (!this.pending.delete(id)) return;
+        reject(new Error(`the fault proxies' process did not answer ${request.op} within ${this.timeoutMs} ms`));
+      }, this.timeoutMs);
+      this.pending.set(id, { resolve, reject, timer });
       this.child.send({ ...request, id } as ProxyRequest, (err) => {
         if (err === null || !this.pending.delete(id)) return;
+        clearTimeout(timer);
         // The channel closes only as the process ends: say how it ended.
         void this.exited.then(() => reject(new Error(this.gone)));
       });
@@ -178,6 +217,7 @@ export class ProxyHost {
    * process to exit; SIGKILL after `graceMs`.
    */
   async close(graceMs: number): Promise<void> {
+    this.closing = true;
     if (this.child.connected) this.child.disconnect();
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<void>((resolve) => {
