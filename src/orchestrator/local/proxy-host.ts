@@ -175,7 +175,8 @@ export class ProxyHost {
 
   /**
    * Why the process ended before {@link close} asked it to: every lone
-   * slave's link went with it. Unset while it serves, or once closed.
+   * slave's link went with it. Unset while it serves, and when it ended
+   * because it was closed.
    */
   get failure(): string | undefined {
     return this.endedEarly;
