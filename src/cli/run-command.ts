@@ -19,10 +19,10 @@ import { SEED_FLAGS } from './generate-command';
 import { EXIT_INTERRUPTED, MAX_RUNS_FLAGS, shrinkAndReport } from './shrink-report';
 
 export type BackendChoice = 'local' | 'docker' | 'swarm' | 'auto';
+export const BACKEND_CHOICES: readonly BackendChoice[] = ['local', 'docker', 'swarm', 'auto'];
 
 /** Most scenarios `--jobs` runs at once. */
 export const MAX_JOBS = 16;
-export const BACKEND_CHOICES: readonly BackendChoice[] = ['local', 'docker', 'swarm', 'auto'];
 
 export const RUN_COMMAND = defineCommand({
   name: 'run',
@@ -173,9 +173,10 @@ export async function runRun(argv: readonly string[], env: NodeJS.ProcessEnv): P
   }
   const backend = pickBackend(values.backend ?? 'auto', env);
 
-  const jobs = values.jobs ?? 1;
-  if (jobs > 1 && backend.name !== 'local') {
-    process.stderr.write(`picluster run: --jobs ${jobs}: the ${backend.name} backend runs one scenario at a time\n`);
+  const asked = values.jobs ?? 1;
+  const jobs = backend.name === 'local' ? asked : 1;
+  if (asked > jobs) {
+    process.stderr.write(`picluster run: --jobs ${asked}: the ${backend.name} backend runs one scenario at a time\n`);
   }
   const controller = new AbortController();
   const release = interruptOnSignals(controller);
@@ -192,7 +193,7 @@ export async function runRun(argv: readonly string[], env: NodeJS.ProcessEnv): P
       shrink: values.shrink === true ? { maxRuns: values['max-runs'] } : undefined,
     });
   try {
-    const codes = await atMostAtOnce(scenarios, backend.name === 'local' ? jobs : 1, runOne, signal, failed);
+    const codes = await atMostAtOnce(scenarios, jobs, runOne, signal, failed);
     // A Ctrl-C while a run was being checked let it finish, and kept the rest from starting.
     if (controller.signal.aborted || codes.includes(EXIT_INTERRUPTED)) return EXIT_INTERRUPTED;
     return Math.max(0, ...codes);

@@ -58,6 +58,9 @@ function nodeProcessesOf(ppid: number, program = CLI): number[] {
 
 const alive = (pid: number): boolean => existsSync(`/proc/${pid}`);
 
+/** `picluster run` flags for two scenarios side by side. */
+const TWO_AT_ONCE = ['--jobs', '2', '--backend', 'local'];
+
 const isMaster = (pid: number): boolean => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('\0master\0');
 
 /** A scenario file of two slaves and no events, `duration` long, in this test's temp dir. */
@@ -336,10 +339,7 @@ setInterval(() => undefined, 1000);
     const run = runCommand([
       quietScenario('jobs-a', '8s'),
       quietScenario('jobs-b', '8s'),
-      '--jobs',
-      '2',
-      '--backend',
-      'local',
+      ...TWO_AT_ONCE,
       '--out',
       outDir,
     ]);
@@ -361,10 +361,7 @@ setInterval(() => undefined, 1000);
     const run = runCommand([
       quietScenario('taken', '3s'),
       quietScenario('good', '3s'),
-      '--jobs',
-      '2',
-      '--backend',
-      'local',
+      ...TWO_AT_ONCE,
       '--out',
       outDir,
     ]);
@@ -378,10 +375,7 @@ setInterval(() => undefined, 1000);
     const run = runCommand([
       join(SCENARIOS, 'local-long.yaml'),
       join(SCENARIOS, 'local-faults.yaml'),
-      '--jobs',
-      '2',
-      '--backend',
-      'local',
+      ...TWO_AT_ONCE,
       '--out',
       join(tmp, 'runs'),
     ]);

@@ -71,10 +71,11 @@ export interface LocalBackendOptions extends PackOptions {
 /**
  * Runs the master and the slaves as child processes on loopback, each slave
  * behind its own fault proxy (in a process of their own, {@link ProxyHost})
- * so that a network cut can be simulated without privileges. Above `packThreshold` slaves, the slaves no event
- * targets run `packSize` to a process (`picluster slave --replicas`),
- * straight to the master; a targeted slave keeps a process and a proxy of its
- * own, so that a fault on it affects it alone.
+ * so that a network cut can be simulated without privileges. Above
+ * `packThreshold` slaves, the slaves no event targets run `packSize` to a
+ * process (`picluster slave --replicas`), straight to the master; a targeted
+ * slave keeps a process and a proxy of its own, so that a fault on it
+ * affects it alone.
  */
 export class LocalBackend implements Backend {
   readonly name = 'local' as const;
@@ -291,7 +292,7 @@ class LocalCluster extends ClusterCore<string> {
   }
 
   /**
-   * Gives `node` niceness `nice`, and its session's autogroup too; where that
+   * Gives process `pid` niceness `nice`, and its session's autogroup too; where that
    * is not allowed, says so once for `who` (`run.json` `warnings`).
    */
   private prioritize(pid: number | undefined, nice: number, who: string): void {
